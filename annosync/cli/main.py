@@ -38,7 +38,9 @@ _register_verbs()
 def main() -> None:
     """Entry point: user-facing errors print as messages with exit codes, never tracebacks."""
     try:
-        cli.main(standalone_mode=False)
+        rv = cli.main(standalone_mode=False)
+        if isinstance(rv, int):  # click returns ctx.exit(code) values in this mode
+            sys.exit(rv)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
