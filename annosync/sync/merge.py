@@ -142,7 +142,7 @@ class FieldMerge:
         )
 
 
-_GEOMETRY = {
+_GEOMETRY: dict[type, tuple[str, ...]] = {
     Detection: ("bounding_box", "rotation", "mask", "mask_path", "z_order", "keyframe"),
     Polyline: ("points", "closed", "filled", "z_order", "keyframe"),
     Keypoint: ("points", "z_order", "keyframe"),
