@@ -9,6 +9,7 @@ apply finishes and the run record holds everything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -84,8 +85,6 @@ class Journal:
         return next((e for e in self.pending() if e.action == action and e.key == key), None)
 
     def clear(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
         self._seq = 0
