@@ -1,0 +1,347 @@
+"""Streaming writer of CVAT XML 1.1, laid out byte for byte like CVAT's own dumper.
+
+The layout follows ``XmlAnnotationWriter`` / ``dump_as_cvat_annotation`` /
+``dump_as_cvat_interpolation`` in cvat/apps/dataset_manager/formats/cvat.py (CVAT 2.73): the
+``<?xml version="1.0" encoding="utf-8"?>`` declaration, two-space indentation with every start tag
+and every container's end tag on its own line (so an annotation without attributes is written
+``<box ...>\\n    </box>``), attributes in the dumper's order, ``{:.2f}`` numbers, ``0``/``1``
+flags, and a final newline after ``</annotations>``.
+
+Elements are written with lxml's incremental ``etree.xmlfile``, one item at a time, so memory
+stays flat. Known difference from CVAT (Python's ``XMLGenerator``): an attribute value containing
+``"`` is written double-quoted with ``&quot;`` (CVAT switches to single quotes), and a carriage
+return in text is written ``&#13;``. Both read back identically.
+
+What is written is exactly what the model holds: a field that is ``None`` is not written (the
+dumper omits ``rotation``/``group_id`` when zero; builders in ``bridge.py`` leave them ``None``).
+Writing to a path is atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from annosync.cvatxml.encoding import NumberStyle, fmt_bool, fmt_points, fmt_rle, number_formatter
+from annosync.cvatxml.meta import Meta, Node, meta_nodes
+from annosync.cvatxml.model import COORD_ATTRS, Attr, Image, Item, Shape, Tag, Track
+from annosync.cvatxml.reader import Document
+
+DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+
+_RAW_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _raw_element(raw: str) -> etree._Element:
+    return etree.fromstring(raw, parser=_RAW_PARSER)
+
+
+class XmlWriter:
+    """Write one CVAT XML document item by item::
+
+        with XmlWriter(path, meta=meta) as w:
+            for image in images:
+                w.write(image)
+
+    ``numbers``: ``"exact"`` (default; ``{:.2f}`` unless that would change the value) or
+    ``"cvat"`` (always ``{:.2f}``, as the dumper). ``passthrough``: unknown top-level elements to
+    write back before ``</annotations>``.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | IO[bytes],
+        *,
+        meta: Meta | None = None,
+        version: str | None = "1.1",
+        numbers: NumberStyle = "exact",
+        passthrough: Iterable[str] = (),
+    ) -> None:
+        self._fmt: Callable[[float], str] = number_formatter(numbers)
+        self._passthrough = list(passthrough)
+        self._stack = ExitStack()
+        self._tmp: Path | None = None
+        self._target: Path | None = None
+        self._closed = False
+        if isinstance(target, (str, os.PathLike)):
+            self._target = Path(target)
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self._target.name}.", suffix=".tmp", dir=self._target.parent
+            )
+            self._tmp = Path(tmp)
+            self._file: IO[bytes] = os.fdopen(fd, "wb")
+        else:
+            self._file = target
+        try:
+            self._file.write(DECLARATION)
+            self._xf = self._stack.enter_context(
+                etree.xmlfile(self._file, encoding="utf-8", buffered=True)
+            )
+            self._stack.enter_context(self._xf.element("annotations"))
+            if version is not None:
+                self._indent(1)
+                with self._xf.element("version"):
+                    self._xf.write(version)
+            if meta is not None:
+                self._indent(1)
+                with self._xf.element("meta"):
+                    for node in meta_nodes(meta):
+                        self._node(node, 2)
+                    self._indent(1)
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- primitives -----------------------------------------------------------------------------
+    def _indent(self, level: int) -> None:
+        self._xf.write("\n" + "  " * level)
+
+    def _node(self, node: Node, level: int) -> None:
+        self._indent(level)
+        if node.raw is not None:
+            self._xf.write(_raw_element(node.raw))
+        elif node.children is None:
+            with self._xf.element(node.tag):
+                if node.text:
+                    self._xf.write(node.text)
+        else:
+            with self._xf.element(node.tag):
+                for child in node.children:
+                    self._node(child, level + 1)
+                self._indent(level)
+
+    def _attributes(self, attributes: list[Attr], level: int) -> None:
+        xf = self._xf
+        for attr in attributes:
+            xf.write("\n" + "  " * level)
+            with xf.element("attribute", {"name": attr.name}):
+                if attr.value:
+                    xf.write(attr.value)
+
+    def _raws(self, raws: list[str], level: int) -> None:
+        for raw in raws:
+            self._indent(level)
+            self._xf.write(_raw_element(raw))
+
+    # -- shapes ---------------------------------------------------------------------------------
+    def _coords(self, s: Shape, out: dict[str, str]) -> None:
+        fmt = self._fmt
+        names = COORD_ATTRS.get(s.kind)
+        if names is not None:
+            pts = s.points or []
+            if len(pts) != len(names):
+                raise ValueError(f"<{s.kind}> needs {len(names)} coordinates, got {len(pts)}")
+            for name, value in zip(names, pts, strict=True):
+                out[name] = fmt(value)
+        elif s.kind == "mask":
+            m = s.mask
+            if m is None:
+                raise ValueError("a <mask> shape needs its mask")
+            out["rle"] = fmt_rle(m.rle)
+            out["left"] = str(m.left)
+            out["top"] = str(m.top)
+            out["width"] = str(m.width)
+            out["height"] = str(m.height)
+        elif s.points is not None:
+            if len(s.points) % 2:
+                raise ValueError(f"<{s.kind}> needs an even number of coordinates")
+            out["points"] = fmt_points(s.points, fmt)
+        elif s.kind != "skeleton":
+            raise ValueError(f"<{s.kind}> needs points")
+
+    def _image_shape_attrs(self, s: Shape) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if s.label is not None:
+            out["label"] = s.label
+        if s.source is not None:
+            out["source"] = s.source
+        if s.outside is not None:
+            out["outside"] = fmt_bool(s.outside)
+        if s.occluded is not None:
+            out["occluded"] = fmt_bool(s.occluded)
+        self._coords(s, out)
+        if s.rotation is not None:
+            out["rotation"] = self._fmt(s.rotation)
+        if s.z_order is not None:
+            out["z_order"] = str(s.z_order)
+        if s.group_id is not None:
+            out["group_id"] = str(s.group_id)
+        if s.frame is not None:
+            out["frame"] = str(s.frame)
+        if s.keyframe is not None:
+            out["keyframe"] = fmt_bool(s.keyframe)
+        if s.extra:
+            out.update(s.extra)
+        return out
+
+    def _track_shape_attrs(self, s: Shape) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if s.frame is not None:
+            out["frame"] = str(s.frame)
+        if s.label is not None:
+            out["label"] = s.label
+        if s.keyframe is not None:
+            out["keyframe"] = fmt_bool(s.keyframe)
+        if s.outside is not None:
+            out["outside"] = fmt_bool(s.outside)
+        if s.occluded is not None:
+            out["occluded"] = fmt_bool(s.occluded)
+        self._coords(s, out)
+        if s.rotation is not None:
+            out["rotation"] = self._fmt(s.rotation)
+        if s.z_order is not None:
+            out["z_order"] = str(s.z_order)
+        if s.source is not None:
+            out["source"] = s.source
+        if s.group_id is not None:
+            out["group_id"] = str(s.group_id)
+        if s.extra:
+            out.update(s.extra)
+        return out
+
+    def _shape(self, s: Shape, level: int, in_track: bool) -> None:
+        xf = self._xf
+        attrs = self._track_shape_attrs(s) if in_track else self._image_shape_attrs(s)
+        xf.write("\n" + "  " * level)
+        with xf.element(s.kind, attrs):
+            for element in s.elements:
+                self._shape(element, level + 1, in_track)
+            if s.attributes:
+                self._attributes(s.attributes, level + 1)
+            if s.passthrough:
+                self._raws(s.passthrough, level + 1)
+            xf.write("\n" + "  " * level)
+
+    def _tag(self, t: Tag, level: int) -> None:
+        attrs = {"label": t.label}
+        if t.source is not None:
+            attrs["source"] = t.source
+        if t.group_id is not None:
+            attrs["group_id"] = str(t.group_id)
+        attrs.update(t.extra)
+        self._indent(level)
+        with self._xf.element("tag", attrs):
+            self._attributes(t.attributes, level + 1)
+            self._raws(t.passthrough, level + 1)
+            self._indent(level)
+
+    # -- items ----------------------------------------------------------------------------------
+    def write_image(self, image: Image) -> None:
+        attrs = {"id": str(image.id), "name": image.name}
+        if image.subset is not None:
+            attrs["subset"] = image.subset
+        if image.task_id is not None:
+            attrs["task_id"] = str(image.task_id)
+        if image.width is not None:
+            attrs["width"] = str(image.width)
+        if image.height is not None:
+            attrs["height"] = str(image.height)
+        attrs.update(image.extra)
+        self._indent(1)
+        with self._xf.element("image", attrs):
+            for shape in image.shapes:
+                self._shape(shape, 2, False)
+            for tag in image.tags:
+                self._tag(tag, 2)
+            self._raws(image.passthrough, 2)
+            self._indent(1)
+
+    def write_track(self, track: Track) -> None:
+        attrs: dict[str, str] = {}
+        if track.id is not None:
+            attrs["id"] = str(track.id)
+        attrs["label"] = track.label
+        if track.source is not None:
+            attrs["source"] = track.source
+        if track.task_id is not None:
+            attrs["task_id"] = str(track.task_id)
+        if track.subset is not None:
+            attrs["subset"] = track.subset
+        if track.group_id is not None:
+            attrs["group_id"] = str(track.group_id)
+        attrs.update(track.extra)
+        self._indent(1)
+        with self._xf.element("track", attrs):
+            for shape in track.shapes:
+                self._shape(shape, 2, True)
+            self._raws(track.passthrough, 2)
+            self._indent(1)
+
+    def write(self, item: Item) -> None:
+        if isinstance(item, Image):
+            self.write_image(item)
+        elif isinstance(item, Track):
+            self.write_track(item)
+        else:
+            raise TypeError(f"cannot write {type(item).__name__} as a CVAT XML item")
+
+    def write_all(self, items: Iterable[Item]) -> None:
+        for item in items:
+            self.write(item)
+
+    # -- closing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish the document (and, for a path, move it into place)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._raws(self._passthrough, 1)
+            self._indent(0)
+            self._stack.close()
+            self._file.write(b"\n")
+            self._file.flush()
+            if self._tmp is not None and self._target is not None:
+                os.fsync(self._file.fileno())
+                self._file.close()
+                os.replace(self._tmp, self._target)
+                self._tmp = None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop without producing the target (a path target is left untouched)."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._stack.close()
+        if self._tmp is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> XmlWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_document(doc: Document, target: str | os.PathLike[str] | IO[bytes], *,
+                   numbers: NumberStyle = "exact") -> None:
+    with XmlWriter(target, meta=doc.meta, version=doc.version, numbers=numbers,
+                   passthrough=doc.passthrough) as writer:
+        writer.write_all(doc.items)
+
+
+def document_bytes(doc: Document, *, numbers: NumberStyle = "exact") -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    write_document(doc, buf, numbers=numbers)
+    return buf.getvalue()
