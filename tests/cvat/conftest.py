@@ -18,6 +18,9 @@ from schema_check import SchemaValidator
 from annosync.cvat import Credentials, CvatClient, RetryPolicy
 
 
+PAT = "pat_" + "Qw7" * 12
+
+
 class FakeClock:
     """``sleep`` advances ``now``; both are recorded so waits are bounded without waiting."""
 
@@ -47,6 +50,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def fake(schema_validator: SchemaValidator) -> FakeCvat:
     f = FakeCvat()
+    f.tokens[f"Bearer {PAT}"] = ("Bearer", "admin")
     f.adapter.validator = schema_validator
     return f
 
@@ -56,7 +60,8 @@ def make_client(fake: FakeCvat, clock: FakeClock) -> Iterator[Callable[..., Cvat
     made: list[CvatClient] = []
 
     def make(**kw: Any) -> CvatClient:
-        creds = kw.pop("credentials", None) or Credentials(username="admin", password="secret")
+        # recordings2 authenticates with a personal access token (Bearer); so do most tests
+        creds = kw.pop("credentials", None) or Credentials(token=PAT)
         kw.setdefault("retries", RetryPolicy(retries=3, backoff=0.1))
         c = CvatClient(
             kw.pop("url", "https://cvat.example.com"), creds, adapter=fake.adapter,
