@@ -64,7 +64,9 @@ def parse_sample(data: bytes | str, path: str | None = None) -> Sample:
     try:
         return Sample.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(problems_from_validation(exc, path)) from None
+        raise InputError(
+            problems_from_validation(exc, path, data=raw, model=Sample)
+        ) from None
 
 
 class DatasetFolder:
@@ -136,6 +138,10 @@ class DatasetFolder:
         if not self.labels_dir.is_dir():
             return
         yield from self._walk(self.labels_dir, "")
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterating a folder yields its sample keys (``keys()``)."""
+        return self.keys()
 
     def _walk(self, directory: Path, prefix: str) -> Iterator[str]:
         with os.scandir(directory) as it:

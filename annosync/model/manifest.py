@@ -46,7 +46,9 @@ SchemaValue = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
 #: Attribute names annosync itself writes on CVAT shapes.
 RESERVED_ATTRIBUTES = frozenset({"label_id"})
 
-_SECRET_KEY = re.compile(r"(pass(word)?|token|secret|api[_-]?key|credential)", re.IGNORECASE)
+#: Keys that would hold a credential: refused anywhere in a manifest.
+SECRET_KEY = re.compile(r"(pass(word)?|token|secret|api[_-]?key|credential)", re.IGNORECASE)
+_SECRET_KEY = SECRET_KEY
 
 
 class _Model(BaseModel):

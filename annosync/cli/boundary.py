@@ -1,0 +1,48 @@
+"""The CLI's last line of defence: no verb ever shows a traceback for bad input.
+
+``AnnosyncError`` (bad input, located) and click's own exceptions pass through to ``main``,
+which prints them. Anything else is a bug in annosync: it becomes ``internal error: ...`` with a
+hint and exit code 2 (``ANNOSYNC_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from annosync.errors import AnnosyncError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INTERNAL_ERROR_EXIT = 2
+
+
+def guarded(fn: F) -> F:
+    """Wrap a click callback so unexpected exceptions exit 2 with a message, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (AnnosyncError, click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # the boundary: everything else is a bug, reported politely
+            if os.environ.get("ANNOSYNC_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(
+                "hint: this is a bug in annosync, not a problem with your input's format; "
+                "please report it with the command you ran (ANNOSYNC_DEBUG=1 shows the "
+                "traceback)",
+                err=True,
+            )
+            raise click.exceptions.Exit(INTERNAL_ERROR_EXIT) from None
+
+    return wrapper  # type: ignore[return-value]
+
