@@ -866,6 +866,7 @@ def norm_path(path: str) -> str:
     """Ids differ between the recording and the fake: ``/api/tasks/77/data`` ->
     ``/api/tasks/{id}/data/`` (the trailing slash is optional on /data and /annotations, as on
     the real server)."""
+    path = re.sub(r"/\d+_[0-9a-f\-]+$", "/{file}", path)
     path = re.sub(r"/\d+(?=/|$)", "/{id}", path)
     path = re.sub(r"target_id%3D\d+", "target_id%3D{id}", path)
     if re.search(r"/(data|annotations)$", path):
