@@ -17,7 +17,6 @@ from schema_check import SchemaValidator
 
 from annosync.cvat import Credentials, CvatClient, RetryPolicy
 
-
 PAT = "pat_" + "Qw7" * 12
 
 

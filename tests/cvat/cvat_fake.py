@@ -378,6 +378,8 @@ class FakeCvat:
             ("PATCH", r"/api/tasks/(\d+)/(?:data|annotations)/([0-9a-f_\-]+)", self._tus_patch),
             ("GET", r"/api/tasks/(\d+)/data/meta", self._meta),
             ("GET", r"/api/tasks/(\d+)/status", self._legacy_status),
+            ("GET", r"/api/jobs/(\d+)/data/meta", lambda jid: self._meta(
+                call, self._get(self.jobs, jid, "Job").json["task_id"])),
             ("GET", r"/api/jobs", self._list_jobs),
             ("GET", r"/api/jobs/(\d+)", lambda i: self._get(self.jobs, i, "Job")),
             ("PATCH", r"/api/jobs/(\d+)", self._patch_job),
@@ -889,7 +891,10 @@ def assert_like_recorded(call: Call, exchange: dict[str, Any], *,
                                                 keep_blank_values=True)
                    if k not in missing_query)
     ours = sorted((k, v) for k, v in call.query if k not in extra_query)
-    ids = lambda q: [(k, re.sub(r"target_id=\d+", "target_id={id}", v)) for k, v in q]  # noqa: E731
+    def ids(q: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(k, "{id}" if k.endswith("_id") and v.isdigit()
+                 else re.sub(r"target_id=\d+", "target_id={id}", v)) for k, v in q]
+
     assert ids(ours) == ids(rec_q), (ours, rec_q, where)
     rec_h = exchange.get("request_headers") or {}
     for name in _COMPARED_HEADERS:

@@ -166,7 +166,7 @@ def test_password_login_matches_recording(make_client, fake: FakeCvat) -> None:
     assert len(login) == 1
     assert_like_recorded(login[0], recordings2()[0])
     assert login[0].header("Authorization") is None
-    after = [c for c in fake.calls if c.path == "/api/users/self"][0]
+    after = next(c for c in fake.calls if c.path == "/api/users/self")
     assert after.header("Authorization") == f"Token {FakeCvat.KEY}"  # as recordings2 seq 5
     assert after.header("X-CSRFToken") is None and after.header("Cookie") is None
 
@@ -174,7 +174,7 @@ def test_password_login_matches_recording(make_client, fake: FakeCvat) -> None:
 def test_email_login_matches_recording(make_client, fake: FakeCvat) -> None:
     c = make_client(credentials=Credentials(email="admin@example.com", password="secret"))
     assert c.login()["username"] == "admin"
-    login = [call for call in fake.calls if call.path == "/api/auth/login"][0]
+    login = next(call for call in fake.calls if call.path == "/api/auth/login")
     assert_like_recorded(login, recordings2()[4])
 
 
@@ -189,7 +189,7 @@ def test_personal_access_token_is_bearer(make_client, fake: FakeCvat) -> None:
     c = make_client(credentials=Credentials(token=PAT))
     assert c.login()["username"] == "bob"
     assert not any(call.path == "/api/auth/login" for call in fake.calls)
-    assert_like_recorded([x for x in fake.calls if x.path == "/api/users/self"][0],
+    assert_like_recorded(next(x for x in fake.calls if x.path == "/api/users/self"),
                          recordings2()[11])
 
 
@@ -238,7 +238,7 @@ def test_organization_and_extra_headers(make_client, fake: FakeCvat) -> None:
                     headers={"X-Trace": "1"})
     c.login()
     c.list_projects()
-    listing = [x for x in fake.calls if x.path == "/api/projects"][0]
+    listing = next(x for x in fake.calls if x.path == "/api/projects")
     assert listing.header("X-Organization") == "rec2-org"
     assert listing.header("X-Trace") == "1"
     assert_like_recorded(listing, recordings2()[44])

@@ -112,5 +112,5 @@ def test_pagination_loop_is_detected(client: CvatClient, fake: FakeCvat) -> None
     fake.fault(r"^/api/tasks$", times=10, reply=Reply(json={
         "count": 10, "next": f"{INTERNAL}/api/tasks?page=2&page_size=100", "previous": None,
         "results": [{"id": 1}]}))
-    with pytest.raises(CvatProtocolError, match="loops|did not end"):
+    with pytest.raises(CvatProtocolError, match=r"loops|did not end"):
         client.list_tasks()

@@ -1,0 +1,149 @@
+"""Waits on CVAT's asynchronous requests are bounded and report CVAT's own words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from cvat_fake import FakeCvat, Reply, assert_like_recorded, recording, recordings2
+
+from annosync.cvat import CvatClient, CvatNotFound, CvatRequestFailed, CvatTimeout
+from annosync.cvat.requests_api import request_path
+
+
+@pytest.mark.parametrize("rq_id", [
+    "action=create&target=task&target_id=11",
+    "action=export&target=task&target_id=11&user_id=1&format=CVAT_for_images_1~1"
+    "&subresource=annotations",
+    "action=import&target=task&target_id=79&subresource=annotations",
+])
+def test_rq_id_is_one_encoded_path_segment(rq_id: str) -> None:
+    recorded = {e["path"] for e in recordings2() if e["path"].startswith("/api/requests/")}
+    recorded |= {e["path"] for f in ("recordings/03_create_image_task.json",
+                                     "recordings/08_export_image_task_cvat_for_images.json")
+                 for e in recording(f) if e["path"].startswith("/api/requests/")}
+    path = request_path(rq_id)
+    assert path.count("/") == 3 and "&" not in path and "=" not in path
+    if "target_id=79" in rq_id or "target_id=11" in rq_id:
+        assert path in recorded
+
+
+def test_wait_is_bounded_and_names_the_request(client: CvatClient, fake: FakeCvat,
+                                               clock) -> None:
+    tid = client.create_task("slow")["id"]
+    fake.rq_steps = ["started"]  # never finishes
+    start = clock.now
+    with pytest.raises(CvatTimeout) as info:
+        client.upload_task_data(tid, [("a.jpg", b"a")], timeout=30)
+    assert f"action=create&target=task&target_id={tid}" in str(info.value)
+    assert "within 30s" in str(info.value) and "last status: started" in str(info.value)
+    assert 30 <= clock.now - start <= 31
+    polls = [x for x in fake.calls if x.path.startswith("/api/requests/")]
+    assert 5 <= len(polls) <= 15  # the interval grew: 0.5, 1, 2, 4, 5, 5...
+    assert max(clock.sleeps) <= 5.0
+
+
+def test_wait_for_request_directly(client: CvatClient, fake: FakeCvat) -> None:
+    tid = client.create_task("t")["id"]
+    rq = client.upload_task_data(tid, [("a.jpg", b"a")], wait=False)["rq_id"]
+    status = client.wait_for_request(rq, timeout=60)
+    assert status["status"] == "finished" and status["id"] == rq
+    assert client.get_request(rq)["status"] == "finished"
+
+
+def test_failed_request_message(client: CvatClient, fake: FakeCvat) -> None:
+    tid = client.create_task("t")["id"]
+    fake.fail_next["action=create"] = "ValueError: No media data found\n"
+    rq = client.upload_task_data(tid, [("a.jpg", b"a")], wait=False)["rq_id"]
+    with pytest.raises(CvatRequestFailed) as info:
+        client.wait_for_request(rq)
+    assert info.value.detail == "ValueError: No media data found"
+    assert info.value.rq_id == rq
+
+
+def test_unknown_request_id(client: CvatClient, fake: FakeCvat) -> None:
+    with pytest.raises(CvatNotFound) as info:
+        client.wait_for_request("action=export&target=task&target_id=999999")
+    assert "There is no request with specified id" in str(info.value)
+    assert_like_recorded(fake.calls[-1], recordings2()[321])
+
+
+def test_transient_errors_while_polling_are_retried(client: CvatClient, fake: FakeCvat) -> None:
+    tid = client.create_task("t")["id"]
+    rq = client.upload_task_data(tid, [("a.jpg", b"a")], wait=False)["rq_id"]
+    fake.fault(r"^/api/requests/", times=2, status=502)
+    assert client.wait_for_request(rq)["status"] == "finished"
+
+
+def test_export_flow_matches_recording(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    tid = client.create_task("t")["id"]
+    client.upload_task_data(tid, [("a.jpg", b"a")])
+    seen = []
+    out = client.export_dataset(tmp_path / "sub" / "export.zip", "CVAT for images 1.1",
+                                task_id=tid, save_images=True,
+                                progress=lambda d, t: seen.append((d, t)))
+    assert out.read_bytes() == fake.export_bytes()
+    assert seen[-1] == (len(fake.export_bytes()), len(fake.export_bytes()))
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
+    rec = recordings2()
+    post = next(x for x in fake.calls if x.path.endswith("/dataset/export"))
+    assert_like_recorded(post, rec[256])
+    poll = next(x for x in fake.calls if x.path.startswith("/api/requests/action%3Dexport"))
+    assert_like_recorded(poll, rec[257])
+    download = next(x for x in fake.calls if x.path.endswith("/dataset/download"))
+    assert_like_recorded(download, rec[260])
+    assert download.header("Accept") == "*/*"
+
+
+def test_export_already_running_409_reuses_rq_id(client: CvatClient, fake: FakeCvat,
+                                                 tmp_path) -> None:
+    pid = client.create_project("p")["id"]
+    rq = (f"action=export&target=project&target_id={pid}&user_id=1"
+          "&format=CVAT_for_images_1~1&subresource=annotations")
+    fake.fault(r"/dataset/export$", times=1, reply=Reply(409, json={"rq_id": rq}))
+    from urllib.parse import quote
+
+    fake._start_request(rq, "export:annotations", "project",
+                        result_url=f"http://127.0.0.1:8080/api/projects/{pid}/dataset/download"
+                                   f"?rq_id={quote(rq, safe='')}")
+    out = client.export_dataset(tmp_path / "p.zip", "CVAT for images 1.1", project_id=pid)
+    assert out.exists()
+
+
+def test_export_post_retried_on_503(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    """Starting an export is repeatable: CVAT dedups it by its deterministic rq id."""
+    tid = client.create_task("t")["id"]
+    fake.fault(r"/dataset/export$", times=1, status=503)
+    client.export_dataset(tmp_path / "e.zip", "CVAT for video 1.1", task_id=tid)
+    assert len([x for x in fake.calls if x.path.endswith("/dataset/export")]) == 2
+
+
+def test_download_restarts_after_a_drop(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    from cvat_fake import connection_dropped
+
+    tid = client.create_task("t")["id"]
+    fake.fault(r"/dataset/download$", times=1, exc=connection_dropped)
+    out = client.export_dataset(tmp_path / "e.zip", "CVAT for images 1.1", job_id=None,
+                                task_id=tid)
+    assert out.read_bytes() == fake.export_bytes()
+
+
+def test_truncated_download_is_an_error(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    from annosync.cvat import CvatConnectionError
+
+    tid = client.create_task("t")["id"]
+    fake.fault(r"/dataset/download$", times=100, reply=Reply(
+        200, body=b"PK\x03\x04", headers={"Content-Type": "application/zip",
+                                          "Content-Length": "100"}))
+    with pytest.raises(CvatConnectionError):
+        client.export_dataset(tmp_path / "e.zip", "CVAT for images 1.1", task_id=tid)
+    assert not (tmp_path / "e.zip").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_errors_are_cvat_errors(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    with pytest.raises(CvatNotFound, match=re.escape("No Task matches the given query.")):
+        client.export_dataset(tmp_path / "x.zip", "CVAT for images 1.1", task_id=999999)
+    tid = client.create_task("t")["id"]
+    with pytest.raises(Exception, match="Unknown format specified for the request"):
+        client.export_dataset(tmp_path / "x.zip", "No Such Format 9.9", task_id=tid)
