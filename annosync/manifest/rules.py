@@ -618,11 +618,13 @@ def _frame_options(ctx: RuleContext) -> Iterator[Problem]:
             yield ctx.p(("cvat", "frame_stop"), f"{s.key}: frame_stop {stop} is before "
                         f"frame_start {start}")
         if s.frame_count:
-            for key in ("frame_start", "frame_stop"):
-                v = got.get(key)
-                if v is not None and v >= s.frame_count:
-                    yield ctx.p(("cvat", key), f"{s.key}: {key} {v} is past the last frame "
-                                f"(frames are numbered 0..{s.frame_count - 1} here)")
+            last = s.frame_count - 1
+            if start is not None and start > last:
+                yield ctx.p(("cvat", "frame_start"), f"{s.key}: frame_start {start} is past the "
+                            f"last frame (frames are numbered 0..{last}): nothing to annotate")
+            if stop is not None and stop > last:
+                yield ctx.p(("cvat", "frame_stop"), f"{s.key}: frame_stop {stop} is past the "
+                            f"last frame (0..{last}); CVAT stops at the last frame", "warning")
 
 
 @rule("frame-step-tracks", "frame_step cannot be combined with uploading existing tracks")
@@ -705,20 +707,6 @@ def _read_only(ctx: RuleContext) -> Iterator[Problem]:
                 yield ctx.p((*_attr_loc(ctx, name, suffix), "read_only"),
                             f"read_only attribute {attr!r} is on no existing label, so there "
                             "is nothing to upload for reference", "warning")
-
-
-@rule("classes-cover", "given classes should cover the classes of existing labels")
-def _classes_cover(ctx: RuleContext) -> Iterator[Problem]:
-    for name, spec in ctx.schemas.items():
-        facts = ctx.existing(name)
-        given = spec.class_names()
-        if facts is None or given is None or ctx.field_type(name) == "scalar":
-            continue
-        extra = sorted(facts.classes - set(given))
-        if extra:
-            shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
-            yield ctx.p(ctx.field_loc(name, "classes"), f"existing {name!r} labels use classes "
-                        f"not listed here: {shown} (CVAT cannot show them)", "warning")
 
 
 def check_run(run: LoadedManifest, facts: DatasetFacts | None) -> list[Problem]:
