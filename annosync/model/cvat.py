@@ -102,6 +102,9 @@ class TrackedShape(_Cvat):
     rotation: float = 0.0
     points: list[float] = Field(default_factory=list)
     attributes: list[AttributeValue] = Field(default_factory=list)
+    #: Only in answers: CVAT adds it to the pieces of a track cut at a job boundary (recordings2
+    #: 09_video); every stored tracked shape is a keyframe, so ``None`` means ``True``.
+    keyframe: bool | None = None
 
 
 class Track(_Annotation):

@@ -1,0 +1,100 @@
+"""Relative <-> absolute coordinates, exact up to float rounding and without drift.
+
+Why not simply ``x * W`` and ``a / W``: in binary floating point ``(x * W) / W`` is not always
+``x`` and ``((a / W) * W)`` is not always ``a``, so a naive round trip moves coordinates by an
+ulp now and then, and re-uploading a pulled label would produce different JSON (a spurious
+"change" for the reconciler). FiftyOne avoids the problem by rounding to whole pixels, which
+is worse: it moves every coordinate by up to half a pixel, every round trip.
+
+Here the upload side is plain IEEE arithmetic (``x * W``; a box's right edge is
+``(x + w) * W``), and the download side searches the few floats next to ``a / W`` for one that
+the upload formula maps back to exactly ``a``. So:
+
+- **bound**: a pulled coordinate differs from the exact quotient ``a / W`` by at most
+  ``SEARCH_ULPS`` ulps (in practice 0 or 1); a label that went up and came back differs from the
+  original by at most that much too (relative error < 1e-15);
+- **no drift**: whenever such a float exists (always, for values annosync itself sent), the
+  next upload reproduces CVAT's numbers bit for bit, so JSON -> labels -> JSON is a fixed point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+#: How many floats on each side of the plain quotient are tried.
+SEARCH_ULPS = 8
+
+
+def to_abs(x: float, size: int) -> float:
+    """A relative coordinate in pixels (upload formula)."""
+    return x * size
+
+
+def _candidates(guess: float, f: Callable[[float], float], target: float) -> list[float]:
+    """Floats near ``guess`` (closest first) with ``f(v) == target``."""
+    out = [guess] if f(guess) == target else []
+    up = down = guess
+    for _ in range(SEARCH_ULPS):
+        up = math.nextafter(up, math.inf)
+        down = math.nextafter(down, -math.inf)
+        if f(up) == target:
+            out.append(up)
+        if f(down) == target:
+            out.append(down)
+    return out
+
+
+def _solve(guess: float, f: Callable[[float], float], target: float) -> float:
+    found = _candidates(guess, f, target)
+    return found[0] if found else guess
+
+
+def to_rel(a: float, size: int) -> float:
+    """A pixel coordinate as a relative one that ``to_abs`` maps back to exactly ``a``."""
+    a = float(a)
+    return _solve(a / size, lambda v: v * size, a)
+
+
+def point_to_abs(p: Sequence[float], width: int, height: int) -> list[float]:
+    return [p[0] * width, p[1] * height]
+
+
+def points_to_rel(flat: Sequence[float], width: int, height: int) -> list[tuple[float, float]]:
+    """CVAT's flat ``[x1, y1, x2, y2, ...]`` as relative points."""
+    return [
+        (to_rel(flat[i], width), to_rel(flat[i + 1], height)) for i in range(0, len(flat) - 1, 2)
+    ]
+
+
+def box_to_abs(box: Sequence[float], width: int, height: int) -> list[float]:
+    """``[x, y, w, h]`` (relative) as CVAT's rectangle ``[xtl, ytl, xbr, ybr]`` (pixels)."""
+    x, y, w, h = box
+    return [x * width, y * height, (x + w) * width, (y + h) * height]
+
+
+def _edge(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """Relative (start, extent) whose upload gives back exactly ``lo`` and ``hi``."""
+    if hi < lo:
+        lo, hi = hi, lo
+    lo, hi = float(lo), float(hi)
+    starts = _candidates(lo / size, lambda v: v * size, lo) or [lo / size]
+    ends = _candidates(hi / size, lambda v: v * size, hi) or [hi / size]
+    for start in starts:
+        for end in ends:
+            def total(w: float, s: float = start) -> float:
+                return s + w
+
+            found = _candidates(max(end - start, 0.0), total, end)
+            found = [w for w in found if w >= 0 and (start + w) * size == hi]
+            if found:
+                return start, found[0]
+    return starts[0], max(ends[0] - starts[0], 0.0)
+
+
+def box_to_rel(points: Sequence[float], width: int, height: int) -> tuple[float, float, float,
+                                                                          float]:
+    """CVAT's ``[xtl, ytl, xbr, ybr]`` as ``[x, y, w, h]`` that ``box_to_abs`` reproduces."""
+    x, w = _edge(points[0], points[2], width)
+    y, h = _edge(points[1], points[3], height)
+    return (x, y, w, h)
