@@ -51,9 +51,6 @@ def command(paths: tuple[str, ...], as_json: bool, strict: bool, probe_media: bo
             f"{report.datasets} dataset folder(s), {report.label_files} label file(s)"
         )
         status = "ok" if ok else "FAILED"
-        click.echo(
-            f"{status}: {report.errors} error(s), {report.warnings} warning(s) in {checked}",
-            err=not ok,
-        )
+        click.echo(f"{status}: {report.errors} error(s), {report.warnings} warning(s) in {checked}")
     if not ok:
         raise click.exceptions.Exit(1)

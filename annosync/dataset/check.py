@@ -12,6 +12,7 @@ Streaming: files are checked one at a time; only the label ids are kept across f
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -22,9 +23,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.jsonlines import json_line_map, locate
 from annosync.dataset.media import media_kind, probe
 from annosync.errors import InputError, Location, Problem
-from annosync.model.labels import label_objects
+from annosync.model.labels import LABEL_CLASSES, label_objects
 from annosync.model.problems import json_path, problems_from_validation
 from annosync.model.sample import Sample
 
@@ -36,6 +38,7 @@ CONTAINER_KEYS = {
     "keypoints": "keypoints",
 }
 RESERVED_LABEL_ATTRIBUTES = frozenset({"label_id"})
+LABEL_TYPES = frozenset(LABEL_CLASSES)
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -62,7 +65,7 @@ def iter_raw_labels(raw: Any) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]
             if isinstance(frame, dict):
                 places.extend((("frames", number, name), v) for name, v in frame.items())
     for loc, value in places:
-        if not isinstance(value, dict) or not isinstance(value.get("_type"), str):
+        if not isinstance(value, dict) or value.get("_type") not in LABEL_TYPES:
             continue
         items_key = CONTAINER_KEYS.get(value["_type"])
         if items_key is None:
@@ -75,6 +78,24 @@ def iter_raw_labels(raw: Any) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]
                     yield (*loc, items_key, i), item
 
 
+class _Lines:
+    """Line numbers of JSON paths in one file, mapped only when first needed."""
+
+    def __init__(self, data: bytes | None) -> None:
+        self.data = data
+        self._map: dict[tuple[Any, ...], int] | None = None
+
+    def __call__(self, loc: tuple[Any, ...]) -> int | None:
+        if self.data is None:
+            return None
+        if self._map is None:
+            self._map = json_line_map(self.data.decode("utf-8", "replace"))
+        return locate(self._map, tuple(loc))
+
+
+_NO_LINES = _Lines(None)
+
+
 @dataclass
 class FileReport:
     """The outcome of checking one label file."""
@@ -84,11 +105,16 @@ class FileReport:
     sample: Sample | None = None
     problems: list[Problem] = field(default_factory=list)
     ids: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    lines: _Lines | None = None
+
+
 
 
 def _p(display: str, loc: tuple[Any, ...] | None, message: str, severity: str = "error",
-       line: int | None = None, column: int | None = None) -> Problem:
+       line: int | None = None, column: int | None = None, lines: _Lines = _NO_LINES) -> Problem:
     where = json_path(loc) if loc is not None else None
+    if line is None and loc is not None:
+        line = lines(loc)
     return Problem(Location(display, line, column, where), message, severity)
 
 
@@ -112,22 +138,26 @@ def check_label_bytes(
     except UnicodeDecodeError as exc:
         report.problems.append(_p(display, None, f"not UTF-8 text: {exc.reason}"))
         return report
+    except RecursionError:
+        report.problems.append(_p(display, None, "JSON nested too deeply"))
+        return report
+    lines = _Lines(data)
+    report.lines = lines
+    p = functools.partial(_p, display, lines=lines)
     if not isinstance(raw, dict):
-        report.problems.append(_p(display, (), "a label file must hold a JSON object"))
+        report.problems.append(p((), "a label file must hold a JSON object"))
         return report
 
     seen: dict[str, tuple[Any, ...]] = {}
     for loc, obj in iter_raw_labels(raw):
         label_id = obj.get("_id")
         if label_id is None:
-            report.problems.append(_p(
-                display, loc, "label has no '_id': one would be assigned on every read; run "
+            report.problems.append(p(loc, "label has no '_id': one would be assigned on every read; run "
                 "`annosync fmt` to assign and save it", "warning",
             ))
         elif isinstance(label_id, str):
             if label_id in seen:
-                report.problems.append(_p(
-                    display, loc, f"duplicate label id {label_id!r} (also at {json_path(seen[label_id])})"
+                report.problems.append(p(loc, f"duplicate label id {label_id!r} (also at {json_path(seen[label_id])})"
                 ))
             else:
                 seen[label_id] = loc
@@ -136,8 +166,7 @@ def check_label_bytes(
         if isinstance(attributes, dict):
             for name in attributes:
                 if name in RESERVED_LABEL_ATTRIBUTES:
-                    report.problems.append(_p(
-                        display, (*loc, "attributes", name),
+                    report.problems.append(p((*loc, "attributes", name),
                         f"{name!r} is reserved: annosync stores label ids in CVAT under this "
                         "attribute name; rename it",
                     ))
@@ -145,28 +174,31 @@ def check_label_bytes(
     try:
         sample = Sample.model_validate(raw)
     except ValidationError as exc:
-        report.problems.extend(problems_from_validation(exc, display, data=raw, model=Sample))
+        report.problems.extend(
+            problems_from_validation(exc, display, lines, data=raw, model=Sample)
+        )
         return report
     report.sample = sample
-    report.problems.extend(_sample_rules(sample, display, root, check_media, probe_media))
+    report.problems.extend(_sample_rules(sample, display, root, check_media, probe_media, lines))
     return report
 
 
 def _sample_rules(sample: Sample, display: str, root: Path | None, check_media: bool,
-                  probe_media: bool) -> list[Problem]:
+                  probe_media: bool, lines: _Lines = _NO_LINES) -> list[Problem]:
+    p = functools.partial(_p, display, lines=lines)
     out: list[Problem] = []
     meta = sample.metadata
     kind = meta.media_type if meta else media_kind(sample.media)
     if meta is None:
-        out.append(_p(display, ("metadata",), "no metadata (width, height): run "
+        out.append(p(("metadata",), "no metadata (width, height): run "
                       "`annosync fmt --probe` to read it from the media", "warning"))
     if sample.frames and kind != "video":
-        out.append(_p(display, ("frames",), "frame-level labels on an image sample: 'frames' is "
+        out.append(p(("frames",), "frame-level labels on an image sample: 'frames' is "
                       "only for videos"))
     if meta is not None and meta.frame_count and sample.frames:
         beyond = sorted(n for n in sample.frames if n > meta.frame_count)
         if beyond:
-            out.append(_p(display, ("frames", str(beyond[0])),
+            out.append(p(("frames", str(beyond[0])),
                           f"frame {beyond[0]} is past the end of the video "
                           f"({meta.frame_count} frames)"
                           + (f"; {len(beyond) - 1} more such frames" if len(beyond) > 1 else "")))
@@ -178,29 +210,29 @@ def _sample_rules(sample: Sample, display: str, root: Path | None, check_media: 
                 if index is None:
                     continue
                 if index in indexes:
-                    out.append(_p(display, ("frames", str(number), name),
+                    out.append(p(("frames", str(number), name),
                                   f"track {index} appears twice in frame {number}"))
                     break
                 indexes[index] = i
     if root is not None and check_media:
         media = root / sample.media
         if not media.is_file():
-            out.append(_p(display, ("media",), f"media file not found: {sample.media}"))
+            out.append(p(("media",), f"media file not found: {sample.media}"))
         elif probe_media and meta is not None:
             try:
                 actual = probe(media)
             except InputError as exc:
-                out.append(_p(display, ("media",), f"cannot read the media: {exc}"))
+                out.append(p(("media",), f"cannot read the media: {exc}"))
             else:
                 for attr in ("media_type", "width", "height", "frame_count"):
                     want, got = getattr(meta, attr), getattr(actual, attr)
                     if want is not None and got is not None and want != got:
-                        out.append(_p(display, ("metadata", attr),
+                        out.append(p(("metadata", attr),
                                       f"metadata says {want} but the media has {got}; run "
                                       "`annosync fmt --probe` to refresh it", "warning"))
         for loc, obj in _mask_paths(sample):
             if not (root / obj).is_file():
-                out.append(_p(display, loc, f"mask file not found: {obj}"))
+                out.append(p(loc, f"mask file not found: {obj}"))
     return out
 
 
@@ -248,6 +280,7 @@ def check_folder(
             elif other[0] != display:
                 report.problems.append(_p(
                     display, loc, f"duplicate label id {label_id!r}: also used in "
-                    f"{other[0]} at {json_path(other[1])}; label ids must be unique in a dataset"
+                    f"{other[0]} at {json_path(other[1])}; label ids must be unique in a dataset",
+                    lines=one.lines or _NO_LINES,
                 ))
     return report

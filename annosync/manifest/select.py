@@ -102,7 +102,14 @@ def _jmespath_message(exc: Exception) -> str:
             return "invalid JMESPath expression: incomplete expression"
         where = f" at column {pos + 1}" if isinstance(pos, int) else ""
         near = f" near {token!r}" if token not in (None, "") else ""
-        return f"invalid JMESPath expression: {msg}{where}{near}"
+        hint = ""
+        if isinstance(token, (int, float)) or (isinstance(token, str) and token[:1].isdigit()):
+            text = str(getattr(exc, "expression", "") or "")
+            number = re.match(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text[pos:] if isinstance(pos, int)
+                              else "")
+            literal = number.group(0) if number else str(token)
+            hint = f" (write numbers as JSON literals in backticks: `{literal}`)"
+        return f"invalid JMESPath expression: {msg}{where}{near}{hint}"
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"invalid JMESPath expression: {first}"
 

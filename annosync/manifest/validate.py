@@ -178,6 +178,10 @@ class _Checker:
         out = check_folder(folder, fresh, self.check_media, self.probe_media)
         self.report.label_files += out.files
         self.report.problems.extend(out.problems)
+        if any(p.severity == "error" for p in selection.problems):
+            # the selection itself is broken: rules about the selected samples would only echo it
+            self.report.problems.extend(check_run(run, None))
+            return
         facts = observe(folder, selection.keys)
         self.report.problems.extend(check_run(run, facts))
 

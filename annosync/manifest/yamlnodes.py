@@ -69,6 +69,10 @@ def syntax_problem(exc: yaml.YAMLError, path: str) -> Problem:
     line = int(mark.line) + 1 if mark is not None else None
     what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and mark is not None \
+            and context_mark.line != mark.line:
+        context += f" started at line {int(context_mark.line) + 1}"
     msg = f"invalid YAML: {what}" + (f" ({context})" if context else "")
     return Problem(Location(path, line), msg)
 

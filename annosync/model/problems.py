@@ -167,6 +167,8 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
     msg = str(err.get("msg", "invalid value"))
     if err.get("at_key"):
         got = err.get("input")
+        if len(loc) == 2 and loc[0] == "frames":
+            return f"frame numbers (1, 2, ...) are the keys of 'frames', not {got!r}"
         return f"invalid key {got!r}: must be {_EXPECTED.get(kind, 'valid')}"
     if kind == "missing" and loc and isinstance(loc[-1], int):
         return "too few items"
