@@ -326,12 +326,17 @@ class Authenticator:
                 )
             return self.user
 
-    def reauthenticate(self) -> bool:
+    def reauthenticate(self, failed_auth: str | None = None) -> bool:
         """Log in again after a 401 (the login key may have been deleted by a logout
-        elsewhere). Only possible with a password; returns whether a new login happened."""
+        elsewhere). Only possible with a password. ``failed_auth`` is the Authorization header
+        the refused request carried: if another thread already logged in again since, its new
+        key is used without a second login. Returns whether the request may be replayed."""
         with self._lock:
             if self._credentials.kind != "password":
                 return False
+            current = self._transport.session.headers.get("Authorization")
+            if current and current != failed_auth:
+                return True
             try:
                 self._login_password()
             except CvatError:
@@ -385,11 +390,11 @@ class Authenticator:
         else:
             body["email"] = creds.email or ""
         session = self._transport.session
-        session.headers.pop("Authorization", None)
-        session.headers.pop("X-CSRFToken", None)
         try:
+            # No stale credentials on the login itself (None removes a session header).
             resp = self._transport.request(
-                "POST", "/api/auth/login", json=body, retry=True, reauth=False
+                "POST", "/api/auth/login", json=body, retry=True, reauth=False,
+                headers={"Authorization": None, "X-CSRFToken": None},  # type: ignore[dict-item]
             )
         except CvatBadRequest as exc:
             raise CvatAuthError(
@@ -399,6 +404,7 @@ class Authenticator:
         answer = self._transport.json(resp)
         key = answer.get("key") if isinstance(answer, dict) else None
         if key:
+            session.headers.pop("X-CSRFToken", None)
             session.headers["Authorization"] = f"Token {key}"
             for name in _CVAT_COOKIES:
                 session.cookies.pop(name, None)
@@ -409,5 +415,6 @@ class Authenticator:
                     "CVAT login answered neither a token key nor a CSRF cookie",
                     status=resp.status_code, method="POST", path="/api/auth/login",
                 )
+            session.headers.pop("Authorization", None)
             session.headers["X-CSRFToken"] = csrf
             session.headers["Origin"] = self._transport.origin

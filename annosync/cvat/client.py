@@ -131,7 +131,8 @@ class CvatClient:
         all_headers: dict[str, str] = dict(credentials.headers)
         if headers:
             all_headers.update(headers)
-        if self.organization:
+        if self.organization is not None:
+            # "" is meaningful: the personal sandbox only (recordings2/02_organizations.json)
             all_headers["X-Organization"] = self.organization
         self._transport = Transport(
             self.url, timeouts=timeout, retry=retries, verify=verify, pool_size=pool_size,

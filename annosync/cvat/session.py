@@ -36,6 +36,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from annosync.cvat.errors import (
+    CvatBadRequest,
     CvatConnectionError,
     CvatError,
     CvatProtocolError,
@@ -188,7 +189,7 @@ class Transport:
         self.session.headers.update({"Accept": JSON_MEDIA_TYPE, "User-Agent": _user_agent()})
         if headers:
             self.session.headers.update(headers)
-        self._reauth: Callable[[], bool] | None = None
+        self._reauth: Callable[[str | None], bool] | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------------------- URLs
@@ -218,8 +219,9 @@ class Transport:
 
     # ---------------------------------------------------------------------------- requests
 
-    def set_reauth(self, callback: Callable[[], bool] | None) -> None:
-        """Called once on a 401; when it returns True the request is replayed."""
+    def set_reauth(self, callback: Callable[[str | None], bool] | None) -> None:
+        """Called once on a 401 with the Authorization header the request carried; when it
+        returns True the request is replayed (with the then current credentials)."""
         self._reauth = callback
 
     def request(
@@ -258,6 +260,8 @@ class Transport:
             if attempt > 1:
                 _rewind(data)
             started = time.monotonic()
+            auth_value = self.session.headers.get("Authorization")
+            sent_auth = auth_value if isinstance(auth_value, str) else None
             try:
                 resp = self.session.request(
                     method,
@@ -268,6 +272,9 @@ class Transport:
                     headers=dict(headers) if headers else None,
                     timeout=self.timeouts.pair(long),
                     stream=stream,
+                    # A redirected POST/PATCH would silently become a GET (and a redirect to
+                    # another host drops the credentials): only reads follow redirects.
+                    allow_redirects=method in ("GET", "HEAD"),
                 )
             except requests.exceptions.SSLError as exc:
                 raise CvatConnectionError(
@@ -304,13 +311,20 @@ class Transport:
             if status == 401 and not reauthed and _replayable(data):
                 reauthed = True
                 assert self._reauth is not None
-                if self._reauth():
+                if self._reauth(sent_auth):
                     resp.close()
                     attempt -= 1
                     continue
             resp.attempts = attempt  # type: ignore[attr-defined]
             if 200 <= status < 300 or status in allowed:
                 return resp
+            if 300 <= status < 400:
+                resp.close()
+                target = resp.headers.get("Location", "?")
+                raise CvatBadRequest(
+                    f"the server redirected {method} to {target}; configure the client with "
+                    f"the server's final URL", status=status, method=method, path=shown_path,
+                )
             content = (resp.raw.read(_MAX_ERROR_BODY, decode_content=True) if stream
                        else resp.content)
             resp.close()

@@ -250,3 +250,23 @@ def test_logout_is_explicit(client: CvatClient, fake: FakeCvat) -> None:
     assert not any(c.path == "/api/auth/logout" for c in fake.calls)
     client.logout()
     assert [c.path for c in fake.calls][-1] == "/api/auth/logout"
+
+
+def test_concurrent_401s_relogin_once(make_client, fake: FakeCvat) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client(credentials=Credentials(username="admin", password="secret"))
+    client.login()
+    del fake.tokens[f"Token {FakeCvat.KEY}"]
+    fake.KEY = "f" * 40  # type: ignore[misc]  # the next login issues a new key
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(lambda _: client.list_projects(), range(12))) == [[]] * 12
+    assert len([c for c in fake.calls if c.path == "/api/auth/login"]) == 2
+
+
+def test_empty_organization_means_personal_sandbox(make_client, fake: FakeCvat) -> None:
+    c = make_client(organization="")
+    c.list_projects()
+    listing = next(x for x in fake.calls if x.path == "/api/projects")
+    assert listing.header("X-Organization") == ""
+    assert_like_recorded(listing, recordings2()[47])

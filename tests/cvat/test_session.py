@@ -169,3 +169,14 @@ def test_no_retries_configured(make_client, fake: FakeCvat) -> None:
     fake.fault(r"^/api/projects$", times=1, status=503)
     with pytest.raises(CvatServerError):
         c.list_projects()
+
+
+def test_redirected_writes_are_not_followed(client: CvatClient, fake: FakeCvat) -> None:
+    from annosync.cvat import CvatBadRequest
+
+    client.login()
+    fake.fault(r"^/api/projects$", method="POST", times=1,
+               reply=Reply(301, body=b"", headers={"Location": "https://other/api/projects"}))
+    with pytest.raises(CvatBadRequest, match="redirected POST to https://other/api/projects"):
+        client.create_project("x")
+    assert fake.projects == {}
