@@ -292,7 +292,8 @@ class Transport:
                     self._sleep(delay)
                     waited += delay
                     continue
-                raise self._network_error(exc, method, shown_path, may_repeat, attempt) from exc
+                raise self._network_error(exc, method, shown_path, may_repeat, attempt,
+                                          self.timeouts.pair(long)[1]) from exc
             except requests.exceptions.RequestException as exc:
                 raise CvatConnectionError(
                     "request failed", method=method, path=shown_path, detail=_short(exc)
@@ -333,10 +334,10 @@ class Transport:
             )
 
     def _network_error(self, exc: BaseException, method: str, path: str, may_repeat: bool,
-                       attempts: int) -> CvatError:
+                       attempts: int, read_timeout: float) -> CvatError:
         tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(exc, requests.exceptions.Timeout) and not _never_sent(exc):
-            msg = f"no answer within {self.timeouts.read:g}s read timeout{tries}"
+            msg = f"no answer within {read_timeout:g}s read timeout{tries}"
             if not may_repeat:
                 msg += ("; the request was not repeated because it may have been processed "
                         "(check the server before retrying)")

@@ -85,8 +85,10 @@ class UploadLimits:
 
 @dataclass(frozen=True)
 class UploadFile:
-    """One file to send: the ``name`` CVAT will see (may contain ``/`` for sub-folders) and its
-    content, from a ``path`` on disk or in-memory ``data``."""
+    """One file to send: the ``name`` CVAT will record for it and its content, from a ``path``
+    on disk or in-memory ``data``. Keep names plain and unique: servers may strip directory
+    parts from multipart file names (Django sanitises them), so ``a/x.jpg`` and ``b/x.jpg``
+    could collide."""
 
     name: str
     size: int
