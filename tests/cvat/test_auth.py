@@ -270,3 +270,21 @@ def test_empty_organization_means_personal_sandbox(make_client, fake: FakeCvat) 
     listing = next(x for x in fake.calls if x.path == "/api/projects")
     assert listing.header("X-Organization") == ""
     assert_like_recorded(listing, recordings2()[47])
+
+
+def test_cookie_session_when_login_returns_no_key(make_client, fake: FakeCvat) -> None:
+    """As cvat-sdk does (recordings/01_login.json): session cookies + X-CSRFToken + Origin."""
+    from cvat_fake import Reply
+
+    fake._login = lambda call: Reply(json={})  # type: ignore[method-assign]
+    real = fake._user_of
+    fake._user_of = lambda call: ("admin" if call.header("X-CSRFToken") == "csrf-value"  # type: ignore[method-assign]
+                                  else real(call))
+    c = make_client(credentials=Credentials(username="admin", password="secret"))
+    c.transport.session.cookies.set("csrftoken", "csrf-value")
+    c.login()
+    c.create_project("cookie")
+    post = next(x for x in fake.calls if x.path == "/api/projects")
+    assert post.header("X-CSRFToken") == "csrf-value"
+    assert post.header("Origin") == "https://cvat.example.com"
+    assert post.header("Authorization") is None
