@@ -77,7 +77,14 @@ class SchemaValidator:
             headers = {k: v for k, v in headers.items()
                        if k.lower() not in ("content-type", "content-length")}
             body = None
-        req = requests.Request(call.method, call.url, headers=headers, data=body).prepare()
+        cookies = {}
+        for part in (call.header("Cookie") or "").split(";"):
+            if "=" in part:
+                k, v = part.strip().split("=", 1)
+                cookies[k] = v
+        headers = {k: v for k, v in headers.items() if k.lower() != "cookie"}
+        req = requests.Request(call.method, call.url, headers=headers, data=body,
+                               cookies=cookies).prepare()
         try:
             self.openapi.validate_request(RequestsOpenAPIRequest(req))
         except Exception as exc:

@@ -282,6 +282,7 @@ def test_cookie_session_when_login_returns_no_key(make_client, fake: FakeCvat) -
                                   else real(call))
     c = make_client(credentials=Credentials(username="admin", password="secret"))
     c.transport.session.cookies.set("csrftoken", "csrf-value")
+    c.transport.session.cookies.set("sessionid", "session-value")
     c.login()
     c.create_project("cookie")
     post = next(x for x in fake.calls if x.path == "/api/projects")
