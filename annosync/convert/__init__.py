@@ -1,0 +1,67 @@
+"""Labels <-> CVAT: label specs, shapes, tags and tracks. Pure: no I/O, no HTTP.
+
+The reconciler's entry points (conventions in docs/conversion.md):
+
+- schema: ``infer_fields`` / ``FieldObserver`` (streaming observation of existing labels) ->
+  ``resolve_schema`` (the reference's rules) or ``schema_from_project`` (an existing project's
+  labels) -> ``to_specs`` (labels to create) -> ``bind`` (with the server's ids);
+- push: ``to_cvat`` -> ``Upload`` (JSON + which label each object carries) -> after the server
+  answers, ``build_id_map`` -> ``TaskIdMap`` (kept per task in a ``RunIdMap``);
+- pull: ``from_cvat`` (with the id map and ``PreviousLabels``) -> ``Pulled`` (+ ``unexpected``).
+"""
+
+from __future__ import annotations
+
+from annosync.convert.binding import BoundLabel, BoundSchema, Target, bind, schema_from_project
+from annosync.convert.frames import FrameMap, FrameSize
+from annosync.convert.from_cvat import derived_id, from_cvat
+from annosync.convert.id_map import IdEntry, RunIdMap, TaskIdMap, build_id_map
+from annosync.convert.infer import FieldObserver, infer_field, infer_fields
+from annosync.convert.interpolate import TrackFrame, interpolate
+from annosync.convert.previous import PreviousLabel, PreviousLabels
+from annosync.convert.results import (
+    Pulled,
+    PulledSample,
+    SentObject,
+    UnexpectedLabel,
+    UnexpectedObject,
+    Upload,
+)
+from annosync.convert.specs import label_id_patches, to_specs
+from annosync.convert.to_cvat import MaskLoader, to_cvat
+from annosync.model.schema_rules import check_schema, resolve_schema
+
+__all__ = [
+    "BoundLabel",
+    "BoundSchema",
+    "FieldObserver",
+    "FrameMap",
+    "FrameSize",
+    "IdEntry",
+    "MaskLoader",
+    "PreviousLabel",
+    "PreviousLabels",
+    "Pulled",
+    "PulledSample",
+    "RunIdMap",
+    "SentObject",
+    "Target",
+    "TaskIdMap",
+    "TrackFrame",
+    "UnexpectedLabel",
+    "UnexpectedObject",
+    "Upload",
+    "bind",
+    "build_id_map",
+    "check_schema",
+    "derived_id",
+    "from_cvat",
+    "infer_field",
+    "infer_fields",
+    "interpolate",
+    "label_id_patches",
+    "resolve_schema",
+    "schema_from_project",
+    "to_cvat",
+    "to_specs",
+]

@@ -11,8 +11,10 @@ Here the upload side is plain IEEE arithmetic (``x * W``; a box's right edge is
 the upload formula maps back to exactly ``a``. So:
 
 - **bound**: a pulled coordinate differs from the exact quotient ``a / W`` by at most
-  ``SEARCH_ULPS`` ulps (in practice 0 or 1); a label that went up and came back differs from the
-  original by at most that much too (relative error < 1e-15);
+  ``SEARCH_ULPS`` ulps (in practice 0 to 2); a label that went up and came back differs from the
+  original by at most that much too (|error| <= 1e-15 for coordinates in [-1, 2]); among the
+  floats that qualify, the one with the shortest decimal spelling is kept, so ``0.3`` stays
+  ``0.3``;
 - **no drift**: whenever such a float exists (always, for values annosync itself sent), the
   next upload reproduces CVAT's numbers bit for bit, so JSON -> labels -> JSON is a fixed point.
 """
@@ -32,17 +34,19 @@ def to_abs(x: float, size: int) -> float:
 
 
 def _candidates(guess: float, f: Callable[[float], float], target: float) -> list[float]:
-    """Floats near ``guess`` (closest first) with ``f(v) == target``."""
-    out = [guess] if f(guess) == target else []
+    """Floats near ``guess`` with ``f(v) == target``: the shortest decimal spelling first (so a
+    file says ``0.3`` rather than ``0.30000000000000004`` when both map to the same pixels),
+    then the closest to ``guess``."""
+    found = [guess] if f(guess) == target else []
     up = down = guess
     for _ in range(SEARCH_ULPS):
         up = math.nextafter(up, math.inf)
         down = math.nextafter(down, -math.inf)
         if f(up) == target:
-            out.append(up)
+            found.append(up)
         if f(down) == target:
-            out.append(down)
-    return out
+            found.append(down)
+    return sorted(found, key=lambda v: len(repr(v)))
 
 
 def _solve(guess: float, f: Callable[[float], float], target: float) -> float:

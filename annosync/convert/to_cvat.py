@@ -1,0 +1,440 @@
+"""Labels -> CVAT annotation JSON for one task (``to_cvat``). Pure: frame sizes, the binding and,
+for masks stored as files, a ``load_mask`` callback come from the caller.
+
+What becomes what (conventions in docs/conversion.md):
+
+- classification(s) -> tags; scalar fields -> one tag (class label, or the field's label with
+  the value in its ``value`` attribute);
+- detections -> ``rectangle`` ``[xtl, ytl, xbr, ybr]`` with the box's rotation; instances ->
+  ``mask`` shapes (RLE + inclusive box, the mask resized to exactly its pixel box), boxes without
+  a mask stay rectangles; polylines/polygons -> ``polyline``/``polygon`` (one shape per part);
+  keypoints -> ``points`` (present points only; the gaps come back from ``PreviousLabels``);
+  segmentation -> one ``mask`` shape per class present;
+- video frame labels with an ``index`` -> tracks (one per index, and per part/class change); the
+  keyframes are the labels flagged ``keyframe`` when the field uses the flag, else every label;
+  the first label of every visible run is a keyframe, and so is the last one when an ``outside``
+  marker follows it (on the next task frame, if inside the task): gaps and single-frame tracks
+  are exact; immutable attributes go on the track, mutable ones and ``label_id`` on each
+  keyframe; labels without an index -> standalone shapes;
+- the class's occluded / group id attributes -> the object's ``occluded`` / ``group``; every
+  object that has a label id carries it in ``label_id``.
+
+Objects that cannot be sent (a class missing on the server, too few points, a mask off the
+frame, a label on a frame the task does not show) are skipped and counted in ``notes``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from annosync.convert import attrs as attr_codec
+from annosync.convert.binding import BoundLabel, BoundSchema
+from annosync.convert.coords import box_to_abs, point_to_abs
+from annosync.convert.frames import FrameMap
+from annosync.convert.masks import instance_to_cvat, segmentation_to_cvat
+from annosync.convert.results import SentObject, Upload
+from annosync.convert.specs import VALUE_ATTR
+from annosync.model.cvat import AttributeValue, LabeledData, Shape, Tag, Track, TrackedShape
+from annosync.model.labels import (
+    Classification,
+    Detection,
+    Keypoint,
+    Polyline,
+    Segmentation,
+    label_objects,
+)
+from annosync.model.sample import Sample
+from annosync.model.schema import ResolvedClass, ResolvedField
+from annosync.model.schema_rules import stringify
+
+#: Reads a mask file (``mask_path``) into a 2-D array; the caller owns the I/O.
+MaskLoader = Callable[[str], np.ndarray]
+
+
+@dataclass
+class _Geometry:
+    type: str
+    points: list[float]
+    rotation: float = 0.0
+
+
+def _rotation(value: float | None) -> float:
+    if not value:
+        return 0.0
+    r = value % 360.0
+    return 0.0 if r >= 360.0 else r
+
+
+class _Emitter:
+    def __init__(self, bound: BoundSchema, frames: FrameMap, load_mask: MaskLoader | None):
+        self.bound = bound
+        self.schema = bound.resolved
+        self.frames = frames
+        self.load_mask = load_mask
+        self.tags: list[Tag] = []
+        self.shapes: list[Shape] = []
+        self.tracks: list[Track] = []
+        self.sent_tags: list[SentObject] = []
+        self.sent_shapes: list[SentObject] = []
+        self.sent_tracks: list[SentObject] = []
+        self.skipped: Counter[str] = Counter()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def skip(self, path: str, why: str, n: int = 1) -> None:
+        self.skipped[f"{path}: {why}"] += n
+
+    def target(self, rf: ResolvedField, cls_name: str | None) -> tuple[ResolvedClass | None,
+                                                                       BoundLabel] | None:
+        if cls_name is None:
+            bl = self.bound.label_for(rf.path, None)
+            if bl is None:
+                self.skip(rf.path, f"CVAT label {rf.value_cvat_name!r} missing on the server")
+                return None
+            return None, bl
+        rc = rf.class_by_name(cls_name)
+        if rc is None:
+            self.skip(rf.path, f"class {cls_name!r} is not in the schema")
+            return None
+        bl = self.bound.label_for(rf.path, cls_name)
+        if bl is None:
+            self.skip(rf.path, f"CVAT label {rc.cvat_name!r} missing on the server")
+            return None
+        return rc, bl
+
+    def attributes(self, rc: ResolvedClass | None, bl: BoundLabel, obj: Any,
+                   mutable: bool | None = None, label_id: bool = True) -> list[AttributeValue]:
+        out: list[AttributeValue] = []
+        values = getattr(obj, "attributes", {}) or {}
+        for attr in rc.sent_attributes if rc else []:
+            if mutable is not None and attr.mutable != mutable:
+                continue
+            spec = bl.specs.get(attr.name)
+            if spec is not None:
+                out.append(AttributeValue(spec_id=spec, value=attr_codec.encode(
+                    attr, values.get(attr.name))))
+        spec = bl.label_id_spec
+        if label_id and spec is not None and mutable is not False:
+            out.append(AttributeValue(spec_id=spec, value=obj.id))
+        return out
+
+    def wired(self, rc: ResolvedClass | None, obj: Any, path: str) -> tuple[bool, int]:
+        values = getattr(obj, "attributes", {}) or {}
+        occluded = bool(rc and rc.occluded_attr and values.get(rc.occluded_attr) is True)
+        group = 0
+        if rc and rc.group_id_attr:
+            g = values.get(rc.group_id_attr)
+            if isinstance(g, int) and not isinstance(g, bool) and g >= 0:
+                group = g
+            elif g is not None:
+                self.skip(path, f"{rc.group_id_attr} value {g!r} is not a group number (sent 0)")
+        return occluded, group
+
+    def mask_array(self, obj: Any, path: str) -> np.ndarray | None:
+        if obj.mask is not None:
+            return obj.mask.to_array()
+        if obj.mask_path and self.load_mask is not None:
+            return np.asarray(self.load_mask(obj.mask_path))
+        if obj.mask_path:
+            self.skip(path, "mask file not loaded (no load_mask given)")
+        return None
+
+    def geometry(self, rf: ResolvedField, obj: Any, task_frame: int) -> list[_Geometry]:
+        size = self.frames.frame_size(task_frame)
+        w, h = size.width, size.height
+        if isinstance(obj, Detection):
+            if rf.type == "instances" and (obj.mask is not None or obj.mask_path):
+                arr = self.mask_array(obj, rf.path)
+                if arr is not None:
+                    made = instance_to_cvat(arr, obj.bounding_box, w, h)
+                    if made is None:
+                        self.skip(rf.path, "instance mask outside the frame")
+                        return []
+                    return [_Geometry("mask", [float(v) for v in made[0]])]
+            return [_Geometry("rectangle", box_to_abs(obj.bounding_box, w, h),
+                              _rotation(obj.rotation))]
+        if isinstance(obj, Polyline):
+            out = []
+            for part in obj.points:
+                flat = [c for p in part for c in point_to_abs(p, w, h)]
+                kind = "polygon" if obj.closed else "polyline"
+                if len(part) < (3 if obj.closed else 2):
+                    self.skip(rf.path, f"{kind} part with too few points")
+                    continue
+                out.append(_Geometry(kind, flat))
+            return out
+        if isinstance(obj, Keypoint):
+            flat = [c for p in obj.points if p is not None for c in point_to_abs(p, w, h)]
+            if not flat:
+                self.skip(rf.path, "keypoints with no visible point")
+                return []
+            return [_Geometry("points", flat)]
+        self.skip(rf.path, f"{type(obj).__name__} labels do not fit a {rf.type} field")
+        return []
+
+    # -- tags ----------------------------------------------------------------------------------
+    def tag_field(self, rf: ResolvedField, value: Any, task_frame: int) -> None:
+        if value is None:
+            return
+        if rf.type == "scalar":
+            self.scalar(rf, value, task_frame)
+            return
+        for obj in label_objects(value):
+            if not isinstance(obj, Classification):
+                self.skip(rf.path, f"{type(obj).__name__} labels do not fit a {rf.type} field")
+                continue
+            found = self.target(rf, obj.label)
+            if found is None:
+                continue
+            rc, bl = found
+            _, group = self.wired(rc, obj, rf.path)
+            self.tags.append(Tag(frame=task_frame, label_id=bl.id, group=group, source="manual",
+                                 attributes=self.attributes(rc, bl, obj)))
+            self.sent_tags.append(SentObject(kind="tag", field=rf.path, cvat_label=bl.id,
+                                             label_ids=[obj.id], frames=[task_frame]))
+
+    def scalar(self, rf: ResolvedField, value: Any, task_frame: int) -> None:
+        if isinstance(value, (list, dict)) or hasattr(value, "type"):
+            self.skip(rf.path, "a label where a scalar was expected")
+            return
+        if rf.scalar_as_value:
+            found = self.target(rf, None)
+            if found is None:
+                return
+            bl = found[1]
+            spec = bl.specs.get(VALUE_ATTR)
+            attrs = [] if spec is None else [AttributeValue(spec_id=spec, value=stringify(value))]
+        else:
+            name = stringify(value)
+            if rf.class_by_name(name) is None:
+                self.skip(rf.path, f"value {value!r} is not one of its classes")
+                return
+            found = self.target(rf, name)
+            if found is None:
+                return
+            bl = found[1]
+            attrs = []
+        self.tags.append(Tag(frame=task_frame, label_id=bl.id, source="manual", attributes=attrs))
+        self.sent_tags.append(SentObject(kind="tag", field=rf.path, cvat_label=bl.id,
+                                         frames=[task_frame]))
+
+    # -- shapes --------------------------------------------------------------------------------
+    def shape(self, rf: ResolvedField, obj: Any, task_frame: int) -> None:
+        found = self.target(rf, getattr(obj, "label", None))
+        if found is None:
+            return
+        rc, bl = found
+        occluded, group = self.wired(rc, obj, rf.path)
+        for part, geo in enumerate(self.geometry(rf, obj, task_frame)):
+            self.shapes.append(Shape(
+                frame=task_frame, label_id=bl.id, group=group, source="manual", type=geo.type,
+                occluded=occluded, z_order=obj.z_order or 0, rotation=geo.rotation,
+                points=geo.points, attributes=self.attributes(rc, bl, obj),
+            ))
+            self.sent_shapes.append(SentObject(kind="shape", field=rf.path, cvat_label=bl.id,
+                                               label_ids=[obj.id], frames=[task_frame],
+                                               index=obj.index, part=part))
+
+    def segmentation(self, rf: ResolvedField, obj: Segmentation, task_frame: int) -> None:
+        arr = self.mask_array(obj, rf.path)
+        if arr is None:
+            return
+        size = self.frames.frame_size(task_frame)
+        targets = rf.mask_targets or {}
+        for value, points in segmentation_to_cvat(arr, targets, size.width, size.height):
+            found = self.target(rf, targets[value])
+            if found is None:
+                continue
+            rc, bl = found
+            self.shapes.append(Shape(
+                frame=task_frame, label_id=bl.id, source="manual", type="mask",
+                points=[float(p) for p in points], attributes=self.attributes(rc, bl, obj),
+            ))
+            self.sent_shapes.append(SentObject(kind="shape", field=rf.path, cvat_label=bl.id,
+                                               label_ids=[obj.id], frames=[task_frame],
+                                               part=value))
+        present = {v for v, _ in obj.mask.runs} if obj.mask is not None else set()
+        unknown = sorted(v for v in present if v and v not in targets)
+        if unknown:
+            self.skip(rf.path, f"mask pixel values without a target {unknown[:5]}")
+
+    def spatial(self, rf: ResolvedField, value: Any, task_frame: int) -> None:
+        if value is None:
+            return
+        if rf.type == "segmentation":
+            if isinstance(value, Segmentation):
+                self.segmentation(rf, value, task_frame)
+            else:
+                self.skip(rf.path, "not a segmentation")
+            return
+        for obj in label_objects(value):
+            self.shape(rf, obj, task_frame)
+
+    # -- tracks --------------------------------------------------------------------------------
+    def video_field(self, rf: ResolvedField, sample: Sample) -> None:
+        name = rf.name
+        per_frame: list[tuple[int, Any]] = []
+        outside_task = 0
+        for number, frame in sorted(sample.frames.items()):
+            value = frame.get(name)
+            if value is None:
+                continue
+            tf = self.frames.task_frame(number)
+            if tf is None or self.frames.is_deleted(tf):
+                outside_task += 1
+                continue
+            per_frame.append((tf, value))
+        if outside_task:
+            self.skip(rf.path, "labels on frames the task does not show", outside_task)
+        if rf.is_tag_type or rf.type == "segmentation":
+            for tf, value in per_frame:
+                (self.tag_field if rf.is_tag_type else self.spatial)(rf, value, tf)
+            return
+        uses_keyframes = any(
+            getattr(o, "keyframe", None) is True
+            for frame in sample.frames.values() for o in label_objects(frame.get(name))
+        )
+        tracks: dict[int, list[tuple[int, Any]]] = {}
+        for tf, value in per_frame:
+            for obj in label_objects(value):
+                if obj.index is None:
+                    self.shape(rf, obj, tf)
+                else:
+                    tracks.setdefault(obj.index, []).append((tf, obj))
+        for index in sorted(tracks):
+            self.track(rf, index, tracks[index], uses_keyframes)
+
+    def track(self, rf: ResolvedField, index: int, entries: list[tuple[int, Any]],
+              uses_keyframes: bool) -> None:
+        seen: set[int] = set()
+        unique: list[tuple[int, Any]] = []
+        for tf, obj in entries:
+            if tf in seen:
+                self.skip(rf.path, f"track {index}: two labels on one frame (the second is sent "
+                                   "as a standalone shape)")
+                self.shape(rf, obj, tf)
+                continue
+            seen.add(tf)
+            unique.append((tf, obj))
+        # one CVAT track per (class, shape type, part); a change of class or type starts another
+        pieces: dict[tuple[str, str, int], list[tuple[int, Any, _Geometry]]] = {}
+        order: list[tuple[str, str, int]] = []
+        for tf, obj in unique:
+            for part, geo in enumerate(self.geometry(rf, obj, tf)):
+                key = (obj.label, geo.type, part)
+                if key not in pieces:
+                    pieces[key] = []
+                    order.append(key)
+                pieces[key].append((tf, obj, geo))
+        for key in order:
+            self.emit_track(rf, index, key[2], pieces[key], uses_keyframes)
+
+    def _next(self, tf: int) -> int:
+        nxt = tf + 1
+        while nxt < self.frames.size and self.frames.is_deleted(nxt):
+            nxt += 1
+        return nxt
+
+    def emit_track(self, rf: ResolvedField, index: int, part: int,
+                   entries: list[tuple[int, Any, _Geometry]], uses_keyframes: bool) -> None:
+        found = self.target(rf, entries[0][1].label)
+        if found is None:
+            return
+        rc, bl = found
+        runs: list[list[tuple[int, Any, _Geometry]]] = []
+        for entry in entries:
+            if runs and self._next(runs[-1][-1][0]) == entry[0]:
+                runs[-1].append(entry)
+            else:
+                runs.append([entry])
+        shapes: list[TrackedShape] = []
+        sent = SentObject(kind="track", field=rf.path, cvat_label=bl.id, index=index, part=part)
+        for run in runs:
+            end = self._next(run[-1][0])
+            marker = end < self.frames.size
+            for i, (tf, obj, geo) in enumerate(run):
+                key = (not uses_keyframes or obj.keyframe is True or i == 0
+                       or (marker and i == len(run) - 1))
+                if not key:
+                    continue
+                occluded, _ = self.wired(rc, obj, rf.path)
+                shapes.append(TrackedShape(
+                    type=geo.type, frame=tf, occluded=occluded, z_order=obj.z_order or 0,
+                    rotation=geo.rotation, points=geo.points,
+                    attributes=self.attributes(rc, bl, obj, mutable=True),
+                ))
+                sent.label_ids.append(obj.id)
+                sent.frames.append(tf)
+            if marker:
+                last = shapes[-1]
+                shapes.append(TrackedShape(type=last.type, frame=end, outside=True,
+                                           occluded=last.occluded, z_order=last.z_order,
+                                           rotation=last.rotation, points=list(last.points)))
+        first = entries[0][1]
+        immutable = self.attributes(rc, bl, first, mutable=False, label_id=False)
+        for _, obj, _ in entries[1:]:
+            if self.attributes(rc, bl, obj, mutable=False, label_id=False) != immutable:
+                self.skip(rf.path, f"track {index}: immutable attributes differ between frames "
+                                   "(the first frame's values are sent)")
+                break
+        _, group = self.wired(rc, first, rf.path)
+        self.tracks.append(Track(frame=shapes[0].frame, label_id=bl.id, group=group,
+                                 source="manual", attributes=immutable, shapes=shapes))
+        self.sent_tracks.append(sent)
+
+    def result(self) -> Upload:
+        notes = [f"{why} ({n} skipped)" if n > 1 else why
+                 for why, n in sorted(self.skipped.items())]
+        return Upload(
+            data=LabeledData(tags=self.tags, shapes=self.shapes, tracks=self.tracks),
+            tags=self.sent_tags, shapes=self.sent_shapes, tracks=self.sent_tracks, notes=notes,
+        )
+
+
+def to_cvat(
+    samples: Sequence[Sample],
+    fields: Sequence[str],
+    frames: FrameMap,
+    bound: BoundSchema,
+    *,
+    load_mask: MaskLoader | None = None,
+) -> Upload:
+    """The annotations of one task.
+
+    ``samples``: images: the task's samples in task frame order (``len == frames.size``);
+    video: the one sample. ``fields``: the paths to upload (``frames.x`` for video frame
+    fields). Frame sizes come from ``frames`` (``data/meta``), never from sample metadata.
+    """
+    em = _Emitter(bound, frames, load_mask)
+    schema = bound.resolved
+    if frames.is_video:
+        if len(samples) != 1:
+            raise ValueError(f"a video task holds one sample, got {len(samples)}")
+        for path in fields:
+            rf = schema.fields[path]
+            if not rf.is_frame_field:
+                em.skip(path, "sample-level labels of a video cannot be annotated in CVAT "
+                              "(use a frames. field)")
+                continue
+            em.video_field(rf, samples[0])
+    else:
+        if len(samples) != frames.size:
+            raise ValueError(f"{len(samples)} samples for an image task of {frames.size} frames")
+        for path in fields:
+            rf = schema.fields[path]
+            if rf.is_frame_field:
+                em.skip(path, "frame fields need a video task")
+                continue
+            for tf, sample in enumerate(samples):
+                if frames.is_deleted(tf):
+                    continue
+                value = sample.fields.get(rf.name)
+                if rf.is_tag_type:
+                    em.tag_field(rf, value, tf)
+                else:
+                    em.spatial(rf, value, tf)
+    return em.result()
