@@ -1,0 +1,72 @@
+"""``annosync import-xml``: read a CVAT XML file or CVAT zip into a dataset folder."""
+
+from __future__ import annotations
+
+import click
+
+from annosync.cli.boundary import guarded
+from annosync.cvatxml import import_xml
+
+KINDS = ("detections", "polylines", "keypoints", "classifications")
+
+
+def _field_map(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        kind, sep, name = value.partition("=")
+        if not sep or kind not in KINDS or not name:
+            raise click.BadParameter(
+                f"{value!r}: expected KIND=FIELD with KIND one of {', '.join(KINDS)}",
+                param_hint="--field")
+        out[kind] = name
+    return out
+
+
+@click.command("import-xml")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--dataset", "dataset", default=".", show_default=True,
+              type=click.Path(file_okay=False, path_type=str),
+              help="The dataset folder (created if it does not exist).")
+@click.option("--data-map", "data_map", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=str),
+              help="JSON/YAML file mapping XML image names (or a video's name) to sample keys.")
+@click.option("--label-field", default="ground_truth", show_default=True,
+              help="New labels go to <label-field>_<kind> (frames.<...> for videos).")
+@click.option("--field", "fields", multiple=True,
+              help="KIND=FIELD: where new labels of a kind go (repeatable), e.g. "
+                   "detections=gt.")
+@click.option("--mode", type=click.Choice(["replace", "merge"]), default="replace",
+              show_default=True,
+              help="replace the receiving fields (as CVAT does) or merge into them.")
+@click.option("--unmatched", type=click.Choice(["error", "skip", "create"]), default=None,
+              help="An image no sample matches: error (default for an existing dataset), "
+                   "skip, or create a sample (default for a new dataset).")
+@click.option("--sample", default=None, help="The video sample a video task goes to.")
+@click.option("--no-media", is_flag=True, help="Do not extract images from a zip.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@guarded
+def command(source: str, dataset: str, data_map: str | None, label_field: str,
+            fields: tuple[str, ...], mode: str, unmatched: str | None, sample: str | None,
+            no_media: bool, dry_run: bool) -> None:
+    """Import SOURCE (CVAT XML or a CVAT zip, from CVAT's UI or from export-xml).
+
+    Images are matched to samples by name (path without extension, as CVAT does; also the
+    basename) or by --data-map. A label_id attribute naming an existing label merges into it.
+    Nothing is written unless the whole file is valid.
+    """
+    report = import_xml(
+        source, dataset, data_map=data_map, label_field=label_field,
+        fields=_field_map(fields), mode=mode,  # type: ignore[arg-type]
+        unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
+        extract_media=not no_media, dry_run=dry_run,
+    )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{verb} {report.labels} label(s) ({report.merged} merged by id): "
+        f"{len(report.created)} sample(s) created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged"
+        + (f", {len(report.skipped_images)} image(s) skipped" if report.skipped_images else "")
+        + (f", {len(report.media)} media file(s) extracted" if report.media else "")
+    )

@@ -1,0 +1,8 @@
+"""Fixtures of the CVAT XML tests: the real files under ../shared/cvat and small builders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,76 @@
+"""Shared data of the CVAT XML tests: where the real files are, and a small XML normaliser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "cvat"
+EXPORTS = SHARED / "exports"
+SAMPLES = SHARED / "samples"
+
+IMAGE_XML = EXPORTS / "image_task_cvat_for_images_1.1__annotations.xml"
+VIDEO_XML = EXPORTS / "video_task_cvat_for_video_1.1__annotations.xml"
+IMAGE_ZIP = EXPORTS / "image_task_cvat_for_images_1.1.zip"
+VIDEO_ZIP = EXPORTS / "video_task_cvat_for_video_1.1.zip"
+
+REAL_EXPORTS = sorted(EXPORTS.glob("*.xml"))
+SAMPLE_FILES = sorted(SAMPLES.glob("*.xml"))
+ALL_XML = REAL_EXPORTS + SAMPLE_FILES
+ALL_ZIPS = sorted(EXPORTS.glob("*.zip"))
+
+#: Containers whose children the writer puts in CVAT 2.73's canonical order.
+REORDERED = {"meta", "task", "job", "project", "image"}
+
+
+def exchanges(path: str) -> list[dict[str, Any]]:
+    data = json.loads((SHARED / path).read_text())
+    return list(data["exchanges"])
+
+
+def exchange(path: str, seq: int | None = None, **match: Any) -> dict[str, Any]:
+    for e in exchanges(path):
+        if seq is not None and e.get("seq") != seq:
+            continue
+        if all(e.get(k) == v for k, v in match.items()):
+            return e
+    raise KeyError((path, seq, match))
+
+
+def _num(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _attr_value(name: str, value: str) -> Any:
+    if name in ("points",):
+        return [tuple(_num(c) for c in pair.split(",")) for pair in value.split(";")] \
+            if value else []
+    if name == "rle":
+        return [int(v) for v in value.split(",")]
+    return _num(value)
+
+
+def normalize(data: bytes) -> Any:
+    """The XML's content with the differences our writer may introduce removed: attribute
+    order, number spelling (1.0 = 1.00), the ``<x/>`` vs ``<x></x>`` form, indentation, and
+    the order of children of meta/task/image containers (sorted by tag, stably)."""
+    root = etree.fromstring(data)
+
+    def norm(el: etree._Element) -> Any:
+        kids = [c for c in el if isinstance(c.tag, str)]
+        items = [norm(c) for c in kids]
+        if el.tag in REORDERED:
+            items.sort(key=lambda t: t[0])
+        text = (el.text or "") if not kids else ""
+        text = text if text.strip() else ""  # indentation inside an otherwise empty element
+        attrs = {k: _attr_value(k, v) for k, v in el.attrib.items()}
+        return (el.tag, sorted(attrs.items()), text, items)
+
+    return norm(root)
