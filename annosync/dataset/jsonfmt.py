@@ -16,7 +16,8 @@ _INDENT = "  "
 
 
 def _key_order(key: str) -> tuple[int, int, str]:
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+    # ASCII digits only (str.isdigit accepts '²'); the key itself breaks ties ("07" vs "7")
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)
 
 
 def _scalar(value: Any) -> str:

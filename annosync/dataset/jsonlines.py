@@ -101,7 +101,7 @@ def locate(lines: dict[Loc, int], loc: Loc) -> int | None:
                 best = lines[here]
                 break
         else:
-            if isinstance(part, str) and part.isdigit() and (*current, int(part)) in lines:
+            if isinstance(part, str) and part.isascii() and part.isdigit() and (*current, int(part)) in lines:
                 current = (*current, int(part))
                 best = lines[current]
     return best

@@ -74,7 +74,7 @@ def locate(lines: Mapping[Path_, int], loc: Path_) -> int | None:
 
 
 def _as_int(part: Any) -> int | None:
-    if isinstance(part, str) and part.isdigit():
+    if isinstance(part, str) and part.isascii() and part.isdigit():
         return int(part)
     return None
 

@@ -103,7 +103,7 @@ def _jmespath_message(exc: Exception) -> str:
         where = f" at column {pos + 1}" if isinstance(pos, int) else ""
         near = f" near {token!r}" if token not in (None, "") else ""
         hint = ""
-        if isinstance(token, (int, float)) or (isinstance(token, str) and token[:1].isdigit()):
+        if isinstance(token, (int, float)) or (isinstance(token, str) and token[:1] in "0123456789" and token[:1] != ""):
             text = str(getattr(exc, "expression", "") or "")
             number = re.match(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text[pos:] if isinstance(pos, int)
                               else "")

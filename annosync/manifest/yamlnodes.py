@@ -35,7 +35,7 @@ _KNOWN_SCALARS = {
 }
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAX_DEPTH = 64
-_MAX_VALUES = 1_000_000
+_MAX_VALUES = 100_000
 
 #: ``$${`` (escape), ``${NAME}`` or ``${NAME:-default}``, or a malformed ``${``.
 _REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")

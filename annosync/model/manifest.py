@@ -125,7 +125,7 @@ class FieldSchema(Restrictions):
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
-                if isinstance(k, str) and k.strip().isdigit():
+                if isinstance(k, str) and k.strip().isascii() and k.strip().isdigit():
                     k = int(k)
                 out[k] = v
             return out
