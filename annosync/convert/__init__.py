@@ -13,11 +13,12 @@ The reconciler's entry points (conventions in docs/conversion.md):
 from __future__ import annotations
 
 from annosync.convert.binding import BoundLabel, BoundSchema, Target, bind, schema_from_project
+from annosync.convert.cvat_to_labels import derived_id, from_cvat
 from annosync.convert.frames import FrameMap, FrameSize
-from annosync.convert.from_cvat import derived_id, from_cvat
 from annosync.convert.id_map import IdEntry, RunIdMap, TaskIdMap, build_id_map
 from annosync.convert.infer import FieldObserver, infer_field, infer_fields
 from annosync.convert.interpolate import TrackFrame, interpolate
+from annosync.convert.labels_to_cvat import MaskLoader, to_cvat
 from annosync.convert.previous import PreviousLabel, PreviousLabels
 from annosync.convert.results import (
     Pulled,
@@ -28,7 +29,6 @@ from annosync.convert.results import (
     Upload,
 )
 from annosync.convert.specs import label_id_patches, to_specs
-from annosync.convert.to_cvat import MaskLoader, to_cvat
 from annosync.model.schema_rules import check_schema, resolve_schema
 
 __all__ = [

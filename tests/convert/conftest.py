@@ -1,0 +1,8 @@
+"""The conversion tests share ``convert_support`` (schemas, strategies, comparison)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
