@@ -37,7 +37,7 @@ from annosync.cvatxml.model import (
     Tag,
     Track,
 )
-from annosync.cvatxml.safe import PROLOG_SCAN_BYTES, check_docinfo, check_prolog, pull_parser
+from annosync.cvatxml.safe import MAX_PROLOG_BYTES, check_docinfo, check_prolog, pull_parser
 from annosync.errors import InputError, Problem
 
 Source = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
@@ -376,6 +376,10 @@ class XmlReader:
     def _syntax_error(self, exc: etree.XMLSyntaxError) -> InputError:
         line = exc.lineno if exc.lineno else None
         msg = exc.msg if hasattr(exc, "msg") and exc.msg else str(exc)
+        if line is None and msg == "no element found":
+            # libxml2 gives no position when entity resolution is off and an undefined
+            # entity is referenced
+            msg += " (no root element, or an undefined entity reference such as '&name;')"
         return self.diag.error(f"malformed XML: {msg}", line)
 
     def _element_events(self) -> Iterator[etree._Element]:
@@ -391,12 +395,15 @@ class XmlReader:
                     if not chunk:
                         raise self.diag.error("empty file: expected a CVAT XML document", 1)
                     prefix = chunk
-                    while len(prefix) < PROLOG_SCAN_BYTES:
+                    while not check_prolog(prefix, self.diag):
+                        if len(prefix) >= MAX_PROLOG_BYTES:
+                            raise self.diag.error(
+                                f"no root element within the first {MAX_PROLOG_BYTES} bytes: "
+                                "refusing an over-long prolog", 1)
                         more = self._stream.read(CHUNK_BYTES)
                         if not more:
                             break
                         prefix += more
-                    check_prolog(prefix, self.diag)
                     chunk = prefix
                 if not chunk:
                     break

@@ -27,8 +27,9 @@ from annosync.cvatxml.diag import Diagnostics
 #: The top-level elements the reader reacts to; everything else is reported as unknown.
 TOP_LEVEL_TAGS = ("version", "meta", "image", "track")
 
-#: How much of the start of a file is scanned for a DOCTYPE before parsing.
-PROLOG_SCAN_BYTES = 64 * 1024
+#: The longest prolog (declaration, comments, PIs before the root element) accepted; a file
+#: whose root element starts later is refused (CVAT's files have a one-line prolog).
+MAX_PROLOG_BYTES = 1024 * 1024
 
 
 def pull_parser() -> etree.XMLPullParser:
@@ -52,27 +53,35 @@ def _decode_prefix(data: bytes) -> str:
     ):
         if data.startswith(bom):
             return data[len(bom):].decode(codec, errors="ignore")
+    for start, codec in ((b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+                         (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be")):
+        if data.startswith(start):  # UTF-16/32 without a byte order mark
+            return data.decode(codec, errors="ignore")
     # Markup characters are ASCII in every ASCII-compatible encoding (UTF-8, Latin-1, ...).
     return data.decode("latin-1")
 
 
-def check_prolog(prefix: bytes, diag: Diagnostics) -> None:
-    """Refuse a DOCTYPE (or any other ``<!`` declaration) before the root element."""
+def check_prolog(prefix: bytes, diag: Diagnostics) -> bool:
+    """Refuse a DOCTYPE (or any other ``<!`` declaration) before the root element.
+
+    True once the root element's start was reached (the prolog is clean), False when
+    ``prefix`` ends inside the prolog (the caller reads more, up to ``MAX_PROLOG_BYTES``).
+    """
     text = _decode_prefix(prefix)
     i = 0
     while True:
         j = text.find("<", i)
         if j < 0:
-            return
+            return False
         if text.startswith("<?", j):
             k = text.find("?>", j)
             if k < 0:
-                return
+                return False
             i = k + 2
         elif text.startswith("<!--", j):
             k = text.find("-->", j)
             if k < 0:
-                return
+                return False
             i = k + 3
         elif text.startswith("<!", j):
             word = text[j + 2 : j + 20].split(None, 1)[0] if text[j + 2 : j + 20].strip() else ""
@@ -84,7 +93,7 @@ def check_prolog(prefix: bytes, diag: Diagnostics) -> None:
                 line,
             )
         else:
-            return  # the root element starts here
+            return True  # the root element starts here
 
 
 def check_docinfo(el: etree._Element, diag: Diagnostics) -> None:
@@ -99,24 +108,38 @@ def check_docinfo(el: etree._Element, diag: Diagnostics) -> None:
 
 
 class LimitedReader(io.RawIOBase):
-    """Reads at most ``limit`` bytes from ``raw``; reading more raises ``on_exceed()``."""
+    """Reads at most ``limit`` bytes from ``raw``; reading more raises ``on_exceed()``, and an
+    error of the underlying stream (a corrupt zip member) raises ``on_error(exc)``."""
 
-    def __init__(self, raw: IO[bytes], limit: int, on_exceed: Any) -> None:
+    def __init__(self, raw: IO[bytes], limit: int, on_exceed: Any,
+                 on_error: Any = None) -> None:
         super().__init__()
         self._raw = raw
         self._left = limit
         self._on_exceed = on_exceed
+        self._on_error = on_error
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
         want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
-        data = self._raw.read(want)
+        try:
+            data = self._raw.read(want)
+        except Exception as exc:
+            if self._on_error is None:
+                raise
+            raise self._on_error(exc) from None
         self._left -= len(data)
         if self._left < 0:
             raise self._on_exceed()
         return data
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))

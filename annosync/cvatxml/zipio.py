@@ -106,7 +106,10 @@ class SafeZip:
                 "refusing a possible zip bomb", where,
             )
 
-        return LimitedReader(raw, info.file_size, exceeded)  # type: ignore[return-value]
+        def broken(exc: Exception) -> InputError:
+            return InputError.at(f"corrupt zip member: {exc}", where)
+
+        return LimitedReader(raw, info.file_size, exceeded, broken)  # type: ignore[return-value]
 
     def read_member(self, name: str) -> bytes:
         with self.open_member(name) as fh:
