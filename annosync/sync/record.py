@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from annosync.convert import TaskIdMap
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_if_changed
 from annosync.errors import InputError, StateError
@@ -62,19 +63,6 @@ class JobRecord(_Record):
     )
 
 
-class IdMap(_Record):
-    """``CVAT id -> label id`` per annotation kind, for one task (the reference's server_id_map)."""
-
-    shapes: dict[int, str] = Field(default_factory=dict)
-    tags: dict[int, str] = Field(default_factory=dict)
-    tracks: dict[int, str] = Field(default_factory=dict)
-
-    def label_id(self, kind: str, cvat_id: int | None) -> str | None:
-        if cvat_id is None:
-            return None
-        return getattr(self, kind).get(cvat_id)
-
-
 class TaskRecord(_Record):
     index: int = Field(description="batch number within the run, from 0")
     name: str
@@ -92,7 +80,7 @@ class TaskRecord(_Record):
     labels: dict[str, int] = Field(
         default_factory=dict, description="CVAT label name -> label id for this task"
     )
-    id_map: IdMap = Field(default_factory=IdMap)
+    id_map: TaskIdMap | None = Field(default=None, description="CVAT id <-> label id")
     created_at: str | None = None
 
 

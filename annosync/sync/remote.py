@@ -1,0 +1,130 @@
+"""What CVAT holds for one task of a run: frame map, bound schema, changed jobs, pulled labels.
+
+Change detection uses each job's ``updated_date`` (CVAT's annotations ``version`` is always 0):
+the run record keeps the date seen after annosync's own last write or pull, so an unchanged run
+downloads nothing. Image tasks download per changed job (jobs partition the frames); video tasks
+download the whole task, because CVAT cuts tracks at job boundaries (recordings2/08, 09).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from annosync.convert import BoundSchema, FrameMap, PreviousLabels, TaskIdMap, bind, from_cvat
+from annosync.convert.results import Pulled, PulledSample, UnexpectedObject
+from annosync.cvat import CvatClient
+from annosync.errors import StateError
+from annosync.model.schema import ResolvedSchema
+from annosync.sync.record import JobRecord, TaskRecord
+
+
+def job_records(jobs: list[dict[str, Any]], assignee_names: dict[int, str] | None = None
+                ) -> list[JobRecord]:
+    out = []
+    for j in sorted(jobs, key=lambda j: int(j["start_frame"])):
+        assignee = j.get("assignee") or None
+        out.append(JobRecord(
+            id=int(j["id"]), start_frame=int(j["start_frame"]), stop_frame=int(j["stop_frame"]),
+            assignee=assignee.get("username") if isinstance(assignee, dict) else None,
+            stage=j.get("stage"), state=j.get("state"), updated_date=j.get("updated_date"),
+        ))
+    return out
+
+
+@dataclass
+class TaskView:
+    """One task as the server has it now; built lazily by the planner."""
+
+    task: TaskRecord
+    jobs: list[JobRecord] = field(default_factory=list)
+    changed: list[JobRecord] = field(default_factory=list)
+    frames: FrameMap | None = None
+    bound: BoundSchema | None = None
+    pulled: Pulled | None = None
+    covered: set[int] = field(default_factory=set)
+
+    @property
+    def task_id(self) -> int:
+        assert self.task.id is not None
+        return self.task.id
+
+
+def frame_map(client: CvatClient, task: TaskRecord) -> FrameMap:
+    assert task.id is not None
+    meta = client.get_data_meta(task.id)
+    fm = FrameMap.from_data_meta(meta, task.media_type)
+    if task.media_type == "image" and fm.size != len(task.samples):
+        raise StateError(
+            f"task {task.id} holds {fm.size} frames but the run recorded {len(task.samples)} "
+            "samples for it: the task was changed outside annosync"
+        )
+    return fm
+
+
+def bound_schema(client: CvatClient, task_id: int, schema: ResolvedSchema) -> BoundSchema:
+    return bind(schema, client.get_labels(task_id=task_id))
+
+
+def refresh_jobs(client: CvatClient, view: TaskView) -> None:
+    """Current jobs of the task, and which of them changed since the run last looked."""
+    view.jobs = job_records(client.list_jobs(task_id=view.task_id))
+    seen = {j.id: j.updated_date for j in view.task.jobs}
+    view.changed = [j for j in view.jobs if seen.get(j.id) != j.updated_date]
+
+
+def download(
+    client: CvatClient,
+    view: TaskView,
+    schema: ResolvedSchema,
+    previous: PreviousLabels,
+    id_map: TaskIdMap,
+) -> Pulled:
+    """Pull the changed part of a task and convert it to labels."""
+    if view.frames is None:
+        view.frames = frame_map(client, view.task)
+    if view.bound is None:
+        view.bound = bound_schema(client, view.task_id, schema)
+    scope = f"task{view.task_id}"
+    fields = list(schema.fields)
+    if view.task.media_type == "video":
+        data = client.get_annotations(task_id=view.task_id)
+        pulled = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
+                           previous=previous, scope=scope)
+        view.covered = set(range(view.frames.size))
+    else:
+        pulled = Pulled()
+        for job in view.changed:
+            data = client.get_annotations(job_id=job.id)
+            if data.get("tracks"):
+                # tracks on an image task: read the whole task once, uncut
+                data = client.get_annotations(task_id=view.task_id)
+                covered: Any = None
+                view.covered = set(range(view.frames.size))
+            else:
+                covered = range(job.start_frame, job.stop_frame + 1)
+                view.covered |= set(covered)
+            part = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
+                             previous=previous, covered=covered, scope=scope)
+            pulled.samples.update(part.samples)
+            pulled.unexpected.extend(part.unexpected)
+            pulled.notes.extend(part.notes)
+            if covered is None:
+                break
+    view.pulled = pulled
+    return pulled
+
+
+def sample_data(view: TaskView, position: int) -> PulledSample | None:
+    """The pulled labels of the task's ``position``-th sample (None: not downloaded)."""
+    if view.pulled is None:
+        return None
+    if view.task.media_type == "video":
+        return view.pulled.samples.get(0)
+    if position not in view.covered:
+        return None
+    return view.pulled.samples.get(position, PulledSample())
+
+
+def unexpected_of(view: TaskView) -> list[UnexpectedObject]:
+    return list(view.pulled.unexpected) if view.pulled else []

@@ -1,0 +1,198 @@
+"""Everything one run of the reconciler works with: manifest, dataset, run record, CVAT client.
+
+A ``RunSession`` is built per manifest and handed to the planner and the applier. It opens the
+client lazily (``annosync plan`` on a run with nothing to ask the server never logs in) and
+resolves the schema once: from the manifest and the observed labels for a new run, from the run
+record (the schema as sent) for an existing one, so a pull reads CVAT with what the push used.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from annosync.cvat import Credentials, CvatClient
+from annosync.dataset.folder import DatasetFolder
+from annosync.errors import InputError, StateError
+from annosync.manifest.load import LoadedManifest
+from annosync.manifest.select import Selection, iter_select
+from annosync.model.manifest import Manifest
+from annosync.model.sample import Sample
+from annosync.model.schema import ResolvedSchema
+from annosync.sync.record import RunRecord, load_record
+
+Mode = Literal["sync", "pull", "push"]
+ConflictPolicy = Literal["fail", "prefer-local", "prefer-remote", "keep-both"]
+Unexpected = Literal["prompt", "ignore", "keep", "return"]
+
+
+@dataclass
+class Connection:
+    """How to reach CVAT, from keyword arguments (highest precedence) down to the manifest."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    email: str | None = None
+    token: str | None = None
+    organization: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    verify: bool | str | None = None
+    interactive: bool | None = None
+
+    def __repr__(self) -> str:  # never show secrets
+        return f"Connection(url={self.url!r}, username={self.username!r})"
+
+
+@dataclass
+class SyncOptions:
+    mode: Mode = "sync"
+    conflicts: ConflictPolicy | None = None
+    unexpected: Unexpected | None = None
+    dest_field: str | dict[str, str] | None = None
+    force: bool = False
+    cleanup: bool = False
+    concurrency: int = 4
+    lock_timeout: float = 0.0
+    progress: bool = True
+    prompt: Callable[[str], str] | None = None
+
+
+ClientFactory = Callable[["RunSession"], CvatClient]
+
+
+def default_client(session: RunSession) -> CvatClient:
+    """A client from the connection, the manifest's ``cvat`` options and the run record."""
+    conn = session.connection
+    opts = session.manifest.cvat
+    recorded = session.record.server.url if session.record and session.record.server else None
+    url = conn.url or opts.url or None
+    creds = Credentials.resolve(
+        url=url, username=conn.username, password=conn.password, email=conn.email,
+        token=conn.token, organization=conn.organization or opts.organization,
+        headers={**opts.headers, **conn.headers} or None, interactive=conn.interactive,
+    )
+    final_url = url or creds.url or recorded
+    if recorded and final_url and final_url.rstrip("/") != recorded.rstrip("/"):
+        raise StateError(
+            f"run {session.anno_key!r} lives on {recorded}, not {final_url}: point the manifest "
+            "or ANNOSYNC_CVAT_URL at it (or `annosync forget` the run)"
+        )
+    verify = conn.verify if conn.verify is not None else opts.verify_ssl
+    return CvatClient(final_url, creds, organization=creds.organization, headers=None,
+                      verify=verify)
+
+
+class RunSession:
+    def __init__(
+        self,
+        loaded: LoadedManifest,
+        options: SyncOptions | None = None,
+        connection: Connection | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.manifest: Manifest = loaded.manifest
+        self.options = options or SyncOptions()
+        self.connection = connection or Connection()
+        self._client_factory = client_factory or default_client
+        self._client: CvatClient | None = None
+        self.folder = DatasetFolder.open(loaded.dataset_root)
+        self.record: RunRecord | None = load_record(self.folder.state_dir, self.anno_key)
+        self._selection: list[str] | None = None
+        self.schema: ResolvedSchema | None = None
+        if self.record is not None and self.record.label_schema:
+            self.schema = ResolvedSchema.model_validate(self.record.label_schema)
+
+    @property
+    def anno_key(self) -> str:
+        return self.manifest.anno_key
+
+    @property
+    def state_dir(self) -> Path:
+        return self.folder.state_dir
+
+    @property
+    def conflict_policy(self) -> ConflictPolicy:
+        return self.options.conflicts or self.manifest.load.conflicts
+
+    @property
+    def unexpected_policy(self) -> Unexpected:
+        return self.options.unexpected or self.manifest.load.unexpected
+
+    @property
+    def dest_field(self) -> str | dict[str, str] | None:
+        return self.options.dest_field or self.manifest.load.dest_field
+
+    def dest_for(self, path: str) -> str | None:
+        """The destination field of a schema field (``dest_field``), or None to merge in place."""
+        dest = self.dest_field
+        if dest is None:
+            return None
+        name = path[len("frames."):] if path.startswith("frames.") else path
+        if isinstance(dest, str):
+            return dest[len("frames."):] if dest.startswith("frames.") else dest
+        target = dest.get(path) or dest.get(name)
+        if target is None:
+            return None
+        return target[len("frames."):] if target.startswith("frames.") else target
+
+    # -- the server --------------------------------------------------------------------------
+    @property
+    def client(self) -> CvatClient:
+        if self._client is None:
+            self._client = self._client_factory(self)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the samples -------------------------------------------------------------------------
+    def selected(self) -> list[str]:
+        """The keys the manifest selects now, in run order."""
+        if self._selection is None:
+            out = Selection()
+            keys = list(iter_select(self.folder, self.manifest.samples, self.loaded.problem, out))
+            errors = [p for p in out.problems if p.severity == "error"]
+            if errors:
+                raise InputError(errors)
+            if out.failures:
+                key, why = out.failures[0]
+                raise InputError.at(
+                    f"samples: {len(out.failures)} sample(s) could not be evaluated "
+                    f"(first: {key}: {why})", self.loaded.display, self.loaded.line(("samples",)),
+                )
+            self._selection = keys
+        return self._selection
+
+    def run_keys(self) -> list[str]:
+        """Samples of the run: recorded ones first (task order), then newly selected ones."""
+        if self.record is None:
+            return self.selected()
+        recorded = [k for t in self.record.tasks for k in t.samples]
+        seen = set(recorded)
+        return recorded + [k for k in self.selected() if k not in seen]
+
+    def read(self, key: str) -> Sample:
+        return self.folder.read(key)
+
+    def iter_samples(self, keys: list[str]) -> Iterator[tuple[str, Sample]]:
+        for key in keys:
+            yield key, self.folder.read(key)
+
+    def is_terminal(self) -> bool:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def session_summary(session: RunSession) -> dict[str, Any]:
+    return {
+        "anno_key": session.anno_key,
+        "dataset": str(session.folder.root),
+        "manifest": session.loaded.display,
+        "recorded": session.record is not None,
+    }
