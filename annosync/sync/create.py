@@ -1,0 +1,431 @@
+"""Creating a run on the server: project, tasks, media, labels; journaled and resumable.
+
+Every step that creates something writes an intent to the journal before the server call and a
+done line after; the run record is saved after each step. A task moves through
+``planned -> created -> data_uploaded -> labels_uploaded``; an apply killed at any point resumes
+at the task's state, adopting what the dead run created (found by its deterministic name) instead
+of creating it twice. See docs/sync-algorithm.md, "Journal and resume".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from annosync.convert import (
+    PreviousLabels,
+    build_id_map,
+    from_cvat,
+    infer_fields,
+    resolve_schema,
+    schema_from_project,
+    to_cvat,
+    to_specs,
+)
+from annosync.cvat import CvatClient
+from annosync.errors import InputError, StateError
+from annosync.model.sample import Sample
+from annosync.model.schema import ResolvedSchema
+from annosync.sync.batching import SampleInfo, plan_tasks, round_robin
+from annosync.sync.digest import digests
+from annosync.sync.fields import field_items, pulled_items, rules_for
+from annosync.sync.journal import Journal
+from annosync.sync.merge import BaseEntry
+from annosync.sync.record import (
+    ProjectRecord,
+    RunRecord,
+    SampleRef,
+    ServerInfo,
+    TaskRecord,
+    save_record,
+)
+from annosync.sync.remote import bound_schema, frame_map, job_records
+from annosync.sync.session import RunSession
+
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# -- what is new -----------------------------------------------------------------------------
+def sample_infos(session: RunSession, keys: list[str]) -> list[SampleInfo]:
+    out = []
+    for key in keys:
+        sample = session.read(key)
+        if sample.metadata is None:
+            raise InputError.at(
+                "sample has no metadata (width/height): run `annosync init` or `annosync fmt` "
+                "to probe its media", str(session.folder.label_path(key)),
+            )
+        out.append(SampleInfo(key, sample.media, sample.metadata.media_type,
+                              sample.metadata.frame_count))
+    return out
+
+
+def new_keys(session: RunSession) -> list[str]:
+    recorded = session.record.samples if session.record else {}
+    return [k for k in session.selected() if k not in recorded]
+
+
+def planned_tasks(session: RunSession) -> list[TaskRecord]:
+    """Tasks for the selected samples the run does not hold yet."""
+    keys = new_keys(session)
+    if not keys:
+        return []
+    first = len(session.record.tasks) if session.record else 0
+    return plan_tasks(sample_infos(session, keys), session.manifest.cvat, session.folder.name,
+                      session.anno_key, first_index=first)
+
+
+# -- the schema ------------------------------------------------------------------------------
+def existing_project(session: RunSession) -> dict[str, Any] | None:
+    opts = session.manifest.cvat
+    client = session.client
+    if opts.project_id is not None:
+        return client.get_project(opts.project_id)
+    if opts.project_name:
+        found = client.find_projects(opts.project_name)
+        return found[0] if found else None
+    return None
+
+
+def resolve_run_schema(session: RunSession, project: dict[str, Any] | None) -> ResolvedSchema:
+    """The schema to send: inferred from the selected labels, or taken from a project."""
+    m = session.manifest
+    field_schemas = m.field_schemas()
+    keys = session.selected()
+    observed = infer_fields(field_schemas.keys(), (session.read(k) for k in keys))
+    if project is not None:
+        labels = session.client.get_labels(project_id=int(project["id"]))
+        return schema_from_project(labels, field_schemas, observed, m.cvat.occluded_attr,
+                                   m.cvat.group_id_attr)
+    return resolve_schema(field_schemas, observed, m.cvat.occluded_attr, m.cvat.group_id_attr)
+
+
+# -- the steps -------------------------------------------------------------------------------
+class Creator:
+    """Drives the run's tasks to ``labels_uploaded``, saving progress after every step."""
+
+    def __init__(self, session: RunSession, report: Report = _quiet,
+                 progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.session = session
+        self.client: CvatClient = session.client
+        self.report = report
+        self.progress = progress
+        self.journal = Journal(session.state_dir, session.anno_key)
+        self._user_ids: dict[str, int] = {}
+
+    @property
+    def record(self) -> RunRecord:
+        assert self.session.record is not None
+        return self.session.record
+
+    def save(self) -> None:
+        save_record(self.session.state_dir, self.record)
+
+    def user_id(self, username: str | None) -> int | None:
+        if not username:
+            return None
+        if username not in self._user_ids:
+            user = self.client.find_user(username)
+            if user is None:
+                raise StateError(f"CVAT has no user {username!r} (task/job assignee)")
+            self._user_ids[username] = int(user["id"])
+        return self._user_ids[username]
+
+    # -- run and project -------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the run record (first apply) and settle server, project and schema."""
+        s = self.session
+        if s.record is None:
+            s.record = RunRecord(
+                anno_key=s.anno_key,
+                manifest=_relative(s.loaded.file, s.folder.root),
+                config=s.manifest.model_dump(mode="json", exclude_defaults=True),
+            )
+        record = self.record
+        about_version = self.client.server_version
+        record.server = ServerInfo(url=self.client.url, version=str(about_version),
+                                   organization=self.client.organization or None)
+        if s.schema is None:
+            project = None if record.project is None else self._project_json()
+            if project is None:
+                project = existing_project(s)
+                if project is not None:
+                    record.project = ProjectRecord(id=int(project["id"]), name=project["name"])
+            s.schema = resolve_run_schema(s, project)
+            record.label_schema = s.schema.model_dump(mode="json", exclude_defaults=True)
+        self.ensure_project()
+        self.save()
+
+    def _project_json(self) -> dict[str, Any] | None:
+        assert self.record.project is not None and self.record.project.id is not None
+        return self.client.get_project(self.record.project.id)
+
+    def ensure_project(self) -> None:
+        opts = self.session.manifest.cvat
+        record = self.record
+        if record.project is not None or not opts.project_name:
+            return
+        name = opts.project_name
+        if self.journal.intent_of("create_project", name):
+            found = self.client.find_projects(name)
+            if found:  # the dead run created it
+                record.project = ProjectRecord(id=int(found[0]["id"]), name=name, created=True)
+                self.journal.done("create_project", name, id=record.project.id)
+                return
+        assert self.session.schema is not None
+        specs = [s.model_dump(mode="json", exclude_none=True) for s in to_specs(self.session.schema)]
+        self.journal.intent("create_project", name)
+        project = self.client.create_project(name, labels=specs)
+        record.project = ProjectRecord(id=int(project["id"]), name=name, created=True)
+        self.save()
+        self.journal.done("create_project", name, id=record.project.id)
+        self.report(f"created project {name} ({project['id']})")
+
+    # -- tasks -----------------------------------------------------------------------------
+    def add_tasks(self, tasks: list[TaskRecord]) -> None:
+        record = self.record
+        for task in tasks:
+            record.tasks.append(task)
+            for frame, key in enumerate(task.samples):
+                record.samples[key] = SampleRef(task=task.index, frame=frame)
+        self.save()
+
+    def run(self) -> None:
+        for task in self.record.tasks:
+            self.advance(task)
+
+    def advance(self, task: TaskRecord) -> None:
+        if task.state == "planned":
+            self.create_task(task)
+        if task.state == "created":
+            self.upload_media(task)
+        if task.state == "data_uploaded":
+            self.upload_labels(task)
+
+    def create_task(self, task: TaskRecord) -> None:
+        project_id = self.record.project.id if self.record.project else None
+        intent = self.journal.intent_of("create_task", task.name)
+        if intent is not None:
+            adopted = self._find_created_task(task.name, project_id, intent.data.get("before", []))
+            if adopted is not None:
+                self._created(task, adopted)
+                self.report(f"adopted task {task.name} ({adopted['id']}) of an interrupted apply")
+                return
+        body: dict[str, Any] = {}
+        if project_id is None:
+            assert self.session.schema is not None
+            body["labels"] = [s.model_dump(mode="json", exclude_none=True)
+                              for s in to_specs(self.session.schema)]
+        opts = self.session.manifest.cvat
+        # the same-named tasks that exist before: on resume, a new one is ours
+        before = [int(t["id"]) for t in self.client.find_tasks(task.name, project_id=project_id)]
+        self.journal.intent("create_task", task.name, before=before)
+        created = self.client.create_task(
+            task.name, project_id=project_id, segment_size=opts.segment_size,
+            assignee_id=self.user_id(task.assignee), bug_tracker=task.bug_tracker, **body,
+        )
+        self._created(task, created)
+        self.report(f"created task {task.name} ({created['id']})")
+
+    def _created(self, task: TaskRecord, created: dict[str, Any]) -> None:
+        task.id = int(created["id"])
+        task.created_at = created.get("created_date")
+        task.state = "created"
+        self.save()
+        self.journal.done("create_task", task.name, id=task.id)
+
+    def _find_created_task(self, name: str, project_id: int | None,
+                           before: list[int]) -> dict[str, Any] | None:
+        """The task a killed apply created: same exact name (and project), absent when the
+        intent was written, not already part of this run."""
+        known = set(self.record.created_task_ids()) | set(before)
+        found = [t for t in self.client.find_tasks(name, project_id=project_id)
+                 if int(t["id"]) not in known]
+        return max(found, key=lambda t: int(t["id"])) if found else None
+
+    def _media(self, task: TaskRecord) -> tuple[list[tuple[str, Path]], list[str]]:
+        folder = self.session.folder
+        media_field = self.session.manifest.media_field
+        files: list[tuple[str, Path]] = []
+        server_files: list[str] = []
+        for i, key in enumerate(task.samples):
+            sample = folder.read(key)
+            path = folder.media_path(sample, media_field)
+            if self.session.manifest.cvat.cloud_storage_id is not None:
+                server_files.append(sample.media if media_field in ("filepath", "media")
+                                    else str(sample.fields.get(media_field)))
+                continue
+            if not path.is_file():
+                raise InputError.at(f"media file not found: {path}", str(folder.label_path(key)))
+            # an index prefix keeps names unique and CVAT's frame order equal to ours
+            name = f"{i:06d}_{path.name}" if task.media_type == "image" else path.name
+            files.append((name, path))
+        return files, server_files
+
+    def upload_media(self, task: TaskRecord) -> None:
+        assert task.id is not None
+        current = self.client.get_task(task.id)
+        if int(current.get("size") or 0) > 0:
+            task.size = int(current["size"])
+            task.state = "data_uploaded"
+            self.save()
+            self.journal.done("upload_media", str(task.id))
+            return
+        if self.journal.intent_of("upload_media", str(task.id)):
+            # CVAT cannot attach data twice and a failed attach leaves the task unusable:
+            # start the task over.
+            self.client.delete_task(task.id, missing_ok=True)
+            self.journal.done("upload_media", str(task.id), abandoned=True)
+            task.id, task.state = None, "planned"
+            self.save()
+            self.create_task(task)
+        opts = self.session.manifest.cvat
+        files, server_files = self._media(task)
+        kwargs: dict[str, Any] = {
+            "image_quality": opts.image_quality, "use_cache": opts.use_cache,
+            "sorting_method": "predefined",
+        }
+        if opts.chunk_size is not None:
+            kwargs["chunk_size"] = opts.chunk_size
+        if task.media_type == "video":
+            kwargs["use_zip_chunks"] = opts.use_zip_chunks
+            if task.frame_start is not None:
+                kwargs["start_frame"] = task.frame_start
+            if task.frame_stop is not None:
+                kwargs["stop_frame"] = task.frame_stop
+            if task.frame_step is not None:
+                kwargs["frame_step"] = task.frame_step
+        if server_files:
+            kwargs["server_files"] = server_files
+            kwargs["cloud_storage_id"] = opts.cloud_storage_id
+        total = sum(p.stat().st_size for _, p in files)
+
+        def progress(done: int, all_: int | None) -> None:
+            if self.progress:
+                self.progress(f"upload {task.name}", done, all_ or total)
+
+        task_id = task.id
+        assert task_id is not None
+        self.journal.intent("upload_media", str(task_id), files=len(files) or len(server_files))
+        self.client.upload_task_data(task_id, files, progress=progress, **kwargs)
+        task.size = int(self.client.get_task(task_id).get("size") or 0)
+        task.state = "data_uploaded"
+        self.save()
+        self.journal.done("upload_media", str(task.id))
+        self.report(f"uploaded {len(files) or len(server_files)} file(s) to task {task.id}")
+
+    def assign_jobs(self, task: TaskRecord, offset: int) -> None:
+        opts = self.session.manifest.cvat
+        if not opts.job_assignees:
+            return
+        for job, who in zip(task.jobs, round_robin(opts.job_assignees, len(task.jobs), offset),
+                            strict=True):
+            if who and job.assignee != who:
+                self.client.update_job(job.id, assignee=self.user_id(who))
+                job.assignee = who
+
+    def upload_labels(self, task: TaskRecord) -> None:
+        assert task.id is not None and self.session.schema is not None
+        schema = self.session.schema
+        frames = frame_map(self.client, task)
+        task.jobs = job_records(self.client.list_jobs(task_id=task.id))
+        offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
+        self.assign_jobs(task, offset)
+        bound = bound_schema(self.client, task.id, schema)
+        if bound.missing:
+            raise StateError(
+                f"task {task.id} lacks CVAT labels {', '.join(bound.missing)} that the schema "
+                "needs (was the project's schema edited?)"
+            )
+        task.labels = {b.name: b.id for b in bound.labels}
+        samples = [self.session.read(k) for k in task.samples]
+        upload = to_cvat(samples, list(schema.fields), frames, bound,
+                         load_mask=_mask_loader(self.session))
+        self.journal.intent("upload_labels", str(task.id))
+        response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
+        task.id_map = build_id_map(task.id, upload, response, bound)
+        now = self.client.get_annotations(task_id=task.id)
+        previous = PreviousLabels.from_samples(samples, schema.fields)
+        pulled = from_cvat(now, frames, bound, id_map=task.id_map, previous=previous,
+                           scope=f"task{task.id}")
+        for position, (key, sample) in enumerate(zip(task.samples, samples, strict=True)):
+            got = pulled.samples.get(0 if task.media_type == "video" else position)
+            record_base(self.record, key, sample, schema,
+                        (got.fields, got.frames) if got else ({}, {}))
+        task.jobs = job_records(self.client.list_jobs(task_id=task.id))
+        self.assign_names(task)
+        task.state = "labels_uploaded"
+        self.save()
+        self.journal.done("upload_labels", str(task.id))
+        self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
+
+    def assign_names(self, task: TaskRecord) -> None:
+        """Keep the assignees given in the manifest on the job records (the listing may lag)."""
+        opts = self.session.manifest.cvat
+        if opts.job_assignees:
+            offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
+            for job, who in zip(task.jobs, round_robin(opts.job_assignees, len(task.jobs),
+                                                       offset), strict=True):
+                job.assignee = job.assignee or who
+
+    def launch_editor(self) -> None:
+        if not self.session.manifest.launch_editor:
+            return
+        first = next((t for t in self.record.tasks if t.id is not None), None)
+        if first is not None:
+            url = f"{self.client.url}/tasks/{first.id}"
+            self.report(f"opening {url}")
+            with contextlib.suppress(webbrowser.Error):
+                webbrowser.open(url)
+
+
+def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSchema,
+                remote: tuple[dict, dict]) -> None:
+    """Base digests of a sample whose labels both sides now hold (after an upload)."""
+    fields: dict[str, dict[str, BaseEntry]] = {}
+    for path, rf in schema.fields.items():
+        rules = rules_for(rf)
+        remote_by = {i.key: i for i in pulled_items(remote[0], remote[1], rf)}
+        entries = {}
+        for item in field_items(local, rf):
+            other = remote_by.get(item.key)
+            if other is not None:
+                entries[item.key] = BaseEntry.of(digests(item.obj, rules.attributes),
+                                                 digests(other.obj, rules.attributes))
+        if entries:
+            fields[path] = entries
+    if fields:
+        record.base[key] = fields
+    else:
+        record.base.pop(key, None)
+
+
+def _mask_loader(session: RunSession) -> Callable[[str], Any]:
+    def load(path: str) -> Any:
+        import numpy as np
+        from PIL import Image
+
+        full = (session.folder.root / path).resolve()
+        if not str(full).startswith(str(session.folder.root)):
+            raise InputError.at("mask_path leaves the dataset folder", path)
+        with Image.open(full) as img:
+            return np.asarray(img)
+
+    return load
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path.resolve(), root)).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
