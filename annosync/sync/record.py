@@ -97,6 +97,7 @@ class RunRecord(_Record):
     updated_at: str = Field(default_factory=now_iso)
     pulled_at: str | None = None
     pushed_at: str | None = None
+    cleaned_at: str | None = Field(default=None, description="when cleanup deleted the tasks")
     manifest: str | None = Field(default=None, description="manifest path, relative to the dataset")
     config: dict[str, Any] = Field(default_factory=dict, description="the manifest, resolved")
     server: ServerInfo | None = None

@@ -24,7 +24,7 @@ from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.sync.record import RunRecord, load_record
 
-Mode = Literal["sync", "pull", "push"]
+Mode = Literal["sync", "pull", "push", "cleanup"]
 ConflictPolicy = Literal["fail", "prefer-local", "prefer-remote", "keep-both"]
 Unexpected = Literal["prompt", "ignore", "keep", "return"]
 

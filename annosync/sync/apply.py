@@ -1,0 +1,336 @@
+"""Apply a run's plan: create, write merged labels, push, record the new base, clean up.
+
+Order matters for resuming (docs/sync-algorithm.md): creation steps are journaled; merged label
+files are written atomically before anything is pushed; the run record (base digests, job dates,
+id maps) is saved last. An apply killed between these steps is healed by the next plan: what was
+written or pushed already shows up as agreement between the two sides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from annosync.convert import PreviousLabels, from_cvat
+from annosync.dataset import jsonfmt
+from annosync.dataset.atomic import write_bytes_atomic
+from annosync.errors import ConflictError, StateError
+from annosync.model.labels import LABEL_CLASSES
+from annosync.sync.create import Creator, planned_tasks
+from annosync.sync.digest import digests
+from annosync.sync.fields import field_items, pulled_items, rules_for
+from annosync.sync.journal import Journal
+from annosync.sync.lock import dataset_lock
+from annosync.sync.merge import BaseEntry
+from annosync.sync.plan import RunPlan
+from annosync.sync.planner import plan_run
+from annosync.sync.push import PushResult, Wanted, push_task
+from annosync.sync.record import delete_record, now_iso, save_record
+from annosync.sync.refresh import RunWork, SampleWork
+from annosync.sync.remote import TaskView, bound_schema, frame_map, job_records
+from annosync.sync.session import RunSession
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class ApplyResult:
+    anno_key: str
+    written: list[str] = field(default_factory=list)
+    pushed: PushResult = field(default_factory=PushResult)
+    created_tasks: list[int] = field(default_factory=list)
+    unexpected: list[dict[str, Any]] = field(default_factory=list)
+    cleaned: list[int] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def check_plan(session: RunSession, rp: RunPlan) -> RunWork:
+    """The work behind a plan; a saved plan is recomputed and must match its fingerprint."""
+    if isinstance(rp._work, RunWork):
+        return rp._work
+    fresh = plan_run(session)
+    if fresh.fingerprint != rp.fingerprint:
+        raise StateError(
+            f"run {rp.anno_key}: the saved plan is stale (a label file, the manifest, the run "
+            "record or a CVAT job changed since it was made): run `annosync plan` again"
+        )
+    return fresh._work
+
+
+def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
+              progress: Callable[[str, int, int], None] | None = None) -> ApplyResult:
+    result = ApplyResult(session.anno_key)
+    with dataset_lock(session.state_dir, session.options.lock_timeout):
+        work = check_plan(session, rp)
+        if rp.blocked and not (session.options.force and not rp.unresolved):
+            if rp.unresolved:
+                raise ConflictError("\n".join(rp.blocked))
+            raise StateError("\n".join(rp.blocked))
+        if rp.create_project or rp.create_tasks or rp.resume:
+            create(session, rp, result, report, progress)
+        if work.samples:
+            sync_labels(session, work, result, report)
+        if rp.cleanup is not None:
+            cleanup(session, result, report)
+        Journal(session.state_dir, session.anno_key).clear()
+    return result
+
+
+def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report,
+           progress: Callable[[str, int, int], None] | None) -> None:
+    creator = Creator(session, report, progress)
+    creator.start()
+    tasks = planned_tasks(session)
+    if [t.name for t in tasks] != [t.name for t in rp.create_tasks]:
+        raise StateError(f"run {rp.anno_key}: the samples to upload changed since the plan")
+    creator.add_tasks(tasks)
+    before = set(session.record.created_task_ids()) if session.record else set()
+    creator.run()
+    assert session.record is not None
+    result.created_tasks = [i for i in session.record.created_task_ids() if i not in before]
+    creator.launch_editor()
+
+
+def _unexpected(session: RunSession, work: RunWork, result: ApplyResult, report: Report) -> None:
+    """Store, return or drop what fits no field, per ``load.unexpected``."""
+    if not work.unexpected:
+        return
+    policy = session.unexpected_policy
+    if policy == "prompt" and not (session.is_terminal() or session.options.prompt):
+        report(f"{len(work.unexpected)} unexpected label(s): no terminal to ask, returning them")
+        policy = "return"
+    assert session.record is not None
+    by_kind: dict[str, list[tuple[str, Any]]] = {}
+    for task_index, obj in work.unexpected:
+        task = session.record.tasks[task_index]
+        key = task.samples[0] if task.media_type == "video" else task.samples[obj.sample]
+        result.unexpected.append({"sample": key, **obj.model_dump(mode="json")})
+        by_kind.setdefault(obj.label_type or "unknown", []).append((key, obj))
+    if policy == "ignore":
+        report(f"ignored {len(work.unexpected)} unexpected label(s)")
+        return
+    if policy == "return":
+        path = session.state_dir / "unexpected" / f"{session.anno_key}.json"
+        write_bytes_atomic(path, jsonfmt.dump_bytes(result.unexpected))
+        report(f"{len(result.unexpected)} unexpected label(s) written to {path}")
+        return
+    for kind, objects in by_kind.items():
+        target = kind
+        if policy == "prompt":
+            ask = session.options.prompt or input
+            answer = ask(f"{len(objects)} unexpected {kind} label(s): field to store them in "
+                         f"(empty to skip) [{kind}]: ").strip()
+            if answer == "":
+                continue
+            target = answer
+        _keep(session, work, target, objects)
+
+
+def _keep(session: RunSession, work: RunWork, target: str, objects: list[tuple[str, Any]]) -> None:
+    """Add unexpected labels to a field named after their type (or chosen at the prompt)."""
+    for key, obj in objects:
+        sw = work.samples.get(key)
+        sample = sw.merged if sw else session.read(key)
+        for entry in obj.labels:
+            label = entry["label"] if isinstance(entry, dict) else entry.label
+            frame = entry.get("frame") if isinstance(entry, dict) else entry.frame
+            kind = label.get("_type")
+            cls = LABEL_CLASSES.get(kind) if kind else None
+            if cls is None:
+                continue
+            value = cls.model_validate(label)
+            fields = dict(sample.fields) if frame is None else dict(sample.frames.get(frame, {}))
+            fields[target] = _append(fields.get(target), value)
+            if frame is None:
+                sample = sample.model_copy(update={"fields": fields})
+            else:
+                frames = dict(sample.frames)
+                frames[frame] = fields
+                sample = sample.model_copy(update={"frames": frames})
+        if sw:
+            sw.merged = sample
+        else:
+            work.samples[key] = SampleWork(key, -1, session.read(key), sample)
+
+
+def _append(existing: Any, value: Any) -> Any:
+    from annosync.model.labels import CONTAINERS
+
+    if existing is None:
+        return value
+    for container, (_, attr) in CONTAINERS.items():
+        if isinstance(existing, container) and isinstance(value, container):
+            return container(**{attr: [*getattr(existing, attr), *getattr(value, attr)]})
+    return existing
+
+
+def sync_labels(session: RunSession, work: RunWork, result: ApplyResult, report: Report) -> None:
+    record = session.record
+    schema = session.schema
+    assert record is not None and schema is not None
+    mode = session.options.mode
+    _unexpected(session, work, result, report)
+    if mode in ("sync", "pull"):
+        for key, sw in work.samples.items():
+            if sw.changed_locally and session.folder.write(key, sw.merged):
+                result.written.append(key)
+        if result.written:
+            report(f"wrote {len(result.written)} label file(s)")
+    pushed_tasks = _push(session, work, result, report) if mode in ("sync", "push") else set()
+    # the new base: after the pull (merge.base), refreshed where pushes landed
+    for key, sw in work.samples.items():
+        if sw.task < 0:
+            continue
+        fields = {p: dict(m.base) for p, m in sw.merges.items()}
+        record.base[key] = {p: e for p, e in fields.items() if e}
+        if not record.base[key]:
+            del record.base[key]
+    for index in pushed_tasks:
+        _refresh_base(session, work, index)
+    _job_dates(session, work, pushed_tasks)
+    stamp = now_iso()
+    if any(sw.pulled for sw in work.samples.values()) and mode != "push":
+        record.pulled_at = stamp
+    if pushed_tasks:
+        record.pushed_at = stamp
+    save_record(session.state_dir, record)
+
+
+def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Report) -> set[int]:
+    record, schema = session.record, session.schema
+    assert record is not None and schema is not None
+    by_task: dict[int, list[SampleWork]] = {}
+    for sw in work.samples.values():
+        if sw.task < 0:
+            continue
+        if any(c.side == "push" for m in sw.merges.values() for c in m.changes):
+            if session.options.mode == "push" and (
+                any(c.side == "pull" for m in sw.merges.values() for c in m.changes)
+                or any(m.conflicts for m in sw.merges.values())
+            ):
+                continue
+            by_task.setdefault(sw.task, []).append(sw)
+    pushed: set[int] = set()
+    client = session.client
+    for index, items in sorted(by_task.items()):
+        task = record.tasks[index]
+        view = work.views.get(index) or TaskView(task)
+        work.views[index] = view
+        if view.frames is None:
+            view.frames = frame_map(client, task)
+        if view.bound is None:
+            view.bound = bound_schema(client, view.task_id, schema)
+        touched = {sw.key: sw for sw in items}
+        samples, wanted = [], []
+        for key in task.samples:
+            sw = work.samples[key]
+            samples.append(sw.merged)
+            want = Wanted()
+            if key in touched:
+                for path, m in sw.merges.items():
+                    for c in m.changes:
+                        if c.side != "push":
+                            continue
+                        (want.delete if c.kind == "delete" else want.send)[path].add(c.label_id)
+            wanted.append(want)
+        got = push_task(client, task, samples, wanted, schema, view.frames, view.bound)
+        task.id_map = got.id_map
+        result.pushed.created += got.created
+        result.pushed.updated += got.updated
+        result.pushed.deleted += got.deleted
+        pushed.add(index)
+    if pushed:
+        p = result.pushed
+        report(f"pushed to CVAT: {p.created} created, {p.updated} updated, {p.deleted} deleted")
+    return pushed
+
+
+def _refresh_base(session: RunSession, work: RunWork, index: int) -> None:
+    """After a push, both sides agree on the pushed labels: digest them anew."""
+    record, schema = session.record, session.schema
+    assert record is not None and schema is not None
+    task = record.tasks[index]
+    view = work.views[index]
+    assert view.frames is not None and view.bound is not None
+    samples = [work.samples[k].merged for k in task.samples]
+    now = session.client.get_annotations(task_id=view.task_id)
+    previous = PreviousLabels.from_samples(samples, schema.fields)
+    pulled = from_cvat(now, view.frames, view.bound, id_map=task.id_map, previous=previous,
+                       scope=f"task{view.task_id}")
+    for position, key in enumerate(task.samples):
+        sw = work.samples[key]
+        got = pulled.samples.get(0 if task.media_type == "video" else position)
+        fields_now = record.base.setdefault(key, {})
+        for path, m in sw.merges.items():
+            rf = schema.fields[path]
+            rules = rules_for(rf)
+            pushed_keys = {k for k, st in m.status.items() if st == "push"}
+            if not pushed_keys:
+                continue
+            local = {i.key: i for i in field_items(sw.merged, rf)}
+            remote = {i.key: i for i in pulled_items(got.fields, got.frames, rf)} if got else {}
+            entries = fields_now.setdefault(path, {})
+            for k in pushed_keys:
+                if k in local and k in remote:
+                    entries[k] = BaseEntry.of(digests(local[k].obj, rules.attributes),
+                                              digests(remote[k].obj, rules.attributes))
+                else:
+                    entries.pop(k, None)
+            if not entries:
+                fields_now.pop(path, None)
+        if not fields_now:
+            record.base.pop(key, None)
+
+
+def _job_dates(session: RunSession, work: RunWork, pushed: set[int]) -> None:
+    """Remember each job's date as seen now, so the next plan downloads only later changes."""
+    record = session.record
+    assert record is not None
+    for index, view in work.views.items():
+        task = record.tasks[index]
+        if index in pushed:
+            fresh = job_records(session.client.list_jobs(task_id=view.task_id))
+        else:
+            fresh = view.jobs
+        names = {j.id: j.assignee for j in task.jobs}
+        for job in fresh:
+            job.assignee = job.assignee or names.get(job.id)
+        if fresh:
+            task.jobs = fresh
+
+
+def cleanup(session: RunSession, result: ApplyResult, report: Report) -> None:
+    """Delete the run's tasks (and its project, if the run created it) from CVAT.
+
+    The record stays (``annosync forget`` removes it, like ``delete_annotation_run``), marked as
+    cleaned up so a later ``sync`` does not quietly upload everything again.
+    """
+    record = session.record
+    if record is None:
+        return
+    client = session.client
+    for task in record.tasks:
+        if task.id is not None and client.delete_task(task.id, missing_ok=True):
+            result.cleaned.append(task.id)
+    if record.project and record.project.created and record.project.id is not None:
+        client.delete_project(record.project.id, missing_ok=True)
+        report(f"deleted project {record.project.id}")
+    report(f"deleted {len(result.cleaned)} task(s) from CVAT")
+    record.cleaned_at = now_iso()
+    save_record(session.state_dir, record)
+
+
+def forget(session: RunSession) -> bool:
+    """Delete the run record (not the labels, not the CVAT tasks), like delete_annotation_run."""
+    Journal(session.state_dir, session.anno_key).clear()
+    return delete_record(session.state_dir, session.anno_key)
+
+
+def as_json(result: ApplyResult) -> str:
+    return json.dumps(result.__dict__, default=lambda o: o.__dict__, sort_keys=True)

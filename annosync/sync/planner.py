@@ -1,0 +1,141 @@
+"""Make the plan of one run: creation still to do, merges to pull, edits to push, cleanup.
+
+Reads the dataset, the run record and the live server; writes nothing. The heavy results (merged
+samples, downloaded labels) stay attached to the plan in memory so a one-shot ``sync`` applies
+them without downloading twice; a saved plan recomputes them and checks the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+
+from annosync.sync.create import existing_project, planned_tasks
+from annosync.sync.journal import Journal
+from annosync.sync.plan import Cleanup, JobChange, RunPlan, TaskCreation
+from annosync.sync.record import record_to_bytes
+from annosync.sync.refresh import RunWork, refresh, summarize
+from annosync.sync.session import RunSession
+
+
+def fingerprint(session: RunSession, work: RunWork) -> str:
+    """What the plan depends on: manifest, run record, label files, the server's job dates."""
+    h = hashlib.sha256()
+    h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
+    h.update(record_to_bytes(session.record) if session.record else b"no-record")
+    for key in session.run_keys():
+        h.update(key.encode())
+        h.update(hashlib.sha256(session.folder.read_bytes(key)).digest())
+    for index in sorted(work.views):
+        for job in work.views[index].jobs:
+            h.update(f"{job.id}:{job.updated_date}".encode())
+    return h.hexdigest()[:32]
+
+
+def _deletion_limits(session: RunSession, rp: RunPlan, work: RunWork) -> None:
+    """rclone's --max-delete: refuse to delete more than a share of a field's labels."""
+    record = session.record
+    if record is None or session.options.force:
+        return
+    limit = session.manifest.load.max_delete
+    base_sizes: dict[str, int] = defaultdict(int)
+    for fields in record.base.values():
+        for path, entries in fields.items():
+            base_sizes[path] += len(entries)
+    deletes: dict[str, int] = defaultdict(int)
+    for sw in work.samples.values():
+        for path, m in sw.merges.items():
+            deletes[path] += sum(1 for c in m.changes if c.kind == "delete")
+    for path, count in sorted(deletes.items()):
+        size = base_sizes.get(path, 0)
+        if size and count and 100.0 * count / size > limit:
+            rp.blocked.append(
+                f"{path}: {count} of {size} labels ({100.0 * count / size:.0f}%) would be "
+                f"deleted, more than load.max_delete={limit:g}%: check CVAT, then re-run with "
+                "--force"
+            )
+
+
+def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
+    record = session.record
+    mode = session.options.mode
+    rp = RunPlan(
+        anno_key=session.anno_key, dataset=str(session.folder.root),
+        manifest=session.loaded.display, is_new=record is None,
+        server=record.server.url if record and record.server else session.manifest.cvat.url,
+    )
+    journal = Journal(session.state_dir, session.anno_key)
+    rp.resume = [f"{e.action} {e.key}" for e in journal.pending()]
+    work = RunWork()
+    if record is not None and record.cleaned_at:
+        rp.warnings.append(
+            f"run {session.anno_key} was cleaned up on {record.cleaned_at}: its CVAT tasks are "
+            f"gone; `annosync forget {session.anno_key}` to start it over"
+        )
+        rp.fingerprint = fingerprint(session, work)
+        rp._work = work
+        return rp
+    if mode in ("sync", "push"):
+        for task in planned_tasks(session):
+            rp.create_tasks.append(TaskCreation(
+                index=task.index, name=task.name, samples=len(task.samples),
+                media_type=task.media_type, assignee=task.assignee,
+            ))
+        if record is not None:
+            rp.resume += [f"task {t.name}: {t.state}" for t in record.tasks
+                          if t.state != "labels_uploaded"]
+        if (record is None or record.project is None) and (rp.create_tasks or rp.resume):
+            opts = session.manifest.cvat
+            if opts.project_id is not None:
+                rp.use_project = opts.project_id
+            elif opts.project_name:
+                found = existing_project(session)
+                if found is None:
+                    rp.create_project = opts.project_name
+                else:
+                    rp.use_project = int(found["id"])
+    if record is not None and session.schema is not None and mode != "cleanup":
+        refresh(session, session.schema, work)
+        dests = {p: d for p in session.schema.fields if (d := session.dest_for(p))}
+        samples, conflicts, rejections, ignored = summarize(work, session.schema, verbose, dests)
+        if mode == "pull":
+            for s in samples:
+                s.push.add = s.push.edit = s.push.delete = 0
+                s.labels = [line for line in s.labels if line.side == "pull"]
+        elif mode == "push":
+            blocked = {s.sample for s in samples if s.pull.total} | {c.sample for c in conflicts}
+            for s in samples:
+                if s.sample in blocked:
+                    s.push.add = s.push.edit = s.push.delete = 0
+                s.pull.add = s.pull.edit = s.pull.delete = 0
+                s.labels = [line for line in s.labels
+                            if line.side == "push" and s.sample not in blocked]
+            if blocked:
+                rp.warnings.append(
+                    f"{len(blocked)} sample(s) changed in CVAT too: not pushed (pull or sync first)"
+                )
+        rp.samples = [s for s in samples if s.pull.total or s.push.total]
+        rp.conflicts, rp.rejections, rp.ignored = conflicts, rejections, ignored
+        rp.unexpected = len(work.unexpected)
+        for view in work.views.values():
+            rp.jobs_changed += [JobChange(task_id=view.task_id, job_id=j.id,
+                                          updated_date=j.updated_date) for j in view.changed]
+        if rp.unresolved:
+            rp.blocked.append(
+                f"{len(rp.unresolved)} conflict(s) with load.conflicts=fail: resolve them in CVAT "
+                "or locally, or choose --conflicts prefer-local|prefer-remote|keep-both"
+            )
+        _deletion_limits(session, rp, work)
+        rp.warnings += sorted(set(work.notes))
+    clean = mode == "cleanup" or session.options.cleanup or (
+        mode == "pull" and session.manifest.load.cleanup
+    )
+    if clean and record is not None:
+        rp.cleanup = Cleanup(
+            tasks=record.created_task_ids(),
+            project=record.project.id if record.project and record.project.created else None,
+        )
+    rp.fingerprint = fingerprint(session, work)
+    rp._work = work
+    return rp
