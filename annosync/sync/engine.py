@@ -1,0 +1,101 @@
+"""The reconciler's front door: manifests in, a plan out, the plan applied. Used by CLI and API.
+
+``open_sessions`` loads manifests (all problems at once) and opens one ``RunSession`` each;
+``make_plan`` plans every run; ``apply_plan`` applies a fresh plan (or a saved one, checked
+against its fingerprint). Runs are independent: one failing run does not stop the others from
+being planned, and its error is reported with its anno key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from annosync.dataset import jsonfmt
+from annosync.dataset.atomic import write_bytes_atomic
+from annosync.errors import InputError, StateError
+from annosync.manifest.load import load_manifests
+from annosync.sync.apply import ApplyResult, apply_run
+from annosync.sync.plan import Plan
+from annosync.sync.planner import plan_run
+from annosync.sync.record import now_iso
+from annosync.sync.session import ClientFactory, Connection, RunSession, SyncOptions
+
+Report = Callable[[str], None]
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Engine:
+    sessions: list[RunSession] = field(default_factory=list)
+
+    def close(self) -> None:
+        for s in self.sessions:
+            s.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def session(self, anno_key: str) -> RunSession:
+        for s in self.sessions:
+            if s.anno_key == anno_key:
+                return s
+        raise StateError(f"no manifest declares anno key {anno_key!r}")
+
+
+def open_sessions(
+    paths: Iterable[str | os.PathLike[str]],
+    options: SyncOptions | None = None,
+    connection: Connection | None = None,
+    anno_keys: Iterable[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    client_factory: ClientFactory | None = None,
+) -> Engine:
+    """One session per manifest run (optionally only the given anno keys)."""
+    runs = load_manifests(paths, env)
+    wanted = set(anno_keys or [])
+    if wanted:
+        unknown = wanted - {r.anno_key for r in runs}
+        if unknown:
+            raise InputError.at(f"no manifest declares anno key(s): {', '.join(sorted(unknown))}")
+        runs = [r for r in runs if r.anno_key in wanted]
+    if not runs:
+        raise InputError.at(f"no annotation runs found in {', '.join(map(str, paths))}")
+    return Engine([RunSession(r, options, connection, client_factory) for r in runs])
+
+
+def make_plan(engine: Engine, verbose: bool = True) -> Plan:
+    mode = engine.sessions[0].options.mode if engine.sessions else "sync"
+    return Plan(created_at=now_iso(), mode=mode,
+                runs=[plan_run(s, verbose) for s in engine.sessions])
+
+
+def apply_plan(engine: Engine, plan: Plan, report: Report | None = None,
+               progress: Progress | None = None) -> list[ApplyResult]:
+    results = []
+    for rp in plan.runs:
+        session = engine.session(rp.anno_key)
+        results.append(apply_run(session, rp, report or (lambda _: None), progress))
+    return results
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    write_bytes_atomic(path, jsonfmt.dump_bytes(plan.model_dump(mode="json")))
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError.at(f"cannot read plan: {exc}", str(p)) from None
+    try:
+        return Plan.model_validate(data)
+    except ValueError as exc:
+        raise InputError.at(f"not an annosync plan: {exc}", str(p)) from None
