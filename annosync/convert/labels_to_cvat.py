@@ -36,6 +36,7 @@ from annosync.convert import attrs as attr_codec
 from annosync.convert.binding import BoundLabel, BoundSchema
 from annosync.convert.coords import box_to_abs, point_to_abs
 from annosync.convert.frames import FrameMap
+from annosync.convert.interpolate import angle_diff, interpolate
 from annosync.convert.masks import instance_to_cvat, segmentation_to_cvat
 from annosync.convert.results import SentObject, Upload
 from annosync.convert.specs import VALUE_ATTR
@@ -355,12 +356,20 @@ class _Emitter:
         sent = SentObject(kind="track", field=rf.path, cvat_label=bl.id, index=index, part=part)
         for run in runs:
             end = self._next(run[-1][0])
-            marker = end < self.frames.size
-            for i, (tf, obj, geo) in enumerate(run):
-                key = (not uses_keyframes or obj.keyframe is True or i == 0
-                       or (marker and i == len(run) - 1))
-                if not key:
-                    continue
+            keys = [i for i, (_, obj, _) in enumerate(run)
+                    if not uses_keyframes or obj.keyframe is True or i == 0]
+            marker: TrackedShape | None = None
+            if end < self.frames.size:
+                if keys[-1] != len(run) - 1:
+                    marker = self._extrapolated_marker(rc, bl, run, keys[-1], end)
+                    if marker is None:
+                        keys.append(len(run) - 1)  # pin the run's end before the marker
+                if marker is None:
+                    geo = run[-1][2]
+                    marker = TrackedShape(type=geo.type, frame=end, outside=True,
+                                          rotation=geo.rotation, points=list(geo.points))
+            for i in keys:
+                tf, obj, geo = run[i]
                 occluded, _ = self.wired(rc, obj, rf.path)
                 shapes.append(TrackedShape(
                     type=geo.type, frame=tf, occluded=occluded, z_order=obj.z_order or 0,
@@ -369,11 +378,8 @@ class _Emitter:
                 ))
                 sent.label_ids.append(obj.id)
                 sent.frames.append(tf)
-            if marker:
-                last = shapes[-1]
-                shapes.append(TrackedShape(type=last.type, frame=end, outside=True,
-                                           occluded=last.occluded, z_order=last.z_order,
-                                           rotation=last.rotation, points=list(last.points)))
+            if marker is not None:
+                shapes.append(marker)
         first = entries[0][1]
         immutable = self.attributes(rc, bl, first, mutable=False, label_id=False)
         for _, obj, _ in entries[1:]:
@@ -385,6 +391,37 @@ class _Emitter:
         self.tracks.append(Track(frame=shapes[0].frame, label_id=bl.id, group=group,
                                  source="manual", attributes=immutable, shapes=shapes))
         self.sent_tracks.append(sent)
+
+    def _extrapolated_marker(self, rc: ResolvedClass | None, bl: BoundLabel,
+                             run: list[tuple[int, Any, _Geometry]], k: int,
+                             end: int) -> TrackedShape | None:
+        """An ``outside`` marker placed so that CVAT's interpolation from the last keyframe
+        reproduces the run's remaining (non-key) labels exactly, or None if none does (then the
+        run's last label becomes a keyframe). Only linear types can be extrapolated; this keeps
+        a pulled track's keyframes as the annotator made them."""
+        tf_k, obj_k, g_k = run[k]
+        tf_l, _, g_l = run[-1]
+        linear = g_k.type in ("rectangle", "ellipse") or (
+            g_k.type == "points" and len(g_k.points) == 2)
+        if not linear or g_l.type != g_k.type or len(g_l.points) != len(g_k.points):
+            return None
+        ratio = (end - tf_k) / (tf_l - tf_k)
+        points = [a + (b - a) * ratio for a, b in zip(g_k.points, g_l.points, strict=True)]
+        rotation = (g_k.rotation + angle_diff(g_l.rotation, g_k.rotation) * ratio + 360) % 360
+        marker = TrackedShape(type=g_k.type, frame=end, outside=True, points=points,
+                              rotation=0.0 if rotation >= 360 else rotation)
+        key = TrackedShape(type=g_k.type, frame=tf_k, points=g_k.points, rotation=g_k.rotation)
+        cvat = {f.frame: f for f in interpolate([key, marker], tf_k, end + 1)}
+        same = (*self.wired(rc, obj_k, ""), obj_k.z_order or 0,
+                self.attributes(rc, bl, obj_k, True, False))
+        for tf, obj, geo in run[k + 1:]:
+            f = cvat.get(tf)
+            if f is None or f.points != geo.points or f.rotation != geo.rotation:
+                return None
+            if (*self.wired(rc, obj, ""), obj.z_order or 0,
+                    self.attributes(rc, bl, obj, True, False)) != same:
+                return None
+        return marker
 
     def result(self) -> Upload:
         notes = [f"{why} ({n} skipped)" if n > 1 else why

@@ -82,7 +82,7 @@ def test_rle_round_trip(mask: np.ndarray) -> None:
 def test_bad_rle_from_cvat_is_padded_not_fatal() -> None:
     made = mask_from_cvat([3, 2, 10, 10, 11, 11])  # 5 pixels for a 2x2 box (cvat#9460)
     assert made is not None
-    mask, box, consistent = made
+    mask, _box, consistent = made
     assert not consistent and mask.size == (2, 2) and sum(mask.counts) == 4
 
 
@@ -129,7 +129,7 @@ def test_upscaled_mask_is_nearest_neighbour() -> None:
     small = np.array([[1, 0], [0, 1]], dtype=bool)
     big = resize_nearest(small, 4, 4)
     assert big.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
-    points, box = instance_to_cvat(small, (0.0, 0.0, 0.5, 0.5), 8, 8) or ([], None)
+    _points, box = instance_to_cvat(small, (0.0, 0.0, 0.5, 0.5), 8, 8) or ([], None)
     assert box is not None and (box.left, box.top, box.right, box.bottom) == (0, 0, 3, 3)
 
 

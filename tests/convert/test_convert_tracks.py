@@ -185,16 +185,38 @@ def test_sparse_keyframes_are_interpolated_as_cvat_does() -> None:
     assert up2.data.to_api() == up.data.to_api()
 
 
-def test_run_end_becomes_a_keyframe_before_an_outside_marker() -> None:
-    # pulled track: keyframes 0 and 2, visible up to 5, outside at 6 (interpolated 3-5 are
-    # copies of 2); re-uploading pins frame 5 so the geometry up to the marker is unchanged
-    per_frame = {tf: [Detection(label="car", bounding_box=(0.1 * min(tf, 2), 0.2, 0.1, 0.1),
-                                index=1, keyframe=True if tf in (0, 2) else None,
-                                attributes={"kind": "suv", "moving": False, "occ": False})]
-                 for tf in range(6)}
+def test_outside_marker_keeps_the_annotators_keyframes() -> None:
+    # a pulled track: keyframes 0 and 2, visible up to 5, outside at 6, frames 3-5 moving on
+    # linearly (CVAT interpolated them toward the outside marker's geometry): the marker is
+    # placed where CVAT's interpolation reproduces 3-5 exactly, no keyframe is added
+    attrs = {"kind": "suv", "moving": False, "occ": False}
+    xs = {0: 0.0, 1: 0.05, 2: 0.1, 3: 0.125, 4: 0.15, 5: 0.175}
+    per_frame = {tf: [Detection(label="car", bounding_box=(x, 0.25, 0.125, 0.125), index=1,
+                                keyframe=True if tf in (0, 2) else None, attributes=attrs)]
+                 for tf, x in xs.items()}
+    frames = video_frames(10)
+    sample = _sample(per_frame)
+    up = to_cvat([sample], ["frames.det"], frames, VIDEO_BOUND)
+    shapes = up.data.tracks[0].shapes
+    assert [(s.frame, s.outside) for s in shapes] == [(0, False), (2, False), (6, True)]
+    assert shapes[-1].points[0] == 0.2 * 320
+    got = from_cvat(up.data, frames, VIDEO_BOUND,
+                    previous=PreviousLabels.from_samples([sample], ["frames.det"]))
+    for tf, x in xs.items():
+        assert got.samples[0].frames[tf + 1]["det"].detections[0].bounding_box[0] == x
+
+
+def test_run_end_becomes_a_keyframe_when_cvat_cannot_reproduce_it() -> None:
+    # frames 3 and 4 are not on one line from the last keyframe: the run's end is pinned
+    attrs = {"kind": "suv", "moving": False, "occ": False}
+    xs = {0: 0.0, 1: 0.05, 2: 0.1, 3: 0.3, 4: 0.31}
+    per_frame = {tf: [Detection(label="car", bounding_box=(x, 0.25, 0.125, 0.125), index=1,
+                                keyframe=True if tf in (0, 2) else None, attributes=attrs)]
+                 for tf, x in xs.items()}
     up = to_cvat([_sample(per_frame)], ["frames.det"], video_frames(10), VIDEO_BOUND)
     assert [(s.frame, s.outside) for s in up.data.tracks[0].shapes] == \
-        [(0, False), (2, False), (5, False), (6, True)]
+        [(0, False), (2, False), (4, False), (5, True)]
+    assert up.tracks[0].frames == [0, 2, 4]
 
 
 def test_frame_start_and_step() -> None:
