@@ -36,7 +36,9 @@ from annosync.cvat.errors import (
     CvatError,
     CvatNotFound,
     CvatProtocolError,
+    CvatRequestFailed,
     CvatTimeout,
+    describe_body,
     error_from_response,
 )
 from annosync.cvat.pagination import DEFAULT_PAGE_SIZE, exact_matches, iter_pages
@@ -140,6 +142,8 @@ class CvatClient:
         )
         self._auth = Authenticator(self._transport, credentials)
         self._transport.set_reauth(self._auth.reauthenticate)
+        self._clock = clock
+        self._sleep = sleep
         self._poller = Poller(self._transport, initial=poll_interval[0],
                               maximum=poll_interval[1], clock=clock, sleep=sleep)
         self._uploader = Uploader(self._transport, upload_limits, sleep=sleep)
@@ -649,24 +653,54 @@ class CvatClient:
                                        deadline)
         path = f"/api/{res}/{value}/dataset/export"
         params = {"format": format, "save_images": "true" if save_images else "false"}
-        # Repeating this POST cannot start a second export: CVAT keys it by a deterministic
-        # rq_id and answers 409 with the same rq_id while one runs.
-        resp = self._transport.request("POST", path, params=params, retry=True,
-                                       allow_status={409})
-        body = self._transport.json(resp)
-        rq_id = body.get("rq_id") if isinstance(body, dict) else None
-        if not rq_id:
-            if resp.status_code == 409:
-                raise CvatConflict("an export of this resource is already running",
-                                   status=409, method="POST", path=path)
-            raise CvatProtocolError("the export answered no rq_id", status=resp.status_code,
-                                    method="POST", path=path)
+        ends = self._clock() + deadline
+        while True:
+            # Repeating this POST cannot start a second export (CVAT keys exports by a
+            # deterministic rq id), so it may be retried.
+            resp = self._transport.request("POST", path, params=params, retry=True,
+                                           allow_status={409})
+            body = self._transport.json(resp)
+            rq_id = body.get("rq_id") if isinstance(body, dict) else None
+            if rq_id:
+                break
+            if resp.status_code != 409:
+                raise CvatProtocolError("the export answered no rq_id", status=resp.status_code,
+                                        method="POST", path=path)
+            # 409 "Export request is being processed" (cvat/apps/engine/background.py): an
+            # identical export runs (ours, retried, or another client's). Wait for it, then
+            # ask again so the file reflects the current annotations.
+            remaining = ends - self._clock()
+            if remaining <= 0:
+                raise CvatConflict(
+                    "an identical export is still running on the server", status=409,
+                    method="POST", path=path, detail=describe_body(resp.content)[0] or None,
+                )
+            running = self._running_export(res, value, format)
+            if running is None:
+                self._sleep(min(self._poller.initial, remaining))
+                continue
+            with contextlib.suppress(CvatRequestFailed):
+                self._poller.wait_for_request(running, remaining)
         status = self._poller.wait_for_request(rq_id, deadline)
         url = status.get("result_url")
         if not url:
             raise CvatProtocolError("the finished export has no result_url", method="GET",
                                     path=f"/api/requests/{quote(rq_id, safe='')}", rq_id=rq_id)
         return self.download(url, dest_path, progress=progress)
+
+    def _running_export(self, res: str, rid: int, format: str) -> str | None:
+        """The rq id of a queued/started export of this resource in this format, if any
+        (``GET /api/requests?action=export&...``; recordings2/11_export.json seq 297)."""
+        key = {"tasks": "task_id", "jobs": "job_id", "projects": "project_id"}[res]
+        params = {"action": "export", "target": res[:-1], key: rid, "format": format}
+        for item in iter_pages(self._transport, "/api/requests", params,
+                               page_size=self.page_size):
+            op = item.get("operation") or {}
+            if (item.get("status") in ("queued", "started") and op.get(key) == rid
+                    and op.get("target") == res[:-1] and op.get("format") == format
+                    and str(op.get("type", "")).startswith("export")):
+                return str(item["id"])
+        return None
 
     def _legacy_export(self, res: str, rid: int, format: str, save_images: bool, dest: Path,
                        progress: ProgressCallback | None, timeout: float) -> Path:
@@ -711,7 +745,7 @@ class CvatClient:
                         raise
                     raise CvatConnectionError("download interrupted", method="GET",
                                               path=url, detail=str(exc)) from exc
-                self._transport._sleep(policy.delay(attempt))
+                self._sleep(policy.delay(attempt))
 
     def _download_once(self, url: str, dest: Path, progress: ProgressCallback | None,
                        params: Mapping[str, Any] | None) -> None:

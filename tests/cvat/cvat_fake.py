@@ -221,11 +221,13 @@ def _basic(u: dict[str, Any]) -> dict[str, Any]:
     return {k: u[k] for k in ("url", "id", "username", "first_name", "last_name")}
 
 
-def _rq(rq_id: str, status: str, op_type: str, target: str, **extra: Any) -> dict[str, Any]:
+def _rq(rq_id: str, status: str, op_type: str, target: str, op: dict[str, Any] | None = None,
+        **extra: Any) -> dict[str, Any]:
     body = {
         "status": status, "message": "", "id": rq_id,
         "operation": {"type": op_type, "target": target, "project_id": None, "task_id": None,
-                      "job_id": None, "org_id": None, "format": None, "lightweight": None},
+                      "job_id": None, "org_id": None, "format": None, "lightweight": None,
+                      **(op or {})},
         "progress": 0.0, "created_date": "2026-11-25T15:11:17.035537Z",
         "started_date": None, "finished_date": None, "expiry_date": None,
         "owner": {"id": 1, "username": "admin"}, "result_url": None, "result_id": None,
@@ -237,11 +239,13 @@ def _rq(rq_id: str, status: str, op_type: str, target: str, **extra: Any) -> dic
 @dataclass
 class _Request:
     id: str
-    op: str
+    op_type: str
     target: str
     steps: list[str]  # statuses still to show on the next polls
     final: dict[str, Any] = field(default_factory=dict)
     polls: int = 0
+    operation: dict[str, Any] = field(default_factory=dict)
+    last: str = "queued"
 
 
 class FakeCvat:
@@ -391,6 +395,7 @@ class FakeCvat:
             ("POST", r"/api/(tasks|jobs|projects)/(\d+)/dataset/export", self._export),
             ("GET", r"/api/(tasks|jobs|projects)/(\d+)/dataset/download", self._download),
             ("GET", r"/api/requests/([^/]+)", self._get_request),
+            ("GET", r"/api/requests", self._list_requests),
             ("GET", r"/api/cloudstorages", lambda: self._page(call, [
                 {"id": 1, "display_name": "bucket", "provider_type": "AWS_S3_BUCKET",
                  "resource": "my-bucket"}])),
@@ -798,10 +803,12 @@ class FakeCvat:
         rq_id = (f"action=export&target={res[:-1]}&target_id={oid}&user_id=1&format={fmt_id}"
                  f"&subresource={sub}")
         existing = self.requests.get(rq_id)
-        if existing is not None and existing.steps:
-            return Reply(409, json={"rq_id": rq_id})
+        if existing is not None and existing.last not in ("finished", "failed"):
+            # cvat/apps/engine/background.py (_handle_rq_job_v2): a bare string, no rq id
+            return Reply(409, json="Export request is being processed")
         url = f"{INTERNAL}/api/{res}/{oid}/dataset/download?rq_id={quote(rq_id, safe='')}"
-        self._start_request(rq_id, f"export:{sub}", res[:-1], result_url=url)
+        self._start_request(rq_id, f"export:{sub}", res[:-1],
+                            operation={f"{res[:-1]}_id": oid, "format": fmt}, result_url=url)
         return Reply(202, json={"rq_id": rq_id})
 
     def export_bytes(self) -> bytes:
@@ -821,22 +828,47 @@ class FakeCvat:
 
     # ------------------------------------------------------------------ requests
 
-    def _start_request(self, rq_id: str, op: str, target: str, **final: Any) -> None:
+    def _start_request(self, rq_id: str, op: str, target: str,
+                       operation: dict[str, Any] | None = None, **final: Any) -> None:
         steps = list(self.rq_steps)
         for prefix, message in list(self.fail_next.items()):
             if rq_id.startswith(prefix):
                 steps = [*steps[:-1], "failed"]
                 final["message"] = message
                 del self.fail_next[prefix]
-        self.requests[rq_id] = _Request(rq_id, op, target, steps, final)
+        self.requests[rq_id] = _Request(rq_id, op, target, steps, final,
+                                        operation=operation or {})
 
     def _advance(self, rq: _Request) -> dict[str, Any]:
         rq.polls += 1
         status = rq.steps.pop(0) if len(rq.steps) > 1 else rq.steps[0]
+        rq.last = status
+        return self._status(rq)
+
+    def _status(self, rq: _Request) -> dict[str, Any]:
+        status = rq.last
         extra = dict(rq.final) if status in ("finished", "failed") else {}
         if status != "failed":
             extra.pop("message", None)
-        return _rq(rq.id, status, rq.op, rq.target, **extra)
+        return _rq(rq.id, status, rq.op_type, rq.target, rq.operation, **extra)
+
+    def _list_requests(self, call: Call) -> Reply:
+        params = call.params
+        items = []
+        for rq in self.requests.values():
+            body = self._status(rq)
+            op = body["operation"]
+            if params.get("action") and not op["type"].startswith(params["action"]):
+                continue
+            if params.get("target") and op["target"] != params["target"]:
+                continue
+            if params.get("format") and op.get("format") != params["format"]:
+                continue
+            if any(k in params and str(op.get(k)) != params[k]
+                   for k in ("task_id", "job_id", "project_id")):
+                continue
+            items.append(body)
+        return self._page(call, items)
 
     def _get_request(self, call: Call, rq_id: str) -> Reply:
         rq = self.requests.get(rq_id)

@@ -95,19 +95,46 @@ def test_export_flow_matches_recording(client: CvatClient, fake: FakeCvat, tmp_p
     assert download.header("Accept") == "*/*"
 
 
-def test_export_already_running_409_reuses_rq_id(client: CvatClient, fake: FakeCvat,
-                                                 tmp_path) -> None:
+def test_export_already_running_waits_then_exports_again(client: CvatClient, fake: FakeCvat,
+                                                          tmp_path) -> None:
+    """409 "Export request is being processed" (a bare string, cvat/apps/engine/
+    background.py): the client finds the running export in /api/requests, waits for it, then
+    asks again so the file reflects the current annotations."""
     pid = client.create_project("p")["id"]
-    rq = (f"action=export&target=project&target_id={pid}&user_id=1"
-          "&format=CVAT_for_images_1~1&subresource=annotations")
-    fake.fault(r"/dataset/export$", times=1, reply=Reply(409, json={"rq_id": rq}))
-    from urllib.parse import quote
-
-    fake._start_request(rq, "export:annotations", "project",
-                        result_url=f"http://127.0.0.1:8080/api/projects/{pid}/dataset/download"
-                                   f"?rq_id={quote(rq, safe='')}")
+    client.login()
+    _post_export(fake, pid)  # another client's export, still queued
+    before = len(fake.calls)
     out = client.export_dataset(tmp_path / "p.zip", "CVAT for images 1.1", project_id=pid)
-    assert out.exists()
+    assert out.read_bytes() == fake.export_bytes()
+    ours = fake.calls[before:]
+    posts = [x for x in ours if x.path.endswith("/dataset/export")]
+    assert len(posts) == 2
+    listing = [x for x in ours if x.path == "/api/requests"]
+    assert listing[0].params == {"action": "export", "target": "project",
+                                 "project_id": str(pid), "format": "CVAT for images 1.1",
+                                 "page_size": "100"}
+
+
+def test_export_conflict_is_bounded(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
+    from annosync.cvat import CvatConflict, CvatTimeout
+
+    pid = client.create_project("p")["id"]
+    client.login()
+    fake.rq_steps = ["started"]  # the other export never ends
+    _post_export(fake, pid)
+    with pytest.raises((CvatConflict, CvatTimeout)):
+        client.export_dataset(tmp_path / "p.zip", "CVAT for images 1.1", project_id=pid,
+                              timeout=20)
+    assert not (tmp_path / "p.zip").exists()
+
+
+def _post_export(fake: FakeCvat, pid: int) -> None:
+    from cvat_fake import Call
+
+    query = [("format", "CVAT for images 1.1"), ("save_images", "false")]
+    reply = fake.handle(Call("POST", "", f"/api/projects/{pid}/dataset/export", "", query,
+                             {"Authorization": f"Token {FakeCvat.KEY}"}, b"", None))
+    assert reply.status == 202  # type: ignore[union-attr]
 
 
 def test_export_post_retried_on_503(client: CvatClient, fake: FakeCvat, tmp_path) -> None:
