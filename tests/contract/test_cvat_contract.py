@@ -423,3 +423,42 @@ def test_fault_unreachable_server_is_quick(emulator) -> None:
         c.login()
     assert time.monotonic() - start < 5
     c.close()
+
+
+# ------------------------------------------------------------------------------ concurrency
+
+
+def test_login_key_used_directly_as_token(connect, cvat_server) -> None:
+    password_client = connect()
+    password_client.login()
+    auth = password_client.transport.session.headers["Authorization"]
+    scheme, key = str(auth).split(" ", 1)
+    assert scheme == "Token"
+    token_client = connect(credentials=Credentials(token=key))
+    assert token_client.login()["username"] == cvat_server.username
+    password_client.close()  # closing never logs out: the shared key keeps working
+    assert token_client.get_self()["username"] == cvat_server.username
+
+
+def test_parallel_use_from_a_thread_pool(connect, created, name) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = connect(pool_size=8)
+    t = new_task(c, created, name(), n=6, segment_size=1)
+    jobs = c.list_jobs(t["id"])
+    assert len(jobs) == 6
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda j: c.get_annotations(job_id=j["id"]), jobs * 3))
+    assert all(r["shapes"] == [] for r in results)
+
+
+def test_concurrent_identical_exports(connect, created, name, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = connect()
+    t = new_task(c, created, name(), n=2)
+    with ThreadPoolExecutor(3) as pool:
+        outs = list(pool.map(
+            lambda i: c.export_dataset(tmp_path / f"e{i}.zip", "CVAT for images 1.1",
+                                       task_id=t["id"]), range(3)))
+    assert all(zipfile.is_zipfile(o) for o in outs)
