@@ -31,6 +31,7 @@ import requests
 from annosync.cvat.auth import Authenticator, Credentials
 from annosync.cvat.errors import (
     CvatAuthError,
+    CvatBadRequest,
     CvatConflict,
     CvatConnectionError,
     CvatError,
@@ -654,6 +655,27 @@ class CvatClient:
         path = f"/api/{res}/{value}/dataset/export"
         params = {"format": format, "save_images": "true" if save_images else "false"}
         ends = self._clock() + deadline
+        cycles = 3
+        for cycle in range(cycles):
+            rq_id = self._start_export(path, params, res, value, format, ends)
+            status = self._poller.wait_for_request(rq_id, max(0.0, ends - self._clock()))
+            url = status.get("result_url")
+            if not url:
+                raise CvatProtocolError("the finished export has no result_url", method="GET",
+                                        path=f"/api/requests/{quote(rq_id, safe='')}",
+                                        rq_id=rq_id)
+            try:
+                return self.download(url, dest_path, progress=progress)
+            except (CvatNotFound, CvatBadRequest):
+                # An identical export started meanwhile (same rq id) replaced the finished
+                # one before we fetched it: export again, within the deadline.
+                if cycle == cycles - 1 or self._clock() >= ends:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_export(self, path: str, params: Mapping[str, str], res: str, value: int,
+                      format: str, ends: float) -> str:
+        """POST the export; on 409 wait for the identical running export and ask again."""
         while True:
             # Repeating this POST cannot start a second export (CVAT keys exports by a
             # deterministic rq id), so it may be retried.
@@ -662,11 +684,12 @@ class CvatClient:
             body = self._transport.json(resp)
             rq_id = body.get("rq_id") if isinstance(body, dict) else None
             if rq_id:
-                break
+                return str(rq_id)
             if resp.status_code != 409:
                 raise CvatProtocolError("the export answered no rq_id", status=resp.status_code,
                                         method="POST", path=path)
-            # 409 "Export request is being processed" (cvat/apps/engine/background.py): an
+            # 409 "Export request is being processed" (a bare string, per
+            # cvat/apps/engine/background.py; the schema's RqId body is not what is sent): an
             # identical export runs (ours, retried, or another client's). Wait for it, then
             # ask again so the file reflects the current annotations.
             remaining = ends - self._clock()
@@ -681,12 +704,6 @@ class CvatClient:
                 continue
             with contextlib.suppress(CvatRequestFailed):
                 self._poller.wait_for_request(running, remaining)
-        status = self._poller.wait_for_request(rq_id, deadline)
-        url = status.get("result_url")
-        if not url:
-            raise CvatProtocolError("the finished export has no result_url", method="GET",
-                                    path=f"/api/requests/{quote(rq_id, safe='')}", rq_id=rq_id)
-        return self.download(url, dest_path, progress=progress)
 
     def _running_export(self, res: str, rid: int, format: str) -> str | None:
         """The rq id of a queued/started export of this resource in this format, if any

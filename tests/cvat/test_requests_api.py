@@ -174,3 +174,13 @@ def test_export_errors_are_cvat_errors(client: CvatClient, fake: FakeCvat, tmp_p
     tid = client.create_task("t")["id"]
     with pytest.raises(Exception, match="Unknown format specified for the request"):
         client.export_dataset(tmp_path / "x.zip", "No Such Format 9.9", task_id=tid)
+
+
+def test_export_replaced_before_download_is_exported_again(client: CvatClient, fake: FakeCvat,
+                                                           tmp_path) -> None:
+    tid = client.create_task("t")["id"]
+    fake.fault(r"/dataset/download$", times=1,
+               reply=Reply(404, json={"detail": "Unknown export request id."}))
+    out = client.export_dataset(tmp_path / "e.zip", "CVAT for images 1.1", task_id=tid)
+    assert out.read_bytes() == fake.export_bytes()
+    assert len([x for x in fake.calls if x.path.endswith("/dataset/export")]) == 2
