@@ -288,3 +288,15 @@ def test_no_label_is_lost_unless_deleted_on_one_side_and_unchanged_on_the_other(
         if item.id in result or (item.id in base_by and item.id not in {i.id for i in local}):
             continue
         pytest.fail(f"remote label {item.id} was lost")
+
+
+@given(label_sets())
+def test_local_changes_equals_a_merge_with_an_unchanged_remote(sets: Any) -> None:
+    from annosync.sync.merge import local_changes
+
+    base, local, _ = sets
+    full = merge_field(base_of(base), local, base, RULES)
+    quick = local_changes(base_of(base), local, RULES)
+    assert [i.obj for i in quick.result] == [i.obj for i in full.result]
+    assert sorted(map(repr, quick.changes)) == sorted(map(repr, full.changes))
+    assert quick.status == full.status
