@@ -46,6 +46,11 @@ ACCEPTS: dict[str, frozenset[str]] = {
     "keypoints": frozenset({"points"}),
     "segmentation": frozenset({"mask", "polygon"}),
 }
+#: Shapes a field type holds without loss though it would not draw them (second choice).
+LOSSLESS: dict[str, frozenset[str]] = {
+    "detections": frozenset({"mask"}), "instances": frozenset({"rectangle"}),
+    "polylines": frozenset({"polygon"}), "polygons": frozenset({"polyline"}),
+}
 #: The natural shape of each field type (first choice when routing a shared project label).
 NATURAL: dict[str, frozenset[str]] = {
     "classification": frozenset({"tag"}), "classifications": frozenset({"tag"}),
@@ -110,12 +115,14 @@ class BoundSchema(BaseModel):
     def route(self, label: BoundLabel, kind: str,
               fields: Iterable[str] | None = None) -> Target | None:
         """The target of an object of ``kind`` (a shape type or ``"tag"``) with this label: the
-        field that naturally holds it, else one that accepts it, else None (unexpected)."""
+        field that naturally holds it, else one that holds it without loss (a polygon in a
+        polylines field), else one that accepts it at all (a polygon rasterised into an instance
+        mask), else None (unexpected)."""
         wanted = set(fields) if fields is not None else None
         options = [t for t in label.targets if wanted is None or t.field in wanted]
-        for table in (NATURAL, ACCEPTS):
+        for table in (NATURAL, LOSSLESS, ACCEPTS):
             for t in options:
-                if kind in table[self.resolved.fields[t.field].type]:
+                if kind in table.get(self.resolved.fields[t.field].type, frozenset()):
                     return t
         return None
 

@@ -345,8 +345,12 @@ class _Reader:
         return _Piece(track, position, target, frames)
 
     def index_pieces(self, pieces: list[_Piece]) -> None:
-        fresh: dict[str, int] = {}
-        for piece in pieces:
+        """Give every piece its track number: from provenance (the keyframes' ``label_id`` in
+        ``previous``, then the id map), else by continuity (a piece that starts exactly where
+        an earlier piece of the same label is, geometry and all, is that track cut at a job
+        boundary: CVAT starts each piece with the track's interpolated state), else fresh."""
+        ordered = sorted(pieces, key=lambda p: (p.track.frame, p.position))
+        for piece in ordered:
             path = piece.target.field
             bl = self.bound.label(piece.track.label_id)
             assert bl is not None
@@ -362,19 +366,48 @@ class _Reader:
                 if piece.index is None:
                     piece.index = entry.index
                 piece.part = entry.part
+        parent: dict[int, int] = {}
+        for i, piece in enumerate(ordered):
+            if not piece.frames:
+                continue
+            first = piece.frames[0]
+            for j in range(i):
+                other = ordered[j]
+                if (other.track.label_id != piece.track.label_id
+                        or other.target != piece.target or other.part != piece.part
+                        or (None not in (other.index, piece.index)
+                            and other.index != piece.index)):
+                    continue
+                if not other.frames or other.frames[0].frame >= first.frame:
+                    continue
+                state = next((f for f in other.frames if f.frame == first.frame), None)
+                if (state is not None and not state.outside and state.type == first.type
+                        and state.points == first.points and state.rotation == first.rotation):
+                    first.keyframe = False  # a cut, not a keyframe an annotator made
+                    parent[i] = j
+                    break
+        fresh: dict[str, int] = {}
+        for piece in pieces:
             if piece.index is not None:
+                path = piece.target.field
                 fresh[path] = max(fresh.get(path, piece.index), piece.index)
         for path in {p.target.field for p in pieces}:
             known = self.previous.max_index(path) if self.previous else None
             if known is not None:
                 fresh[path] = max(fresh.get(path, known), known)
-        for piece in sorted(pieces, key=lambda p: (p.track.frame, p.position)):
+        for i, piece in enumerate(ordered):
+            if piece.index is None and i in parent:
+                piece.index = ordered[parent[i]].index
             if piece.index is None:
                 path = piece.target.field
                 fresh[path] = fresh.get(path, 0) + 1
                 piece.index = fresh[path]
 
     def merge_pieces(self, pieces: list[_Piece]) -> None:
+        """One label per visible frame of each track: per frame, a keyframe beats an
+        interpolated state, then the earlier piece wins; after an ``outside`` keyframe the
+        object stays hidden until the next keyframe (as in the uncut track), even where
+        another piece still interpolates it."""
         groups: dict[tuple[str, int], list[_Piece]] = {}
         for piece in sorted(pieces, key=lambda p: (p.track.frame, p.position)):
             assert piece.index is not None
@@ -384,18 +417,20 @@ class _Reader:
             best: dict[tuple[int, int], tuple[TrackFrame, _Piece]] = {}
             for piece in group:
                 for tf in piece.frames:
-                    if tf.frame not in self.covered:
-                        continue
                     slot = (tf.frame, piece.part)
                     if slot not in best or (tf.keyframe and not best[slot][0].keyframe):
                         best[slot] = (tf, piece)
             by_frame: dict[int, list[tuple[TrackFrame, _Piece]]] = {}
-            for (frame, _), pick in sorted(best.items()):
+            hidden: dict[int, bool] = {}
+            for (frame, part), pick in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+                tf = pick[0]
+                if tf.keyframe:
+                    hidden[part] = tf.outside
+                if hidden.get(part) or tf.outside or frame not in self.covered:
+                    continue
                 by_frame.setdefault(frame, []).append(pick)
-            for frame, picks in by_frame.items():
-                visible = [(tf, p) for tf, p in picks if not tf.outside]
-                if visible:
-                    self.track_frame(rf, index, frame, visible)
+            for frame in sorted(by_frame):
+                self.track_frame(rf, index, frame, by_frame[frame])
 
     def track_frame(self, rf: ResolvedField, index: int, task_frame: int,
                     chosen: list[tuple[TrackFrame, _Piece]]) -> None:

@@ -16,8 +16,8 @@ occluded and group id sections), plus the checks FiftyOne forgets:
   segmentation; attributes on scalar fields are ignored (noted);
 - at most one ``occluded`` (booleans) and one ``group_id`` (integers) attribute per field/class;
   an attribute named ``occluded`` holding booleans, or ``group_id`` holding integers, is linked
-  automatically when its type is inferred; ``occluded_attr`` / ``group_id_attr`` fill spatial
-  fields (and classes) that wire none;
+  automatically when its type is inferred; ``occluded_attr`` fills spatial fields (and classes)
+  that wire none, ``group_id_attr`` spatial and classification fields (CVAT tags have groups);
 - select/radio need values (given or observed), a default must be one of them, values must stay
   distinct as CVAT strings; checkbox holds booleans; number is ``[min, max(, step)]``;
 - a class shared by several fields is renamed ``<class>_<field>`` in CVAT for every field that
@@ -481,7 +481,9 @@ class _Rules:
             if kind == "occluded" and wired and rf.type in TAG_TYPES:
                 self.error(f"{where}.attributes", f"field '{rf.path}' is {rf.type}: CVAT tags have "
                                                   "no occluded flag")
-            if not wired and run_wide and rf.type in SPATIAL_TYPES:
+            takes = rf.type in SPATIAL_TYPES or (
+                kind == "group_id" and rf.type in ("classification", "classifications"))
+            if not wired and run_wide and takes:
                 if any(a.name == run_wide for a in attrs):
                     # an attribute of that name is already sent: wire it instead
                     attrs[:] = [a for a in attrs if a.name != run_wide]
