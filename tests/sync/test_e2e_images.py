@@ -88,12 +88,13 @@ def test_unchanged_run_downloads_nothing_and_is_byte_stable(ws: Workspace) -> No
     ws.copy("street")
     ws.manifest(label_field="ground_truth")
     ws.run()
-    files = {k: ws.folder.read_bytes(k) for k in ws.folder.keys()}
+    keys = list(ws.folder.keys())
+    files = {k: ws.folder.read_bytes(k) for k in keys}
     record = (ws.folder.state_dir / "runs" / f"{ws.anno_key}.json").read_bytes()
     for _ in range(2):
         plan, result = ws.run()
         assert not plan.has_changes and not plan.jobs_changed and not result.written
-    assert {k: ws.folder.read_bytes(k) for k in ws.folder.keys()} == files
+    assert {k: ws.folder.read_bytes(k) for k in keys} == files
     assert (ws.folder.state_dir / "runs" / f"{ws.anno_key}.json").read_bytes() == record
 
 
@@ -131,7 +132,7 @@ def test_pull_only_leaves_local_edits_pending(ws: Workspace) -> None:
     sample = ws.sample("0001")
     sample.fields["ground_truth"].detections.pop()
     ws.save("0001", sample)
-    plan, result = ws.run(mode="pull")
+    _, result = ws.run(mode="pull")
     assert not result.pushed.deleted
     assert ws.plan().push_counts.delete == 1  # still pending for the next sync
     ws.run()
