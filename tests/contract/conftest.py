@@ -30,8 +30,18 @@ class Server:
     verify: bool = True
     prefix: str = field(default_factory=lambda: f"annosync-contract-{uuid.uuid4().hex[:8]}")
 
-    def __iter__(self) -> Iterator[Any]:  # (url, username, password, emulator-or-None)
-        return iter((self.url, self.username, self.password, self.emulator))
+    # Behaves as the tuple (url, username, password, emulator-or-None).
+    def _tuple(self) -> tuple[str, str, str, Any]:
+        return (self.url, self.username, self.password, self.emulator)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._tuple())
+
+    def __getitem__(self, index: int) -> Any:
+        return self._tuple()[index]
+
+    def __len__(self) -> int:
+        return 4
 
 
 @pytest.fixture(scope="session")

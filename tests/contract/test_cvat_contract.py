@@ -462,3 +462,9 @@ def test_concurrent_identical_exports(connect, created, name, tmp_path: Path) ->
             lambda i: c.export_dataset(tmp_path / f"e{i}.zip", "CVAT for images 1.1",
                                        task_id=t["id"]), range(3)))
     assert all(zipfile.is_zipfile(o) for o in outs)
+
+
+def test_server_fixture_is_the_documented_tuple(cvat_server) -> None:
+    url, username, password, emulator = cvat_server
+    assert url.startswith("http") and username and password
+    assert cvat_server[3] is emulator and len(cvat_server) == 4
