@@ -16,7 +16,7 @@ Label ids (the reconciler's provenance rule): a ``label_id`` attribute naming a 
 sample on the same frame merges into that label (same id, same field, same position); a track
 whose keyframes carry a known id continues that track (field and ``index``) and its in-between
 frames take the ids already stored there; another valid ``label_id`` is kept as the new label's
-id if unused; everything else gets a new id. New labels go to ``<label_field>_<kind>`` (kinds:
+id if no label of the dataset has it; everything else gets a new id. New labels go to ``<label_field>_<kind>`` (kinds:
 ``detections``, ``polylines``, ``keypoints``, ``classifications``; ``frames.`` fields for
 videos) unless ``fields`` maps a kind elsewhere. Mode ``replace`` (CVAT's default) replaces
 the receiving fields on the matched samples (on the task's frames only, for a video); ``merge``
@@ -43,7 +43,7 @@ from annosync.cvatxml.bridge import (
     to_labeled_data,
 )
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.labels_map import Imported, from_cvat
+from annosync.cvatxml.labels_map import Imported, from_cvat, keep_geometry
 from annosync.cvatxml.model import Image
 from annosync.cvatxml.reader import Document, read_document
 from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_zip
@@ -125,6 +125,7 @@ class _Index:
 
     def __init__(self, folder: DatasetFolder | None) -> None:
         self.samples: dict[str, Sample] = {}
+        self.ids: set[str] = set()  # every label id in the dataset
         self.by_name: dict[str, str] = {}
         self.by_base: dict[str, list[str]] = {}
         self.media_dir = "media"
@@ -133,6 +134,7 @@ class _Index:
         self.media_dir = folder.info.media_dir
         for key, sample in folder.iter_samples():
             self.samples[key] = sample
+            self.ids.update(sample.label_ids())
             media = PurePosixPath(sample.media)
             try:
                 below = media.relative_to(PurePosixPath(self.media_dir)).as_posix()
@@ -219,19 +221,25 @@ class _Placer:
     """Puts imported labels into fields of staged samples, applying the id rules."""
 
     def __init__(self, label_field: str, fields: dict[str, str], mode: Mode,
-                 report: ImportReport) -> None:
+                 report: ImportReport, dataset_ids: set[str]) -> None:
         self.label_field = label_field
         self.fields = fields
         self.mode = mode
         self.report = report
+        self.dataset_ids = dataset_ids  # ids anywhere in the dataset
+        self.taken: set[str] = set()  # ids given to labels by this import (all samples)
 
     def field_for(self, kind: str, video: bool) -> str:
         name = self.fields.get(kind) or f"{self.label_field}_{kind}"
         return name[len("frames."):] if name.startswith("frames.") else name
 
     def place(self, sample: Sample, items: Sequence[tuple[int | None, Imported]], video: bool,
-              task_frames: set[int] | None) -> Sample:
-        """A new ``Sample`` with ``items`` (frame numbers or None) placed into it."""
+              task_frames: set[int] | None, size: tuple[int, int]) -> Sample:
+        """A new ``Sample`` with ``items`` (frame numbers or None) placed into it.
+
+        A label merged into an existing one keeps that one's position in its field (and its
+        stored coordinates if they give the same pixels); new labels follow, by ``z_order``.
+        """
         data = sample.model_copy(deep=True)
         existing: dict[str, tuple[int | None, str, Any]] = {}  # id -> (frame, field, obj)
         for fname, value in data.fields.items():
@@ -258,15 +266,13 @@ class _Placer:
             (frame_no, fname, obj.index): oid for oid, (frame_no, fname, obj) in existing.items()
             if getattr(obj, "index", None) is not None
         }
-        placed: dict[tuple[int | None, str], list[tuple[int, Any]]] = {}
+        placed: dict[tuple[int | None, str], list[tuple[tuple[int, int, int], Any]]] = {}
         receiving: set[str] = set()
         new_tracks: dict[int, int] = {}
-        order = 10**9
-        for frame_no, imp in items:
+        for seq, (frame_no, imp) in enumerate(items):
             obj = imp.obj
             fname = self.field_for(imp.kind, video)
-            position = order
-            order += 1
+            position = (1, getattr(obj, "z_order", None) or 0, seq)
             if imp.track is not None:
                 if imp.track in track_map:
                     fname, obj.index = track_map[imp.track]
@@ -280,21 +286,24 @@ class _Placer:
             if hit is not None and hit[0] == frame_no and imp.label_id not in used:
                 chosen = imp.label_id
                 fname = hit[1]
-                position = _position(data, hit)
+                position = (0, _position(data, hit), 0)
+                keep_geometry(hit[2], obj, *size)
                 self.report.merged += 1
             elif imp.track is not None and obj.index is not None:
                 prior = by_frame_index.get((frame_no, fname, obj.index))
                 if prior is not None and prior not in used:
                     chosen = prior
-                    position = _position(data, existing[prior])
+                    position = (0, _position(data, existing[prior]), 0)
+                    keep_geometry(existing[prior][2], obj, *size)
                     self.report.merged += 1
             if chosen is None and imp.label_id and _LABEL_ID.match(imp.label_id) \
-                    and imp.label_id not in used and imp.label_id not in existing:
-                chosen = imp.label_id
-            if chosen is None:
+                    and imp.label_id not in self.taken and imp.label_id not in self.dataset_ids:
+                chosen = imp.label_id  # a new label keeps the id it carries, if still free
+            if chosen is None or chosen in self.taken:
                 chosen = new_id()
             obj.id = chosen
             used.add(chosen)
+            self.taken.add(chosen)
             receiving.add(fname)
             placed.setdefault((frame_no, fname), []).append((position, obj))
             self.report.labels += 1
@@ -308,8 +317,11 @@ class _Placer:
                 target = data.fields if frame_no is None else data.frames.setdefault(frame_no, {})
                 old = target.get(fname)
                 if self.mode == "merge" and old is not None:
-                    keep = [o for o in label_objects(old) if o.id not in used]
-                    new_objs = keep + new_objs
+                    # existing labels stay where they are (updated if matched); new ones follow
+                    incoming = {o.id: o for o in new_objs}
+                    merged = [incoming.pop(o.id, o) for o in label_objects(old)
+                              if o.id in incoming or o.id not in used]
+                    new_objs = merged + list(incoming.values())
                 _assign(target, fname, old, new_objs)
             if frame_no is not None and not data.frames.get(frame_no):
                 data.frames.pop(frame_no, None)
@@ -412,7 +424,7 @@ def import_xml(
     policy: Unmatched = unmatched or ("create" if not index.samples else "error")
     dmap = load_data_map(data_map)
     report = ImportReport()
-    placer = _Placer(label_field, fields or {}, mode, report)
+    placer = _Placer(label_field, fields or {}, mode, report, index.ids)
     docs, zip_images = _read_sources(src, limits or ZipLimits())
     staged: dict[str, Sample] = {}
     media_to_extract: dict[str, str] = {}  # zip member -> media path (relative to root)
@@ -484,7 +496,11 @@ def _video_target(doc: Document, index: _Index, dmap: dict[str, str], sample: st
     name = source_name or "video.mp4"
     key = key or _stem(name)
     task = doc.meta.task if doc.meta else None
-    count = (task.stop_frame_int or 0) + 1 if task and task.stop_frame_int is not None else None
+    count = None
+    if task is not None and task.stop_frame_int is not None:
+        count = task.stop_frame_int + 1
+    elif task is not None and task.size_int:
+        count = task.start_frame_int + (task.size_int - 1) * task.frame_step + 1
     new = Sample(media=f"{index.media_dir}/{name}", metadata=MediaMetadata(
         media_type="video", width=width, height=height, frame_count=count))
     return key, new
@@ -526,7 +542,8 @@ def _import_doc(s: _Source, index: _Index, dmap: dict[str, str], policy: Unmatch
         report.warnings.extend(warnings)
         items = [(frames.abs(imp.frame) + 1, imp) for imp in imported]
         task_frames = {frames.abs(i) + 1 for i in range(frames.size)}
-        staged[video_key] = placer.place(base, items, True, task_frames)
+        staged[video_key] = placer.place(base, items, True, task_frames,
+                                         (base.metadata.width, base.metadata.height))
         report.warnings.extend(str(w) for w in diag.warnings)
         return
     if doc.tracks:
@@ -585,7 +602,9 @@ def _import_doc(s: _Source, index: _Index, dmap: dict[str, str], policy: Unmatch
             per_key.setdefault(target, []).append((None, imp))
     for target in dict.fromkeys(t for t in targets if t is not None):
         current = staged.get(target) or index.samples[target]
-        staged[target] = placer.place(current, per_key.get(target, []), False, None)
+        i = targets.index(target)
+        staged[target] = placer.place(current, per_key.get(target, []), False, None,
+                                      (sizes[i][0], sizes[i][1]))
     report.warnings.extend(str(w) for w in diag.warnings)
 
 

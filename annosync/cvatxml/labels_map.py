@@ -1,8 +1,9 @@
 """annosync labels <-> CVAT annotations (JSON form) for the XML export/import, pure.
 
 A small stand-in for ``annosync.convert`` (being written alongside): enough mapping for files,
-without a manifest's label schema. It reuses ``annosync.convert.coords`` for drift-free
-relative <-> pixel coordinates, so dataset -> XML -> dataset is exact (the XML is written with
+without a manifest's label schema. Coordinates go through ``pixels.py`` (``annosync.convert``'s
+drift-free conversion plus snapping of float noise), so XML -> dataset -> XML gives back CVAT's
+numbers and dataset -> XML -> dataset the stored ones (the XML is written with
 ``numbers="exact"``).
 
 Mapping (FiftyOne's conventions where it has one):
@@ -33,18 +34,20 @@ that type.
 Videos: labels with an ``index`` form tracks (one per field and index); ``keyframe`` flags pick
 the keyframes (none set: every frame is one); a run of frames that stops before the end of the
 task gets an ``outside`` keyframe after it. On import every visible frame of a track becomes a
-label with ``index`` (tracks numbered from 1 in file order) and ``keyframe``.
+label with ``index`` (tracks numbered from 1 in file order) and ``keyframe``; a track visible
+on one frame only (how the video layout writes a standalone shape) becomes a plain label.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from annosync.cvatxml.interpolate import track_frames
+from annosync.cvatxml.pixels import box_px, box_rel, px, rel
 from annosync.model.cvat import (
     AttributeSpec,
     AttributeValue,
@@ -63,26 +66,6 @@ from annosync.model.labels import (
     Polyline,
     Segmentation,
 )
-
-try:  # drift-free coordinates from the conversion layer
-    from annosync.convert.coords import box_to_abs, box_to_rel, to_abs, to_rel
-except ImportError:  # pragma: no cover - only while annosync.convert is incomplete
-
-    def to_abs(x: float, size: int) -> float:
-        return x * size
-
-    def to_rel(a: float, size: int) -> float:
-        return float(a) / size
-
-    def box_to_abs(box: Sequence[float], width: int, height: int) -> list[float]:
-        x, y, w, h = box
-        return [x * width, y * height, (x + w) * width, (y + h) * height]
-
-    def box_to_rel(points: Sequence[float], width: int, height: int
-                   ) -> tuple[float, float, float, float]:
-        return (points[0] / width, points[1] / height,
-                (points[2] - points[0]) / width, (points[3] - points[1]) / height)
-
 
 PREFIX = "cvat."
 LABEL_ID_ATTR = "label_id"
@@ -257,26 +240,26 @@ class _Exporter:
             rotation = obj.rotation or 0.0
             if kind == "ellipse":
                 x, y, bw, bh = obj.bounding_box
-                cx, cy = to_abs(x + bw / 2, w), to_abs(y + bh / 2, h)
-                rx, ry = to_abs(bw / 2, w), to_abs(bh / 2, h)
+                cx, cy = px(x + bw / 2, w), px(y + bh / 2, h)
+                rx, ry = px(bw / 2, w), px(bh / 2, h)
                 points = [cx, cy, cx + rx, cy - ry]
                 return [Shape(type="ellipse", frame=frame, label_id=spec.id or 0,
                               rotation=rotation, points=points, attributes=attrs, **common)]
             if kind == "cuboid" and isinstance(obj.attributes.get(CUBOID), str):
-                rel = [float(v) for v in str(obj.attributes[CUBOID]).split(",")]
-                points = [to_abs(v, w if i % 2 == 0 else h) for i, v in enumerate(rel)]
+                values = [float(v) for v in str(obj.attributes[CUBOID]).split(",")]
+                points = [px(v, w if i % 2 == 0 else h) for i, v in enumerate(values)]
                 return [Shape(type="cuboid", frame=frame, label_id=spec.id or 0,
                               points=points, attributes=attrs, **common)]
             if obj.mask is not None:
                 return [self.mask(obj, frame, w, h, spec, attrs, common)]
             return [Shape(type="rectangle", frame=frame, label_id=spec.id or 0,
-                          rotation=rotation, points=box_to_abs(obj.bounding_box, w, h),
+                          rotation=rotation, points=box_px(obj.bounding_box, w, h),
                           attributes=attrs, **common)]
         if isinstance(obj, Polyline):
             ptype = "polygon" if obj.closed and obj.filled else "polyline"
             out = []
             for line in obj.points:
-                pts = [c for x, y in line for c in (to_abs(x, w), to_abs(y, h))]
+                pts = [c for x, y in line for c in (px(x, w), px(y, h))]
                 out.append(Shape(type=ptype, frame=frame, label_id=spec.id or 0,
                                  rotation=rotation, points=pts, attributes=attrs, **common))
             return out
@@ -285,7 +268,7 @@ class _Exporter:
             if len(present) != len(obj.points):
                 self.warnings.append(
                     f"keypoints {obj.id}: missing (null) points are not exported")
-            pts = [c for x, y in present for c in (to_abs(x, w), to_abs(y, h))]
+            pts = [c for x, y in present for c in (px(x, w), px(y, h))]
             return [Shape(type="points", frame=frame, label_id=spec.id or 0,
                           rotation=rotation, points=pts, attributes=attrs, **common)]
         raise TypeError(f"cannot export {type(obj).__name__}")
@@ -294,10 +277,10 @@ class _Exporter:
              attrs: list[AttributeValue], common: dict[str, Any]) -> Shape:
         assert obj.mask is not None
         x, y, bw, bh = obj.bounding_box
-        left, top = round(to_abs(x, w)), round(to_abs(y, h))
+        left, top = round(px(x, w)), round(px(y, h))
         mh, mw = obj.mask.size
-        width = max(round(to_abs(bw, w)), 1)
-        height = max(round(to_abs(bh, h)), 1)
+        width = max(round(px(bw, w)), 1)
+        height = max(round(px(bh, h)), 1)
         counts = list(obj.mask.counts)
         if (mh, mw) != (height, width):
             import numpy as np
@@ -328,7 +311,7 @@ class _Exporter:
             elements.append(Shape(
                 type="points", frame=frame, label_id=sub.id or 0, source=common["source"],
                 outside=p is None, occluded=i in occluded,
-                points=[to_abs(pt[0], w), to_abs(pt[1], h)],
+                points=[px(pt[0], w), px(pt[1], h)],
             ))
         return Shape(type="skeleton", frame=frame, label_id=spec.id or 0, points=[],
                      attributes=self.attributes(spec, obj), elements=elements, **common)
@@ -511,43 +494,43 @@ class _Importer:
         name = self.by_id[label_id].name
         z = z_order or None
         if stype == "rectangle":
-            return "detections", Detection(label=name, bounding_box=box_to_rel(points, w, h),
+            return "detections", Detection(label=name, bounding_box=box_rel(points, w, h),
                                            rotation=rotation or None, z_order=z,
                                            attributes=attrs)
         if stype == "ellipse":
             cx, cy, x2, y2 = points
             rx, ry = x2 - cx, cy - y2
-            box = box_to_rel([cx - rx, cy - ry, cx + rx, cy + ry], w, h)
+            box = box_rel([cx - rx, cy - ry, cx + rx, cy + ry], w, h)
             attrs[SHAPE] = "ellipse"
             return "detections", Detection(label=name, bounding_box=box,
                                            rotation=rotation or None, z_order=z,
                                            attributes=attrs)
         if stype == "cuboid":
             xs, ys = points[0::2], points[1::2]
-            box = box_to_rel([min(xs), min(ys), max(xs), max(ys)], w, h)
+            box = box_rel([min(xs), min(ys), max(xs), max(ys)], w, h)
             attrs[SHAPE] = "cuboid"
             attrs[CUBOID] = ",".join(
-                repr(to_rel(v, w if i % 2 == 0 else h)) for i, v in enumerate(points))
+                repr(rel(v, w if i % 2 == 0 else h)) for i, v in enumerate(points))
             return "detections", Detection(label=name, bounding_box=box, z_order=z,
                                            attributes=attrs)
         if stype == "mask":
             left, top, right, bottom = (int(v) for v in points[-4:])
             mw, mh = right - left + 1, bottom - top + 1
             counts = [int(v) for v in points[:-4]]
-            box = box_to_rel([left, top, right + 1, bottom + 1], w, h)
+            box = box_rel([left, top, right + 1, bottom + 1], w, h)
             return "detections", Detection(label=name, bounding_box=box, z_order=z,
                                            mask=BinaryMask(size=(mh, mw), counts=counts),
                                            attributes=attrs)
         if rotation:
             attrs[ROTATION] = rotation
         if stype in ("polygon", "polyline"):
-            pts = [(to_rel(points[i], w), to_rel(points[i + 1], h))
+            pts = [(rel(points[i], w), rel(points[i + 1], h))
                    for i in range(0, len(points) - 1, 2)]
             closed = stype == "polygon"
             return "polylines", Polyline(label=name, points=[pts], closed=closed,
                                          filled=closed, z_order=z, attributes=attrs)
         if stype == "points":
-            pts = [(to_rel(points[i], w), to_rel(points[i + 1], h))
+            pts = [(rel(points[i], w), rel(points[i + 1], h))
                    for i in range(0, len(points) - 1, 2)]
             return "keypoints", Keypoint(label=name, points=pts, z_order=z, attributes=attrs)
         if stype == "skeleton":
@@ -566,7 +549,7 @@ class _Importer:
                 if e is None or e.outside or len(e.points) < 2:
                     kp.append(None)
                 else:
-                    kp.append((to_rel(e.points[0], w), to_rel(e.points[1], h)))
+                    kp.append((rel(e.points[0], w), rel(e.points[1], h)))
                 if e is not None and e.occluded:
                     occluded.append(str(i))
                 if e is not None and e.attributes:
@@ -612,19 +595,26 @@ def from_cvat(data: LabeledData, specs: Iterable[LabelSpec],
             (el.label_id, {s.frame: s for s in track_frames(el, n, include_outside=True)})
             for el in track.elements
         ]
+        visible = []
         for ts in track_frames(track, n):
-            if ts.outside:
-                continue
+            elements = [(lab, frames[ts.frame]) for lab, frames in element_frames
+                        if ts.frame in frames]
+            if ts.outside or (elements and all(e.outside for _, e in elements)):
+                continue  # a skeleton is hidden when all its elements are (CVAT's rule)
+            visible.append((ts, elements))
+        single = len(visible) == 1  # CVAT's form of a standalone shape: not a track for us
+        for ts, elements in visible:
             w, h = sizes[ts.frame]
             attrs, lid = imp.attributes(list(ts.attributes) + list(track.attributes))
             imp.specials(attrs, ts.occluded, track.group or 0, track.source)
-            elements = [(lab, frames[ts.frame]) for lab, frames in element_frames
-                        if ts.frame in frames]
             made = imp.objects(ts.type, track.label_id, ts.points, ts.rotation, ts.z_order,
                                attrs, w, h, [e for _, e in elements], [lab for lab, _ in elements])
             if made is None:
                 continue
             obj = made[1]
+            if single:
+                out.append(Imported(ts.frame, made[0], obj, lid))
+                continue
             obj.index = number
             obj.keyframe = bool(ts.keyframe)
             out.append(Imported(ts.frame, made[0], obj, lid, number))
@@ -647,3 +637,31 @@ def _merge_polylines(items: list[Imported]) -> list[Imported]:
             seen.setdefault(key, item)
         merged.append(item)
     return merged
+
+
+def _geometry(obj: Any, w: int, h: int) -> list[tuple[str, list[float], float]]:
+    ex = _Exporter()
+    return [(s.type, s.points, s.rotation) for s in ex.shapes(obj, 0, w, h)]
+
+
+def same_geometry(a: Any, b: Any, w: int, h: int) -> bool:
+    """``a`` and ``b`` are written to XML with the same shapes and pixels."""
+    if type(a) is not type(b) or isinstance(a, (Classification, Segmentation)):
+        return False
+    try:
+        return _geometry(a, w, h) == _geometry(b, w, h)
+    except (TypeError, ValueError):
+        return False
+
+
+def keep_geometry(stored: Any, imported: Any, w: int, h: int) -> None:
+    """Give ``imported`` the stored coordinates of ``stored`` when both give the same pixels,
+    so re-importing an unchanged label leaves its file untouched."""
+    if w <= 0 or h <= 0 or not same_geometry(stored, imported, w, h):
+        return
+    for name in ("bounding_box", "points", "mask"):
+        if hasattr(stored, name):
+            setattr(imported, name, getattr(stored, name))
+    cuboid = stored.attributes.get(CUBOID)
+    if cuboid is not None and CUBOID in imported.attributes:
+        imported.attributes[CUBOID] = cuboid

@@ -1,0 +1,109 @@
+"""Relative <-> pixel coordinates for XML files, so both round trips are stable.
+
+Pixels come from ``annosync.convert.coords`` (``x * size``; a box's far edge is
+``(x + w) * size``) with one addition: a value within a few ulps of a two-decimal number is
+*snapped* to it. CVAT writes ``{:.2f}`` values, and not every such value has a relative
+coordinate that maps back to it exactly (``965.52 / 1600`` has none: neighbouring floats times
+1600 step over it), so without snapping an import -> export would turn ``965.52`` into
+``965.5200000000001``. Snapping only absorbs float noise (at most ``SNAP_ULPS`` ulps), so
+arbitrary-precision pixels are written exactly as they are.
+
+Back from pixels, the floats next to the plain quotient that map back (after snapping) to the
+same pixels are candidates, and the one with the shortest decimal form wins: a coordinate a
+person typed (``0.3``) comes back as typed, not as ``0.30000000000000004``, which maps to the
+same pixels. Failing that, the exact inverse search of ``annosync.convert.coords``. A merge into
+an existing dataset additionally keeps stored coordinates that export to the same pixels
+(``labels_map.same_geometry``), so re-importing never churns label files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+try:
+    from annosync.convert.coords import to_abs as _to_abs
+    from annosync.convert.coords import to_rel as _to_rel
+except ImportError:  # pragma: no cover - only while annosync.convert is incomplete
+
+    def _to_abs(x: float, size: int) -> float:
+        return x * size
+
+    def _to_rel(a: float, size: int) -> float:
+        return float(a) / size
+
+
+SNAP_ULPS = 4
+_SEARCH = 4
+
+
+def snap(a: float) -> float:
+    """``a`` rounded to two decimals when it is within ``SNAP_ULPS`` ulps of that, else ``a``."""
+    r = round(a, 2)
+    if r != a and abs(r - a) <= SNAP_ULPS * math.ulp(max(abs(a), 1.0)):
+        return r + 0.0
+    return a + 0.0
+
+
+def px(x: float, size: int) -> float:
+    """A relative coordinate in pixels (as written to XML)."""
+    return snap(_to_abs(x, size))
+
+
+def _best(guess: float, ok: Callable[[float], bool]) -> float | None:
+    """The shortest-written float within ``_SEARCH`` ulps of ``guess`` for which ``ok``."""
+    if ok(guess) and len(repr(guess)) <= 8:
+        return guess
+    found: list[float] = [guess] if ok(guess) else []
+    up = down = guess
+    for _ in range(_SEARCH):
+        up = math.nextafter(up, math.inf)
+        down = math.nextafter(down, -math.inf)
+        found.extend(v for v in (up, down) if ok(v))
+    if not found:
+        return None
+    return min(found, key=lambda v: (len(repr(v)), abs(v - guess)))
+
+
+def rel(a: float, size: int) -> float:
+    """A pixel coordinate as a relative one that ``px`` maps back to ``snap(a)``."""
+    target = snap(float(a))
+    q = target / size
+    best = _best(q, lambda v: px(v, size) == target)
+    if best is not None:
+        return best
+    v = _to_rel(target, size)
+    return v if px(v, size) == target else q
+
+
+def _edge(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """Relative ``(start, extent)`` whose pixels are ``lo`` and ``hi`` (far edge
+    ``(start + extent) * size``)."""
+    if hi < lo:
+        lo, hi = hi, lo
+    start = rel(lo, size)
+    target = snap(float(hi))
+    guess = max(target / size - start, 0.0)
+    best = _best(guess, lambda w: w >= 0 and snap(_to_abs(start + w, size)) == target)
+    if best is None:
+        for _ in range(16 * _SEARCH):  # a wider, slower look before giving up
+            guess = math.nextafter(guess, math.inf)
+            if snap(_to_abs(start + guess, size)) == target:
+                return start, guess
+        return start, max(target / size - start, 0.0)
+    return start, best
+
+
+def box_px(box: Sequence[float], width: int, height: int) -> list[float]:
+    """``[x, y, w, h]`` (relative) as ``[xtl, ytl, xbr, ybr]`` pixels."""
+    x, y, w, h = box
+    return [px(x, width), px(y, height), snap(_to_abs(x + w, width)),
+            snap(_to_abs(y + h, height))]
+
+
+def box_rel(points: Sequence[float], width: int,
+            height: int) -> tuple[float, float, float, float]:
+    """``[xtl, ytl, xbr, ybr]`` pixels as ``[x, y, w, h]`` that ``box_px`` maps back."""
+    x, w = _edge(points[0], points[2], width)
+    y, h = _edge(points[1], points[3], height)
+    return (x, y, w, h)
