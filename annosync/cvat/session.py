@@ -171,8 +171,12 @@ class Transport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CvatError(f"invalid CVAT URL {base_url!r}: expected http(s)://host[:port]")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CvatError("invalid CVAT URL: expected http(s)://host[:port][/prefix]")
+        if parts.username or parts.password:
+            # Never echo it: the URL holds a secret. Credentials belong in Credentials.
+            raise CvatError("the CVAT URL must not contain a user name or password; pass them "
+                            "as credentials (or ANNOSYNC_CVAT_USERNAME/PASSWORD)")
         self._origin = (parts.scheme, parts.netloc)
         self._prefix = parts.path.rstrip("/")
         self.timeouts = Timeouts.coerce(timeouts)

@@ -180,3 +180,14 @@ def test_redirected_writes_are_not_followed(client: CvatClient, fake: FakeCvat) 
     with pytest.raises(CvatBadRequest, match="redirected POST to https://other/api/projects"):
         client.create_project("x")
     assert fake.projects == {}
+
+
+def test_urls_with_secrets_or_bad_schemes_are_refused() -> None:
+    from annosync.cvat import CvatError
+
+    with pytest.raises(CvatError) as info:
+        Transport("https://admin:hunter2@cvat.example.com")
+    assert "hunter2" not in str(info.value)
+    for bad in ("ftp://cvat.example.com", "https://", "cvat.example.com"):
+        with pytest.raises(CvatError):
+            Transport(bad)
