@@ -164,7 +164,7 @@ def test_import_keeps_keyframes_and_moves_immutable_attributes_to_the_track() ->
     (track,) = data.tracks
     assert [s.frame for s in track.shapes] == [0, 2]
     assert track.attributes == [AttributeValue(spec_id=10, value="blue")]  # the last one wins
-    assert [s.attributes for s in track.shapes][0] == [AttributeValue(spec_id=11, value="true")]
+    assert track.shapes[0].attributes == [AttributeValue(spec_id=11, value="true")]
     assert track.source == "file"
     every = to_labeled_data([xt], LABELS, TaskFrames.video(3, 10, 10), all_frames=True)
     assert [(s.frame, s.keyframe) for s in every.tracks[0].shapes] == [
