@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import DatasetFolder
 from annosync.emulator import Emulator
 from annosync.model.sample import Sample
@@ -83,6 +84,10 @@ class Workspace:
 
     def save(self, key: str, sample: Sample) -> None:
         self.folder.write(key, sample)
+
+    def client(self) -> CvatClient:
+        return CvatClient(self.emu.url, Credentials(username=self.emu.admin_username,
+                                                    password=self.emu.admin_password))
 
     @property
     def annotator(self) -> Any:
