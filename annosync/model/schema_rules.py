@@ -438,17 +438,29 @@ class _Rules:
                 self.error(where, f"field '{path}': class names must not be empty")
             elif name in seen:
                 self.error(where, f"field '{path}': class {name!r} is listed twice")
+            elif len(name) > MAX_NAME_LENGTH:
+                self.error(where, f"field '{path}': class name {name!r} is longer than CVAT's "
+                                  f"{MAX_NAME_LENGTH}-character limit")
             seen.add(name)
 
     def _classes(self, rf: ResolvedField, fs: FieldSchema, obs: ObservedField | None, where: str,
                  occluded_attr: str | None, group_id_attr: str | None) -> None:
-        names = fs.class_names()
-        if names is None:
+        if fs.classes is None:
             if obs is None or not obs.existing:
                 self.error(f"{where}.classes", f"'{rf.path}' is a new field: give its classes")
                 return
             names = list(obs.classes)
-        self._check_class_names(rf.path, names, f"{where}.classes")
+            self._check_class_names(rf.path, names, f"{where}.classes")
+        else:
+            # a class may appear in several groups (it gets the attributes of each); a plain
+            # name listed twice is a mistake
+            plain = [c for c in fs.classes if isinstance(c, str)]
+            self._check_class_names(rf.path, plain, f"{where}.classes")
+            grouped = [n for c in fs.classes if isinstance(c, ClassGroup) for n in c.classes]
+            self._check_class_names(rf.path, sorted(set(grouped) - set(plain)),
+                                    f"{where}.classes")
+            names = list(dict.fromkeys(n for c in fs.classes
+                                       for n in ([c] if isinstance(c, str) else c.classes)))
         if obs is not None:
             missing = [c for c in obs.classes if c not in names]
             if missing:
@@ -513,10 +525,13 @@ def _disambiguate(rules: _Rules, fields: dict[str, ResolvedField]) -> None:
         cvat_names = [c.cvat_name for c in rf.classes]
         if rf.value_cvat_name:
             cvat_names.append(rf.value_cvat_name)
+        renamed = {c.cvat_name for c in rf.classes if c.cvat_name != c.name}
+        if rf.value_cvat_name and rf.value_cvat_name != rf.path:
+            renamed.add(rf.value_cvat_name)
         for name in cvat_names:
             where = (f".{rf.path}" if rf.path.replace("_", "a").isalnum()
                      else f"[{rf.path!r}]") + ".classes"
-            if len(name) > MAX_NAME_LENGTH:
+            if name in renamed and len(name) > MAX_NAME_LENGTH:
                 rules.error(where, f"CVAT label name {name!r} is longer than CVAT's "
                                    f"{MAX_NAME_LENGTH}-character limit")
             if name in taken and taken[name] != rf.path:
