@@ -196,7 +196,7 @@ def test_video_task_with_frame_step(answer_seq: int) -> None:
     road = video[5 + 2 * 6]["lines"].polylines[0]
     assert road.index is not None and road.keyframe and road.attributes["width_m"] == 12
     # the standalone rotated box on task frame 7 and the mask on task frame 1
-    box = [d for d in video[19]["det"].detections if d.index is None][0]
+    box = next(d for d in video[19]["det"].detections if d.index is None)
     assert box.rotation == 45.0 and box.attributes["occ"] is True
     assert video[7]["det"].detections[0].mask is not None
     if answer_seq == 211:  # the single-job task: converting back reproduces its tracks
