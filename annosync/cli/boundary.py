@@ -1,8 +1,10 @@
 """The CLI's last line of defence: no verb ever shows a traceback for bad input.
 
-``AnnosyncError`` (bad input, located) and click's own exceptions pass through to ``main``,
-which prints them. Anything else is a bug in annosync: it becomes ``internal error: ...`` with a
-hint and exit code 2 (``ANNOSYNC_DEBUG=1`` shows the traceback).
+An ``AnnosyncError`` (bad input, located) is printed here, one ``file:line: message`` per
+problem, and exits with its code (1 for input errors), the same as ``main`` would, so the verbs
+behave alike under any click runner. Click's own exceptions pass through. Anything else is a bug
+in annosync: it becomes ``internal error: ...`` with a hint and exit code 2
+(``ANNOSYNC_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from annosync.errors import AnnosyncError
+from annosync.errors import AnnosyncError, InputError
+from annosync.manifest.validate import format_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +32,14 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (AnnosyncError, click.exceptions.ClickException, click.exceptions.Exit,
+        except InputError as exc:
+            for problem in exc.problems:
+                click.echo(format_problem(problem), err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except AnnosyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # the boundary: everything else is a bug, reported politely

@@ -79,8 +79,14 @@ def syntax_problem(exc: yaml.YAMLError, path: str) -> Problem:
 
 def compose_all(text: str, path: str) -> tuple[list[yaml.Node], list[Problem]]:
     """Compose every document of a YAML stream (empty documents are dropped)."""
-    loader = yaml.SafeLoader(text)
     nodes: list[yaml.Node] = []
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character: found before parsing starts
+        line = text[: exc.position].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return nodes, [Problem(Location(path, line), f"invalid YAML: character {char!r} is not "
+                               "allowed in YAML text")]
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -88,6 +94,8 @@ def compose_all(text: str, path: str) -> tuple[list[yaml.Node], list[Problem]]:
                 nodes.append(node)
     except yaml.YAMLError as exc:
         return nodes, [syntax_problem(exc, path)]
+    except RecursionError:
+        return nodes, [Problem(Location(path), "invalid YAML: nested too deeply")]
     finally:
         loader.dispose()
     return nodes, []

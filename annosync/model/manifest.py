@@ -267,8 +267,8 @@ class Manifest(Restrictions):
         # ``ground_truth: {}`` and ``ground_truth:`` (null) both mean "infer everything".
         if isinstance(value, dict):
             return {k: ({} if v is None else v) for k, v in value.items()}
-        if isinstance(value, list):  # a list of field names: infer each
-            return {k: {} for k in value}
+        if isinstance(value, list) and all(isinstance(k, str) for k in value):
+            return {k: {} for k in value}  # a list of field names: infer each
         return value
 
     @field_validator("mask_targets", mode="before")

@@ -135,7 +135,7 @@ def test_keys_and_selection_stream_without_parsing(
 
     keys = big_folder.keys()
     assert next(keys) == "s0/00000"           # lazy: the first key comes before the walk ends
-    assert sum(1 for _ in big_folder.keys()) == 100_000
+    assert sum(1 for _ in big_folder) == 100_000
     out = select(big_folder, SampleSelection(include=["s3/**"], skip=5, limit=3))
     assert out.keys == ["s3/00005", "s3/00006", "s3/00007"]
     assert out.files_read == 0
