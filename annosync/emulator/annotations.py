@@ -359,7 +359,7 @@ def validate_payload(raw: Any, action: str | None) -> Obj:
             continue
         item_errors = []
         for item in items:
-            obj, err = fn(item, action)  # type: ignore[operator]
+            obj, err = fn(item, action)
             out[key].append(obj)
             item_errors.append(err)
         if any(item_errors):
@@ -660,6 +660,8 @@ def track_write(track: Obj, *, element: bool = False) -> Obj:
             "id": s.get("id"),
             "frame": s["frame"],
             "attributes": _attrs(s["attributes"]),
+            # CVAT leaks the interpolation flag of the overlap merge into write answers
+            **({"keyframe": s["keyframe"]} if "keyframe" in s else {}),
         } for s in track["shapes"]],
     }
     if not element:

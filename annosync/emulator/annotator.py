@@ -206,11 +206,14 @@ class Annotator:
             task = self.state.tasks[job.task_id]
             lb = self.state.labels[obj["label_id"]]
             updated = copy.deepcopy(obj)
-            for key, value in (("points", points), ("occluded", occluded), ("z_order", z_order),
-                               ("rotation", rotation), ("outside", outside), ("group", group),
-                               ("frame", frame)):
+            if points is not None:
+                updated["points"] = list(points)
+            changes: dict[str, Any] = {"occluded": occluded, "z_order": z_order,
+                                       "rotation": rotation, "outside": outside, "group": group,
+                                       "frame": frame}
+            for key, value in changes.items():
                 if value is not None:
-                    updated[key] = list(value) if key == "points" else value
+                    updated[key] = value
             if attributes:
                 new = {a["spec_id"]: a for a in self._attrs(lb, attributes)}
                 merged = [new.pop(a["spec_id"], a) for a in updated["attributes"]]
@@ -265,8 +268,11 @@ class Annotator:
             key = {"shape": "shapes", "tag": "tags", "track": "tracks"}[found_kind]
             self._save(task, job, "update", **{key: [updated]})
             stored = next(o for o in getattr(job, key) if o["id"] == object_id)
-            reader = {"shape": shape_read, "tag": tag_read, "track": track_read}[found_kind]
-            return reader(self.state, stored)
+            if found_kind == "shape":
+                return shape_read(self.state, stored)
+            if found_kind == "tag":
+                return tag_read(self.state, stored)
+            return track_read(self.state, stored)
 
     def delete(self, object_id: int, *, kind: str | None = None) -> None:
         """Delete a shape, tag or track (``kind`` disambiguates equal ids of different kinds)."""
@@ -297,7 +303,7 @@ class Annotator:
             current = at[0]
 
             def plain(shape: Obj, **changes: Any) -> Obj:
-                out = {k: copy.deepcopy(shape[k]) for k in ("type", "frame", "points", "occluded",
+                out: Obj = {k: copy.deepcopy(shape[k]) for k in ("type", "frame", "points", "occluded",
                                                             "outside", "z_order", "rotation",
                                                             "attributes") if k in shape}
                 out.update(changes)

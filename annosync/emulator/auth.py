@@ -182,6 +182,13 @@ def logout(ctx: Ctx) -> Response:
     return resp
 
 
+def logout_get(ctx: Ctx) -> Response:
+    """dj-rest-auth's LogoutView lists GET but refuses it (ACCOUNT_LOGOUT_ON_GET is off)."""
+    from .errors import method_not_allowed
+
+    raise method_not_allowed("GET")
+
+
 def session_payload(ctx: Ctx) -> dict[str, Any]:
     """For debugging and tests: who the request was authenticated as."""
     return {"user": ctx.user.username if ctx.user else None, "auth": ctx.auth}

@@ -113,9 +113,9 @@ def validate_data_fields(body: Any) -> dict[str, Any]:
     out["start_frame"] = _int(_field(body, "start_frame"), "start_frame", errors)
     out["stop_frame"] = _int(_field(body, "stop_frame"), "stop_frame", errors)
     frame_filter = _field(body, "frame_filter")
-    if frame_filter not in (None, ""):
-        if not re.search(r"step\s*=\s*([1-9]\d*)", str(frame_filter)):
-            errors["frame_filter"] = ["Invalid frame filter expression"]
+    if frame_filter not in (None, "") and not re.search(r"step\s*=\s*([1-9]\d*)",
+                                                        str(frame_filter)):
+        errors["frame_filter"] = ["Invalid frame filter expression"]
     out["frame_filter"] = str(frame_filter or "")
     sorting = _field(body, "sorting_method")
     if sorting not in (None, "") and sorting not in SORTING:
@@ -403,6 +403,31 @@ def task_meta(ctx: Ctx) -> Response:
     return json_response(meta_json(data, start=data.start_frame, stop=data.stop_frame,
                                    size=data.size, frames=data.frames,
                                    chunks_updated=data.chunks_updated or task.updated))
+
+
+def _deleted_frames(body: dict[str, Any], allowed: range) -> list[int] | None:
+    if "deleted_frames" not in body:
+        return None
+    raw = body["deleted_frames"]
+    if not isinstance(raw, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in raw):
+        raise bad_request({"deleted_frames": ["A valid integer is required."]})
+    if len(set(raw)) != len(raw):
+        raise bad_request({"deleted_frames": ["Deleted frames cannot repeat"]})
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise bad_request({"deleted_frames": [
+            "Unknown frames {} requested for removal".format(", ".join(map(str, unknown)))]})
+    return sorted(raw)
+
+
+def patch_task_meta(ctx: Ctx) -> Response:
+    task = get_task_obj(ctx)
+    data = _task_data(ctx, task)
+    frames = _deleted_frames(ctx.json_body(), range(data.size))
+    if frames is not None:
+        data.deleted_frames = frames
+        ctx.state.touch_task(task)
+    return task_meta(ctx)
 
 
 def job_meta_json(state: State, job: Job) -> dict[str, Any]:

@@ -178,58 +178,77 @@ def _interp(track: dict[str, Any], size: int, include_outside: bool) -> list[dic
     return interpolated_shapes(copy.deepcopy(track), 0, size, include_outside=include_outside)
 
 
+Parts = tuple[Meta, list[Source], list[tuple[str, bytes]]]
+
+
+def _project_parts(ctx: Ctx, project: Project, export_path: str, now: datetime) -> Parts:
+    state = ctx.state
+    tasks = sorted((t for t in state.tasks.values() if t.project_id == project.id and
+                    t.data_id is not None and state.data[t.data_id].ready), key=lambda t: t.id)
+    counter = [0]
+    sources: list[Source] = []
+    task_metas: Meta = []
+    images: list[tuple[str, bytes]] = []
+    for task in tasks:
+        data = _ready_data(state, task)
+        src = _source(state, task, data, task_read(state, task), 0, data.size - 1,
+                      counter=counter, project=True)
+        sources.append(src)
+        task_metas.append(("task", _task_meta(ctx, task, data, state.task_jobs(task.id),
+                                              export_path, with_labels=False) + _video_meta(data)))
+        images.extend(_frame_files(state, data, src.frames, f"images/{task.subset or 'default'}/"))
+    labels = sorted((lb for lb in state.labels.values() if lb.project_id == project.id),
+                    key=lambda lb: lb.id)
+    meta: Meta = [("project", [
+        ("id", str(project.id)), ("name", project.name), ("bugtracker", project.bug_tracker),
+        ("created", xml_date(project.created)), ("updated", xml_date(project.updated)),
+        ("tasks", task_metas),
+        ("subsets", "\n".join(sorted({t.subset or "default" for t in tasks}))),
+        ("owner", _user_meta(state, project.owner_id)),
+        ("assignee", _user_meta(state, project.assignee_id)),
+        ("labels", _labels_meta(state, labels)),
+    ]), ("dumped", xml_date(now))]
+    return meta, sources, images
+
+
+def _task_parts(ctx: Ctx, task: Task, export_path: str, now: datetime) -> Parts:
+    state = ctx.state
+    data = _ready_data(state, task)
+    sources = [_source(state, task, data, task_read(state, task), 0, data.size - 1)]
+    meta: Meta = [("task", _task_meta(ctx, task, data, state.task_jobs(task.id), export_path)
+                   + _video_meta(data)), ("dumped", xml_date(now))]
+    return meta, sources, _frame_files(state, data, sources[0].frames, "images/")
+
+
+def _job_parts(ctx: Ctx, job: Job, export_path: str, now: datetime) -> Parts:
+    state = ctx.state
+    task = state.tasks[job.task_id]
+    data = _ready_data(state, task)
+    ann = job_read(state, job)
+    ann["shapes"] = [s for s in ann["shapes"] if job.start_frame <= s["frame"] <= job.stop_frame]
+    ann["tags"] = [t for t in ann["tags"] if job.start_frame <= t["frame"] <= job.stop_frame]
+    sources = [_source(state, task, data, ann, job.start_frame, job.stop_frame)]
+    job_meta = _task_meta(ctx, task, data, [job], export_path, with_name=False,
+                          frame_span=(job.start_frame, job.stop_frame))
+    job_meta[0] = ("id", str(job.id))
+    meta: Meta = [("job", job_meta), *_video_meta(data), ("dumped", xml_date(now))]
+    return meta, sources, _frame_files(state, data, sources[0].frames, "images/")
+
+
+def _ready_data(state: State, task: Task) -> Data:
+    assert task.data_id is not None
+    return state.data[task.data_id]
+
+
 def _dump(ctx: Ctx, fmt: str, kind: str, obj: Any, export_path: str) -> tuple[bytes, list[tuple[str, bytes]]]:
     """The annotations.xml bytes and the frames to add (``images/``) for an export."""
-    state = ctx.state
-    now = state.now()
-    images: list[tuple[str, bytes]] = []
+    now = ctx.state.now()
     if kind == "project":
-        project: Project = obj
-        tasks = sorted((t for t in state.tasks.values() if t.project_id == project.id and
-                        t.data_id is not None and state.data[t.data_id].ready), key=lambda t: t.id)
-        counter = [0]
-        sources = []
-        task_metas: Meta = []
-        for task in tasks:
-            data = state.data[task.data_id]  # type: ignore[index]
-            sources.append(_source(state, task, data, task_read(state, task), 0, data.size - 1,
-                                   counter=counter, project=True))
-            task_metas.append(("task", _task_meta(ctx, task, data, state.task_jobs(task.id),
-                                                  export_path, with_labels=False) + _video_meta(data)))
-        labels = sorted((lb for lb in state.labels.values() if lb.project_id == project.id),
-                        key=lambda lb: lb.id)
-        meta: Meta = [("project", [
-            ("id", str(project.id)), ("name", project.name), ("bugtracker", project.bug_tracker),
-            ("created", xml_date(project.created)), ("updated", xml_date(project.updated)),
-            ("tasks", task_metas),
-            ("subsets", "\n".join(sorted({t.subset or "default" for t in tasks}))),
-            ("owner", _user_meta(state, project.owner_id)),
-            ("assignee", _user_meta(state, project.assignee_id)),
-            ("labels", _labels_meta(state, labels)),
-        ]), ("dumped", xml_date(now))]
-        for task, src in zip(tasks, sources):
-            data = state.data[task.data_id]  # type: ignore[index]
-            images.extend(_frame_files(state, data, src.frames, f"images/{task.subset or 'default'}/"))
+        meta, sources, images = _project_parts(ctx, obj, export_path, now)
     elif kind == "task":
-        task: Task = obj
-        data = state.data[task.data_id]  # type: ignore[index]
-        sources = [_source(state, task, data, task_read(state, task), 0, data.size - 1)]
-        meta = [("task", _task_meta(ctx, task, data, state.task_jobs(task.id), export_path)
-                 + _video_meta(data)), ("dumped", xml_date(now))]
-        images = _frame_files(state, data, sources[0].frames, "images/")
+        meta, sources, images = _task_parts(ctx, obj, export_path, now)
     else:
-        job: Job = obj
-        task = state.tasks[job.task_id]
-        data = state.data[task.data_id]  # type: ignore[index]
-        ann = job_read(state, job)
-        ann["shapes"] = [s for s in ann["shapes"] if job.start_frame <= s["frame"] <= job.stop_frame]
-        ann["tags"] = [t for t in ann["tags"] if job.start_frame <= t["frame"] <= job.stop_frame]
-        sources = [_source(state, task, data, ann, job.start_frame, job.stop_frame)]
-        job_meta = _task_meta(ctx, task, data, [job], export_path, with_name=False,
-                              frame_span=(job.start_frame, job.stop_frame))
-        job_meta[0] = ("id", str(job.id))
-        meta = [("job", job_meta)] + _video_meta(data) + [("dumped", xml_date(now))]
-        images = _frame_files(state, data, sources[0].frames, "images/")
+        meta, sources, images = _job_parts(ctx, obj, export_path, now)
     if fmt == CVAT_VIDEO:
         xml = dump_video(meta, sources, project=kind == "project", interpolate=_interp)
     else:
@@ -270,11 +289,22 @@ def _object(ctx: Ctx, kind: str) -> Any:
     state = ctx.state
     model = {"projects": "Project", "tasks": "Task", "jobs": "Job"}[kind]
     ident = ctx.int_param("id", model)
-    store: dict[int, Any] = {"projects": state.projects, "tasks": state.tasks, "jobs": state.jobs}[kind]
-    obj = store.get(ident)
-    if obj is None:
-        raise no_match(model)
-    {"projects": can_view_project, "tasks": can_view_task, "jobs": can_view_job}[kind](ctx, obj)
+    obj: Any
+    if kind == "projects":
+        obj = state.projects.get(ident)
+        if obj is None:
+            raise no_match(model)
+        can_view_project(ctx, obj)
+    elif kind == "tasks":
+        obj = state.tasks.get(ident)
+        if obj is None:
+            raise no_match(model)
+        can_view_task(ctx, obj)
+    else:
+        obj = state.jobs.get(ident)
+        if obj is None:
+            raise no_match(model)
+        can_view_job(ctx, obj)
     return obj
 
 
@@ -331,7 +361,8 @@ def export_dataset(ctx: Ctx, kind: str) -> Response:
         final, message = "failed", (f"NotImplementedError: the annosync emulator exports only "
                                     f"'{CVAT_IMAGES}' and '{CVAT_VIDEO}', not '{fmt}'")
     enqueue(state, rq_id, type=f"export:{subresource}", target=target, owner_id=ctx.uid,
-            stages=["queued", "started"], project_id=project_id,
+            stages=["queued", "started"] if final == "finished" else ["queued"],
+            project_id=project_id,
             task_id=task.id if task else None, job_id=obj.id if kind == "jobs" else None,
             org_id=org_id, format=fmt, final_status=final, message=message,
             expiry=timedelta(days=1), failed_expiry=timedelta(days=1),

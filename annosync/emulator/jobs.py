@@ -179,6 +179,22 @@ def job_meta(ctx: Ctx) -> Response:
     return json_response(job_meta_json(ctx.state, job))
 
 
+def patch_job_meta(ctx: Ctx) -> Response:
+    from .data import _deleted_frames, _task_data
+
+    job, task = get_job_obj(ctx)
+    data = _task_data(ctx, task)
+    body = ctx.json_body()
+    if "deleted_frames" not in body:
+        raise bad_request({"deleted_frames": ["This field is required."]})
+    frames = _deleted_frames(body, range(job.start_frame, job.stop_frame + 1))
+    if frames is not None:
+        outside = [f for f in data.deleted_frames if not job.start_frame <= f <= job.stop_frame]
+        data.deleted_frames = sorted(set(outside) | set(frames))
+        ctx.state.touch_task(task)
+    return job_meta(ctx)
+
+
 def job_data(ctx: Ctx) -> Response:
     from .data import _data_getter, _task_data
 

@@ -70,7 +70,7 @@ def _generate_color(color: tuple[int, int, int],
     ordered = [sorted(used, key=lambda c, i=i: c[i]) for i in range(3)]  # type: ignore[misc]
     out = []
     for i in range(3):
-        pairs = list(zip(ordered[i], ordered[i][1:]))
+        pairs = list(zip(ordered[i], ordered[i][1:], strict=False))
         a, b = max(pairs, key=lambda p, i=i: p[1][i] - p[0][i])  # type: ignore[misc]
         out.append((a[i] + b[i]) // 2)
     return (out[0], out[1], out[2])

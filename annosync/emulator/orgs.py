@@ -28,9 +28,9 @@ def resolve_scope(ctx: Ctx) -> OrgScope:
     if slug is not None:
         if slug == "":
             return OrgScope("sandbox")
-        for org in state.orgs.values():
-            if org.slug == slug:
-                return OrgScope("org", org)
+        for candidate in state.orgs.values():
+            if candidate.slug == slug:
+                return OrgScope("org", candidate)
         raise detail(404, f"{slug} organization does not exist.")
     if ctx.req.has_q("org_id"):
         raw = ctx.req.q("org_id") or ""

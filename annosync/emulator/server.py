@@ -9,6 +9,7 @@ methods (405) -> organization context -> the handler. Answers then get CVAT's he
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import re
@@ -177,10 +178,15 @@ class _Handler(BaseHTTPRequestHandler):
     app: App
     on_request: Callable[[], None] | None = None
 
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):  # avoid Nagle + delayed-ACK stalls
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def version_string(self) -> str:
         return "uvicorn"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes:
@@ -208,14 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(action.latency)
         if action is not None and action.drop:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         req = Request(self.command, split.path, split.query,
                       Headers(list(self.headers.items())), body, self.client_address[0])
-        host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+        address: Any = self.server.server_address
+        host = self.headers.get("Host") or f"{address[0]!s}:{address[1]!s}"
         base = f"http://{host}"
         with app.state.lock:
             request_id = app.state.uuid4()

@@ -12,6 +12,7 @@ similarity computation of the merge propagates track attributes into the merged 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -45,13 +46,13 @@ def _simple(shape0: Obj, shape1: Obj, included: set[int] | None) -> list[Obj]:
     out = []
     distance = shape1["frame"] - shape0["frame"]
     p0, p1 = shape0["points"], shape1["points"]
-    diff = [b - a for a, b in zip(p0, p1)]
+    diff = [b - a for a, b in zip(p0, p1, strict=False)]
     for frame in range(shape0["frame"] + 1, shape1["frame"]):
         offset = (frame - shape0["frame"]) / distance
         rotation = (shape0.get("rotation", 0) + _angle_diff(shape1.get("rotation", 0),
                                                             shape0.get("rotation", 0)) * offset
                     + 360) % 360
-        points = [float(a + d * offset) for a, d in zip(p0, diff)]
+        points = [float(a + d * offset) for a, d in zip(p0, diff, strict=False)]
         if included is None or frame in included:
             out.append(_copy_shape(shape0, frame, points, float(rotation)))
     return out
@@ -252,7 +253,7 @@ def track_inside(track: Obj, start: int, stop: int) -> bool:
     prev: Obj | None = None
     for shape in track["shapes"]:
         if prev is not None and not prev["outside"] and \
-                0 <= min(shape["frame"], stop) - max(prev["frame"], start):
+                min(shape["frame"], stop) - max(prev["frame"], start) >= 0:
             return True
         prev = shape
     return prev is not None and not prev["outside"] and prev["frame"] <= stop
@@ -282,12 +283,13 @@ def slice_track(track_: Obj, start: int, stop: int) -> Obj:
             if not scoped[0]["keyframe"]:
                 segment.insert(0, scoped[0])
             last = scoped[-1]
-            if last_key >= stop and segment and last["points"] != segment[-1]["points"]:
+            moved = last_key >= stop and bool(segment) and last["points"] != segment[-1]["points"]
+            # CVAT also appends a closing outside keyframe; 2.73 never repeats the frame of the
+            # last kept shape (seen in recordings2/09_video.json)
+            closing = last["keyframe"] and last["outside"] and (
+                not segment or segment[-1]["frame"] != last["frame"])
+            if moved or closing:
                 segment.append(last)
-            elif last["keyframe"] and last["outside"]:
-                # guard (seen on 2.73): never repeat the frame of the last kept shape
-                if not segment or segment[-1]["frame"] != last["frame"]:
-                    segment.append(last)
         for shape in segment:
             shape.pop("keyframe", None)
     track["shapes"] = segment
@@ -422,7 +424,7 @@ def _intersection_area(a: list[tuple[float, float]], b: list[tuple[float, float]
                 ys.add(p1[1] + t * (p2[1] - p1[1]))
     levels = sorted(ys)
     area = 0.0
-    for y0, y1 in zip(levels, levels[1:]):
+    for y0, y1 in itertools.pairwise(levels):
         mid = (y0 + y1) / 2
         total = 0.0
         for s0, e0 in _cross_section(a, mid):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import XMLGenerator
+from xml.sax.xmlreader import AttributesImpl
 
 Meta = list[tuple[str, Any]]  # value: str, or a nested Meta (one element per pair)
 Obj = dict[str, Any]
@@ -34,10 +35,10 @@ class XmlWriter:
 
     def open_root(self) -> None:
         self.gen.startDocument()
-        self.gen.startElement("annotations", {})
+        self.gen.startElement("annotations", AttributesImpl({}))
         self.level += 1
         self._indent()
-        self.gen.startElement("version", {})
+        self.gen.startElement("version", AttributesImpl({}))
         self.gen.characters("1.1")
         self.gen.endElement("version")
 
@@ -45,7 +46,7 @@ class XmlWriter:
         self.level += 1
         for key, value in meta:
             self._indent()
-            self.gen.startElement(key, {})
+            self.gen.startElement(key, AttributesImpl({}))
             if isinstance(value, list):
                 self._meta(value)
                 self._indent()
@@ -56,14 +57,14 @@ class XmlWriter:
 
     def add_meta(self, meta: Meta) -> None:
         self._indent()
-        self.gen.startElement("meta", {})
+        self.gen.startElement("meta", AttributesImpl({}))
         self._meta(meta)
         self._indent()
         self.gen.endElement("meta")
 
     def open(self, name: str, attrs: list[tuple[str, str]]) -> None:
         self._indent()
-        self.gen.startElement(name, dict(attrs))
+        self.gen.startElement(name, AttributesImpl(dict(attrs)))
         self.level += 1
 
     def close(self, name: str) -> None:
@@ -73,7 +74,7 @@ class XmlWriter:
 
     def attribute(self, name: str, value: str) -> None:
         self._indent()
-        self.gen.startElement("attribute", {"name": name})
+        self.gen.startElement("attribute", AttributesImpl({"name": name}))
         self.gen.characters(value)
         self.gen.endElement("attribute")
 
@@ -142,10 +143,10 @@ def _geometry(shape: Obj) -> list[tuple[str, str]]:
     elif kind == "cuboid":
         names = ("xtl1", "ytl1", "xbl1", "ybl1", "xtr1", "ytr1", "xbr1", "ybr1",
                  "xtl2", "ytl2", "xbl2", "ybl2", "xtr2", "ytr2", "xbr2", "ybr2")
-        out = [(n, f2(v)) for n, v in zip(names, pts)]
+        out = [(n, f2(v)) for n, v in zip(names, pts, strict=False)]
     elif kind == "mask":
-        left, top, right, bottom = (int(round(float(v))) for v in pts[-4:])
-        rle = ", ".join(str(int(round(float(v)))) for v in pts[:-4])
+        left, top, right, bottom = (round(float(v)) for v in pts[-4:])
+        rle = ", ".join(str(round(float(v))) for v in pts[:-4])
         out = [("rle", rle), ("left", str(left)), ("top", str(top)),
                ("width", str(right - left + 1)), ("height", str(bottom - top + 1))]
     else:
@@ -391,8 +392,7 @@ def _shape_points(el: Any) -> tuple[str, list[float]]:
         rle = [float(v) for v in (el.get("rle") or "").split(",") if v.strip()]
         left, top = int(_num(el, "left")), int(_num(el, "top"))
         width, height = int(_num(el, "width")), int(_num(el, "height"))
-        return "mask", rle + [float(left), float(top), float(left + width - 1),
-                              float(top + height - 1)]
+        return "mask", [*rle, float(left), float(top), float(left + width - 1), float(top + height - 1)]
     raw = el.get("points")
     if raw is None:
         raise ImportFailure("KeyError: 'points'")
