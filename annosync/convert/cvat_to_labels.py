@@ -606,7 +606,7 @@ def from_cvat(
     slots: dict[tuple[int, int | None, str], list[_Item]] = {}
     for item in items:
         slots.setdefault((item.sample, item.frame, item.field), []).append(item)
-    pulled = Pulled(unexpected=reader.unexpected, notes=reader.notes)
+    pulled = Pulled()
     if frames.is_video:
         pulled.samples[0] = PulledSample(
             covered=sorted(frames.sample_frame(f) for f in task_frames))
@@ -625,6 +625,8 @@ def from_cvat(
             target.fields[path] = value
         else:
             target.frames.setdefault(frame, {})[rf.name] = value
+    pulled.unexpected = reader.unexpected
+    pulled.notes = reader.notes
     return pulled
 
 
