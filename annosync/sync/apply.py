@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from annosync.convert import PreviousLabels, from_cvat
+from annosync.convert import PreviousLabels, derived_id, from_cvat
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import ConflictError, StateError
@@ -137,13 +137,16 @@ def _keep(session: RunSession, work: RunWork, target: str, objects: list[tuple[s
     for key, obj in objects:
         sw = work.samples.get(key)
         sample = sw.merged if sw else session.read(key)
-        for entry in obj.labels:
+        for n, entry in enumerate(obj.labels):
             label = entry["label"] if isinstance(entry, dict) else entry.label
             frame = entry.get("frame") if isinstance(entry, dict) else entry.frame
             kind = label.get("_type")
             cls = LABEL_CLASSES.get(kind) if kind else None
             if cls is None:
                 continue
+            if obj.cvat_id is not None:
+                # the same CVAT object always becomes the same label (no duplicates on re-pull)
+                label = {**label, "_id": derived_id(f"{key}/{obj.kind}/{obj.cvat_id}/{n}")}
             value = cls.model_validate(label)
             fields = dict(sample.fields) if frame is None else dict(sample.frames.get(frame, {}))
             fields[target] = _append(fields.get(target), value)
@@ -160,14 +163,22 @@ def _keep(session: RunSession, work: RunWork, target: str, objects: list[tuple[s
 
 
 def _append(existing: Any, value: Any) -> Any:
+    """Add a label to a field: into its container (made from a single label if needed)."""
     from annosync.model.labels import CONTAINERS
 
-    if existing is None:
-        return value
-    for container, (_, attr) in CONTAINERS.items():
-        if isinstance(existing, container) and isinstance(value, container):
-            return container(**{attr: [*getattr(existing, attr), *getattr(value, attr)]})
-    return existing
+    for container, (item, attr) in CONTAINERS.items():
+        if isinstance(value, item):
+            value = container(**{attr: [value]})
+        if isinstance(value, container):
+            if existing is None:
+                return value
+            if isinstance(existing, container):
+                # an unexpected object seen again on a later pull is not added twice
+                have = {o.id for o in getattr(existing, attr)}
+                fresh = [o for o in getattr(value, attr) if o.id not in have]
+                return container(**{attr: [*getattr(existing, attr), *fresh]})
+            return existing
+    return value if existing is None else existing
 
 
 def sync_labels(session: RunSession, work: RunWork, result: ApplyResult, report: Report) -> None:
