@@ -528,6 +528,11 @@ def _assign_ids(reader: _Reader, items: list[_Item]) -> None:
         item.obj.id = chosen
         if isinstance(item.obj, Keypoint):
             _restore_keypoints(item.obj, chosen, reader.previous)
+        if item.kind == "shape" and hasattr(item.obj, "index") and reader.previous is not None:
+            # a standalone shape has no track number in CVAT: keep the one the label had
+            info = reader.previous.info(chosen)
+            if info is not None and info.field == item.field and info.index is not None:
+                item.obj.index = info.index
 
 
 def _merge_parts(items: list[_Item]) -> list[_Item]:

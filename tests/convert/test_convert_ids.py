@@ -224,3 +224,18 @@ def test_mask_files_are_read_through_the_callback() -> None:
     without = to_cvat([sample], ["inst"], frames, IMAGE_BOUND)
     assert without.data.shapes[0].type == "rectangle"
     assert without.notes == ["inst: mask file not loaded (no load_mask given)"]
+
+
+def test_index_of_a_standalone_shape_is_kept() -> None:
+    from annosync.convert import PreviousLabels
+
+    frames = image_frames([(100, 100)])
+    det = Detection(label="car", bounding_box=(0.1, 0.1, 0.2, 0.2), index=4, attributes=ATTRS)
+    sample = Sample(media="0.jpg", fields={"det": Detections(detections=[det])})
+    up = to_cvat([sample], ["det"], frames, IMAGE_BOUND)
+    assert up.data.tracks == []  # image tasks get shapes
+    bare = from_cvat(up.data, frames, IMAGE_BOUND).samples[0].fields["det"].detections[0]
+    assert bare.index is None
+    known = from_cvat(up.data, frames, IMAGE_BOUND,
+                      previous=PreviousLabels.from_samples([sample], ["det"]))
+    assert known.samples[0].fields["det"].detections[0].index == 4
