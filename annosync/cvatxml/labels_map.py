@@ -24,7 +24,8 @@ Segmentation               not exported (reported)
 
 What the label model has no field for is kept as label attributes with the reserved ``cvat.``
 prefix, written back on export and never sent as CVAT attributes: ``cvat.occluded`` (true when
-occluded), ``cvat.group_id`` (non-zero group), ``cvat.source`` (when not ``manual``),
+occluded), ``cvat.group_id`` (non-zero group), ``cvat.source`` (``auto``, ``semi-auto``
+or ``consensus``; ``manual`` and ``file``, which CVAT gives everything it imports, are dropped),
 ``cvat.rotation`` (rotation of a shape kind the label has no ``rotation`` for), plus the shape
 details above. The label's id travels as the ``label_id`` attribute (mutable text), the
 provenance key the importer matches on. Other attributes become CVAT attributes typed from
@@ -68,6 +69,9 @@ from annosync.model.labels import (
 )
 
 PREFIX = "cvat."
+#: Sources not worth keeping: ``manual``, and ``file``, which CVAT stamps on everything it
+#: imports (keeping it would change every label on every round trip through CVAT).
+_PLAIN_SOURCES = frozenset({"manual", "file"})
 LABEL_ID_ATTR = "label_id"
 OCCLUDED = "cvat.occluded"
 GROUP_ID = "cvat.group_id"
@@ -484,7 +488,7 @@ class _Importer:
             attrs[OCCLUDED] = True
         if group:
             attrs[GROUP_ID] = group
-        if source and source != "manual":
+        if source and source not in _PLAIN_SOURCES:
             attrs[SOURCE] = source
 
     def objects(self, stype: str, label_id: int, points: list[float], rotation: float,
