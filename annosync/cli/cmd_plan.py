@@ -1,0 +1,69 @@
+"""``annosync plan``: what ``sync`` would do, like ``terraform plan -detailed-exitcode``.
+
+Exit codes: 0 no changes, 2 changes to apply, 1 error (any error, so scripts can tell "2" means
+"changes" and nothing else).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from annosync.cli.boundary import guarded
+from annosync.cli.options import (
+    Common,
+    Output,
+    common_options,
+    open_engine,
+    show_plan,
+    shows_changes,
+    sources_argument,
+)
+from annosync.sync.engine import make_plan, save_plan
+
+MODES = ("sync", "pull", "push", "cleanup")
+
+
+@click.command("plan")
+@sources_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("-o", "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Save the plan, to apply later with `annosync apply FILE`.")
+@click.option("--mode", type=click.Choice(MODES), default="sync", show_default=True,
+              help="Plan a sync, a pull, a push or a cleanup.")
+@common_options()
+def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mode: str,
+            common: Common) -> None:
+    """Show what `annosync sync` would do for SOURCES (manifest files or folders, or dataset
+    folders; default: manifests/), reading the dataset and CVAT and writing nothing.
+
+    Exit code 0: no changes; 2: changes to apply; 1: error.
+    """
+    changes = False
+
+    @guarded
+    def body() -> None:
+        nonlocal changes
+        out = Output(common)
+        with open_engine(sources, common, common.options(mode)) as engine:  # type: ignore[arg-type]
+            plan = make_plan(engine, verbose=common.verbose > 0 or as_json)
+        changes = shows_changes(plan)
+        if out_file is not None:
+            save_plan(plan, out_file)
+        if as_json:
+            click.echo(json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True))
+            return
+        show_plan(out, plan, common)
+        if out_file is not None and not common.quiet:
+            out.echo(f"Saved the plan to {out_file}: `annosync apply {out_file}` applies it "
+                     "(refused if anything changes first).")
+
+    try:
+        body()
+    except click.exceptions.Exit as exc:
+        if exc.exit_code:
+            raise click.exceptions.Exit(1) from None
+        raise
+    raise click.exceptions.Exit(2 if changes else 0)

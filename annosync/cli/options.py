@@ -1,0 +1,325 @@
+"""Options and plumbing shared by the reconciler's verbs (sync, plan, apply, pull, push, ...).
+
+Why a module: every verb takes the same run filter (``--anno-key``), connection (``--url``,
+``--username``, ``--org``, ``--password-stdin``), safety (``--conflicts``, ``--force``,
+``--lock-timeout``) and output (``--no-progress``, ``-q``, ``-v``) options, finds its runs the
+same way (manifest files and folders, or dataset folders whose runs were made by the Python API
+or are known by their run records), and reports the same way (plain text off a terminal, rich
+colours and progress bars on one).
+
+Secrets never come from a command-line value (it would land in shell history): the password or
+token comes from ``ANNOSYNC_CVAT_*`` variables, the user config file, a prompt on a terminal, or
+one line of stdin with ``--password-stdin``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from annosync.api import dataset_runs
+from annosync.dataset.folder import DatasetFolder
+from annosync.errors import InputError
+from annosync.manifest.load import LoadedManifest, load_manifests
+from annosync.manifest.validate import is_dataset_folder
+from annosync.sync.apply import ApplyResult
+from annosync.sync.engine import Engine, apply_plan, make_plan
+from annosync.sync.plan import Plan
+from annosync.sync.render import Line, emit, plan_lines, summary, use_color
+from annosync.sync.session import Connection, Mode, RunSession, SyncOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MANIFESTS = Path("manifests")
+CONFLICT_CHOICES = ("fail", "prefer-local", "prefer-remote", "keep-both")
+UNEXPECTED_CHOICES = ("prompt", "ignore", "keep", "return")
+
+
+@dataclass
+class Common:
+    """The shared options of one invocation."""
+
+    anno_keys: tuple[str, ...] = ()
+    conflicts: str | None = None
+    force: bool = False
+    url: str | None = None
+    username: str | None = None
+    organization: str | None = None
+    password_stdin: bool = False
+    lock_timeout: float = 0.0
+    progress: bool = True
+    quiet: bool = False
+    verbose: int = 0
+    _password: str | None = None
+
+    def connection(self) -> Connection:
+        if self.password_stdin and self._password is None:
+            line = sys.stdin.readline()
+            self._password = line.rstrip("\r\n")
+            if not self._password:
+                raise click.UsageError("--password-stdin: stdin gave an empty line")
+        return Connection(url=self.url, username=self.username, password=self._password,
+                          organization=self.organization, interactive=None)
+
+    def options(self, mode: Mode = "sync", **extra: Any) -> SyncOptions:
+        return SyncOptions(mode=mode, conflicts=self.conflicts,  # type: ignore[arg-type]
+                           force=self.force, lock_timeout=self.lock_timeout,
+                           progress=self.progress, **extra)
+
+
+def _connection_params(f: F) -> F:
+    f = click.option("--org", "organization", metavar="ORG",
+                     help="CVAT organization (default: manifest, env, config).")(f)
+    f = click.option("--password-stdin", is_flag=True,
+                     help="Read the password (or token) from the first line of stdin.")(f)
+    f = click.option("--username", metavar="NAME",
+                     help="CVAT username (default: ANNOSYNC_CVAT_USERNAME / config).")(f)
+    f = click.option("--url", metavar="URL",
+                     help="CVAT server (default: manifest, ANNOSYNC_CVAT_URL, config, record).")(f)
+    return f
+
+
+def common_options(sync: bool = True, keys: bool = True) -> Callable[[F], F]:
+    """Add the shared options; the command receives them as one ``common: Common`` argument."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            common = Common(
+                anno_keys=tuple(kwargs.pop("anno_keys", ()) or ()),
+                conflicts=kwargs.pop("conflicts", None),
+                force=kwargs.pop("force", False),
+                url=kwargs.pop("url", None),
+                username=kwargs.pop("username", None),
+                organization=kwargs.pop("organization", None),
+                password_stdin=kwargs.pop("password_stdin", False),
+                lock_timeout=kwargs.pop("lock_timeout", 0.0),
+                progress=not kwargs.pop("no_progress", False),
+                quiet=kwargs.pop("quiet", False),
+                verbose=kwargs.pop("verbose", 0),
+            )
+            return f(*args, common=common, **kwargs)
+
+        g: Any = wrapper
+        g = click.option("-v", "--verbose", count=True,
+                         help="More detail (per-label lines in plans).")(g)
+        g = click.option("-q", "--quiet", is_flag=True, help="Only errors and the summary.")(g)
+        if sync:
+            g = click.option("--no-progress", is_flag=True, help="No progress bars.")(g)
+            g = click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+                             metavar="SECONDS",
+                             help="Wait this long for another annosync applying to a dataset.")(g)
+            g = click.option("--force", is_flag=True,
+                             help="Lift the load.max_delete safety limit for this run.")(g)
+            g = click.option("--conflicts", type=click.Choice(CONFLICT_CHOICES),
+                             help="Conflict policy (default: the manifest's load.conflicts).")(g)
+        g = _connection_params(g)
+        if keys:
+            g = click.option("--anno-key", "anno_keys", multiple=True, metavar="KEY",
+                             help="Only this run (repeatable).")(g)
+        return g
+
+    return decorate
+
+
+def sources_argument(f: F) -> F:
+    return click.argument("sources", nargs=-1,
+                          type=click.Path(path_type=Path, exists=True))(f)
+
+
+# -- finding runs ---------------------------------------------------------------------------------
+
+def default_sources() -> list[Path]:
+    if DEFAULT_MANIFESTS.is_dir():
+        return [DEFAULT_MANIFESTS]
+    if is_dataset_folder(Path(".")):
+        return [Path(".")]
+    raise click.UsageError(
+        "no manifests/ folder here: name manifest files or folders, or a dataset folder"
+    )
+
+
+def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[LoadedManifest]:
+    """The runs named by manifest files/folders and dataset folders, optionally filtered."""
+    paths = list(sources) or default_sources()
+    runs: list[LoadedManifest] = []
+    manifest_paths = [p for p in paths if not is_dataset_folder(p)]
+    if manifest_paths:
+        runs += load_manifests(manifest_paths)
+    for p in paths:
+        if is_dataset_folder(p):
+            runs += dataset_runs(DatasetFolder.open(p))
+    unique: dict[tuple[Path, str], LoadedManifest] = {}
+    for r in runs:
+        unique.setdefault((r.dataset_root.resolve(), r.anno_key), r)
+    runs = list(unique.values())
+    if anno_keys:
+        found = {r.anno_key for r in runs}
+        missing = sorted(set(anno_keys) - found)
+        if missing:
+            raise InputError.at(f"no run {', '.join(missing)} in {', '.join(map(str, paths))} "
+                                f"(runs: {', '.join(sorted(found)) or 'none'})")
+        runs = [r for r in runs if r.anno_key in set(anno_keys)]
+    if not runs:
+        raise InputError.at(f"no annotation runs found in {', '.join(map(str, paths))}")
+    return runs
+
+
+def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -> Engine:
+    runs = load_runs(sources, common.anno_keys)
+    conn = common.connection()
+    return Engine([RunSession(r, options, conn) for r in runs])
+
+
+def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
+    """Dataset folders named directly, or by the manifests given (default: manifests/ or .)."""
+    paths = list(sources) or default_sources()
+    roots: dict[Path, DatasetFolder] = {}
+    manifest_paths = [p for p in paths if not is_dataset_folder(p)]
+    for p in paths:
+        if is_dataset_folder(p):
+            folder = DatasetFolder.open(p)
+            roots.setdefault(folder.root, folder)
+    if manifest_paths:
+        for r in load_manifests(manifest_paths):
+            folder = DatasetFolder.open(r.dataset_root)
+            roots.setdefault(folder.root, folder)
+    return list(roots.values())
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+class Output:
+    """Where a verb's messages go: stdout, plain or styled; quiet hides reports."""
+
+    def __init__(self, common: Common) -> None:
+        self.common = common
+        self.color = use_color(sys.stdout)
+        self._live: Any = None  # a rich Progress while bars are shown
+
+    def lines(self, lines: Sequence[Line]) -> None:
+        emit(lines, self.color)
+
+    def echo(self, text: str = "", style: str | None = None) -> None:
+        if self._live is not None:
+            self._live.console.print(text, style=style or "", highlight=False, markup=False)
+        elif self.color and style:
+            emit([Line().add(text, style)], True)
+        else:
+            click.echo(text)
+
+    def report(self, message: str) -> None:
+        """A progress message from the engine (hidden by -q)."""
+        if not self.common.quiet:
+            self.echo(f"  {message}", "dim")
+
+    @contextmanager
+    def progress(self) -> Iterator[Callable[[str, int, int], None] | None]:
+        """Progress bars (rich) for uploads on a terminal; None elsewhere."""
+        if not (self.common.progress and not self.common.quiet and sys.stderr.isatty()):
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        tasks: dict[str, Any] = {}
+
+        def update(desc: str, done: int, total: int) -> None:
+            if desc not in tasks:
+                tasks[desc] = bars.add_task(desc, total=total or None)
+            bars.update(tasks[desc], completed=done, total=total or None)
+
+        with bars:
+            self._live = bars
+            try:
+                yield update
+            finally:
+                self._live = None
+
+
+def confirm(question: str, yes: bool, default_when_no_terminal: bool) -> bool:
+    """Ask on a terminal unless ``--yes``; off a terminal, answer ``default_when_no_terminal``."""
+    if yes:
+        return True
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return click.confirm(question, default=False)
+    return default_when_no_terminal
+
+
+# -- plan, then apply -----------------------------------------------------------------------------
+
+def needs_apply(plan: Plan) -> bool:
+    """Apply has work: changes, unexpected labels to handle, or new job dates to record."""
+    return plan.has_changes or any(r.unexpected or r.jobs_changed for r in plan.runs)
+
+
+def shows_changes(plan: Plan) -> bool:
+    """What ``plan``'s exit code reports (2): changes a user would want applied."""
+    return plan.has_changes or any(r.unexpected for r in plan.runs)
+
+
+def apply_summary(results: Sequence[ApplyResult]) -> str:
+    created = sum(len(r.created_tasks) for r in results)
+    written = sum(len(r.written) for r in results)
+    pushed = [r.pushed for r in results]
+    p_created = sum(p.created for p in pushed)
+    p_updated = sum(p.updated for p in pushed)
+    p_deleted = sum(p.deleted for p in pushed)
+    cleaned = sum(len(r.cleaned) for r in results)
+    unexpected = sum(len(r.unexpected) for r in results)
+    parts = []
+    if created:
+        parts.append(f"{created} task(s) created")
+    if written:
+        parts.append(f"{written} label file(s) written")
+    if p_created or p_updated or p_deleted:
+        parts.append(f"pushed {p_created} new, {p_updated} updated, {p_deleted} deleted label(s)")
+    if unexpected:
+        parts.append(f"{unexpected} unexpected label(s) handled")
+    if cleaned:
+        parts.append(f"{cleaned} task(s) deleted from CVAT")
+    return "Apply complete: " + ("; ".join(parts) if parts else "the run records are up to date") + "."
+
+
+def show_plan(out: Output, plan: Plan, common: Common) -> None:
+    if common.quiet:
+        out.echo(summary(plan), "bold")
+    else:
+        out.lines(plan_lines(plan, verbose=common.verbose > 0))
+
+
+def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
+    with out.progress() as bar:
+        results = apply_plan(engine, plan, report=out.report, progress=bar)
+    out.echo(apply_summary(results), "bold green")
+    return results
+
+
+def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_run: bool = False,
+                   ask: Callable[[Plan], bool] | None = None, **extra: Any) -> list[ApplyResult]:
+    """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
+    out = Output(common)
+    with open_engine(sources, common, common.options(mode, **extra)) as engine:
+        plan = make_plan(engine, verbose=common.verbose > 0)
+        show_plan(out, plan, common)
+        if dry_run or not needs_apply(plan):
+            return []
+        if ask is not None and not ask(plan):
+            out.echo("Cancelled: nothing applied.")
+            raise click.exceptions.Exit(1)
+        return execute(out, engine, plan)
