@@ -12,9 +12,10 @@ What becomes what (conventions in docs/conversion.md):
   segmentation -> one ``mask`` shape per class present;
 - video frame labels with an ``index`` -> tracks (one per index, and per part/class change); the
   keyframes are the labels flagged ``keyframe`` when the field uses the flag, else every label;
-  the first label of every visible run is a keyframe, and so is the last one when an ``outside``
-  marker follows it (on the next task frame, if inside the task): gaps and single-frame tracks
-  are exact; immutable attributes go on the track, mutable ones and ``label_id`` on each
+  the first label of every visible run is a keyframe; a run ending inside the task gets an
+  ``outside`` marker on the next task frame, placed so that CVAT's interpolation reproduces the
+  run's last labels, or else the run's last label becomes a keyframe: gaps and single-frame
+  tracks are exact; immutable attributes go on the track, mutable ones and ``label_id`` on each
   keyframe; labels without an index -> standalone shapes;
 - the class's occluded / group id attributes -> the object's ``occluded`` / ``group``; every
   object that has a label id carries it in ``label_id``.
