@@ -219,7 +219,8 @@ class Keypoint(_Spatial):
 
 
 class Segmentation(_Label):
-    """A semantic segmentation: an index mask (inline, or a PNG next to the labels)."""
+    """A semantic segmentation: an index mask, inline or as a PNG (``mask_path``, relative to
+    the dataset root). Pixel values name classes through the run's ``mask_targets``."""
 
     type: Literal["segmentation"] = Field(default="segmentation", alias="_type")
     mask: IndexMask | None = None

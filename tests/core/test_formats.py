@@ -71,3 +71,36 @@ def test_fixtures_are_small_and_reproducible() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_fixtures.py"), "--check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _examples(kind: str) -> list[str]:
+    text = (FORMATS / "README.md").read_text()
+    marker = f"<!-- example: {kind} -->\n```"
+    out = []
+    for chunk in text.split(marker)[1:]:
+        body = chunk.split("\n", 1)[1]
+        out.append(body.split("```", 1)[0])
+    return out
+
+
+def test_readme_label_file_examples_are_canonical() -> None:
+    from annosync.dataset.folder import parse_sample, sample_to_bytes
+
+    examples = _examples("label-file")
+    assert len(examples) == 2
+    for text in examples:
+        assert sample_to_bytes(parse_sample(text)).decode() == text
+
+
+def test_readme_manifest_examples_load(tmp_path: Path) -> None:
+    from annosync.manifest.load import load_file
+
+    examples = _examples("manifest")
+    assert len(examples) == 3
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "fixtures").symlink_to(ROOT / "fixtures")
+    for i, text in enumerate(examples):
+        path = tmp_path / "manifests" / f"{i}.yaml"
+        path.write_text(text)
+        result = load_file(path, env={})
+        assert result.problems == [] and result.runs, (text, result.problems)
