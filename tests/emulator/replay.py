@@ -174,6 +174,7 @@ class Replayer:
     http: requests.Session = field(default_factory=requests.Session)
     results: list[tuple[str, int, int, list[str]]] = field(default_factory=list)
     check_values: bool = True
+    on_response: Any = None  # callable(method, path, status, content_type, json_or_None)
     _pending_values: Any = None
     value_problems: list[tuple[int, list[str]]] = field(default_factory=list)
 
@@ -536,6 +537,14 @@ class Replayer:
             self._pending_values = None
             problems = self.check(exchange, resp)
             self.after(seq, exchange, resp)
+            if self.on_response is not None:
+                ctype = resp.headers.get("content-type", "")
+                try:
+                    payload = resp.json() if "json" in ctype and resp.content else None
+                except ValueError:
+                    payload = None
+                self.on_response(exchange["method"], self.sub_path(exchange["path"]),
+                                 resp.status_code, ctype, payload)
             if self._pending_values is not None:
                 recorded, actual = self._pending_values
                 self.value_problems.append((seq, [f"{fname} #{seq}: {p}" for p in compare_values(
