@@ -1,0 +1,41 @@
+"""``annosync emulator``: serve the in-memory CVAT 2.73 emulator until Ctrl-C.
+
+For trying annosync (or one's own pipeline) without a real CVAT: the server speaks CVAT's REST
+API at the printed URL, with a seeded superuser and any ``--user`` accounts. State lives in
+memory and is gone when the command exits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from annosync.emulator import Emulator
+
+
+@click.command("emulator")
+@click.option("--port", type=int, default=8080, show_default=True,
+              help="TCP port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--user", "users", multiple=True, metavar="NAME",
+              help="Also create a regular user NAME (password NAME-password-1); repeatable.")
+def command(port: int, host: str, users: tuple[str, ...]) -> None:
+    """Run a local CVAT 2.73 emulator (in-memory state) until interrupted."""
+    emu = Emulator(port=port, users=users, host=host)
+    try:
+        emu.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    click.echo(f"CVAT emulator (2.73.0) listening on {emu.url}")
+    click.echo(f"admin: {emu.admin_username} / {emu.admin_password}")
+    for name in users:
+        click.echo(f"user:  {name} / {name}-password-1")
+    click.echo("Press Ctrl-C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        click.echo("emulator stopped", err=True)
