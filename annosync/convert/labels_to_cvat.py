@@ -26,6 +26,7 @@ frame, a label on a frame the task does not show) are skipped and counted in ``n
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -407,17 +408,35 @@ class _Emitter:
         if not linear or g_l.type != g_k.type or len(g_l.points) != len(g_k.points):
             return None
         ratio = (end - tf_k) / (tf_l - tf_k)
-        points = [a + (b - a) * ratio for a, b in zip(g_k.points, g_l.points, strict=True)]
-        rotation = (g_k.rotation + angle_diff(g_l.rotation, g_k.rotation) * ratio + 360) % 360
+        later = [(tf, geo) for tf, _, geo in run[k + 1:]]
+        offsets = [(tf - tf_k) / (end - tf_k) for tf, _ in later]
+        points = []
+        for i, (a, b) in enumerate(zip(g_k.points, g_l.points, strict=True)):
+            wanted = [geo.points[i] for _, geo in later]
+            def trail(v: float, a: float = a) -> list[float]:
+                return [a + (v - a) * o for o in offsets]
+
+            value = _solve_marker(a + (b - a) * ratio, trail, wanted)
+            if value is None:
+                return None
+            points.append(value)
+        r0 = g_k.rotation
+        guess = (r0 + angle_diff(g_l.rotation, r0) * ratio + 360) % 360
+        rotation = _solve_marker(
+            0.0 if guess >= 360 else guess,
+            lambda v: [(r0 + angle_diff(v, r0) * o + 360) % 360 for o in offsets],
+            [geo.rotation for _, geo in later])
+        if rotation is None:
+            return None
         marker = TrackedShape(type=g_k.type, frame=end, outside=True, points=points,
-                              rotation=0.0 if rotation >= 360 else rotation)
+                              rotation=rotation)
         key = TrackedShape(type=g_k.type, frame=tf_k, points=g_k.points, rotation=g_k.rotation)
         cvat = {f.frame: f for f in interpolate([key, marker], tf_k, end + 1)}
         same = (*self.wired(rc, obj_k, ""), obj_k.z_order or 0,
                 self.attributes(rc, bl, obj_k, True, False))
         for tf, obj, geo in run[k + 1:]:
             f = cvat.get(tf)
-            if f is None or f.points != geo.points or f.rotation != geo.rotation:
+            if f is None or not _close([*f.points, f.rotation], [*geo.points, geo.rotation]):
                 return None
             if (*self.wired(rc, obj, ""), obj.z_order or 0,
                     self.attributes(rc, bl, obj, True, False)) != same:
@@ -431,6 +450,36 @@ class _Emitter:
             data=LabeledData(tags=self.tags, shapes=self.shapes, tracks=self.tracks),
             tags=self.sent_tags, shapes=self.sent_shapes, tracks=self.sent_tracks, notes=notes,
         )
+
+
+def _close(got: Sequence[float], wanted: Sequence[float]) -> bool:
+    return len(got) == len(wanted) and all(
+        abs(g - w) <= 1e-9 * max(1.0, abs(w)) for g, w in zip(got, wanted, strict=True))
+
+
+def _solve_marker(guess: float, trail: Callable[[float], list[float]],
+                  wanted: list[float]) -> float | None:
+    """A marker coordinate near ``guess`` whose interpolation ``trail`` gives ``wanted``.
+
+    The plain extrapolation is only close (float rounding, and pulled coordinates are CVAT's
+    within an ulp), so: first the shortest decimal near ``guess`` that reproduces the trail
+    within 1e-9 (relative) — what an annotator's marker usually was, and the same choice on
+    every round, so the JSON stays a fixed point — else a float next to ``guess`` giving the
+    trail exactly, else None."""
+    window = 1e-9 * max(1.0, abs(guess))
+    for digits in range(0, max(0, math.floor(-math.log10(2 * window))) + 1):
+        v = round(guess, digits)
+        if abs(v - guess) <= window and _close(trail(v), wanted):
+            return v + 0.0
+    if trail(guess) == wanted:
+        return guess
+    up = down = guess
+    for _ in range(64):
+        up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
+        for v in (up, down):
+            if trail(v) == wanted:
+                return v
+    return None
 
 
 def to_cvat(

@@ -340,3 +340,53 @@ def test_polyline_keypoint_and_mask_tracks_round_trip() -> None:
     for name, data in (("lines", lines), ("polys", polys), ("kp", kps), ("inst", blobs)):
         for tf, objs in data.items():
             assert_close(_by_id(got[tf + 1][name]), {o.id: _expected(o) for o in objs})
+
+
+@st.composite
+def cvat_track(draw: Any) -> tuple[int, list[Any]]:
+    """A rectangle track as an annotator makes it in CVAT: keyframes with 2-decimal coordinates,
+    some ``outside``, rotations."""
+    from annosync.model.cvat import TrackedShape
+
+    size = draw(st.integers(min_value=2, max_value=30))
+    frames = sorted(draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=6,
+                                  unique=True)))
+    coord2 = st.integers(0, 30000).map(lambda v: v / 100)
+    shapes = []
+    for i, f in enumerate(frames):
+        x, y = draw(coord2), draw(coord2)
+        shapes.append(TrackedShape(
+            type="rectangle", frame=f, outside=i > 0 and draw(st.booleans()),
+            points=[x, y, x + draw(st.integers(1, 5000)) / 100, y + draw(st.integers(1, 5000)) / 100],
+            rotation=draw(st.sampled_from([0.0, 10.0, 180.0, 350.5])),
+            occluded=draw(st.booleans())))
+    return size, shapes
+
+
+@given(cvat_track())
+def test_tracks_made_in_cvat_keep_their_keyframes(case: Any) -> None:
+    from annosync.model.cvat import Track
+
+    size, shapes = case
+    car = VIDEO_BOUND.label_for("frames.det", "car")
+    assert car is not None
+    data = LabeledData(tracks=[Track(id=1, frame=shapes[0].frame, label_id=car.id,
+                                     shapes=shapes)])
+    frames = video_frames(size)
+    first = from_cvat(data, frames, VIDEO_BOUND).samples[0].frames
+    sample = Sample(media="v.mp4", metadata=META, frames={n: dict(f) for n, f in first.items()})
+    up = to_cvat([sample], ["frames.det"], frames, VIDEO_BOUND)
+    keys = [s.frame for s in shapes if not s.outside]
+    assert [s.frame for t in up.data.tracks for s in t.shapes if not s.outside] == keys
+    second = from_cvat(up.data, frames, VIDEO_BOUND,
+                       previous=PreviousLabels.from_samples([sample], ["frames.det"]))
+    got = second.samples[0].frames
+    assert sorted(got) == sorted(first)
+    for n, f in first.items():
+        a, b = f["det"].detections[0], got[n]["det"].detections[0]
+        assert (a.id, a.keyframe, a.index) == (b.id, b.keyframe, b.index)
+        assert np.allclose(a.bounding_box, b.bounding_box, rtol=0, atol=1e-12)
+    again = to_cvat([Sample(media="v.mp4", metadata=META,
+                            frames={n: dict(f) for n, f in got.items()})],
+                    ["frames.det"], frames, VIDEO_BOUND)
+    assert again.data.to_api() == up.data.to_api()
