@@ -462,8 +462,10 @@ class _Importer:
                                 f"match item id: '{name}' with any task frame")
         return rel
 
-    def shape(self, el: Any, frame: int) -> Obj:
-        label_id = self.label(el.get("label"))
+    def shape(self, el: Any, frame: int, *, label_id: int | None = None) -> Obj:
+        from_track = label_id is not None
+        if label_id is None:
+            label_id = self.label(el.get("label"))
         kind, points = ("skeleton", []) if el.tag == "skeleton" else _shape_points(el)
         shape: Obj = {
             "type": kind,
@@ -474,8 +476,9 @@ class _Importer:
             "points": points,
             "id": None,
             "label_id": label_id,
-            "group": int(el.get("group_id", "0")),
-            "source": "file",
+            # a mask track's first keyframe becomes a shape with TrackedShape's defaults
+            "group": 0 if from_track else int(el.get("group_id", "0")),
+            "source": "manual" if from_track else "file",
             "frame": frame,
             "score": 1.0,
             "attributes": self.attributes(el, label_id),
@@ -538,7 +541,7 @@ class _Importer:
                         "points": pts, "id": None, "frame": frame,
                         "attributes": self.attributes(sub, sub_id, mutable=True)})
         if not shapes:
-            return None
+            raise ImportFailure("IndexError: list index out of range")  # track.shapes[0]
         if shapes[0]["type"] == "mask":
             return None  # CVAT turns mask tracks into a single shape; handled by the caller
         return {
@@ -575,11 +578,12 @@ def load_cvat(blob: bytes, target: Target) -> Obj:
             if track is not None:
                 data["tracks"].append(track)
             else:
+                # CVAT's load_anno: "convert mask tracks to shapes because mask track are not
+                # supported" -- the first keyframe (outside or not), with the track's label
                 for child in el:
-                    if isinstance(child.tag, str) and child.tag == "mask" and child.get("keyframe") == "1" \
-                            and child.get("outside", "0") != "1":
+                    if isinstance(child.tag, str) and child.tag == "mask" and child.get("keyframe") == "1":
                         frame = imp._rel(int(child.get("frame")), "mask")
-                        data["shapes"].append(imp.shape(child, frame))
+                        data["shapes"].append(imp.shape(child, frame, label_id=imp.label(el.get("label"))))
                         break
     if target.frame_range is not None:
         lo, hi = target.frame_range
