@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert_support import IMAGE_BOUND, VIDEO_BOUND, bound_of, image_frames, schema_of, video_frames
+from convert_support import (
+    IMAGE_BOUND,
+    VIDEO_BOUND,
+    bound_of,
+    image_frames,
+    schema_of,
+    video_frames,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +27,7 @@ SHAPES = ["rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "ma
 @st.composite
 def anything(draw: Any, bound: Any, size: int) -> LabeledData:
     label_ids = [label.id for label in bound.labels] + [4242]
-    spec_ids = sorted({s for label in bound.labels for s in label.specs.values()}) + [9999]
+    spec_ids = [*sorted({s for label in bound.labels for s in label.specs.values()}), 9999]
     number = st.floats(-50, 400, allow_nan=False)
     attrs = st.lists(st.builds(AttributeValue, spec_id=st.sampled_from(spec_ids),
                                value=st.one_of(st.text(max_size=8), st.sampled_from(
