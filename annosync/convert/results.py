@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from annosync.model.cvat import LabeledData
+from annosync.model.labels import FieldValue
 
 ObjectKind = Literal["tag", "shape", "track"]
 
@@ -83,12 +84,12 @@ class UnexpectedObject(_Model):
 
 
 class PulledSample(_Model):
-    """Labels CVAT holds for one sample. Image samples: every requested field is present (an
+    """Labels CVAT holds for one sample (serialize with ``by_alias=True``, like label files). Image samples: every requested field is present (an
     empty list, or None). Videos: ``frames`` lists only frames holding something; ``covered``
     says which sample frames the data covered (absent there = nothing)."""
 
-    fields: dict[str, Any] = Field(default_factory=dict)
-    frames: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
+    frames: dict[int, dict[str, FieldValue]] = Field(default_factory=dict)
     covered: list[int] = Field(default_factory=list)
 
 

@@ -239,3 +239,13 @@ def test_index_of_a_standalone_shape_is_kept() -> None:
     known = from_cvat(up.data, frames, IMAGE_BOUND,
                       previous=PreviousLabels.from_samples([sample], ["det"]))
     assert known.samples[0].fields["det"].detections[0].index == 4
+
+
+def test_results_serialize() -> None:
+    from annosync.convert import Pulled, Upload
+
+    frames = image_frames([(100, 100), (100, 100)])
+    up = to_cvat(_samples(), FIELDS, frames, IMAGE_BOUND)
+    assert Upload.model_validate_json(up.model_dump_json()) == up
+    pulled = from_cvat(up.data, frames, IMAGE_BOUND)
+    assert Pulled.model_validate_json(pulled.model_dump_json(by_alias=True)) == pulled
