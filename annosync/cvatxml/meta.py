@@ -240,7 +240,10 @@ class _MetaParser:
 
     def person(self, el: etree._Element) -> PersonField:
         if not len(el):
-            return el.text or ""
+            text = el.text or ""
+            if text and not text.strip() and "\n" in text:
+                return Person()  # a container with no user fields, as written indented
+            return text
         p = Person()
         self._fill(p, el, ("username", "email"), {})
         return p

@@ -8,10 +8,9 @@ coordinate that maps back to it exactly (``965.52 / 1600`` has none: neighbourin
 ``965.5200000000001``. Snapping only absorbs float noise (at most ``SNAP_ULPS`` ulps), so
 arbitrary-precision pixels are written exactly as they are.
 
-Back from pixels, the floats next to the plain quotient that map back (after snapping) to the
-same pixels are candidates, and the one with the shortest decimal form wins: a coordinate a
-person typed (``0.3``) comes back as typed, not as ``0.30000000000000004``, which maps to the
-same pixels. Failing that, the exact inverse search of ``annosync.convert.coords``. A merge into
+Back from pixels, the shortest decimal near the plain quotient that maps back (after snapping)
+to the same pixels wins: a coordinate a person typed (``0.3``) comes back as typed, not as
+``0.30000000000000004``, which maps to the same pixels. Failing that, the exact inverse search of ``annosync.convert.coords``. A merge into
 an existing dataset additionally keeps stored coordinates that export to the same pixels
 (``labels_map.same_geometry``), so re-importing never churns label files.
 """
@@ -51,9 +50,14 @@ def px(x: float, size: int) -> float:
 
 
 def _best(guess: float, ok: Callable[[float], bool]) -> float | None:
-    """The shortest-written float within ``_SEARCH`` ulps of ``guess`` for which ``ok``."""
+    """The shortest decimal near ``guess`` for which ``ok``: ``guess`` rounded to 0, 1, 2, ...
+    decimal places, then the floats within ``_SEARCH`` ulps (shortest form first)."""
     if ok(guess) and len(repr(guess)) <= 8:
         return guess
+    for places in range(18):
+        candidate = round(guess, places) + 0.0
+        if ok(candidate):
+            return candidate
     found: list[float] = [guess] if ok(guess) else []
     up = down = guess
     for _ in range(_SEARCH):
