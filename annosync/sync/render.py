@@ -253,7 +253,7 @@ def emit(lines: Iterable[Line], color: bool | None = None, stream: IO[str] | Non
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
     for line in lines:
         text = Text()
         for chunk, style in line.segments:
