@@ -10,8 +10,9 @@ in bindings.py):
   its attributes are the frame's (mutable) ones followed by the track's (immutable) ones.
 * video layout: tracks first (ids count from 0), every interpolated frame written with
   ``keyframe="0"`` between keyframes; then each standalone shape as a track of two keyframes, the
-  shape and an ``outside`` copy at ``frame + step`` when that is before ``stop_frame``. Tags are
-  not written (CVAT's video dumper has no tags).
+  shape and an ``outside`` copy at ``frame + step`` when the task has that frame (CVAT's dumper
+  wants ``frame + step < stop_frame``, an off-by-one that leaks the shape into the last frame:
+  ``cvat_stop_quirk=True`` reproduces it). Tags are not written (the video dumper has none).
 * frames become absolute: ``start_frame + idx * step``; ``rotation`` is written for boxes and
   ellipses when non-zero, ``group_id`` when non-zero.
 
@@ -300,8 +301,14 @@ def _xml_track(track: Track, counter: int, labels: LabelIndex, frames: TaskFrame
     return xt
 
 
-def to_tracks(data: LabeledData, labels: LabelIndex, frames: TaskFrames) -> Iterator[XmlTrack]:
-    """The video layout of one task (``dump_as_cvat_interpolation``)."""
+def to_tracks(data: LabeledData, labels: LabelIndex, frames: TaskFrames, *,
+              cvat_stop_quirk: bool = False) -> Iterator[XmlTrack]:
+    """The video layout of one task (``dump_as_cvat_interpolation``).
+
+    A standalone shape ends with an ``outside`` copy on the next frame when there is one.
+    CVAT's dumper adds it only if ``frame + step < stop_frame``, so a shape on the last frame
+    but one gets none and, imported back, shows on the last frame too; ``cvat_stop_quirk``
+    reproduces that exactly (for byte-for-byte comparisons)."""
     counter = 0
     for track in data.tracks:
         yield _xml_track(track, counter, labels, frames)
@@ -310,8 +317,8 @@ def to_tracks(data: LabeledData, labels: LabelIndex, frames: TaskFrames) -> Iter
     for shape in data.shapes:
         if not 0 <= shape.frame < frames.size:
             continue
-        # CVAT adds the finishing frame only if ``frame + step < stop_frame`` (absolute)
-        finish = frames.abs(shape.frame) + frames.step < stop
+        nxt = frames.abs(shape.frame) + frames.step
+        finish = nxt < stop if cvat_stop_quirk else shape.frame + 1 < frames.size
 
         def two(s: Shape, outside: bool, frame: int = shape.frame,
                 finish: bool = finish) -> list[TrackedShape]:

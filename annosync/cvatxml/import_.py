@@ -43,7 +43,7 @@ from annosync.cvatxml.bridge import (
     to_labeled_data,
 )
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.labels_map import Imported, from_cvat, keep_geometry
+from annosync.cvatxml.labels_map import Imported, carry_over, from_cvat, keep_geometry
 from annosync.cvatxml.model import Image
 from annosync.cvatxml.reader import Document, read_document
 from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_zip
@@ -288,6 +288,7 @@ class _Placer:
                 fname = hit[1]
                 position = (0, _position(data, hit), 0)
                 keep_geometry(hit[2], obj, *size)
+                carry_over(hit[2], obj)
                 self.report.merged += 1
             elif imp.track is not None and obj.index is not None:
                 prior = by_frame_index.get((frame_no, fname, obj.index))
@@ -295,6 +296,7 @@ class _Placer:
                     chosen = prior
                     position = (0, _position(data, existing[prior]), 0)
                     keep_geometry(existing[prior][2], obj, *size)
+                    carry_over(existing[prior][2], obj)
                     self.report.merged += 1
             if chosen is None and imp.label_id and _LABEL_ID.match(imp.label_id) \
                     and imp.label_id not in self.taken and imp.label_id not in self.dataset_ids:
@@ -532,6 +534,11 @@ def _import_doc(s: _Source, index: _Index, dmap: dict[str, str], policy: Unmatch
         and (doc.meta is None or doc.meta.task is None or doc.meta.task.mode == "interpolation"
              or doc.meta.task.source is not None)
     )
+    numbered = {int(k): v for k, v in dmap.items() if k.isdigit()}
+    mode = doc.meta.task.mode if doc.meta and doc.meta.task else None
+    if doc.tracks and not images and (mode == "annotation" or (numbered and sample is None)):
+        _import_image_tracks(doc, labels, specs, numbered, index, staged, placer, report, diag)
+        return
     if video_task:
         video_key, base = _video_target(doc, index, dmap, sample, staged, policy, diag)
         assert base.metadata is not None
@@ -605,6 +612,50 @@ def _import_doc(s: _Source, index: _Index, dmap: dict[str, str], policy: Unmatch
         i = targets.index(target)
         staged[target] = placer.place(current, per_key.get(target, []), False, None,
                                       (sizes[i][0], sizes[i][1]))
+    report.warnings.extend(str(w) for w in diag.warnings)
+
+
+def _import_image_tracks(doc: Document, labels: LabelIndex, specs: list[LabelSpec],
+                         numbered: dict[int, str], index: _Index, staged: dict[str, Sample],
+                         placer: _Placer, report: ImportReport, diag: Diagnostics) -> None:
+    """The video layout of an *image* task: its frames have no names in the file, so a data
+    map says which sample each absolute frame number is (``{"0": key, ...}``). Track frames
+    become plain labels of their images (as CVAT's images layout flattens tracks)."""
+    if not numbered:
+        raise diag.error(
+            "this file is the CVAT for video layout of an image task: its frames carry no image "
+            "names, so give a data map from frame numbers to sample keys ({\"0\": key, ...})")
+    top = max(numbered)
+    frames = TaskFrames()
+    for number in range(top + 1):
+        key = numbered.get(number)
+        sample_obj = staged.get(key or "") or index.samples.get(key or "")
+        if key is not None and sample_obj is None:
+            raise diag.error(f"the data map names sample {key!r} for frame {number}, which does "
+                             "not exist")
+        meta = sample_obj.metadata if sample_obj is not None else None
+        frames.frames.append(TaskFrame(key or "", meta.width if meta else None,
+                                       meta.height if meta else None))
+    for track in doc.tracks:
+        for shape in track.shapes:
+            if shape.frame is not None and not shape.outside and \
+                    numbered.get(shape.frame) is None:
+                raise diag.error(f"frame {shape.frame} is not in the data map", shape.line)
+    data = to_labeled_data(doc.items, labels, frames, diag=diag, all_frames=True)
+    sizes = [(f.width or 1, f.height or 1) for f in frames.frames]
+    imported, warnings = from_cvat(data, specs, sizes)
+    report.warnings.extend(warnings)
+    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
+    for imp in imported:
+        imp.obj.index = None
+        imp.obj.keyframe = None
+        imp.track = None
+        per_key.setdefault(numbered[imp.frame], []).append((None, imp))
+    for key in dict.fromkeys(numbered.values()):
+        current = staged.get(key) or index.samples[key]
+        meta = current.metadata
+        staged[key] = placer.place(current, per_key.get(key, []), False, None,
+                                   (meta.width, meta.height) if meta else (0, 0))
     report.warnings.extend(str(w) for w in diag.warnings)
 
 

@@ -663,9 +663,27 @@ def keep_geometry(stored: Any, imported: Any, w: int, h: int) -> None:
     so re-importing an unchanged label leaves its file untouched."""
     if w <= 0 or h <= 0 or not same_geometry(stored, imported, w, h):
         return
+    if getattr(stored, "keyframe", False) is None and hasattr(imported, "keyframe"):
+        imported.keyframe = None  # "unspecified" stays so for an unchanged label
     for name in ("bounding_box", "points", "mask"):
         if hasattr(stored, name):
             setattr(imported, name, getattr(stored, name))
     cuboid = stored.attributes.get(CUBOID)
     if cuboid is not None and CUBOID in imported.attributes:
         imported.attributes[CUBOID] = cuboid
+
+
+#: Label fields CVAT XML has no place for: a merged label keeps its stored values.
+NOT_IN_XML = ("confidence", "tags", "mask_path")
+
+
+def carry_over(stored: Any, imported: Any) -> None:
+    """Copy into ``imported`` what the XML could not carry from the ``stored`` label it
+    merges into (confidence, label tags, a mask file path; the track ``index`` and ``keyframe``
+    when the file had no track for it, as in the images layout of a video)."""
+    for name in NOT_IN_XML:
+        if hasattr(stored, name) and hasattr(imported, name) and not getattr(imported, name):
+            setattr(imported, name, getattr(stored, name))
+    if getattr(imported, "index", None) is None and getattr(stored, "index", None) is not None:
+        imported.index = stored.index
+        imported.keyframe = stored.keyframe

@@ -68,13 +68,17 @@ def test_absolute_frames_and_standalone_shapes_in_the_video_layout() -> None:
     assert [f.name for f in frames.frames] == [
         "frame_000010", "frame_000013", "frame_000016", "frame_000019", "frame_000022"]
     data = LabeledData(shapes=[box(1, 5, group=2, rotation=30), box(3, 7), box(4, 9)])
-    tracks = list(to_tracks(data, LABELS, frames))
+    tracks = list(to_tracks(data, LABELS, frames, cvat_stop_quirk=True))
     assert [t.id for t in tracks] == [0, 1, 2]
     assert tracks[0].group_id == 2
     assert [(s.frame, s.keyframe, s.outside) for s in tracks[0].shapes] == [
         (13, True, False), (16, True, True)]
     assert tracks[0].shapes[0].rotation == 30
-    assert [(s.frame, s.outside) for s in tracks[1].shapes] == [(19, False)]
+    assert [(s.frame, s.outside) for s in tracks[1].shapes] == [(19, False)]  # CVAT's quirk
+    assert [(s.frame, s.outside) for s in tracks[2].shapes] == [(22, False)]
+    # by default the shape on the last frame but one ends where it should (frame 22)
+    tracks = list(to_tracks(data, LABELS, frames))
+    assert [(s.frame, s.outside) for s in tracks[1].shapes] == [(19, False), (22, True)]
     assert [(s.frame, s.outside) for s in tracks[2].shapes] == [(22, False)]
 
 
