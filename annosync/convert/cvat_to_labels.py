@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from annosync.convert import attrs as attr_codec
-from annosync.convert.binding import BoundLabel, BoundSchema, Target
+from annosync.convert.binding import ACCEPTS, BoundLabel, BoundSchema, Target
 from annosync.convert.coords import box_to_rel, points_to_rel
 from annosync.convert.frames import FrameMap
 from annosync.convert.id_map import TaskIdMap
@@ -133,6 +133,7 @@ class _Reader:
         self.items: list[_Item] = []
         self.unexpected: list[UnexpectedObject] = []
         self.notes: list[str] = []
+        self.odd_frames: dict[tuple[int, str], UnexpectedObject] = {}
 
     # -- places ----------------------------------------------------------------------------------
     def place(self, task_frame: int) -> tuple[int, int | None]:
@@ -432,6 +433,25 @@ class _Reader:
             for frame in sorted(by_frame):
                 self.track_frame(rf, index, frame, by_frame[frame])
 
+    def odd_frame(self, piece: _Piece, bl: BoundLabel, rf: ResolvedField, tf: TrackFrame,
+                  task_frame: int) -> None:
+        """Frames of a track whose shape type its field cannot hold: one unexpected object per
+        (track, type), with a label per such frame."""
+        key = (piece.position, tf.type)
+        found = self.odd_frames.get(key)
+        if found is None:
+            found = UnexpectedObject(
+                reason=f"track {piece.track.id} of CVAT label {bl.name!r} has {tf.type} "
+                       f"keyframes, which field '{rf.path}' ({rf.type}) cannot hold",
+                kind="track", cvat_id=piece.track.id, cvat_label_id=piece.track.label_id,
+                cvat_label=bl.name, shape_type=tf.type, label_type=_NATURAL_TYPE.get(tf.type),
+                field=rf.path, sample=self.place(task_frame)[0],
+                raw=piece.track.model_dump(mode="json"))
+            self.odd_frames[key] = found
+            self.unexpected.append(found)
+        found.labels.extend(self.natural(bl.name, tf.type, tf.points, tf.rotation, tf.z_order,
+                                         task_frame))
+
     def track_frame(self, rf: ResolvedField, index: int, task_frame: int,
                     chosen: list[tuple[TrackFrame, _Piece]]) -> None:
         tf, piece = chosen[0]
@@ -440,8 +460,13 @@ class _Reader:
         assert bl is not None
         cls = piece.target.cls or bl.name
         rc = rf.class_by_name(cls)
+        if tf.type not in ACCEPTS[rf.type]:  # a keyframe of another type inside the track
+            self.odd_frame(piece, bl, rf, tf, task_frame)
+            return
         obj = self.convert(rf.type, cls, tf.type, tf.points, tf.rotation, tf.z_order, task_frame)
         if obj is None or isinstance(obj, _SegPiece):
+            self.notes.append(f"track {track.id}: unusable {tf.type} points on task frame "
+                              f"{task_frame} (skipped)")
             return
         for other, _ in chosen[1:]:  # further parts of a multi-part polyline
             more = self.convert(rf.type, cls, other.type, other.points, other.rotation,

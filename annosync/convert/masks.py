@@ -160,8 +160,9 @@ def _canonical(counts: list[int]) -> list[int]:
 def polygon_to_mask(flat: Sequence[float]) -> tuple[BinaryMask, PixelBox] | None:
     """Rasterise a CVAT polygon (pixels) into a mask of its pixel bounds (for polygons drawn on
     an instance or segmentation field, as the reference does)."""
-    xs, ys = flat[0::2], flat[1::2]
-    if len(xs) < 3:
+    n = len(flat) // 2
+    xs, ys = list(flat[0 : 2 * n : 2]), list(flat[1 : 2 * n : 2])
+    if n < 3:
         return None
     left, top = math.floor(min(xs)), math.floor(min(ys))
     right, bottom = math.ceil(max(xs)), math.ceil(max(ys))

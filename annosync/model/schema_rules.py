@@ -15,9 +15,11 @@ occluded and group id sections), plus the checks FiftyOne forgets:
 - ``label_id`` is reserved; ``mask_targets`` only for segmentation; no attributes on
   segmentation; attributes on scalar fields are ignored (noted);
 - at most one ``occluded`` (booleans) and one ``group_id`` (integers) attribute per field/class;
-  an attribute named ``occluded`` holding booleans, or ``group_id`` holding integers, is linked
-  automatically when its type is inferred; ``occluded_attr`` fills spatial fields (and classes)
-  that wire none, ``group_id_attr`` spatial and classification fields (CVAT tags have groups);
+  an attribute named ``occluded`` holding booleans (spatial fields), or ``group_id`` holding
+  integers, is linked automatically when its type is inferred, unless a run-wide
+  ``occluded_attr`` / ``group_id_attr`` names another attribute; those fill spatial fields (and
+  classes) that wire none explicitly, ``group_id_attr`` classification fields too (CVAT tags have
+  groups);
 - select/radio need values (given or observed), a default must be one of them, values must stay
   distinct as CVAT strings; checkbox holds booleans; number is ``[min, max(, step)]``;
 - a class shared by several fields is renamed ``<class>_<field>`` in CVAT for every field that
@@ -127,6 +129,9 @@ class _Rules:
         self.root = json_root
         self.problems: list[Problem] = []
         self.notes: list[str] = []
+        self.occluded_attr: str | None = None
+        self.group_id_attr: str | None = None
+        self.field_type: str | None = None
 
     def error(self, where: str, message: str) -> None:
         """``where`` is relative to the label schema (``.gt.classes``), or absolute (``$...``)."""
@@ -257,9 +262,15 @@ class _Rules:
     def _infer(self, name: str, obs: ObservedAttribute,
                auto_link: bool) -> tuple[Any, list[SchemaValue] | None]:
         types = set(obs.types)
+        # auto-linking by name yields to a run-wide occluded_attr / group_id_attr (the reference
+        # lets those fill every field that does not *explicitly* wire one)
+        link_occluded = auto_link and name == "occluded" and self.field_type in SPATIAL_TYPES \
+            and self.occluded_attr in (None, name)
+        link_group = auto_link and name == "group_id" and self.field_type not in (None, "scalar") \
+            and self.group_id_attr in (None, name)
         if types == {"bool"}:
-            return ("occluded" if auto_link and name == "occluded" else "checkbox"), None
-        if auto_link and name == "group_id" and types == {"int"}:
+            return ("occluded" if link_occluded else "checkbox"), None
+        if link_group and types == {"int"}:
             return "group_id", None
         strings = [stringify(v) for v in obs.values]
         if (obs.values and not obs.truncated and len(obs.values) <= MAX_SELECT_VALUES
@@ -309,6 +320,7 @@ class _Rules:
         if kind is None:
             return None
         ctype, single = kind
+        self.field_type = ctype
         if fs.mask_targets is not None and ctype != "segmentation":
             self.error(f"{where}.mask_targets", f"mask_targets only apply to segmentation fields; "
                                                 f"'{path}' is {ctype}")
@@ -545,6 +557,7 @@ def _schema(field_schemas: Mapping[str, FieldSchema], observed: Mapping[str, Obs
             occluded_attr: str | None, group_id_attr: str | None,
             json_root: str, disambiguate: bool = True) -> tuple[ResolvedSchema, list[Problem]]:
     rules = _Rules(observed, json_root)
+    rules.occluded_attr, rules.group_id_attr = occluded_attr, group_id_attr
     fields: dict[str, ResolvedField] = {}
     for path, fs in field_schemas.items():
         rf = rules.field(path, fs, occluded_attr, group_id_attr)

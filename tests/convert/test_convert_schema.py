@@ -412,3 +412,19 @@ def test_existing_project_fields_must_not_compete() -> None:
     with pytest.raises(InputError) as err:
         schema_from_project([], {"a": fs(type="detections"), "b": fs(type="instances")})
     assert "each field needs a different label type" in str(err.value)
+
+
+def test_run_wide_options_beat_auto_linking_but_not_explicit_wiring() -> None:
+    observed = observe("gt", dets(det(occluded=True, group_id=2)))
+    cls = resolve_schema({"gt": fs()}, observed, occluded_attr="is_occ",
+                         group_id_attr="grp").fields["gt"].classes[0]
+    kinds = {a.name: a.type for a in cls.attributes}
+    assert kinds == {"occluded": "checkbox", "group_id": "select", "is_occ": "occluded",
+                     "grp": "group_id"}
+    explicit = resolve_schema({"gt": fs(attributes={"occluded": {"type": "occluded"}})},
+                              observed, occluded_attr="is_occ").fields["gt"].classes[0]
+    assert explicit.occluded_attr == "occluded"
+    # an "occluded" boolean on a tag field is just a checkbox (tags have no occluded flag)
+    tags = observe("t", Classification(label="x", attributes={"occluded": True}))
+    (attr,) = resolve_schema({"t": fs()}, tags).fields["t"].classes[0].attributes
+    assert attr.type == "checkbox"
