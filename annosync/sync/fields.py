@@ -26,7 +26,7 @@ from annosync.model.labels import (
     label_objects,
 )
 from annosync.model.sample import Sample
-from annosync.model.schema import ResolvedField
+from annosync.model.schema import ResolvedAttribute, ResolvedField
 from annosync.sync.digest import ScalarItem
 from annosync.sync.merge import FieldRules, Item
 
@@ -127,9 +127,11 @@ def rules_for(rf: ResolvedField) -> FieldRules:
     """What the merge needs of a resolved field: digested attributes and restrictions."""
     names: dict[str, None] = {}
     read_only: set[str] = set()
+    defaults: dict[str, Any] = {}
     for cls in rf.classes:
         for attr in cls.attributes:
             names.setdefault(attr.name, None)
+            defaults.setdefault(attr.name, _default(attr))
             if attr.read_only:
                 read_only.add(attr.name)
     single = rf.single or rf.type in ("classification", "segmentation", "scalar")
@@ -143,4 +145,16 @@ def rules_for(rf: ResolvedField) -> FieldRules:
         allow_spatial_edits=rf.allow_spatial_edits,
         read_only=rf.read_only,
         single=single and not rf.is_frame_field,
+        defaults=tuple(sorted((k, v) for k, v in defaults.items() if v is not None)),
     )
+
+
+def _default(attr: ResolvedAttribute) -> Any:
+    """The value CVAT shows for an attribute nobody set (its default, else the first choice)."""
+    if attr.default is not None:
+        return attr.default
+    if attr.type in ("checkbox", "occluded"):
+        return False
+    if attr.type in ("select", "radio", "number") and attr.values:
+        return attr.values[0]
+    return None

@@ -74,6 +74,8 @@ class FieldRules:
     allow_spatial_edits: bool = True
     read_only: bool = False
     single: bool = False
+    #: (attribute, default) pairs: what CVAT holds for an attribute a label does not set.
+    defaults: tuple[tuple[str, Any], ...] = ()
 
     def permits(self, aspect: str) -> str | None:
         """None if a remote change of ``aspect`` may be taken, else the restriction's name."""
@@ -197,6 +199,20 @@ class _Merger:
     def digest(self, item: Item) -> dict[str, str]:
         return digests(item.obj, self.rules.attributes)
 
+    def same(self, aspect: str, loc: Item, rem: Item, ld: Mapping[str, str],
+             rd: Mapping[str, str]) -> bool:
+        """Do both sides hold the same value? An attribute missing on one side counts as the
+        schema's default, which is what CVAT shows (and returns) for it."""
+        if ld.get(aspect) == rd.get(aspect):
+            return True
+        if not aspect.startswith("attr:") or isinstance(loc.obj, ScalarItem):
+            return False
+        name = aspect[5:]
+        default = dict(self.rules.defaults).get(name)
+        lv = loc.obj.attributes.get(name)
+        rv = rem.obj.attributes.get(name)
+        return (default if lv is None else lv) == (default if rv is None else rv)
+
     def conflict(self, item_id: str, frame: int | None, kind: Any, aspects: Iterable[str]) -> str:
         resolution = "unresolved" if self.policy == "fail" else self.policy
         self.out.conflicts.append(Conflict(item_id, frame, kind, tuple(sorted(aspects)), resolution))
@@ -233,7 +249,7 @@ class _Merger:
     def all_three(self, base: BaseEntry, loc: Item, rem: Item) -> Item:
         ld, rd = self.digest(loc), self.digest(rem)
         lchg, rchg = _changed(ld, base.l), _changed(rd, base.remote())
-        both = {a for a in lchg & rchg if ld.get(a) != rd.get(a)}
+        both = {a for a in lchg & rchg if not self.same(a, loc, rem, ld, rd)}
         take = rchg - lchg
         push = lchg - rchg
         status: Status = "synced"
@@ -343,7 +359,7 @@ class _Merger:
 
     def both_without_base(self, loc: Item, rem: Item) -> Item:
         ld, rd = self.digest(loc), self.digest(rem)
-        differ = _changed(ld, rd)
+        differ = {a for a in _changed(ld, rd) if not self.same(a, loc, rem, ld, rd)}
         if not differ:
             self.out.status[loc.key] = "synced"
             self._agreed(loc, rem)

@@ -83,7 +83,7 @@ def default_client(session: RunSession) -> CvatClient:
         )
     verify = conn.verify if conn.verify is not None else opts.verify_ssl
     return CvatClient(final_url, creds, organization=creds.organization, headers=None,
-                      verify=verify)
+                      verify=verify, poll_interval=(0.1, 5.0))
 
 
 class RunSession:
