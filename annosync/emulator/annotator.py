@@ -296,6 +296,9 @@ class Annotator:
             keyframes = sorted(obj["shapes"], key=lambda s: s["frame"])
             if frame <= keyframes[0]["frame"]:
                 raise ValueError("the split frame must be after the first keyframe of the track")
+            if not job.start_frame <= frame <= job.stop_frame:
+                raise ValueError(f"frame {frame} is outside job {job.id} "
+                                 f"({job.start_frame}-{job.stop_frame}) holding the track")
             at = [s for s in interpolated_shapes(copy.deepcopy(obj), frame, frame + 1)
                   if s["frame"] == frame]
             if not at or at[0]["outside"]:
@@ -325,8 +328,9 @@ class Annotator:
 
     def merge_tracks(self, track_ids: list[int]) -> int:
         """Merge tracks of one label into one (UI "merge"): keyframes are combined in frame
-        order, a track that ends visible gets an ``outside`` keyframe after its last one unless
-        the next track starts there; attributes come from the earliest track."""
+        order (a visible keyframe wins over another track's ``outside`` one on the same frame),
+        a track that ends visible gets an ``outside`` keyframe after its last one unless the
+        next track starts there; attributes come from the earliest track."""
         with self.state.lock:
             found = [self._find(tid, "track") for tid in track_ids]
             if len(found) < 2:
@@ -342,7 +346,10 @@ class Annotator:
             for obj in objs:
                 shapes = sorted(obj["shapes"], key=lambda s: s["frame"])
                 for shape in shapes:
-                    if shape["frame"] in keyframes:
+                    held = keyframes.get(shape["frame"])
+                    if held is not None and not held["outside"]:
+                        if shape["outside"]:
+                            continue  # a visible keyframe beats another track's "outside" end
                         raise ValueError(f"tracks overlap on frame {shape['frame']}")
                     keyframes[shape["frame"]] = {k: copy.deepcopy(shape[k]) for k in (
                         "type", "frame", "points", "occluded", "outside", "z_order", "rotation",

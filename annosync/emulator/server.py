@@ -14,6 +14,7 @@ import gzip
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -247,6 +248,14 @@ class _Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (timeouts, retries, dropped faults) are routine, not tracebacks."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        log.exception("emulator: error while serving %s", client_address)
 
 
 def make_server(app: App, host: str, port: int) -> Server:
