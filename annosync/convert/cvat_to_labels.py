@@ -585,7 +585,7 @@ def _merge_parts(items: list[_Item]) -> list[_Item]:
 def _segmentation(reader: _Reader, rf: ResolvedField, items: list[_Item],
                   task_frame: int) -> _Item:
     size = reader.frames.frame_size(task_frame)
-    canvas = np.zeros((size.height, size.width), dtype=np.int64)
+    canvas = np.zeros((size.height, size.width), dtype=np.int32)
     pieces: list[tuple[int, int, _SegPiece]] = []
     for n, item in enumerate(items):
         for piece in [item.obj, *item.raw.get("_pieces", [])]:
