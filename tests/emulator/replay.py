@@ -176,6 +176,7 @@ class Replayer:
     check_values: bool = True
     on_response: Any = None  # callable(method, path, status, content_type, json_or_None)
     _pending_values: Any = None
+    downloads: list[tuple[str, bytes]] = field(default_factory=list)  # (recording, zip bytes)
     value_problems: list[tuple[int, list[str]]] = field(default_factory=list)
 
     # -- id mapping --------------------------------------------------------------------------
@@ -537,6 +538,8 @@ class Replayer:
             self._pending_values = None
             problems = self.check(exchange, resp)
             self.after(seq, exchange, resp)
+            if "/dataset/download" in exchange["path"] and resp.status_code == 200:
+                self.downloads.append((fname, resp.content))
             if self.on_response is not None:
                 ctype = resp.headers.get("content-type", "")
                 try:
