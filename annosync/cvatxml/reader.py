@@ -203,62 +203,110 @@ class _Body:
         passthrough.append(raw_xml(child))
 
     def _text_check(self, el: etree._Element) -> None:
-        if el.text and el.text.strip():
-            self.diag.warn(f"text inside <{el.tag}> is ignored: {_clip(el.text.strip())!r}",
+        text = el.text
+        if text and not text.isspace():
+            self.diag.warn(f"text inside <{el.tag}> is ignored: {_clip(text.strip())!r}",
                            el.sourceline)
+
+    def _tail_check(self, parent: etree._Element, child: etree._Element) -> None:
+        tail = child.tail
+        if tail and not tail.isspace():
+            self.diag.warn(f"text inside <{parent.tag}> is ignored: {_clip(tail.strip())!r}",
+                           child.sourceline)
+
+    def _children(self, el: etree._Element) -> None:
         for child in el:
-            if child.tail and child.tail.strip():
-                self.diag.warn(f"text inside <{el.tag}> is ignored: {_clip(child.tail.strip())!r}",
-                               child.sourceline)
+            self._tail_check(el, child)
+        self._text_check(el)
+
+    def _bool_error(self, el: etree._Element, name: str, text: str) -> InputError:
+        return self.diag.error(f"<{el.tag}> attribute '{name}' must be 0 or 1, got {text!r}",
+                               el.sourceline)
+
+    def _missing(self, el: etree._Element, name: str, where: str = "") -> InputError:
+        return self.diag.error(f"<{el.tag}>{where} is missing the required attribute '{name}'",
+                               el.sourceline)
 
     # -- shapes ---------------------------------------------------------------------------------
     def shape(self, el: etree._Element, in_track: bool, is_element: bool) -> Shape:
-        kind = str(el.tag)
-        a = dict(el.attrib)
-        s = Shape(kind=kind, line=el.sourceline)
-        label = a.pop("label", None)
+        """One shape element (the hot path of the reader: keep it lean)."""
+        kind = el.tag
+        a = dict(el.items())
+        pop = a.pop
+        label = pop("label", None)
         if label is None and (is_element or not in_track):
-            raise self.diag.error(f"<{kind}> is missing the required attribute 'label'",
-                                  el.sourceline)
-        s.label = label
-        s.source = a.pop("source", None)
-        frame = a.pop("frame", None)
-        if frame is not None:
-            s.frame = self._int(frame, "frame", el)
+            raise self._missing(el, "label")
+        source = pop("source", None)
+        frame: int | None = None
+        text = pop("frame", None)
+        if text is not None:
+            frame = self._int(text, "frame", el)
         elif in_track and not is_element:
-            raise self.diag.error(f"<{kind}> in a <track> is missing the required attribute "
-                                  "'frame'", el.sourceline)
-        s.keyframe = self._opt_bool(a, "keyframe", el, required=in_track)
-        s.outside = self._opt_bool(a, "outside", el, required=is_element)
-        s.occluded = self._opt_bool(a, "occluded", el, required=is_element)
+            raise self._missing(el, "frame", " in a <track>")
+        flags: list[bool | None] = []
+        for name, required in (("keyframe", in_track), ("outside", is_element),
+                               ("occluded", is_element)):
+            text = pop(name, None)
+            if text is None:
+                if required:
+                    raise self._missing(el, name)
+                flags.append(None)
+            elif text == "0":
+                flags.append(False)
+            elif text == "1":
+                flags.append(True)
+            else:
+                raise self._bool_error(el, name, text)
+        points: list[float] | None = None
+        mask: Mask | None = None
         coords = COORD_ATTRS.get(kind)
         if coords is not None:
-            s.points = [self._float(self._req(a, c, el), c, el) for c in coords]
+            try:
+                points = [float(a[c]) for c in coords]
+            except (KeyError, ValueError):
+                points = [self._float(self._req(a, c, el), c, el) for c in coords]
+            else:
+                for c in coords:
+                    del a[c]
+            if not all(map(math.isfinite, points)):
+                for c, v in zip(coords, points, strict=True):
+                    self._float(repr(v), c, el)
         elif kind == "mask":
-            s.mask = self._mask(a, el)
+            mask = self._mask(a, el)
         elif kind == "skeleton":
-            text = a.pop("points", None)
-            s.points = None if text is None else self._points(text, el)
+            text = pop("points", None)
+            points = None if text is None else self._points(text, el)
         else:
-            s.points = self._points(self._req(a, "points", el), el)
+            text = pop("points", None)
+            if text is None:
+                raise self._missing(el, "points")
+            points = self._points(text, el)
             need = MIN_POINT_VALUES[kind]
-            if len(s.points) < need:
+            if len(points) < need:
                 raise self.diag.error(
-                    f"<{kind}> needs at least {need // 2} point(s), got {len(s.points) // 2}",
+                    f"<{kind}> needs at least {need // 2} point(s), got {len(points) // 2}",
                     el.sourceline,
                 )
-        s.rotation = self._opt_float(a, "rotation", el)
-        s.z_order = self._opt_int(a, "z_order", el)
-        s.group_id = self._opt_int(a, "group_id", el)
-        s.extra = self._extra(a, el)
-        for child in el:
-            tag = child.tag
-            if tag == "attribute":
-                s.attributes.append(self._attribute(child))
-            elif kind == "skeleton" and tag in _ELEMENT_SHAPES:
-                s.elements.append(self.shape(child, in_track, True))
-            elif isinstance(tag, str):
-                self._unknown_child(child, el, s.passthrough)
+        rotation = z_order = group_id = None
+        if a:
+            rotation = self._opt_float(a, "rotation", el)
+            z_order = self._opt_int(a, "z_order", el)
+            group_id = self._opt_int(a, "group_id", el)
+        s = Shape(kind, label, source, frame, flags[0], flags[1], flags[2], points, mask,
+                  rotation, z_order, group_id, line=el.sourceline)
+        if a:
+            s.extra = self._extra(a, el)
+        if len(el):
+            attributes = s.attributes
+            for child in el:
+                tag = child.tag
+                if tag == "attribute":
+                    attributes.append(self._attribute(child))
+                elif kind == "skeleton" and tag in _ELEMENT_SHAPES:
+                    s.elements.append(self.shape(child, in_track, True))
+                elif isinstance(tag, str):
+                    self._unknown_child(child, el, s.passthrough)
+                self._tail_check(el, child)
         self._text_check(el)
         return s
 
@@ -273,7 +321,7 @@ class _Body:
                 t.attributes.append(self._attribute(child))
             elif isinstance(child.tag, str):
                 self._unknown_child(child, el, t.passthrough)
-        self._text_check(el)
+        self._children(el)
         return t
 
     def image(self, el: etree._Element) -> Image:
@@ -297,6 +345,7 @@ class _Body:
                 tags.append(self.tag(child))
             elif isinstance(tag, str):
                 self._unknown_child(child, el, img.passthrough)
+            self._tail_check(el, child)
         self._text_check(el)
         return img
 
@@ -315,6 +364,7 @@ class _Body:
                 t.shapes.append(self.shape(child, True, False))
             elif isinstance(tag, str):
                 self._unknown_child(child, el, t.passthrough)
+            self._tail_check(el, child)
         self._text_check(el)
         return t
 

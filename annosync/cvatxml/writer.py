@@ -29,12 +29,21 @@ from typing import IO, Any
 
 from lxml import etree
 
-from annosync.cvatxml.encoding import NumberStyle, fmt_bool, fmt_points, fmt_rle, number_formatter
+from annosync.cvatxml.encoding import (
+    NumberStyle,
+    fmt_bool,
+    fmt_cvat,
+    fmt_points,
+    fmt_rle,
+    number_formatter,
+)
 from annosync.cvatxml.meta import Meta, Node, meta_nodes
 from annosync.cvatxml.model import COORD_ATTRS, Attr, Image, Item, Shape, Tag, Track
 from annosync.cvatxml.reader import Document
 
 DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+
+_INDENT = ["\n" + "  " * i for i in range(12)]
 
 _RAW_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
@@ -104,7 +113,7 @@ class XmlWriter:
 
     # -- primitives -----------------------------------------------------------------------------
     def _indent(self, level: int) -> None:
-        self._xf.write("\n" + "  " * level)
+        self._xf.write(_INDENT[level] if level < len(_INDENT) else "\n" + "  " * level)
 
     def _node(self, node: Node, level: int) -> None:
         self._indent(level)
@@ -122,8 +131,9 @@ class XmlWriter:
 
     def _attributes(self, attributes: list[Attr], level: int) -> None:
         xf = self._xf
+        indent = _INDENT[level]
         for attr in attributes:
-            xf.write("\n" + "  " * level)
+            xf.write(indent)
             with xf.element("attribute", {"name": attr.name}):
                 if attr.value:
                     xf.write(attr.value)
@@ -136,14 +146,15 @@ class XmlWriter:
     # -- shapes ---------------------------------------------------------------------------------
     def _coords(self, s: Shape, out: dict[str, str]) -> None:
         fmt = self._fmt
-        names = COORD_ATTRS.get(s.kind)
+        kind = s.kind
+        names = COORD_ATTRS.get(kind)
         if names is not None:
             pts = s.points or []
             if len(pts) != len(names):
-                raise ValueError(f"<{s.kind}> needs {len(names)} coordinates, got {len(pts)}")
+                raise ValueError(f"<{kind}> needs {len(names)} coordinates, got {len(pts)}")
             for name, value in zip(names, pts, strict=True):
                 out[name] = fmt(value)
-        elif s.kind == "mask":
+        elif kind == "mask":
             m = s.mask
             if m is None:
                 raise ValueError("a <mask> shape needs its mask")
@@ -153,11 +164,16 @@ class XmlWriter:
             out["width"] = str(m.width)
             out["height"] = str(m.height)
         elif s.points is not None:
-            if len(s.points) % 2:
-                raise ValueError(f"<{s.kind}> needs an even number of coordinates")
-            out["points"] = fmt_points(s.points, fmt)
-        elif s.kind != "skeleton":
-            raise ValueError(f"<{s.kind}> needs points")
+            pts = s.points
+            if len(pts) % 2:
+                raise ValueError(f"<{kind}> needs an even number of coordinates")
+            if fmt is fmt_cvat:
+                it = iter(pts)
+                out["points"] = ";".join([f"{x:.2f},{y:.2f}" for x, y in zip(it, it, strict=True)])
+            else:
+                out["points"] = fmt_points(pts, fmt)
+        elif kind != "skeleton":
+            raise ValueError(f"<{kind}> needs points")
 
     def _image_shape_attrs(self, s: Shape) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -212,7 +228,8 @@ class XmlWriter:
     def _shape(self, s: Shape, level: int, in_track: bool) -> None:
         xf = self._xf
         attrs = self._track_shape_attrs(s) if in_track else self._image_shape_attrs(s)
-        xf.write("\n" + "  " * level)
+        indent = _INDENT[level]
+        xf.write(indent)
         with xf.element(s.kind, attrs):
             for element in s.elements:
                 self._shape(element, level + 1, in_track)
@@ -220,7 +237,7 @@ class XmlWriter:
                 self._attributes(s.attributes, level + 1)
             if s.passthrough:
                 self._raws(s.passthrough, level + 1)
-            xf.write("\n" + "  " * level)
+            xf.write(indent)
 
     def _tag(self, t: Tag, level: int) -> None:
         attrs = {"label": t.label}

@@ -206,8 +206,9 @@ def samples(draw: Any) -> dict[str, Any]:
             attributes=label_attrs), max_size=2)))
     if draw(flag):
         fields["ground_truth_classifications"] = Classifications(classifications=draw(
-            st.lists(st.builds(Classification, label=labels, attributes=label_attrs),
-                     max_size=2)))
+            st.lists(st.builds(Classification, label=labels, attributes=label_attrs.map(
+                lambda d: {k: v for k, v in d.items() if k != "cvat.occluded"})),  # tags: none
+                max_size=2)))
     return fields
 
 
