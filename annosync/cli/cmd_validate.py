@@ -8,9 +8,29 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
+from annosync.dataset.folder import DatasetFolder
+from annosync.errors import Problem
+from annosync.manifest.load import LoadedManifest
+from annosync.manifest.rules import locate_schema_problems
 from annosync.manifest.validate import format_problem, validate_paths
 
 DEFAULT_PATH = "manifests"
+
+
+def reconciler_schema_check(run: LoadedManifest, folder: DatasetFolder,
+                            keys: list[str]) -> list[Problem]:
+    """The label-schema rules ``plan`` applies (``model/schema_rules.py``, with what
+    ``convert/infer.py`` observes on the selected samples), at the manifest's lines."""
+    from annosync.convert.infer import infer_fields
+    from annosync.model.schema_rules import check_schema
+
+    schemas = run.manifest.field_schemas()
+    if not schemas or run.manifest.cvat.project_id is not None:
+        return []  # an existing project's schema is the CVAT project's, checked by `plan`
+    observed = infer_fields(list(schemas), (folder.read(k) for k in keys))
+    problems = check_schema(schemas, observed, run.manifest.cvat.occluded_attr,
+                            run.manifest.cvat.group_id_attr)
+    return locate_schema_problems(run, problems)
 
 
 @click.command("validate")
@@ -39,7 +59,8 @@ def command(paths: tuple[str, ...], as_json: bool, strict: bool, probe_media: bo
                 "dataset folders or label files to check"
             )
         paths = (DEFAULT_PATH,)
-    report = validate_paths(list(paths), check_media=not no_media, probe_media=probe_media)
+    report = validate_paths(list(paths), check_media=not no_media, probe_media=probe_media,
+                            schema_check=reconciler_schema_check)
     ok = report.ok(strict)
     if as_json:
         click.echo(json.dumps(report.to_json(strict), indent=2, sort_keys=True))

@@ -709,6 +709,48 @@ def _read_only(ctx: RuleContext) -> Iterator[Problem]:
                             "is nothing to upload for reference", "warning")
 
 
+_PATH_TOKEN = re.compile(
+    r"\.([^.\[]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]"
+)
+
+
+def parse_json_path(text: str) -> Loc | None:
+    """``$.label_schema['frames.v'].classes[1]`` -> ``("label_schema", "frames.v", "classes", 1)``."""
+    if not text.startswith("$"):
+        return None
+    out: list[Any] = []
+    pos = 1
+    while pos < len(text):
+        m = _PATH_TOKEN.match(text, pos)
+        if m is None:
+            return tuple(out)
+        name, index, single, double = m.groups()
+        if index is not None:
+            out.append(int(index))
+        else:
+            out.append(name if name is not None else (single if single is not None else double))
+        pos = m.end()
+    return tuple(out)
+
+
+def locate_schema_problems(run: LoadedManifest, problems: list[Problem]) -> list[Problem]:
+    """Place problems located by JSON path into the folded label schema (``$.label_schema.<f>
+    ...``, as the reconciler's schema rules report them) at the manifest line where that part
+    of the schema was written (a shorthand key, a run-wide key, or the field's own entry)."""
+    ctx = RuleContext(run=run, schemas=run.manifest.field_schemas(), facts=None)
+    out: list[Problem] = []
+    for p in problems:
+        loc = parse_json_path(p.location.json_path or "") or ()
+        if len(loc) >= 2 and loc[0] == "label_schema" and loc[1] in ctx.schemas:
+            rest = loc[2:]
+            where = _attr_loc(ctx, loc[1], rest) if rest and isinstance(rest[0], str) \
+                else ctx.field_loc(loc[1])
+        else:
+            where = loc
+        out.append(run.problem(where, p.message, p.severity))
+    return out
+
+
 def check_run(run: LoadedManifest, facts: DatasetFacts | None) -> list[Problem]:
     """Apply every rule to one run; problems in rule order, then by location."""
     ctx = RuleContext(run=run, schemas=run.manifest.field_schemas(), facts=facts)

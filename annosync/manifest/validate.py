@@ -10,7 +10,7 @@ ids that repeat across files. Nothing here prints: the CLI formats the ``Report`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,11 @@ from annosync.manifest.load import MANIFEST_SUFFIXES, LoadedManifest, load_all
 from annosync.manifest.observe import DatasetFacts, observe
 from annosync.manifest.rules import check_run
 from annosync.manifest.select import select
+
+#: An extra check of a run against its selected samples, returning located problems. The CLI
+#: passes the reconciler's own label-schema rules (they need ``annosync.convert``, a layer below
+#: this one), so ``validate`` rejects what ``plan`` would.
+SchemaCheck = Callable[[LoadedManifest, DatasetFolder, list[str]], list[Problem]]
 
 
 @dataclass
@@ -112,8 +117,10 @@ def dataset_root_of(label_file: Path) -> Path | None:
 
 
 class _Checker:
-    def __init__(self, check_media: bool, probe_media: bool) -> None:
+    def __init__(self, check_media: bool, probe_media: bool,
+                 schema_check: SchemaCheck | None = None) -> None:
         self.report = Report()
+        self.schema_check = schema_check
         self.check_media = check_media
         self.probe_media = probe_media
         self.checked: set[tuple[Path, str]] = set()
@@ -183,7 +190,12 @@ class _Checker:
             self.report.problems.extend(check_run(run, None))
             return
         facts = observe(folder, selection.keys)
-        self.report.problems.extend(check_run(run, facts))
+        found = check_run(run, facts)
+        self.report.problems.extend(found)
+        if self.schema_check is not None and not facts.unreadable \
+                and not any(p.severity == "error" for p in found):
+            # only on a run our rules pass: both state many rules alike, once is enough
+            self.report.problems.extend(self.schema_check(run, folder, selection.keys))
 
 
 def validate_paths(
@@ -191,9 +203,10 @@ def validate_paths(
     env: Mapping[str, str] | None = None,
     check_media: bool = True,
     probe_media: bool = False,
+    schema_check: SchemaCheck | None = None,
 ) -> Report:
     """Validate everything under ``paths`` (see the module docstring)."""
-    checker = _Checker(check_media, probe_media)
+    checker = _Checker(check_media, probe_media, schema_check)
     manifest_paths: list[Path] = []
     for raw in paths:
         p = Path(raw)

@@ -280,6 +280,7 @@ def test_structured_mutations_of_valid_manifests(tmp_path: Path) -> None:
     """Type confusion at every depth: values that load but make the rules think hard."""
     import yaml
 
+    from annosync.cli.cmd_validate import reconciler_schema_check
     from annosync.manifest.validate import validate_paths
 
     rng = random.Random(int(os.environ.get("ANNOSYNC_FUZZ_SEED", "7")))
@@ -306,6 +307,22 @@ def test_structured_mutations_of_valid_manifests(tmp_path: Path) -> None:
             doc = _set(doc, path, copy.deepcopy(rng.choice(_POOL)))  # type: ignore[assignment]
         target = tmp_path / f"m{i}.yaml"
         target.write_text(yaml.safe_dump(doc))
-        report = validate_paths([target], env={})  # must not raise
+        report = validate_paths([target], env={}, schema_check=reconciler_schema_check)
         for p in report.problems:
             assert p.location.path and p.message
+
+
+def test_validate_applies_the_reconcilers_schema_rules_too(tmp_path: Path) -> None:
+    """What `plan` would reject, `validate` reports: here existing classes missing from the list
+    (a rule of ``model/schema_rules.py``), placed at the manifest line of ``classes``."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        f"anno_key: narrow\ndataset: {STREET}\nsamples: {{keys: ['0001']}}\n"
+        "label_field: ground_truth\nclasses: [person]\n"
+    )
+    result = invoke("validate", str(path))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{path}:5: classes: field 'ground_truth' has labels of classes not in its class list: "
+        "['car', 'truck']"
+    )
