@@ -152,3 +152,23 @@ def test_writing_to_a_path_is_atomic(tmp_path: Path) -> None:
         w.write(Image(id=0, name="a"))
     assert read_document(target).images == [Image(id=0, name="a")]
     assert list(target.parent.iterdir()) == [target]
+
+
+def test_job_export_meta_keeps_original_size_beside_the_job() -> None:
+    """A job export puts <original_size> next to <job>, after <dumped> (FACTS A.1)."""
+    data = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+        b"  <meta>\n    <job>\n      <id>7</id>\n      <size>3</size>\n      <mode>interpolation"
+        b"</mode>\n      <start_frame>4</start_frame>\n      <stop_frame>8</stop_frame>\n"
+        b"      <frame_filter>step=2</frame_filter>\n    </job>\n    <dumped>d</dumped>\n"
+        b"    <original_size>\n      <width>320</width>\n      <height>240</height>\n"
+        b"    </original_size>\n  </meta>\n</annotations>\n"
+    )
+    doc = read_document(data)
+    assert doc.warnings == [] and doc.meta is not None and doc.meta.kind == "job"
+    assert doc.meta.task is not None and doc.meta.task.name is None
+    assert (doc.meta.task.start_frame_int, doc.meta.task.frame_step) == (4, 2)
+    assert doc.meta.video_size is not None and doc.meta.video_size.width == "320"
+    from annosync.cvatxml import document_bytes
+
+    assert document_bytes(doc) == data
