@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,17 +228,16 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
             ):
                 continue
             by_task.setdefault(sw.task, []).append(sw)
-    pushed: set[int] = set()
     client = session.client
-    for index, items in sorted(by_task.items()):
+
+    def push_one(index: int) -> tuple[int, PushResult]:
         task = record.tasks[index]
         view = work.views.get(index) or TaskView(task)
-        work.views[index] = view
         if view.frames is None:
             view.frames = frame_map(client, task)
         if view.bound is None:
             view.bound = bound_schema(client, view.task_id, schema)
-        touched = {sw.key: sw for sw in items}
+        touched = {sw.key for sw in by_task[index]}
         samples, wanted = [], []
         for key in task.samples:
             sw = work.samples[key]
@@ -246,16 +246,22 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
             if key in touched:
                 for path, m in sw.merges.items():
                     for c in m.changes:
-                        if c.side != "push":
-                            continue
-                        (want.delete if c.kind == "delete" else want.send)[path].add(c.label_id)
+                        if c.side == "push":
+                            target = want.delete if c.kind == "delete" else want.send
+                            target[path].add(c.label_id)
             wanted.append(want)
-        got = push_task(client, task, samples, wanted, schema, view.frames, view.bound)
-        task.id_map = got.id_map
-        result.pushed.created += got.created
-        result.pushed.updated += got.updated
-        result.pushed.deleted += got.deleted
-        pushed.add(index)
+        work.views[index] = view
+        return index, push_task(client, task, samples, wanted, schema, view.frames, view.bound)
+
+    pushed: set[int] = set()
+    workers = max(1, session.options.concurrency)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, got in pool.map(push_one, sorted(by_task)):
+            record.tasks[index].id_map = got.id_map
+            result.pushed.created += got.created
+            result.pushed.updated += got.updated
+            result.pushed.deleted += got.deleted
+            pushed.add(index)
     if pushed:
         p = result.pushed
         report(f"pushed to CVAT: {p.created} created, {p.updated} updated, {p.deleted} deleted")

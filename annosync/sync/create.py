@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,8 @@ class Creator:
         self.progress = progress
         self.journal = Journal(session.state_dir, session.anno_key)
         self._user_ids: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self.workers = max(1, session.options.concurrency)
 
     @property
     def record(self) -> RunRecord:
@@ -127,7 +131,8 @@ class Creator:
         return self.session.record
 
     def save(self) -> None:
-        save_record(self.session.state_dir, self.record)
+        with self._lock:
+            save_record(self.session.state_dir, self.record)
 
     def user_id(self, username: str | None) -> int | None:
         if not username:
@@ -199,16 +204,33 @@ class Creator:
         self.save()
 
     def run(self) -> None:
-        for task in self.record.tasks:
-            self.advance(task)
+        """Create tasks in order, upload media in parallel, assign jobs in order (round-robin
+        over the whole run), then upload labels in parallel (bounded by ``concurrency``)."""
+        pending = [t for t in self.record.tasks if t.state != "labels_uploaded"]
+        for task in pending:
+            if task.state == "planned":
+                self.create_task(task)
+        self._parallel(self.upload_media, [t for t in pending if t.state == "created"])
+        for task in pending:
+            self.list_and_assign_jobs(task)
+        self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
 
-    def advance(self, task: TaskRecord) -> None:
-        if task.state == "planned":
-            self.create_task(task)
-        if task.state == "created":
-            self.upload_media(task)
-        if task.state == "data_uploaded":
-            self.upload_labels(task)
+    def _parallel(self, step: Callable[[TaskRecord], None], tasks: list[TaskRecord]) -> None:
+        if self.workers == 1 or len(tasks) < 2:
+            for task in tasks:
+                step(task)
+            return
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for future in [pool.submit(step, t) for t in tasks]:
+                future.result()
+
+    def list_and_assign_jobs(self, task: TaskRecord) -> None:
+        if task.state != "data_uploaded" or task.id is None:
+            return
+        task.jobs = job_records(self.client.list_jobs(task_id=task.id))
+        offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
+        self.assign_jobs(task, offset)
+        self.save()
 
     def create_task(self, task: TaskRecord) -> None:
         project_id = self.record.project.id if self.record.project else None
@@ -316,9 +338,11 @@ class Creator:
         assert task_id is not None
         self.journal.intent("upload_media", str(task_id), files=len(files) or len(server_files))
         self.client.upload_task_data(task_id, files, progress=progress, **kwargs)
-        task.size = int(self.client.get_task(task_id).get("size") or 0)
-        task.state = "data_uploaded"
-        self.save()
+        size = int(self.client.get_task(task_id).get("size") or 0)
+        with self._lock:
+            task.size = size
+            task.state = "data_uploaded"
+            self.save()
         self.journal.done("upload_media", str(task.id))
         self.report(f"uploaded {len(files) or len(server_files)} file(s) to task {task.id}")
 
@@ -336,45 +360,35 @@ class Creator:
         assert task.id is not None and self.session.schema is not None
         schema = self.session.schema
         frames = frame_map(self.client, task)
-        task.jobs = job_records(self.client.list_jobs(task_id=task.id))
-        offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
-        self.assign_jobs(task, offset)
         bound = bound_schema(self.client, task.id, schema)
         if bound.missing:
             raise StateError(
                 f"task {task.id} lacks CVAT labels {', '.join(bound.missing)} that the schema "
                 "needs (was the project's schema edited?)"
             )
-        task.labels = {b.name: b.id for b in bound.labels}
         samples = [self.session.read(k) for k in task.samples]
         upload = to_cvat(samples, list(schema.fields), frames, bound,
                          load_mask=_mask_loader(self.session))
         self.journal.intent("upload_labels", str(task.id))
         response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
-        task.id_map = build_id_map(task.id, upload, response, bound)
+        id_map = build_id_map(task.id, upload, response, bound)
         now = self.client.get_annotations(task_id=task.id)
         previous = PreviousLabels.from_samples(samples, schema.fields)
-        pulled = from_cvat(now, frames, bound, id_map=task.id_map, previous=previous,
+        pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
                            scope=f"task{task.id}")
-        for position, (key, sample) in enumerate(zip(task.samples, samples, strict=True)):
-            got = pulled.samples.get(0 if task.media_type == "video" else position)
-            record_base(self.record, key, sample, schema,
-                        (got.fields, got.frames) if got else ({}, {}))
-        task.jobs = job_records(self.client.list_jobs(task_id=task.id))
-        self.assign_names(task)
-        task.state = "labels_uploaded"
-        self.save()
+        jobs = job_records(self.client.list_jobs(task_id=task.id))
+        with self._lock:  # other tasks' threads save the same record
+            task.labels = {b.name: b.id for b in bound.labels}
+            task.id_map = id_map
+            for position, (key, sample) in enumerate(zip(task.samples, samples, strict=True)):
+                got = pulled.samples.get(0 if task.media_type == "video" else position)
+                record_base(self.record, key, sample, schema,
+                            (got.fields, got.frames) if got else ({}, {}))
+            task.jobs = jobs
+            task.state = "labels_uploaded"
+            self.save()
         self.journal.done("upload_labels", str(task.id))
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
-
-    def assign_names(self, task: TaskRecord) -> None:
-        """Keep the assignees given in the manifest on the job records (the listing may lag)."""
-        opts = self.session.manifest.cvat
-        if opts.job_assignees:
-            offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
-            for job, who in zip(task.jobs, round_robin(opts.job_assignees, len(task.jobs),
-                                                       offset), strict=True):
-                job.assignee = job.assignee or who
 
     def launch_editor(self) -> None:
         if not self.session.manifest.launch_editor:

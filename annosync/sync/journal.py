@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from annosync.sync.record import now_iso
 
 JOURNAL_DIR = "journal"
+_LOCK = threading.Lock()  # appliers run steps of one run in parallel threads
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class Journal:
         return out
 
     def _append(self, op: str, action: str, key: str, data: dict[str, Any]) -> None:
+        with _LOCK:
+            self._write(op, action, key, data)
+
+    def _write(self, op: str, action: str, key: str, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         line = json.dumps(

@@ -9,6 +9,7 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from annosync.convert import PreviousLabels, TaskIdMap
@@ -18,7 +19,7 @@ from annosync.model.schema import ResolvedField, ResolvedSchema
 from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
-from annosync.sync.record import RunRecord
+from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
 from annosync.sync.session import RunSession
 
@@ -88,26 +89,38 @@ def merge_sample(
 
 
 def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
-    """Fill ``work`` for every uploaded task of the run."""
+    """Fill ``work`` for every uploaded task of the run.
+
+    Tasks are fetched in parallel (``options.concurrency`` at a time), in windows so that only
+    a few tasks' samples are in memory at once; merging is pure and runs in order.
+    """
     record = session.record
     assert record is not None
     client = session.client
-    for task in record.tasks:
-        if task.state != "labels_uploaded" or task.id is None:
-            continue
+    tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
+    workers = max(1, session.options.concurrency)
+
+    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, Sample]]:
         view = TaskView(task)
-        work.views[task.index] = view
         refresh_jobs(client, view)
         samples = {k: session.read(k) for k in task.samples}
         if view.changed:
             previous = PreviousLabels.from_samples(samples.values(), schema.fields)
-            got = download(client, view, schema, previous, id_map_of(record, task.index))
-            work.unexpected.extend((task.index, u) for u in got.unexpected)
-            work.notes.extend(got.notes)
-        for position, key in enumerate(task.samples):
-            pulled = sample_data(view, position)
-            remote = None if pulled is None else (pulled.fields, pulled.frames)
-            work.samples[key] = merge_sample(session, key, samples[key], schema, remote)
+            download(client, view, schema, previous, id_map_of(record, task.index))
+        return view, samples
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(tasks), workers * 2):
+            for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
+                task = view.task
+                work.views[task.index] = view
+                if view.pulled is not None:
+                    work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
+                    work.notes.extend(view.pulled.notes)
+                for position, key in enumerate(task.samples):
+                    pulled = sample_data(view, position)
+                    remote = None if pulled is None else (pulled.fields, pulled.frames)
+                    work.samples[key] = merge_sample(session, key, samples[key], schema, remote)
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,
