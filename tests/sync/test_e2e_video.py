@@ -154,3 +154,29 @@ def test_assignees_task_size_segment_size(ws: Workspace) -> None:
     assert job_users == ["bob", "carol", "bob"]
 
 
+
+
+def test_tasks_from_a_cloud_storage_upload_no_media(ws: Workspace) -> None:
+    """cloud_storage_id: CVAT reads the files from its own storage (no upload)."""
+    import requests
+
+    dataset = ws.copy("street")
+    bucket = f"bucket-{ws.anno_key}"
+    ws.emu.add_bucket(bucket, dataset)
+    key = requests.post(f"{ws.emu.url}/api/auth/login", json={
+        "username": ws.emu.admin_username, "password": ws.emu.admin_password}, timeout=10,
+    ).json()["key"]
+    storage = requests.post(
+        f"{ws.emu.url}/api/cloudstorages", timeout=10,
+        headers={"Authorization": f"Token {key}", "Accept": "application/vnd.cvat+json"},
+        json={"provider_type": "AWS_S3_BUCKET", "resource": bucket, "display_name": bucket,
+              "credentials_type": "ANONYMOUS_ACCESS"},
+    ).json()
+    ws.manifest(label_field="ground_truth", samples={"keys": ["0001", "0002"]},
+                cvat={"cloud_storage_id": storage["id"]})
+    ws.run()
+    (task_id,) = ws.task_ids()
+    state = ws.emu.annotator("admin").state
+    data = state.data[state.tasks[task_id].data_id]
+    assert data.cloud_storage_id == storage["id"] and data.size == 2
+    assert ws.plan().has_changes is False
