@@ -261,7 +261,11 @@ def check_folder(
     report = FolderReport()
     first: dict[str, tuple[str, tuple[Any, ...]]] = {}
     for key in folder.keys() if keys is None else keys:
-        path = folder.label_path(key)
+        try:
+            path = folder.label_path(key)
+        except InputError as exc:
+            report.problems.extend(exc.problems)
+            continue
         display = display_path(path)
         try:
             data = path.read_bytes()

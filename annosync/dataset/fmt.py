@@ -34,7 +34,11 @@ def format_folder(
     """Canonicalize label files; with ``check``, only report which ones would change."""
     result = FmtResult()
     for key in folder.keys() if keys is None else keys:
-        path = folder.label_path(key)
+        try:
+            path = folder.label_path(key)
+        except InputError as exc:
+            result.problems.extend(exc.problems)
+            continue
         display = display_path(path)
         try:
             before = path.read_bytes()

@@ -45,6 +45,13 @@ class DatasetInfo(BaseModel):
     description: str | None = None
 
 
+def is_valid_key(key: str) -> bool:
+    """A sample key names a file below ``labels/``: no absolute path, ``..`` or backslash."""
+    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\0" in key:
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
 def sample_to_bytes(sample: Sample) -> bytes:
     return jsonfmt.dump_bytes(sample.model_dump(mode="json", by_alias=True))
 
@@ -124,6 +131,10 @@ class DatasetFolder:
 
     # -- keys and paths ------------------------------------------------------------------------
     def label_path(self, key: str) -> Path:
+        if not is_valid_key(key):
+            raise InputError.at(
+                f"invalid sample key {key!r}: a '/'-separated path below labels/, without "
+                "'..', '.' or empty parts", str(self.labels_dir))
         return self.labels_dir / f"{key}.json"
 
     def key_for_label_path(self, path: str | os.PathLike[str]) -> str:

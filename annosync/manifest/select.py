@@ -34,7 +34,7 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, is_valid_key
 from annosync.errors import AnnosyncError, Problem
 from annosync.model.manifest import SampleSelection
 
@@ -187,6 +187,10 @@ def iter_select(
                 problem(("keys", i), f"sample {key!r} is listed twice", "warning")
                 continue
             seen.add(key)
+            if not is_valid_key(key):
+                problem(("keys", i), f"invalid sample key {key!r}: a path below labels/ without "
+                        "'..' or empty parts")
+                continue
             if not folder.exists(key):
                 problem(("keys", i), f"no sample {key!r} in the dataset (no labels/{key}.json)")
                 continue

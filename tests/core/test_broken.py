@@ -35,6 +35,7 @@ MANIFESTS = [
     ("frames_on_images.yaml", ["{f}:3: label_field: 'frames.boxes' is a frame-level field but 5 selected sample(s) are images (first: 0001)"]),
     ("group_id_not_int.yaml", ["{f}:7: label_schema.ground_truth.attributes.iscrowd.type: attribute 'iscrowd' has type 'group_id', so its existing values must be integers; found bool"]),
     ("instances_no_masks.yaml", ["{f}:4: label_type: 'ground_truth' has no instance masks: annotate it as 'detections', or give a new field for instances"]),
+    ("key_outside.yaml", ["{f}:4: samples.keys[1]: invalid sample key '../../../README': a path below labels/ without '..' or empty parts"]),
     ("label_id_attribute.yaml", ["{f}:5: attributes.label_id: 'label_id' is a reserved attribute name: annosync stores each label's id in CVAT under it"]),
     ("label_type_typo.yaml", ["{f}:4: label_type: must be one of: classification, classifications, detection, detections, instance, instances, polyline, polylines, polygon, polygons, keypoint, keypoints, segmentation, scalar (got 'detection_boxes')"]),
     ("mask_target_range.yaml", ['{f}:7: label_schema.road_seg.mask_targets[300]: pixel value 300 is out of range (0..255)']),

@@ -145,6 +145,8 @@ def test_show(at_root: None) -> None:
     assert summary["fields"]["weather"]["classes"] == ["night"]
     missing = invoke("show", "nope", "-d", "fixtures/street")
     assert missing.exit_code == 1 and "no such sample 'nope'" in missing.output
+    outside = invoke("show", "../../README", "-d", "fixtures/street")
+    assert outside.exit_code == 1 and "invalid sample key '../../README'" in outside.output
 
 
 # -- schema / fmt ---------------------------------------------------------------------------------
