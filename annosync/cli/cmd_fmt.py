@@ -12,7 +12,7 @@ from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
 
 
-@click.command("fmt")
+@click.command("fmt", short_help="Re-save label files canonically; assign ids.")
 @click.argument("datasets", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--check", is_flag=True,
               help="Change nothing; list files that are not canonical and exit 1 if any.")

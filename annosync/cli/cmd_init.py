@@ -11,7 +11,7 @@ from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
 
 
-@click.command("init")
+@click.command("init", short_help="Create a dataset folder and scan its media.")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--media", "media", default="media", show_default=True,
               help="Media folder, inside DIRECTORY (relative to it, or an absolute path).")

@@ -17,7 +17,7 @@ from annosync.model.manifest import SampleSelection
 from annosync.model.problems import problems_from_validation
 
 
-@click.command("ls")
+@click.command("ls", short_help="List samples of a dataset or of a run.")
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
 @click.option("-m", "--manifest", type=click.Path(path_type=Path, dir_okay=False),
               help="List the samples this manifest's run selects.")

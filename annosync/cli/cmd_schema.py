@@ -11,7 +11,7 @@ from annosync.dataset.atomic import write_if_changed
 from annosync.manifest.schemas import generated
 
 
-@click.command("schema")
+@click.command("schema", short_help="Write or check the JSON Schemas in formats/.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("formats"), show_default=True, help="Folder for the schema files.")
 @click.option("--check", is_flag=True,

@@ -12,7 +12,7 @@ from annosync.dataset.folder import DatasetFolder, sample_to_bytes
 from annosync.dataset.summary import format_summary, sample_summary
 
 
-@click.command("show")
+@click.command("show", short_help="Show one sample.")
 @click.argument("key")
 @click.option("-d", "--dataset", type=click.Path(path_type=Path, file_okay=False),
               default=Path("."), show_default=True, help="The dataset folder.")

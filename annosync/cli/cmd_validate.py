@@ -33,7 +33,7 @@ def reconciler_schema_check(run: LoadedManifest, folder: DatasetFolder,
     return locate_schema_problems(run, problems)
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check manifests, dataset folders and label files.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
