@@ -16,7 +16,9 @@ Label ids (the reconciler's provenance rule): a ``label_id`` attribute naming a 
 sample on the same frame merges into that label (same id, same field, same position); a track
 whose keyframes carry a known id continues that track (field and ``index``) and its in-between
 frames take the ids already stored there; another valid ``label_id`` is kept as the new label's
-id if no label of the dataset has it; everything else gets a new id. New labels go to ``<label_field>_<kind>`` (kinds:
+id if no label of the dataset has it; a label without ``label_id`` (a file made in CVAT) that
+equals a stored label of the same frame and field (class, attributes, pixels) keeps that one's
+id; everything else gets a new id. New labels go to ``<label_field>_<kind>`` (kinds:
 ``detections``, ``polylines``, ``keypoints``, ``classifications``; ``frames.`` fields for
 videos) unless ``fields`` maps a kind elsewhere. Mode ``replace`` (CVAT's default) replaces
 the receiving fields on the matched samples (on the task's frames only, for a video); ``merge``
@@ -43,7 +45,13 @@ from annosync.cvatxml.bridge import (
     to_labeled_data,
 )
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.labels_map import Imported, carry_over, from_cvat, keep_geometry
+from annosync.cvatxml.labels_map import (
+    Imported,
+    carry_over,
+    from_cvat,
+    keep_geometry,
+    same_geometry,
+)
 from annosync.cvatxml.model import Image
 from annosync.cvatxml.reader import Document, read_document
 from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_zip
@@ -301,6 +309,15 @@ class _Placer:
             if chosen is None and imp.label_id and _LABEL_ID.match(imp.label_id) \
                     and imp.label_id not in self.taken and imp.label_id not in self.dataset_ids:
                 chosen = imp.label_id  # a new label keeps the id it carries, if still free
+            if chosen is None and not imp.label_id:
+                # no provenance (a file made in CVAT): an identical stored label keeps its id
+                twin = _twin(existing, frame_no, fname, obj, used, size)
+                if twin is not None:
+                    chosen = twin
+                    position = (0, _position(data, existing[twin]), 0)
+                    keep_geometry(existing[twin][2], obj, *size)
+                    carry_over(existing[twin][2], obj)
+                    self.report.merged += 1
             if chosen is None or chosen in self.taken:
                 chosen = new_id()
             obj.id = chosen
@@ -331,6 +348,20 @@ class _Placer:
             return Sample.model_validate(data.model_dump(mode="json", by_alias=True))
         except ValidationError as exc:
             raise InputError.at(f"the imported labels do not make a valid sample: {exc}") from None
+
+
+def _twin(existing: dict[str, tuple[int | None, str, Any]], frame_no: int | None, fname: str,
+          obj: Any, used: set[str], size: tuple[int, int]) -> str | None:
+    """The id of an unclaimed stored label on the same frame and field that is the same as
+    ``obj`` (class, geometry, attributes), if any."""
+    for oid, (f, name, stored) in existing.items():
+        if (f != frame_no or name != fname or oid in used or type(stored) is not type(obj)
+                or getattr(stored, "label", None) != getattr(obj, "label", None)
+                or stored.attributes != obj.attributes):
+            continue
+        if isinstance(obj, Classification) or same_geometry(stored, obj, *size):
+            return oid
+    return None
 
 
 def _position(sample: Sample, hit: tuple[int | None, str, Any]) -> int:

@@ -443,3 +443,25 @@ def test_zip_with_media_round_trips_the_images(tmp_path: Path) -> None:
                                     "media/empty.png"]
     assert (tmp_path / "new" / "media" / "cats" / "one.jpg").read_bytes() == b"image cats/one"
     assert sorted(report.created) == ["cats/one", "cats/two", "empty"]
+
+
+def test_files_without_label_ids_keep_ids_of_unchanged_labels(tmp_path: Path) -> None:
+    """A file made in CVAT has no label_id: importing it again changes nothing, and after an
+    edit only the edited label gets a new id."""
+    source = SAMPLES / "cvat_docs__format-cvat__images_example.xml"
+    import_xml(source, tmp_path / "ds")
+    before = labels_of(tmp_path / "ds")
+    again = import_xml(source, tmp_path / "ds")
+    assert again.unchanged == ["filename000"] and again.merged == again.labels == 8
+    doc = read_document(source)
+    box = next(s for s in doc.images[0].shapes if s.kind == "box")
+    assert box.points is not None
+    box.points = [p + 1 for p in box.points]
+    write_document(doc, tmp_path / "edited.xml")
+    report = import_xml(tmp_path / "edited.xml", tmp_path / "ds")
+    assert report.updated == ["filename000"] and report.merged == 7
+    after = labels_of(tmp_path / "ds")
+    old_ids = {o["_id"] for f in before["filename000"]["fields"].values()
+               for o in f[f["_type"]]}
+    new_ids = {o["_id"] for f in after["filename000"]["fields"].values() for o in f[f["_type"]]}
+    assert len(old_ids - new_ids) == 1 and len(new_ids - old_ids) == 1
