@@ -52,9 +52,14 @@ def _quiet(_: str) -> None:
 
 
 def check_plan(session: RunSession, rp: RunPlan) -> RunWork:
-    """The work behind a plan; a saved plan is recomputed and must match its fingerprint."""
+    """The work behind a plan; a saved plan is recomputed (with the options it was made with)
+    and must match its fingerprint."""
     if isinstance(rp._work, RunWork):
         return rp._work
+    if rp.error:
+        raise StateError(f"run {rp.anno_key}: {rp.error}")
+    for name, value in rp.options.items():
+        setattr(session.options, name, value)
     fresh = plan_run(session)
     if fresh.fingerprint != rp.fingerprint:
         raise StateError(
@@ -111,7 +116,9 @@ def _unexpected(session: RunSession, work: RunWork, result: ApplyResult, report:
     for task_index, obj in work.unexpected:
         task = session.record.tasks[task_index]
         key = task.samples[0] if task.media_type == "video" else task.samples[obj.sample]
-        result.unexpected.append({"sample": key, **obj.model_dump(mode="json")})
+        entry = obj.model_dump(mode="json")
+        entry["task_frame"] = entry.pop("sample")
+        result.unexpected.append({"sample": key, **entry})
         by_kind.setdefault(obj.label_type or "unknown", []).append((key, obj))
     if policy == "ignore":
         report(f"ignored {len(work.unexpected)} unexpected label(s)")

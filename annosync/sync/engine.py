@@ -16,10 +16,10 @@ from pathlib import Path
 
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
-from annosync.errors import InputError, StateError
+from annosync.errors import AnnosyncError, InputError, StateError
 from annosync.manifest.load import load_manifests
 from annosync.sync.apply import ApplyResult, apply_run
-from annosync.sync.plan import Plan
+from annosync.sync.plan import Plan, RunPlan
 from annosync.sync.planner import plan_run
 from annosync.sync.record import now_iso
 from annosync.sync.session import ClientFactory, Connection, RunSession, SyncOptions
@@ -71,17 +71,32 @@ def open_sessions(
 
 
 def make_plan(engine: Engine, verbose: bool = True) -> Plan:
+    """Plan every run; a run that cannot be planned carries its error and blocks only itself."""
     mode = engine.sessions[0].options.mode if engine.sessions else "sync"
-    return Plan(created_at=now_iso(), mode=mode,
-                runs=[plan_run(s, verbose) for s in engine.sessions])
+    runs = []
+    for s in engine.sessions:
+        try:
+            runs.append(plan_run(s, verbose))
+        except AnnosyncError as exc:
+            runs.append(RunPlan(anno_key=s.anno_key, dataset=str(s.folder.root),
+                                manifest=s.loaded.display, error=str(exc),
+                                blocked=[str(exc)]))
+    return Plan(created_at=now_iso(), mode=mode, runs=runs)
 
 
 def apply_plan(engine: Engine, plan: Plan, report: Report | None = None,
                progress: Progress | None = None) -> list[ApplyResult]:
+    """Apply every run that could be planned; then raise the first error, if any."""
     results = []
+    errors = []
     for rp in plan.runs:
+        if rp.error:
+            errors.append(f"{rp.anno_key}: {rp.error}")
+            continue
         session = engine.session(rp.anno_key)
         results.append(apply_run(session, rp, report or (lambda _: None), progress))
+    if errors:
+        raise StateError("\n".join(errors))
     return results
 
 

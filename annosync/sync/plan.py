@@ -111,6 +111,10 @@ class RunPlan(_Data):
     cleanup: Cleanup | None = None
     blocked: list[str] = Field(default_factory=list, description="why apply must not run")
     warnings: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the options the plan was made with (apply reuses them)"
+    )
+    error: str | None = Field(default=None, description="why this run could not be planned")
     fingerprint: str = ""
     _work: Any = PrivateAttr(default=None)
 
@@ -136,7 +140,8 @@ class RunPlan(_Data):
     def has_changes(self) -> bool:
         return bool(
             self.create_project or self.create_tasks or self.resume or self.pull_counts.total
-            or self.push_counts.total or self.cleanup or self.unresolved
+            or self.push_counts.total or self.cleanup or self.unresolved or self.unexpected
+            or self.jobs_changed or self.error
         )
 
     @property

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from typing import Any
 
+from annosync.model.labels import label_objects
+from annosync.model.sample import Sample
 from annosync.sync.create import existing_project, planned_tasks
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, JobChange, RunPlan, TaskCreation
@@ -18,11 +21,18 @@ from annosync.sync.record import record_to_bytes
 from annosync.sync.refresh import RunWork, refresh, summarize
 from annosync.sync.session import RunSession
 
+PLAN_OPTIONS = ("mode", "conflicts", "unexpected", "dest_field", "force", "cleanup")
+
+
+def plan_options(session: RunSession) -> dict[str, Any]:
+    return {name: getattr(session.options, name) for name in PLAN_OPTIONS}
+
 
 def fingerprint(session: RunSession, work: RunWork) -> str:
-    """What the plan depends on: manifest, run record, label files, the server's job dates."""
+    """What the plan depends on: manifest, options, run record, label files, job dates."""
     h = hashlib.sha256()
     h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
+    h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
     h.update(record_to_bytes(session.record) if session.record else b"no-record")
     for key in session.run_keys():
         h.update(key.encode())
@@ -31,6 +41,18 @@ def fingerprint(session: RunSession, work: RunWork) -> str:
         for job in work.views[index].jobs:
             h.update(f"{job.id}:{job.updated_date}".encode())
     return h.hexdigest()[:32]
+
+
+def count_labels(sample: Sample, fields: list[str]) -> int:
+    """Labels (and set scalars) a sample holds in the given fields: what an upload sends."""
+    total = 0
+    for path in fields:
+        value = sample.get_field(path)
+        values = list(value.values()) if path.startswith("frames.") else [value]
+        for v in values:
+            objects = label_objects(v)
+            total += len(objects) if objects else int(v is not None)
+    return total
 
 
 def _deletion_limits(session: RunSession, rp: RunPlan, work: RunWork) -> None:
@@ -63,7 +85,7 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
     rp = RunPlan(
         anno_key=session.anno_key, dataset=str(session.folder.root),
         manifest=session.loaded.display, is_new=record is None,
-        server=record.server.url if record and record.server else session.manifest.cvat.url,
+        server=session.server_url(), options=plan_options(session),
     )
     journal = Journal(session.state_dir, session.anno_key)
     rp.resume = [f"{e.action} {e.key}" for e in journal.pending()]
@@ -77,10 +99,12 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         rp._work = work
         return rp
     if mode in ("sync", "push"):
+        fields = list(session.manifest.field_schemas())
         for task in planned_tasks(session):
             rp.create_tasks.append(TaskCreation(
                 index=task.index, name=task.name, samples=len(task.samples),
                 media_type=task.media_type, assignee=task.assignee,
+                objects=sum(count_labels(session.read(k), fields) for k in task.samples),
             ))
         if record is not None:
             rp.resume += [f"task {t.name}: {t.state}" for t in record.tasks

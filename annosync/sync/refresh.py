@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from annosync.convert import PreviousLabels, TaskIdMap
 from annosync.convert.results import UnexpectedObject
+from annosync.errors import InputError
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedField, ResolvedSchema
+from annosync.sync.digest import ScalarItem
 from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
@@ -79,6 +81,7 @@ def merge_sample(
             m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy)
         if dest is not None:
             # load into another field: the source stays as it is, nothing is pushed from it
+            check_dest(session, key, local, rf, dest)
             m.changes = [c for c in m.changes if c.side == "pull"]
             merged = with_field(merged, rf, m.result, name=dest)
         elif m.changed_locally:
@@ -86,6 +89,23 @@ def merge_sample(
         work.merges[path] = m
     work.merged = merged
     return work
+
+
+def check_dest(session: RunSession, key: str, sample: Sample, rf: ResolvedField,
+               dest: str) -> None:
+    """Refuse a ``dest_field`` that already holds another kind of value (never overwrite it)."""
+    source = field_items(sample, rf)
+    existing = field_items(sample, rf, name=dest)
+    kinds = {type(i.obj) for i in source} or {type(i.obj) for i in pulled_items({}, {}, rf)}
+    for item in existing:
+        if (kinds and type(item.obj) not in kinds) or isinstance(item.obj, ScalarItem) != (
+            rf.type == "scalar"
+        ):
+            raise InputError.at(
+                f"dest_field {dest!r} already holds {type(item.obj).__name__} values, not "
+                f"{rf.type}: choose a new or matching field",
+                str(session.folder.label_path(key)),
+            )
 
 
 def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:

@@ -8,6 +8,7 @@ record (the schema as sent) for an existing one, so a pull reads CVAT with what 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -141,6 +142,13 @@ class RunSession:
         return target[len("frames."):] if target.startswith("frames.") else target
 
     # -- the server --------------------------------------------------------------------------
+    def server_url(self) -> str | None:
+        """Where the run lives or will live (what ``default_client`` connects to)."""
+        if self.record is not None and self.record.server is not None:
+            return self.record.server.url
+        return (self.connection.url or self.manifest.cvat.url
+                or os.environ.get("ANNOSYNC_CVAT_URL") or None)
+
     @property
     def client(self) -> CvatClient:
         if self._client is None:

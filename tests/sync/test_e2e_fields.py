@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
+from annosync.errors import StateError
 from annosync.model.labels import Detections
 
 from .conftest import Workspace
@@ -188,3 +191,18 @@ def test_class_change_that_clears_label_id_falls_back_to_the_id_map(ws: Workspac
     assert plan.pull_counts.add == 0 and plan.pull_counts.delete == 0
 
 
+
+
+def test_dest_field_never_overwrites_another_kind_of_value(ws: Workspace) -> None:
+    ws.copy("street")
+    ws.manifest(label_field="ground_truth", samples={"keys": ["0001"]},
+                load={"dest_field": "reviewed"})  # a boolean field in the fixture
+    before = ws.sample("0001").fields["reviewed"]
+    ws.run()
+    label_id = next(iter(boxes(ws, "0001")))
+    ws.annotator.update_shape(shape_of(ws, label_id)["id"], points=[1, 1, 40, 40])
+    plan = ws.plan()
+    assert plan.error and "dest_field 'reviewed' already holds" in plan.error
+    with pytest.raises(StateError, match="dest_field"):
+        ws.run()
+    assert ws.sample("0001").fields["reviewed"] == before
