@@ -289,7 +289,7 @@ def test_matching_by_basename_data_map_and_policies(tmp_path: Path) -> None:
     assert report.skipped_images == ["IMG_0001.JPG"] and report.labels == 0
     (tmp_path / "map.yaml").write_text("IMG_0001: cats/one\n")
     report = import_xml(tmp_path / "x.xml", folder.root, data_map=tmp_path / "map.yaml")
-    assert report.updated == ["cats/one"]
+    assert report.unchanged == ["cats/one"]  # its tag "t" is already there (same label)
     report = import_xml(tmp_path / "x.xml", folder.root, unmatched="create")
     assert report.created == ["IMG_0001"]
     assert folder.read("IMG_0001").media == "media/IMG_0001.JPG"
