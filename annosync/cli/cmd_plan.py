@@ -42,14 +42,16 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
     Exit code 0: no changes; 2: changes to apply; 1: error.
     """
     changes = False
+    failed = False
 
     @guarded
     def body() -> None:
-        nonlocal changes
+        nonlocal changes, failed
         out = Output(common)
         with open_engine(sources, common, common.options(mode)) as engine:  # type: ignore[arg-type]
             plan = make_plan(engine, verbose=common.verbose > 0 or as_json)
         changes = shows_changes(plan)
+        failed = any(rp.error for rp in plan.runs)
         if out_file is not None:
             save_plan(plan, out_file)
         if as_json:
@@ -66,4 +68,4 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
         if exc.exit_code:
             raise click.exceptions.Exit(1) from None
         raise
-    raise click.exceptions.Exit(2 if changes else 0)
+    raise click.exceptions.Exit(1 if failed else 2 if changes else 0)

@@ -26,7 +26,7 @@ def test_plan_exit_codes_and_json(ws: Workspace) -> None:
     assert res.exit_code == 2, res.output
     assert f"{ws.anno_key} (street -> {ws.emu.url})" in res.output
     assert f"+ task  annosync_street_{ws.anno_key}  2 samples" in res.output
-    assert res.output.rstrip().endswith("Plan: 1 task to create.")
+    assert res.output.rstrip().endswith("Plan: 1 task to create; 6 labels to upload.")
 
     res = ws.invoke("plan", "--json")
     assert res.exit_code == 2
@@ -65,7 +65,7 @@ def test_sync_dry_run_changes_nothing(ws: Workspace) -> None:
     ws.manifest()
     res = ws.invoke("sync", "--dry-run")
     assert res.exit_code == 0
-    assert "Plan: 1 task to create." in res.output
+    assert "Plan: 1 task to create; 6 labels to upload." in res.output
     assert not (ws.folder.state_dir / "runs" / f"{ws.anno_key}.json").exists()
 
 

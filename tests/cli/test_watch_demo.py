@@ -51,7 +51,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     out = res.output
     assert "-> the manifest selects 0003 (limit: 1)" in out
-    assert "Plan: 1 task to create." in out
+    assert "Plan: 1 task to create; 3 labels to upload." in out
     assert "~ labels/0003.json  ground_truth: 2 edited, 1 added, 1 deleted (by CVAT), 0 conflicts" in out
     assert "Plan: 4 label changes to pull." in out
     assert "relabeled car -> truck" in out
