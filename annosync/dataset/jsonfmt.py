@@ -13,6 +13,8 @@ import math
 from typing import Any
 
 _INDENT = "  "
+#: json.dumps(s, ensure_ascii=False) without its per-call overhead (the C encoder when present).
+_encode_str = json.encoder.encode_basestring
 
 
 def _key_order(key: str) -> tuple[int, int, str]:
@@ -34,7 +36,7 @@ def _scalar(value: Any) -> str:
             raise ValueError(f"cannot write non-finite number {value!r} to JSON")
         return repr(value + 0.0) if value != 0 else "0.0"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _encode_str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 

@@ -17,7 +17,7 @@ from annosync.model.sample import Sample
 from annosync.sync.create import existing_project, planned_tasks
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, JobChange, RunPlan, TaskCreation
-from annosync.sync.record import record_to_bytes
+from annosync.sync.record import record_path, record_to_bytes
 from annosync.sync.refresh import RunWork, refresh, summarize
 from annosync.sync.session import RunSession
 
@@ -28,12 +28,22 @@ def plan_options(session: RunSession) -> dict[str, Any]:
     return {name: getattr(session.options, name) for name in PLAN_OPTIONS}
 
 
+def _record_bytes(session: RunSession) -> bytes:
+    """The run record as on disk (hashing the file is much cheaper than re-serializing it)."""
+    if session.record is None:
+        return b"no-record"
+    try:
+        return record_path(session.state_dir, session.anno_key).read_bytes()
+    except FileNotFoundError:
+        return record_to_bytes(session.record)
+
+
 def fingerprint(session: RunSession, work: RunWork) -> str:
     """What the plan depends on: manifest, options, run record, label files, job dates."""
     h = hashlib.sha256()
     h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
     h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
-    h.update(record_to_bytes(session.record) if session.record else b"no-record")
+    h.update(_record_bytes(session))
     for key in session.run_keys():
         h.update(key.encode())
         h.update(hashlib.sha256(session.folder.read_bytes(key)).digest())
