@@ -55,6 +55,7 @@ from annosync.convert import (
     from_cvat,
     schema_from_project,
 )
+from annosync.convert.attrs import encode
 from annosync.convert.results import Pulled, PulledSample
 from annosync.cvat import CvatClient
 from annosync.cvatxml.import_ import load_data_map
@@ -80,11 +81,13 @@ from annosync.model.labels import (
 )
 from annosync.model.manifest import ANNO_KEY_PATTERN, FieldSchema, Manifest
 from annosync.model.sample import Sample
-from annosync.model.schema import ResolvedSchema
+from annosync.model.schema import ResolvedField, ResolvedSchema
 from annosync.sync.adopt_media import Matcher, fetch_images
 from annosync.sync.create import record_base
-from annosync.sync.fields import field_items, pulled_items, with_field
+from annosync.sync.digest import digests
+from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
 from annosync.sync.lock import dataset_lock
+from annosync.sync.merge import Item
 from annosync.sync.record import (
     ProjectRecord,
     RunRecord,
@@ -391,15 +394,62 @@ def _check_receiving(sample: Sample, schema: ResolvedSchema, where: str) -> None
 
 def place(sample: Sample, schema: ResolvedSchema, pulled: PulledSample) -> Sample:
     """The sample with its schema fields replaced by the task's labels (for a video, on the
-    frames the task covers; other frames keep theirs), as CVAT's import replaces them."""
+    frames the task covers; other frames keep theirs), as CVAT's import replaces them; a label
+    replaced by one of the same id keeps what CVAT cannot carry (``_keep_local``)."""
     covered = set(pulled.covered)
     out = sample
     for rf in schema.fields.values():
         items = pulled_items(pulled.fields, pulled.frames, rf)
+        stored = {(i.id, i.frame): i.obj for i in field_items(sample, rf)}
+        for n, item in enumerate(items):
+            old = stored.get((item.id, item.frame))
+            if old is not None:
+                items[n] = Item(item.id, _keep_local(old, item.obj, rf), item.frame)
         if rf.is_frame_field:
             items = [i for i in field_items(sample, rf) if i.frame not in covered] + items
         out = with_field(out, rf, items)
     return Sample.model_validate(out.model_dump(mode="json", by_alias=True))
+
+
+def _keep_local(stored: Any, imported: Any, rf: ResolvedField) -> Any:
+    """The label to write where an imported label replaces a stored one of the same id.
+
+    The stored label itself when CVAT holds the same thing (every merge aspect digests alike,
+    attributes compared as CVAT stores them: ``""`` and a missing text are both ``""``), so
+    importing a task again rewrites nothing; else the imported label, keeping the stored
+    values of attributes CVAT holds alike, and what CVAT cannot carry (confidence, label tags,
+    attributes outside the schema), as a pull keeps them."""
+    rc = rf.class_by_name(getattr(imported, "label", "") or "")
+    sent = {a.name: a for a in rc.sent_attributes} if rc is not None else {}
+    rules = rules_for(rf)
+    old_d, new_d = digests(stored, rules.attributes), digests(imported, rules.attributes)
+    old_attrs = getattr(stored, "attributes", None) or {}
+    new_attrs = getattr(imported, "attributes", None)
+    differs = set()
+    for aspect in set(old_d) | set(new_d):
+        if old_d.get(aspect) == new_d.get(aspect):
+            continue
+        name = aspect[len("attr:"):] if aspect.startswith("attr:") else None
+        attr = sent.get(name or "")
+        if attr is not None and new_attrs is not None and \
+                encode(attr, old_attrs.get(attr.name)) == encode(attr, new_attrs.get(attr.name)):
+            if attr.name in old_attrs:
+                new_attrs[attr.name] = old_attrs[attr.name]
+            else:
+                new_attrs.pop(attr.name, None)
+            continue
+        differs.add(aspect)
+    if not differs:
+        return stored
+    for name in ("confidence", "tags"):
+        if getattr(stored, name, None) and not getattr(imported, name, None):
+            setattr(imported, name, getattr(stored, name))
+    if new_attrs is not None:
+        schema_names = {a.name for c in rf.classes for a in c.attributes}
+        for key, value in old_attrs.items():
+            if key not in schema_names and key not in new_attrs:
+                new_attrs[key] = value
+    return imported
 
 
 def _ids_outside(sample: Sample, schema: ResolvedSchema, covered: set[int] | None) -> list[str]:

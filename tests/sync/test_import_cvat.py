@@ -20,7 +20,7 @@ from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import DatasetFolder
 from annosync.emulator import Emulator
 from annosync.errors import InputError, StateError
-from annosync.model.labels import Detection, Keypoint, Polyline
+from annosync.model.labels import Detection, Keypoint
 from annosync.model.sample import Sample
 from annosync.sync.adopt import import_cvat
 from annosync.sync.apply import ApplyResult
@@ -29,7 +29,7 @@ from annosync.sync.plan import RunPlan
 from annosync.sync.record import RunRecord, load_record
 from annosync.sync.session import Connection, RunSession, SyncOptions
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, Workspace
 
 VIDEO = FIXTURES / "traffic" / "media" / "day.mp4"  # 20 frames, 160x120
 SIZES = {"a.jpg": (64, 48), "b.jpg": (80, 60), "c.png": (40, 30)}
@@ -411,3 +411,30 @@ def test_cli_import_cvat_then_plan(emu: Emulator, client: CvatClient, tmp_path: 
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["import-cvat", str(root), "--url", emu.url], env=env)
     assert res.exit_code != 0 and "--task-id" in res.output
+
+
+def test_readopting_a_forgotten_runs_task_keeps_its_label_ids(ws: Workspace) -> None:
+    """A task annosync made (its objects carry label_id attributes) adopted again after the
+    run was forgotten: the labels keep their ids and nothing changes."""
+    from annosync.api import forget_run
+
+    ws.copy("street")
+    ws.manifest(label_field="ground_truth", samples={"keys": ["0001", "0002"]})
+    ws.run()
+    (tid,) = ws.task_ids()
+    before = {k: ws.folder.read_bytes(k) for k in ("0001", "0002")}
+    ids = {k: [d.id for d in ws.sample(k).fields["ground_truth"].detections]
+           for k in ("0001", "0002")}
+    assert forget_run(ws.folder, ws.anno_key)
+    assert ws.dataset is not None
+    with ws.client() as client:
+        # the reference's example: CVAT names are the index-prefixed upload names
+        names = [f["name"] for f in client.get_data_meta(tid)["frames"]]
+        rep = import_cvat(ws.dataset, client, task_ids=[tid], anno_key="again",
+                          data_map=dict(zip(names, ["0001", "0002"], strict=True)),
+                          label_field={"detections": "ground_truth"})
+    assert sorted(rep.unchanged + rep.updated) == ["0001", "0002"] and not rep.created
+    assert {k: [d.id for d in ws.sample(k).fields["ground_truth"].detections]
+            for k in ("0001", "0002")} == ids
+    assert {k: ws.folder.read_bytes(k) for k in ("0001", "0002")} == before
+    assert not plan(ws.emu, ws.dataset).has_changes
