@@ -8,7 +8,6 @@ written or pushed already shows up as agreement between the two sides.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
 from annosync.sync.planner import plan_run
 from annosync.sync.push import PushResult, Wanted, push_task
-from annosync.sync.record import delete_record, now_iso, save_record
+from annosync.sync.record import now_iso, save_record
 from annosync.sync.refresh import RunWork, SampleWork
 from annosync.sync.remote import TaskView, bound_schema, frame_map, job_records
 from annosync.sync.session import RunSession
@@ -348,13 +347,3 @@ def cleanup(session: RunSession, result: ApplyResult, report: Report) -> None:
     report(f"deleted {len(result.cleaned)} task(s) from CVAT")
     record.cleaned_at = now_iso()
     save_record(session.state_dir, record)
-
-
-def forget(session: RunSession) -> bool:
-    """Delete the run record (not the labels, not the CVAT tasks), like delete_annotation_run."""
-    Journal(session.state_dir, session.anno_key).clear()
-    return delete_record(session.state_dir, session.anno_key)
-
-
-def as_json(result: ApplyResult) -> str:
-    return json.dumps(result.__dict__, default=lambda o: o.__dict__, sort_keys=True)

@@ -8,7 +8,6 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -179,7 +178,3 @@ def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,
             changes.append(SampleChange(sample=key, field=rf.path, pull=pull, push=push,
                                         labels=lines, dest_field=dest_of.get(path)))
     return changes, conflicts, rejections, ignored
-
-
-def fields_of(schema: ResolvedSchema) -> Iterable[str]:
-    return schema.fields.keys()

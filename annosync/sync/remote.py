@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annosync.convert import BoundSchema, FrameMap, PreviousLabels, TaskIdMap, bind, from_cvat
-from annosync.convert.results import Pulled, PulledSample, UnexpectedObject
+from annosync.convert.results import Pulled, PulledSample
 from annosync.cvat import CvatClient
 from annosync.errors import StateError
 from annosync.model.schema import ResolvedSchema
@@ -124,7 +124,3 @@ def sample_data(view: TaskView, position: int) -> PulledSample | None:
     if position not in view.covered:
         return None
     return view.pulled.samples.get(position, PulledSample())
-
-
-def unexpected_of(view: TaskView) -> list[UnexpectedObject]:
-    return list(view.pulled.unexpected) if view.pulled else []

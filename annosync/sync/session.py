@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import DatasetFolder
@@ -195,12 +195,3 @@ class RunSession:
 
     def is_terminal(self) -> bool:
         return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def session_summary(session: RunSession) -> dict[str, Any]:
-    return {
-        "anno_key": session.anno_key,
-        "dataset": str(session.folder.root),
-        "manifest": session.loaded.display,
-        "recorded": session.record is not None,
-    }
