@@ -181,9 +181,12 @@ class _Task:
     def frame_names(self) -> list[str]:
         return [str(f.get("name") or "") for f in self.meta.get("frames") or []]
 
-    def pulled_sample(self, position: int) -> PulledSample | None:
+    def pulled_sample(self, position: int) -> PulledSample:
+        """What CVAT holds for the task's ``position``-th sample (nothing, for an image
+        deleted in CVAT: as a pull sees it)."""
         assert self.pulled is not None
-        return self.pulled.samples.get(0 if self.media_type == "video" else position)
+        return self.pulled.samples.get(0 if self.media_type == "video" else position,
+                                       PulledSample())
 
 
 # -- arguments -----------------------------------------------------------------------------------
@@ -540,8 +543,7 @@ def build_record(anno_key: str, client: CvatClient, tasks: list[_Task], schema: 
         for position, key in enumerate(t.keys):
             record.samples[key] = SampleRef(task=index, frame=0 if video else position)
             got = t.pulled_sample(position)
-            record_base(record, key, staged[key], schema,
-                        (got.fields, got.frames) if got else ({}, {}))
+            record_base(record, key, staged[key], schema, (got.fields, got.frames))
     return record
 
 
@@ -704,7 +706,8 @@ def _match(tasks: list[_Task], matcher: Matcher, download_media: bool, client: C
         if unmatched and download_media:
             for name in unmatched:
                 matcher.download_path(name, where)  # refuse unsafe names before downloading
-            files = fetch_images(client, t.id, unmatched, tmp, say)
+            numbers = {n: i for i, n in enumerate(t.frame_names)}
+            files = fetch_images(client, t.id, {n: numbers[n] for n in unmatched}, tmp, say)
             keys = [k if k is not None else matcher.add_downloaded(n, files[n], where)
                     for n, k in zip(t.frame_names, keys, strict=True)]
         elif unmatched:
@@ -743,9 +746,6 @@ def _convert(tasks: list[_Task], schemas: dict[MediaType, ResolvedSchema], match
         out.warnings += [f"{where}: {note}" for note in t.pulled.notes]
         for position, key in enumerate(t.keys):
             got = t.pulled_sample(position)
-            if got is None:  # a frame deleted in CVAT: its sample stays as it is
-                staged[key] = matcher.sample(key)
-                continue
             staged[key] = place(matcher.sample(key), schema, got)
             info.labels += sum(len(pulled_items(got.fields, got.frames, rf))
                                for rf in schema.fields.values())
@@ -769,15 +769,13 @@ def _unique_ids(tasks: list[_Task], schemas: dict[MediaType, ResolvedSchema],
         schema = schemas[t.media_type]
         for position, key in enumerate(t.keys):
             got = t.pulled_sample(position)
-            covered = set(got.covered) if got is not None and t.media_type == "video" else None
+            covered = set(got.covered) if t.media_type == "video" else None
             taken.update(_ids_outside(matcher.sample(key), schema, covered))
     clashes: list[tuple[str, str]] = []
     for t in tasks:
         schema = schemas[t.media_type]
         for position, key in enumerate(t.keys):
             got = t.pulled_sample(position)
-            if got is None:
-                continue
             for rf in schema.fields.values():
                 for item in pulled_items(got.fields, got.frames, rf):
                     if taken[item.id]:
@@ -796,9 +794,7 @@ def _unique_ids(tasks: list[_Task], schemas: dict[MediaType, ResolvedSchema],
     for t in tasks:  # re-place the samples whose labels got new ids
         schema = schemas[t.media_type]
         for position, key in enumerate(t.keys):
-            got = t.pulled_sample(position)
-            if got is not None:
-                staged[key] = place(matcher.sample(key), schema, got)
+            staged[key] = place(matcher.sample(key), schema, t.pulled_sample(position))
     out.warnings.append(f"{len(clashes)} imported label(s) got new ids (theirs were used by "
                         "other labels of the dataset)")
 

@@ -190,21 +190,37 @@ class Matcher:
         return self.add(media, probe(source), source, where)
 
 
-def fetch_images(client: CvatClient, task_id: int, names: list[str], workdir: Path,
+def fetch_images(client: CvatClient, task_id: int, wanted: dict[str, int], workdir: Path,
                  report: Callable[[str], None]) -> dict[str, Path]:
-    """The original files of some images of a task, from its export (``save_images``),
-    extracted with the safe zip reader into ``workdir``."""
+    """The original files of some images of a task (``{CVAT file name: task frame}``), from
+    its export (``save_images``), extracted with the safe zip reader into ``workdir``. An
+    export leaves out frames deleted in CVAT: those come from ``GET /api/tasks/{id}/data
+    ?type=frame&quality=original``."""
     archive = workdir / f"task{task_id}.zip"
-    report(f"task {task_id}: downloading {len(names)} image(s) (export with images)")
+    report(f"task {task_id}: downloading {len(wanted)} image(s) (export with images)")
     client.export_dataset(archive, IMAGES_FORMAT, task_id=task_id, save_images=True)
     out: dict[str, Path] = {}
     dest = workdir / f"task{task_id}"
     with open_zip(archive) as sz:
-        for name in names:
+        for name, frame in wanted.items():
             member = f"{IMAGES_DIR}/{name}"
-            if member not in sz.members:
-                raise InputError.at(f"the export of task {task_id} holds no image {name!r}",
-                                    str(archive))
-            out[name] = sz.extract(member, dest, arcname_root=f"{IMAGES_DIR}/")
+            if member not in sz.members:  # a subset folder (images/<subset>/<name>)?
+                found = [m for m in sz.image_members() if m.count("/") == name.count("/") + 2
+                         and m.endswith(f"/{name}")]
+                if len(found) != 1:
+                    out[name] = _fetch_frame(client, task_id, name, frame, dest)
+                    continue
+                member = found[0]
+            out[name] = sz.extract(member, dest, arcname_root=member[: -len(name)])
     archive.unlink()
     return out
+
+
+def _fetch_frame(client: CvatClient, task_id: int, name: str, frame: int, dest: Path) -> Path:
+    why = check_member_name(name)
+    if why:
+        raise InputError.at(f"cannot download CVAT file {name!r}: {why}", f"task {task_id}")
+    target = dest / name
+    client.download(f"/api/tasks/{task_id}/data", target,
+                    params={"type": "frame", "number": frame, "quality": "original"})
+    return target

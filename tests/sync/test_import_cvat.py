@@ -438,3 +438,19 @@ def test_readopting_a_forgotten_runs_task_keeps_its_label_ids(ws: Workspace) -> 
             for k in ("0001", "0002")} == ids
     assert {k: ws.folder.read_bytes(k) for k in ("0001", "0002")} == before
     assert not plan(ws.emu, ws.dataset).has_changes
+
+
+def test_a_frame_deleted_in_cvat_stays_in_the_run(emu: Emulator, client: CvatClient,
+                                                  tmp_path: Path) -> None:
+    """Exports leave deleted frames out: the image comes from the frame endpoint; its labels
+    are none (CVAT shows none there), and the run still covers it."""
+    tid = make_image_task(client, "deleted frame")
+    client.transport.request("PATCH", f"/api/tasks/{tid}/data/meta",
+                             json={"deleted_frames": [1]})
+    root = tmp_path / "ds"
+    rep = import_cvat(root, client, task_ids=[tid], download_media=True, anno_key="del")
+    assert sorted(rep.created) == ["a", "b", "c"]
+    assert (root / "media" / "b.jpg").read_bytes() == image_bytes("b.jpg")
+    assert not read(root, "b").fields
+    assert record(root, "del").tasks[0].samples == ["a", "b", "c"]
+    assert not plan(emu, root).has_changes
