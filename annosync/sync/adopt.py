@@ -40,6 +40,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -586,13 +587,10 @@ def import_cvat(
     exists = (root / LABELS_DIR).is_dir() or (root / INFO_FILE).is_file()
     folder = DatasetFolder.open(root) if exists else None
     out = ImportCvatReport(dataset=str(root), anno_key=anno_key, dry_run=dry_run)
-    if folder is not None and not dry_run:
-        with dataset_lock(folder.state_dir):
-            _import(root, folder, client, task_ids, project_name, project_id, dmap,
-                    download_media, anno_key, label_field, media_dir, occluded_attr,
-                    group_id_attr, dry_run, say, out)
-    else:
-        _import(root, None, client, task_ids, project_name, project_id, dmap, download_media,
+    # one writer per dataset (a new dataset is locked once it exists, just before writing)
+    lock = dataset_lock(folder.state_dir) if folder is not None and not dry_run else nullcontext()
+    with lock:
+        _import(root, folder, client, task_ids, project_name, project_id, dmap, download_media,
                 anno_key, label_field, media_dir, occluded_attr, group_id_attr, dry_run, say, out)
     return out
 

@@ -187,6 +187,11 @@ def test_download_media_into_a_new_dataset(client: CvatClient, tmp_path: Path) -
     again = import_cvat(root, client, task_ids=[tid], download_media=True)
     assert sorted(again.unchanged) == ["a", "b", "c"] and not again.media
     assert snapshot(root) == before
+    (root / "media" / "b.jpg").unlink()
+    (root / "labels" / "b.json").unlink()
+    dry = import_cvat(root, client, task_ids=[tid], download_media=True, dry_run=True)
+    assert dry.created == ["b"] and sorted(dry.unchanged) == ["a", "c"]
+    assert dry.media == ["media/b.jpg"] and not (root / "media" / "b.jpg").exists()
 
 
 def test_data_map_into_an_existing_dataset(client: CvatClient, tmp_path: Path) -> None:
