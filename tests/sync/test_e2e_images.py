@@ -1,4 +1,4 @@
-"""End to end on the emulator: the reference's image workflows, two-way sync and conflicts."""
+"""End to end (emulator or real CVAT): the reference's image workflows, two-way sync, conflicts."""
 
 from __future__ import annotations
 
@@ -22,13 +22,11 @@ def shape_of(ws: Workspace, label_id: str) -> dict[str, Any]:
 
 
 def label_name(ws: Workspace, shape: dict[str, Any]) -> str:
-    return ws.emu.annotator("admin").state.labels[shape["label_id"]].name
+    return str(ws.api.get_label(shape["label_id"])["name"])
 
 
 def attribute_names(ws: Workspace) -> set[str]:
-    state = ws.emu.annotator("admin").state
-    task = state.tasks[ws.task_ids()[0]]
-    return {a.name for label in state.task_labels(task) for a in label.attributes}
+    return {a["name"] for label in ws.labels(ws.task_ids()[0]) for a in label["attributes"]}
 
 
 def boxes(ws: Workspace, key: str, field: str = "ground_truth") -> dict[str, Detection]:
@@ -233,7 +231,7 @@ def test_cleanup_deletes_tasks_and_marks_the_run(ws: Workspace) -> None:
     project_id = ws.record.project.id
     _, result = ws.run(mode="cleanup")
     assert result.cleaned == task_ids
-    state = ws.emu.annotator("admin").state
-    assert all(t not in state.tasks for t in task_ids) and project_id not in state.projects
+    assert not any(ws.api.exists("tasks", t) for t in task_ids)
+    assert project_id is not None and not ws.api.exists("projects", project_id)
     plan = ws.plan()
     assert not plan.has_changes and "cleaned up" in plan.warnings[0]

@@ -1,10 +1,17 @@
-"""End to end on the emulator: video tracks (new and edited), frame start/stop/step, projects."""
+"""End to end (emulator or real CVAT): video tracks (new and edited), frame start/stop/step,
+projects, assignees, tasks from a cloud storage."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+import requests
+
 from annosync.model.labels import Detection
 
-from .conftest import Workspace
+from .conftest import Workspace, is_emulator
 
 
 def track_labels(ws: Workspace, key: str, field: str) -> dict[int, dict[int, Detection]]:
@@ -122,9 +129,8 @@ def test_project_is_created_once_and_reused(ws: Workspace) -> None:
     assert plan.create_project == name and len(plan.create_tasks) == 2
     record = ws.record
     assert record.project.created and len({t.id for t in record.tasks}) == 2
-    state = ws.emu.annotator("admin").state
-    assert [p.id for p in state.projects.values() if p.name == name] == [record.project.id]
-    assert {state.tasks[t].project_id for t in ws.task_ids()} == {record.project.id}
+    assert [p["id"] for p in ws.api.find_projects(name)] == [record.project.id]
+    assert {ws.api.get_task(t)["project_id"] for t in ws.task_ids()} == {record.project.id}
 
     # a second run uploading to the existing project takes its schema
     first_key = ws.anno_key
@@ -140,43 +146,53 @@ def test_project_is_created_once_and_reused(ws: Workspace) -> None:
 
 def test_assignees_task_size_segment_size(ws: Workspace) -> None:
     ws.copy("street")
+    alice, bob, carol = ws.user("alice"), ws.user("bob"), ws.user("carol")
     ws.manifest(label_field="ground_truth", samples={"keys": ["0001", "0002", "0003"]},
-                cvat={"task_size": 2, "segment_size": 1, "task_assignee": "alice",
-                      "job_assignees": ["bob", "carol"]})
+                cvat={"task_size": 2, "segment_size": 1, "task_assignee": alice,
+                      "job_assignees": [bob, carol]})
     ws.run()
     tasks = ws.record.tasks
     assert [len(t.samples) for t in tasks] == [2, 1]
     assert [len(t.jobs) for t in tasks] == [2, 1]
-    state = ws.emu.annotator("admin").state
-    users = {u.id: u.username for u in state.users.values()}
-    assert {users[state.tasks[t.id].assignee_id] for t in tasks} == {"alice"}
-    job_users = [users[state.jobs[j.id].assignee_id] for t in tasks for j in t.jobs]
-    assert job_users == ["bob", "carol", "bob"]
+    assert {ws.api.get_task(t.id)["assignee"]["username"] for t in tasks} == {alice}
+    job_users = [ws.api.get_job(j.id)["assignee"]["username"] for t in tasks for j in t.jobs]
+    assert job_users == [bob, carol, bob]
 
 
+def cloud_storage(ws: Workspace, dataset: Path) -> int:
+    """A CVAT cloud storage holding the dataset's media at the same relative paths.
 
-
-def test_tasks_from_a_cloud_storage_upload_no_media(ws: Workspace) -> None:
-    """cloud_storage_id: CVAT reads the files from its own storage (no upload)."""
-    import requests
-
-    dataset = ws.copy("street")
+    The emulator serves a local folder as an S3 bucket; a real server needs one prepared
+    beforehand: ``ANNOSYNC_TEST_CVAT_CLOUD_STORAGE_ID`` (see tests/README.md).
+    """
+    if not is_emulator(ws.server):
+        storage = os.environ.get("ANNOSYNC_TEST_CVAT_CLOUD_STORAGE_ID")
+        if not storage:
+            pytest.skip("a real server needs ANNOSYNC_TEST_CVAT_CLOUD_STORAGE_ID: a cloud "
+                        "storage holding fixtures/street/media/ as media/")
+        return int(storage)
     bucket = f"bucket-{ws.anno_key}"
     ws.emu.add_bucket(bucket, dataset)
     key = requests.post(f"{ws.emu.url}/api/auth/login", json={
         "username": ws.emu.admin_username, "password": ws.emu.admin_password}, timeout=10,
     ).json()["key"]
-    storage = requests.post(
+    storage_json = requests.post(
         f"{ws.emu.url}/api/cloudstorages", timeout=10,
         headers={"Authorization": f"Token {key}", "Accept": "application/vnd.cvat+json"},
         json={"provider_type": "AWS_S3_BUCKET", "resource": bucket, "display_name": bucket,
               "credentials_type": "ANONYMOUS_ACCESS"},
     ).json()
+    return int(storage_json["id"])
+
+
+def test_tasks_from_a_cloud_storage_upload_no_media(ws: Workspace) -> None:
+    """cloud_storage_id: CVAT reads the files from its own storage (no upload)."""
+    dataset = ws.copy("street")
+    storage_id = cloud_storage(ws, dataset)
     ws.manifest(label_field="ground_truth", samples={"keys": ["0001", "0002"]},
-                cvat={"cloud_storage_id": storage["id"]})
+                cvat={"cloud_storage_id": storage_id})
     ws.run()
     (task_id,) = ws.task_ids()
-    state = ws.emu.annotator("admin").state
-    data = state.data[state.tasks[task_id].data_id]
-    assert data.cloud_storage_id == storage["id"] and data.size == 2
+    task = ws.api.get_task(task_id)
+    assert task["data_cloud_storage_id"] == storage_id and task["size"] == 2
     assert ws.plan().has_changes is False
