@@ -459,3 +459,22 @@ def test_a_frame_deleted_in_cvat_stays_in_the_run(emu: Emulator, client: CvatCli
     assert not read(root, "b").fields
     assert record(root, "del").tasks[0].samples == ["a", "b", "c"]
     assert not plan(emu, root).has_changes
+
+
+def test_occluded_flag_as_an_attribute(emu: Emulator, client: CvatClient,
+                                       tmp_path: Path) -> None:
+    tid = make_image_task(client, "occluded")
+    a = emu.annotator(emu.admin_username)
+    rect = next(s for s in a.shapes(tid) if s["type"] == "rectangle")
+    a.update_shape(rect["id"], occluded=True)
+    root = tmp_path / "ds"
+    import_cvat(root, client, task_ids=[tid], download_media=True, occluded_attr="hidden",
+                anno_key="occ")
+    (box,) = read(root, "a").fields["ground_truth_detections"].detections
+    assert box.attributes == {"color": "blue", "hidden": True}
+    assert record(root, "occ").config["cvat"]["occluded_attr"] == "hidden"
+    assert not plan(emu, root).has_changes
+    a.update_shape(rect["id"], occluded=False)
+    run(emu, root, mode="pull")
+    (box,) = read(root, "a").fields["ground_truth_detections"].detections
+    assert box.attributes["hidden"] is False
