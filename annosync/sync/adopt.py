@@ -423,6 +423,7 @@ def _keep_local(stored: Any, imported: Any, rf: ResolvedField) -> Any:
     importing a task again rewrites nothing; else the imported label, keeping the stored
     values of attributes CVAT holds alike, and what CVAT cannot carry (confidence, label tags,
     attributes outside the schema), as a pull keeps them."""
+    imported = imported.model_copy(deep=True)  # the pulled label stays as CVAT holds it
     rc = rf.class_by_name(getattr(imported, "label", "") or "")
     sent = {a.name: a for a in rc.sent_attributes} if rc is not None else {}
     rules = rules_for(rf)

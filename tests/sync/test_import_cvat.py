@@ -414,6 +414,12 @@ def test_cli_import_cvat_then_plan(emu: Emulator, client: CvatClient, tmp_path: 
     res = runner.invoke(cli, ["plan", str(root), "--url", emu.url, "--username",
                               emu.admin_username], env=env)
     assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["status", str(root), "--json", "--url", emu.url, "--username",
+                              emu.admin_username], env=env)
+    assert res.exit_code == 0, res.output
+    assert [t["id"] for t in json.loads(res.output)[0]["tasks"]] == [tid]
+    res = runner.invoke(cli, ["import-cvat", "--help"])
+    assert "DELETES the adopted tasks" in " ".join(res.output.split())
     res = runner.invoke(cli, ["import-cvat", str(root), "--url", emu.url], env=env)
     assert res.exit_code != 0 and "--task-id" in res.output
 
@@ -443,6 +449,14 @@ def test_readopting_a_forgotten_runs_task_keeps_its_label_ids(ws: Workspace) -> 
             for k in ("0001", "0002")} == ids
     assert {k: ws.folder.read_bytes(k) for k in ("0001", "0002")} == before
     assert not plan(ws.emu, ws.dataset).has_changes
+    # the base holds CVAT's side as CVAT returns it: an edit elsewhere in the job is the only
+    # change the next plan sees (not the attributes CVAT reads back as their default)
+    shape = next(s for s in ws.annotator.shapes(tid)
+                 if any(a["value"] == ids["0001"][0] for a in s["attributes"]))
+    ws.annotator.update_shape(shape["id"], points=[10.0, 20.0, 60.0, 80.0])
+    changed = plan(ws.emu, ws.dataset)
+    assert [(c.sample, c.pull.edit, c.pull.total) for c in changed.samples] == [("0001", 1, 1)]
+    assert [line.aspects for line in changed.samples[0].labels] == [["spatial"]]
 
 
 def test_a_frame_deleted_in_cvat_stays_in_the_run(emu: Emulator, client: CvatClient,
