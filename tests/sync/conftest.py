@@ -106,14 +106,16 @@ def _real_server(url: str) -> RealServer:
             if pw:
                 server.passwords[name] = pw
             if admin.find_user(name) is None:
-                server.passwords[name] = _register(server, name, pw or None)
+                password = pw or secrets.token_urlsafe(16)
+                if _register(server, name, password):
+                    server.passwords[name] = password
     return server
 
 
-def _register(server: RealServer, username: str, password: str | None) -> str:
+def _register(server: RealServer, username: str, password: str) -> bool:
     """Create a user with ``POST /api/auth/register`` (CVAT's sign-up: anonymous, needs
-    registration enabled; usernames of 5+ characters). Returns its password."""
-    password = password or secrets.token_urlsafe(16)
+    registration enabled; usernames of 5+ characters). False when another test process
+    created it first (its password is then unknown here); fails the session otherwise."""
     transport = Transport(server.url, verify=server.verify, retry=0,
                           headers={"Accept": "application/vnd.cvat+json"})
     try:
@@ -126,9 +128,10 @@ def _register(server: RealServer, username: str, password: str | None) -> str:
             if admin.find_user(username) is None:  # not created by a parallel worker either
                 pytest.fail(f"cannot create CVAT user {username!r} ({exc}); create it, or name "
                             "existing users in ANNOSYNC_TEST_CVAT_USERS")
+        return False
     finally:
         transport.close()
-    return password
+    return True
 
 
 def is_emulator(server: Any) -> bool:
