@@ -54,7 +54,8 @@ def image_bytes(name: str) -> bytes:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[CvatClient]:
     with CvatClient(emu.url, Credentials(username=emu.admin_username,
-                                         password=emu.admin_password)) as c:
+                                         password=emu.admin_password),
+                    poll_interval=(0.02, 0.2)) as c:
         yield c
 
 
