@@ -357,12 +357,13 @@ def test_a_task_is_adopted_once(client: CvatClient, tmp_path: Path) -> None:
 
 def test_project_import_adopts_every_task(emu: Emulator, client: CvatClient,
                                           tmp_path: Path) -> None:
-    project = client.create_project("made elsewhere", labels=LABELS)
+    name = f"made elsewhere {tmp_path.name}"  # unique in the session's server
+    project = client.create_project(name, labels=LABELS)
     pid = int(project["id"])
     first = make_image_task(client, "part 1", project_id=pid, prefix="p1_")
     second = make_image_task(client, "part 2", project_id=pid, prefix="p2_")
     root = tmp_path / "ds"
-    rep = import_cvat(root, client, project_name="made elsewhere", download_media=True,
+    rep = import_cvat(root, client, project_name=name, download_media=True,
                       anno_key="proj")
     assert [t.task_id for t in rep.tasks] == [first, second] and len(rep.created) == 6
     rec = record(root, "proj")
