@@ -23,6 +23,7 @@ __all__ = [
     "DatasetView",
     "__version__",
     "connect_to_api",
+    "import_annotations",
     "load_dataset",
 ]
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         Dataset,
         DatasetView,
         connect_to_api,
+        import_annotations,
         load_dataset,
     )
     from annosync.errors import AnnosyncError

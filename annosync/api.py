@@ -547,6 +547,33 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     return Dataset(DatasetFolder.open(path))
 
 
+def import_annotations(
+    dataset: str | os.PathLike[str] | Dataset,
+    project_name: str | None = None,
+    project_id: int | None = None,
+    task_ids: Iterable[int] | None = None,
+    data_path: str | os.PathLike[str] | dict[str, str] | None = None,
+    download_media: bool = False,
+    anno_key: str | None = None,
+    label_field: str | dict[str, str] = "ground_truth",
+    **conn: Any,
+) -> Any:
+    """The reference's ``fouc.import_annotations``: bring CVAT tasks made outside annosync into a
+    dataset folder. ``data_path`` is a ``{CVAT file name: sample key or media path}`` map, or the
+    folder downloaded media go to (with ``download_media``); ``anno_key`` adopts the tasks as a
+    run that later ``load_annotations`` / ``sync`` keep working on."""
+    from annosync.sync.adopt import import_cvat
+
+    root = dataset.path if isinstance(dataset, Dataset) else Path(dataset)
+    data_map = data_path if isinstance(data_path, dict) else None
+    media_dir = None if data_path is None or data_map is not None else str(data_path)
+    with connect_to_api(**conn) as client:
+        return import_cvat(root, client, task_ids=list(task_ids) if task_ids else None,
+                           project_name=project_name, project_id=project_id,
+                           data_map=data_map, download_media=download_media,
+                           anno_key=anno_key, label_field=label_field, media_dir=media_dir)
+
+
 # -- results ----------------------------------------------------------------------------------
 
 @dataclass

@@ -179,3 +179,30 @@ def test_run_made_by_the_cli_is_managed_from_python(street: Path, emu: Emulator,
     results.cleanup()
     ds.delete_annotation_run(anno_key)
     assert ds.list_annotation_runs() == []
+
+
+def test_import_annotations_of_a_project_made_elsewhere(street: Path, emu: Emulator,
+                                                        anno_key: str, tmp_path: Path) -> None:
+    """The reference's "Importing existing tasks": a project's tasks, media downloaded, into a
+    new dataset; adopted under an anno key, CVAT's later edits load like any run's."""
+    source = asy.load_dataset(street)
+    project = f"import-{anno_key}"
+    source.select(["0001", "0002"]).annotate(anno_key, label_field="ground_truth",
+                                             project_name=project)
+    target = tmp_path / "imported"
+    report = asy.import_annotations(target, project_name=project, download_media=True,
+                                    anno_key="imported", label_field="gt")
+    ds = asy.load_dataset(target)
+    assert len(ds.keys()) == 2 and report.anno_key == "imported"
+    boxes = [d for k in ds.keys() for d in ds.select(k).first().fields["gt_detections"].detections]
+    originals = [d for k in ("0001", "0002")
+                 for d in source.select(k).first().fields["ground_truth"].detections]
+    assert sorted(d.id for d in boxes) == sorted(d.id for d in originals)  # label_id travelled
+    assert ds.list_annotation_runs() == ["imported"]
+    (task_id,) = ds.load_annotation_results("imported").task_ids
+    shape = emu.annotator("admin").shapes(task_id)[0]
+    emu.annotator("admin").update_shape(shape["id"], points=[1, 1, 20, 20])
+    ds.load_annotations("imported")
+    moved = [d for k in ds.keys() for d in ds.select(k).first().fields["gt_detections"].detections
+             if d.bounding_box[0] < 0.01]
+    assert len(moved) == 1
