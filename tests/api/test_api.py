@@ -194,7 +194,7 @@ def test_import_annotations_of_a_project_made_elsewhere(street: Path, emu: Emula
                                     anno_key="imported", label_field="gt")
     ds = asy.load_dataset(target)
     assert len(ds.keys()) == 2 and report.anno_key == "imported"
-    boxes = [d for k in ds.keys() for d in ds.select(k).first().fields["gt_detections"].detections]
+    boxes = [d for k in ds for d in ds.select(k).first().fields["gt_detections"].detections]
     originals = [d for k in ("0001", "0002")
                  for d in source.select(k).first().fields["ground_truth"].detections]
     assert sorted(d.id for d in boxes) == sorted(d.id for d in originals)  # label_id travelled
@@ -203,6 +203,6 @@ def test_import_annotations_of_a_project_made_elsewhere(street: Path, emu: Emula
     shape = emu.annotator("admin").shapes(task_id)[0]
     emu.annotator("admin").update_shape(shape["id"], points=[1, 1, 20, 20])
     ds.load_annotations("imported")
-    moved = [d for k in ds.keys() for d in ds.select(k).first().fields["gt_detections"].detections
+    moved = [d for k in ds for d in ds.select(k).first().fields["gt_detections"].detections
              if d.bounding_box[0] < 0.01]
     assert len(moved) == 1
