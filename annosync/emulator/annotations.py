@@ -16,6 +16,7 @@ Why a module: this is what a sync tool exercises most. The rules are CVAT's:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from .context import Ctx
@@ -90,6 +91,23 @@ def _not_dict(value: Any) -> Obj:
 
 def _not_list(value: Any) -> list[str]:
     return [f'Expected a list of items but got type "{type(value).__name__}".']
+
+
+def _items(raw: Any, parse: Callable[[Any], tuple[Obj, Obj]], errors: Obj, key: str
+           ) -> list[Obj]:
+    """A nested list field (DRF ``ListSerializer``): each item parsed; errors per item, or one
+    ``non_field_errors`` when the value is not a list."""
+    if not isinstance(raw, list):
+        errors[key] = {"non_field_errors": _not_list(raw)}
+        return []
+    out, item_errors = [], []
+    for item in raw:
+        obj, err = parse(item)
+        out.append(obj)
+        item_errors.append(err)
+    if any(item_errors):
+        errors[key] = item_errors
+    return out
 
 
 def _attributes(raw: Any, errors: Obj) -> list[Obj]:
@@ -242,19 +260,8 @@ def _shape(raw: Any, action: str | None, *, element: bool = False) -> tuple[Obj,
     out["attributes"] = _attributes(raw.get("attributes", []), errors)
     if not element:
         elements_raw = raw.get("elements")
-        elements: list[Obj] = []
-        if elements_raw is not None:
-            if not isinstance(elements_raw, list):
-                errors["elements"] = {"non_field_errors": _not_list(elements_raw)}
-            else:
-                item_errors = []
-                for item in elements_raw:
-                    e, err = _shape(item, action, element=True)
-                    elements.append(e)
-                    item_errors.append(err)
-                if any(item_errors):
-                    errors["elements"] = item_errors
-        out["elements"] = elements
+        out["elements"] = [] if elements_raw is None else _items(
+            elements_raw, lambda item: _shape(item, action, element=True), errors, "elements")
     if errors:
         return out, errors
     if not _points_ok(out["type"], len(out["points"])):
@@ -307,35 +314,15 @@ def _track(raw: Any, action: str | None, *, element: bool = False) -> tuple[Obj,
     _common(raw, errors, out, action)
     out["attributes"] = _attributes(raw.get("attributes", []), errors)
     shapes_raw = raw.get("shapes")
-    shapes: list[Obj] = []
     if shapes_raw is None:
         errors["shapes"] = ["This field is required."]
-    elif not isinstance(shapes_raw, list):
-        errors["shapes"] = {"non_field_errors": _not_list(shapes_raw)}
+        out["shapes"] = []
     else:
-        item_errors = []
-        for item in shapes_raw:
-            s, err = _tracked_shape(item)
-            shapes.append(s)
-            item_errors.append(err)
-        if any(item_errors):
-            errors["shapes"] = item_errors
-    out["shapes"] = shapes
+        out["shapes"] = _items(shapes_raw, _tracked_shape, errors, "shapes")
     if not element:
         elements_raw = raw.get("elements")
-        elements: list[Obj] = []
-        if elements_raw is not None:
-            if not isinstance(elements_raw, list):
-                errors["elements"] = {"non_field_errors": _not_list(elements_raw)}
-            else:
-                item_errors = []
-                for item in elements_raw:
-                    t, err = _track(item, action, element=True)
-                    elements.append(t)
-                    item_errors.append(err)
-                if any(item_errors):
-                    errors["elements"] = item_errors
-        out["elements"] = elements
+        out["elements"] = [] if elements_raw is None else _items(
+            elements_raw, lambda item: _track(item, action, element=True), errors, "elements")
     return out, errors
 
 
@@ -349,21 +336,17 @@ def validate_payload(raw: Any, action: str | None) -> Obj:
         _, msg = _int(raw["version"])
         if msg:
             errors["version"] = [msg]
-    for key, fn in (("tags", _tag), ("shapes", _shape), ("tracks", _track)):
+    parsers: dict[str, Callable[[Any], tuple[Obj, Obj]]] = {
+        "tags": lambda item: _tag(item, action),
+        "shapes": lambda item: _shape(item, action),
+        "tracks": lambda item: _track(item, action),
+    }
+    for key, parse in parsers.items():
         items = raw.get(key, [])
         if items is None:
             errors[key] = ["This field may not be null."]
             continue
-        if not isinstance(items, list):
-            errors[key] = {"non_field_errors": _not_list(items)}
-            continue
-        item_errors = []
-        for item in items:
-            obj, err = fn(item, action)
-            out[key].append(obj)
-            item_errors.append(err)
-        if any(item_errors):
-            errors[key] = item_errors
+        out[key] = _items(items, parse, errors, key)
     if errors:
         raise bad_request(errors)
     return out
