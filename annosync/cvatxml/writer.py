@@ -54,6 +54,13 @@ def _raw_element(raw: str) -> etree._Element:
     return etree.fromstring(raw, parser=_RAW_PARSER)
 
 
+#: Attribute order of a shape in CVAT's dumper (cvat/apps/dataset_manager/formats/cvat.py).
+_IMAGE_SHAPE_ORDER = ("label", "source", "outside", "occluded", "coords", "rotation", "z_order",
+                      "group_id", "frame", "keyframe")
+_TRACK_SHAPE_ORDER = ("frame", "label", "keyframe", "outside", "occluded", "coords", "rotation",
+                      "z_order", "source", "group_id")
+
+
 class XmlWriter:
     """Write one CVAT XML document item by item::
 
@@ -175,59 +182,33 @@ class XmlWriter:
         elif kind != "skeleton":
             raise ValueError(f"<{kind}> needs points")
 
-    def _image_shape_attrs(self, s: Shape) -> dict[str, str]:
+    def _shape_attrs(self, s: Shape, order: tuple[str, ...]) -> dict[str, str]:
+        """A shape's XML attributes in the dumper's order; unset ones are left out."""
+        values: dict[str, str | None] = {
+            "label": s.label,
+            "source": s.source,
+            "outside": None if s.outside is None else fmt_bool(s.outside),
+            "occluded": None if s.occluded is None else fmt_bool(s.occluded),
+            "rotation": None if s.rotation is None else self._fmt(s.rotation),
+            "z_order": None if s.z_order is None else str(s.z_order),
+            "group_id": None if s.group_id is None else str(s.group_id),
+            "frame": None if s.frame is None else str(s.frame),
+            "keyframe": None if s.keyframe is None else fmt_bool(s.keyframe),
+        }
         out: dict[str, str] = {}
-        if s.label is not None:
-            out["label"] = s.label
-        if s.source is not None:
-            out["source"] = s.source
-        if s.outside is not None:
-            out["outside"] = fmt_bool(s.outside)
-        if s.occluded is not None:
-            out["occluded"] = fmt_bool(s.occluded)
-        self._coords(s, out)
-        if s.rotation is not None:
-            out["rotation"] = self._fmt(s.rotation)
-        if s.z_order is not None:
-            out["z_order"] = str(s.z_order)
-        if s.group_id is not None:
-            out["group_id"] = str(s.group_id)
-        if s.frame is not None:
-            out["frame"] = str(s.frame)
-        if s.keyframe is not None:
-            out["keyframe"] = fmt_bool(s.keyframe)
-        if s.extra:
-            out.update(s.extra)
-        return out
-
-    def _track_shape_attrs(self, s: Shape) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if s.frame is not None:
-            out["frame"] = str(s.frame)
-        if s.label is not None:
-            out["label"] = s.label
-        if s.keyframe is not None:
-            out["keyframe"] = fmt_bool(s.keyframe)
-        if s.outside is not None:
-            out["outside"] = fmt_bool(s.outside)
-        if s.occluded is not None:
-            out["occluded"] = fmt_bool(s.occluded)
-        self._coords(s, out)
-        if s.rotation is not None:
-            out["rotation"] = self._fmt(s.rotation)
-        if s.z_order is not None:
-            out["z_order"] = str(s.z_order)
-        if s.source is not None:
-            out["source"] = s.source
-        if s.group_id is not None:
-            out["group_id"] = str(s.group_id)
+        for name in order:
+            value = values.get(name)
+            if name == "coords":
+                self._coords(s, out)
+            elif value is not None:
+                out[name] = value
         if s.extra:
             out.update(s.extra)
         return out
 
     def _shape(self, s: Shape, level: int, in_track: bool) -> None:
         xf = self._xf
-        attrs = self._track_shape_attrs(s) if in_track else self._image_shape_attrs(s)
+        attrs = self._shape_attrs(s, _TRACK_SHAPE_ORDER if in_track else _IMAGE_SHAPE_ORDER)
         indent = _INDENT[level]
         xf.write(indent)
         with xf.element(s.kind, attrs):
