@@ -28,6 +28,7 @@ from annosync.model.labels import (
     label_objects,
 )
 from annosync.model.sample import Sample
+from annosync.model.schema_rules import value_type_of
 
 
 def value_kind(value: Any) -> str:
@@ -36,18 +37,6 @@ def value_kind(value: Any) -> str:
                           Polylines, Keypoint, Keypoints, Segmentation)):
         return str(value.type)
     return f"scalar:{type(value).__name__}"
-
-
-def attr_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    return "null"
 
 
 @dataclass
@@ -120,7 +109,7 @@ def _add_labels(facts: FieldFacts, value: Any) -> None:
         for name, v in obj.attributes.items():
             if v is None:
                 continue
-            t = attr_type(v)
+            t = value_type_of(v) or "null"
             facts.attributes.setdefault(name, set()).add(t)
             if isinstance(label, str):
                 facts.class_attributes.setdefault((label, name), set()).add(t)
