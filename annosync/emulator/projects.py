@@ -57,6 +57,28 @@ def check_user_id(ctx: Ctx, body: dict[str, Any], field: str) -> int | None:
     return uid
 
 
+def patch_people_and_storage(ctx: Ctx, obj: Any, body: dict[str, Any], now: Any) -> bool:
+    """The PATCH fields projects and tasks share: owner, assignee (and its date), storages.
+    Returns True when something changed."""
+    changed = False
+    if "owner_id" in body:
+        owner = check_user_id(ctx, body, "owner_id")
+        if owner is not None and owner != obj.owner_id:
+            obj.owner_id = owner
+            changed = True
+    if "assignee_id" in body:
+        assignee = check_user_id(ctx, body, "assignee_id")
+        if assignee != obj.assignee_id:
+            obj.assignee_id = assignee
+            obj.assignee_updated = now
+            changed = True
+    for field in ("source_storage", "target_storage"):
+        if field in body:
+            setattr(obj, field, parse_storage(ctx, body[field], field))
+            changed = True
+    return changed
+
+
 def check_name(body: dict[str, Any], *, required: bool) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if "name" not in body or body["name"] is None:
@@ -189,21 +211,7 @@ def patch_project(ctx: Ctx) -> Response:
     if "bug_tracker" in body and (body["bug_tracker"] or "") != project.bug_tracker:
         project.bug_tracker = str(body["bug_tracker"] or "")
         changed = True
-    if "owner_id" in body:
-        owner = check_user_id(ctx, body, "owner_id")
-        if owner is not None and owner != project.owner_id:
-            project.owner_id = owner
-            changed = True
-    if "assignee_id" in body:
-        assignee = check_user_id(ctx, body, "assignee_id")
-        if assignee != project.assignee_id:
-            project.assignee_id = assignee
-            project.assignee_updated = now
-            changed = True
-    for field in ("source_storage", "target_storage"):
-        if field in body:
-            setattr(project, field, parse_storage(ctx, body[field], field))
-            changed = True
+    changed = patch_people_and_storage(ctx, project, body, now) or changed
     if labels:
         update_labels(state, labels, project_id=project.id)
         changed = True

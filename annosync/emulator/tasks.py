@@ -14,7 +14,13 @@ from .context import Ctx, basic_user
 from .errors import ApiError, bad_request, no_match
 from .labels import create_labels, update_labels, validate_labels
 from .pagination import ListSpec, apply_filters, paginate
-from .projects import check_name, check_user_id, parse_storage, storage_json
+from .projects import (
+    check_name,
+    check_user_id,
+    parse_storage,
+    patch_people_and_storage,
+    storage_json,
+)
 from .state import Job, State, Task, iso
 from .wire import Response, empty, json_response
 
@@ -274,21 +280,7 @@ def patch_task(ctx: Ctx) -> Response:
             if key in body and (body[key] or "") != getattr(task, key):
                 setattr(task, key, str(body[key] or ""))
                 changed = True
-        if "owner_id" in body:
-            owner = check_user_id(ctx, body, "owner_id")
-            if owner is not None and owner != task.owner_id:
-                task.owner_id = owner
-                changed = True
-        if "assignee_id" in body:
-            assignee = check_user_id(ctx, body, "assignee_id")
-            if assignee != task.assignee_id:
-                task.assignee_id = assignee
-                task.assignee_updated = now
-                changed = True
-        for field in ("source_storage", "target_storage"):
-            if field in body:
-                setattr(task, field, parse_storage(ctx, body[field], field))
-                changed = True
+        changed = patch_people_and_storage(ctx, task, body, now) or changed
         if labels and task.project_id is None:
             update_labels(state, labels, task_id=task.id)
             changed = True
