@@ -17,7 +17,7 @@ from annosync.convert import PreviousLabels, derived_id, from_cvat
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import ConflictError, StateError
-from annosync.model.labels import LABEL_CLASSES
+from annosync.model.labels import CONTAINERS, LABEL_CLASSES
 from annosync.sync.create import Creator, planned_tasks
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
@@ -171,8 +171,6 @@ def _keep(session: RunSession, work: RunWork, target: str, objects: list[tuple[s
 
 def _append(existing: Any, value: Any) -> Any:
     """Add a label to a field: into its container (made from a single label if needed)."""
-    from annosync.model.labels import CONTAINERS
-
     for container, (item, attr) in CONTAINERS.items():
         if isinstance(value, item):
             value = container(**{attr: [value]})

@@ -14,13 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from annosync.model.labels import (
-    Classification,
+    CONTAINERS,
     Classifications,
-    Detection,
     Detections,
-    Keypoint,
     Keypoints,
-    Polyline,
     Polylines,
     Segmentation,
     label_objects,
@@ -30,13 +27,11 @@ from annosync.model.schema import ResolvedAttribute, ResolvedField
 from annosync.sync.digest import ScalarItem
 from annosync.sync.merge import FieldRules, Item
 
+#: Label class -> (its container, the container's list attribute), from the model's table.
 _CONTAINER_OF: dict[type, tuple[type[BaseModel], str]] = {
-    Classification: (Classifications, "classifications"),
-    Detection: (Detections, "detections"),
-    Polyline: (Polylines, "polylines"),
-    Keypoint: (Keypoints, "keypoints"),
+    item: (container, attr) for container, (item, attr) in CONTAINERS.items()
 }
-_CONTAINERS = (Classifications, Detections, Polylines, Keypoints)
+_CONTAINERS = tuple(CONTAINERS)
 _CONTAINER_FOR_TYPE: dict[str, tuple[type[BaseModel], str]] = {
     "classifications": (Classifications, "classifications"),
     "detections": (Detections, "detections"),
