@@ -428,7 +428,7 @@ def _mask_loader(session: RunSession) -> Callable[[str], Any]:
         from PIL import Image
 
         full = (session.folder.root / path).resolve()
-        if not str(full).startswith(str(session.folder.root)):
+        if not full.is_relative_to(session.folder.root):  # not a prefix test: /ds vs /ds2
             raise InputError.at("mask_path leaves the dataset folder", path)
         with Image.open(full) as img:
             return np.asarray(img)
