@@ -9,7 +9,7 @@ import click
 
 from annosync.api import connect_to_api
 from annosync.cli.boundary import guarded
-from annosync.cli.options import Common, Output, common_options
+from annosync.cli.options import Common, Output, common_options, kind_field_map
 from annosync.sync.adopt import KINDS, import_cvat
 
 
@@ -17,15 +17,7 @@ def _label_field(prefix: str, values: tuple[str, ...]) -> str | dict[str, str]:
     """``--label-field PREFIX`` alone, or every kind with ``--field KIND=FIELD`` overrides."""
     if not values:
         return prefix
-    out = {kind: f"{prefix}_{kind}" for kind in KINDS}
-    for value in values:
-        kind, sep, name = value.partition("=")
-        if not sep or kind not in KINDS or not name:
-            raise click.BadParameter(
-                f"{value!r}: expected KIND=FIELD with KIND one of {', '.join(KINDS)}",
-                param_hint="--field")
-        out[kind] = name
-    return out
+    return {**{kind: f"{prefix}_{kind}" for kind in KINDS}, **kind_field_map(values)}
 
 
 @click.command("import-cvat")

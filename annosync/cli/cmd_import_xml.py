@@ -5,21 +5,8 @@ from __future__ import annotations
 import click
 
 from annosync.cli.boundary import guarded
+from annosync.cli.options import kind_field_map
 from annosync.cvatxml import import_xml
-
-KINDS = ("detections", "polylines", "keypoints", "classifications")
-
-
-def _field_map(values: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        kind, sep, name = value.partition("=")
-        if not sep or kind not in KINDS or not name:
-            raise click.BadParameter(
-                f"{value!r}: expected KIND=FIELD with KIND one of {', '.join(KINDS)}",
-                param_hint="--field")
-        out[kind] = name
-    return out
 
 
 @click.command("import-xml")
@@ -56,7 +43,7 @@ def command(source: str, dataset: str, data_map: str | None, label_field: str,
     """
     report = import_xml(
         source, dataset, data_map=data_map, label_field=label_field,
-        fields=_field_map(fields), mode=mode,  # type: ignore[arg-type]
+        fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]
         unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
         extract_media=not no_media, dry_run=dry_run,
     )

@@ -323,3 +323,18 @@ def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_r
             out.echo("Cancelled: nothing applied.")
             raise click.exceptions.Exit(1)
         return execute(out, engine, plan)
+
+
+def kind_field_map(values: tuple[str, ...]) -> dict[str, str]:
+    """``--field KIND=FIELD`` values of the import verbs, checked against the import's kinds."""
+    from annosync.cvatxml.import_ import KINDS
+
+    out: dict[str, str] = {}
+    for value in values:
+        kind, sep, name = value.partition("=")
+        if not sep or kind not in KINDS or not name:
+            raise click.BadParameter(
+                f"{value!r}: expected KIND=FIELD with KIND one of {', '.join(KINDS)}",
+                param_hint="--field")
+        out[kind] = name
+    return out

@@ -100,6 +100,10 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+#: The kinds of label an import places, each in ``<label_field>_<kind>`` unless mapped.
+KINDS = ("detections", "polylines", "keypoints", "classifications")
+
+
 # -- inputs ------------------------------------------------------------------------------------
 def load_data_map(value: str | os.PathLike[str] | dict[str, str] | None) -> dict[str, str]:
     """A data map from a dict or a JSON/YAML file of ``{xml image name: sample key}``."""

@@ -59,7 +59,7 @@ from annosync.convert import (
 from annosync.convert.attrs import encode
 from annosync.convert.results import Pulled, PulledSample
 from annosync.cvat import CvatClient
-from annosync.cvatxml.import_ import load_data_map
+from annosync.cvatxml.import_ import KINDS, load_data_map
 from annosync.dataset.folder import (
     INFO_FILE,
     LABELS_DIR,
@@ -106,7 +106,6 @@ MediaType = Literal["image", "video"]
 #: The label kinds an import writes, and the field type each kind's field gets. Polygons and
 #: polylines share a field typed ``polygons``, so a CVAT polygon comes back closed and filled
 #: and a polyline open, as the reference loads them.
-KINDS = ("detections", "polylines", "keypoints", "classifications")
 FIELD_TYPES = {"detections": "detections", "polylines": "polygons", "keypoints": "keypoints",
                "classifications": "classifications"}
 _CONTAINERS: dict[str, type] = {"detections": Detections, "polygons": Polylines,
