@@ -14,5 +14,6 @@ from __future__ import annotations
 from .annotator import Annotator
 from .emulator import Emulator
 from .faults import Faults
+from .state import clock_from
 
-__all__ = ["Annotator", "Emulator", "Faults"]
+__all__ = ["Annotator", "Emulator", "Faults", "clock_from"]

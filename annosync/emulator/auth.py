@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -30,8 +30,8 @@ def unauthorized(message: str, scheme: str = "Token") -> ApiError:
     return detail(401, message, headers={"www-authenticate": scheme})
 
 
-def _expires(seconds: int) -> str:
-    when = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+def _expires(ctx: Ctx, seconds: int) -> str:
+    when = ctx.state.now() + timedelta(seconds=seconds)
     return format_datetime(when, usegmt=True)
 
 
@@ -161,11 +161,11 @@ def login(ctx: Ctx) -> Response:
     session = Session(key=state.random_hex(32), user_id=user.id, csrf=state.random_hex(32))
     state.sessions[session.key] = session
     resp = json_response({"key": user.legacy_key})
-    resp.header("set-cookie", f"csrftoken={session.csrf}; expires={_expires(CSRF_AGE)}; "
+    resp.header("set-cookie", f"csrftoken={session.csrf}; expires={_expires(ctx, CSRF_AGE)}; "
                               f"Max-Age={CSRF_AGE}; Path=/; SameSite=Lax")
-    resp.header("set-cookie", f"sessionfresh=1; expires={_expires(FRESH_AGE)}; HttpOnly; "
+    resp.header("set-cookie", f"sessionfresh=1; expires={_expires(ctx, FRESH_AGE)}; HttpOnly; "
                               f"Max-Age={FRESH_AGE}; Path=/; SameSite=Lax")
-    resp.header("set-cookie", f"sessionid={session.key}; expires={_expires(SESSION_AGE)}; "
+    resp.header("set-cookie", f"sessionid={session.key}; expires={_expires(ctx, SESSION_AGE)}; "
                               f"HttpOnly; Max-Age={SESSION_AGE}; Path=/; SameSite=Lax")
     return resp
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from .annotator import Annotator
@@ -28,7 +29,9 @@ class Emulator:
     """An in-process CVAT 2.73 server with its state in memory.
 
     ``users`` adds regular users: a username (password ``<username>-password-1``, email
-    ``<username>@example.com``) or a ``(username, password[, email])`` tuple.
+    ``<username>@example.com``) or a ``(username, password[, email])`` tuple. ``clock`` is the
+    server's time source (``annosync.emulator.clock_from(start)`` to run on another day); every
+    date the server writes, compares or expires comes from it.
     """
 
     def __init__(self, port: int = 0, users: Iterable[UserSpec] | None = None, *,
@@ -36,12 +39,13 @@ class Emulator:
                  admin_password: str = "admin-password-1",
                  admin_email: str = "admin@example.com",
                  share_root: str | os.PathLike[str] | None = None,
-                 buckets: Mapping[str, Any] | None = None, seed: int = 0) -> None:
+                 buckets: Mapping[str, Any] | None = None, seed: int = 0,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.host = host
         self.port = port
         self.admin_username = admin_username
         self.admin_password = admin_password
-        self.state = State(seed=seed)
+        self.state = State(seed=seed, clock=clock)
         self.faults = Faults()
         self.app = App(self.state, build_routes(), self.faults)
         self._server: Server | None = None

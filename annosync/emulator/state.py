@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -31,16 +33,40 @@ def xml_date(value: datetime) -> str:
     return str(value)
 
 
-class Clock:
-    """UTC wall clock whose readings strictly increase (so every update changes dates)."""
+Source = Callable[[], datetime]
 
-    def __init__(self) -> None:
+
+def system_time() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def clock_from(start: datetime) -> Source:
+    """A source that reads ``start`` at the first call and then advances with real time.
+
+    Why: a server replaying what a real CVAT said on a given day (token expiries, "two days
+    from now") must believe it is that day, whatever the machine's calendar says, while request
+    polling and ``updated_date`` still move forward. Injected, never patched into ``time``.
+    """
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
+class Clock:
+    """UTC clock whose readings strictly increase (so every update changes dates).
+
+    ``source`` gives the time (the system's by default; a test or a replay injects its own).
+    """
+
+    def __init__(self, source: Source | None = None) -> None:
+        self._source: Source = source or system_time
         self._last: datetime | None = None
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
-            now = datetime.now(timezone.utc)
+            now = self._source()
             if now.microsecond == 0:
                 now = now.replace(microsecond=1)
             if self._last is not None and now <= self._last:
@@ -299,9 +325,9 @@ class CloudStorage:
 class State:
     """All emulator data. Hold ``state.lock`` while reading or writing."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, clock: Source | None = None) -> None:
         self.lock = threading.RLock()
-        self.clock = Clock()
+        self.clock = Clock(clock)
         self.rng = random.Random(seed)
         # Tags, shapes and tracks live in separate tables (separate sequences) in CVAT; starting
         # them far apart keeps the ids of different kinds distinct for the annotator API.

@@ -30,7 +30,7 @@ from annosync.model.labels import (
 from annosync.model.manifest import FieldSchema
 from annosync.model.schema import ObservedField, ResolvedSchema
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "cvat"
+SHARED = Path(__file__).resolve().parents[1] / "data" / "cvat"
 
 
 def recording(name: str) -> dict[str, Any]:

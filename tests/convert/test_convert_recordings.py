@@ -1,4 +1,4 @@
-"""Real CVAT 2.73 bodies (../shared/cvat/recordings*): recorded answers parse into the labels we
+"""Real CVAT 2.73 bodies (tests/data/cvat/recordings*): recorded answers parse into the labels we
 expect, and converting those labels back reproduces the recorded shapes, tags and tracks.
 
 The recorded tasks were made by hand, not by annosync, so their labels have no ``label_id``

@@ -28,7 +28,7 @@ from urllib3.response import HTTPResponse
 from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import parse_form_data
 
-SHARED = Path("/work/shared/cvat")
+SHARED = Path(__file__).resolve().parents[1] / "data" / "cvat"
 INTERNAL = "http://127.0.0.1:8080"  # the host a CVAT behind a proxy puts into its own URLs
 JSON_CT = "application/vnd.cvat+json"
 HTML_404 = (

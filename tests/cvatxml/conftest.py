@@ -1,4 +1,4 @@
-"""Fixtures of the CVAT XML tests: the real files under ../shared/cvat and small builders."""
+"""Fixtures of the CVAT XML tests: the real files under tests/data/cvat and small builders."""
 
 from __future__ import annotations
 

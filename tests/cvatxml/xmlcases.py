@@ -9,7 +9,7 @@ from typing import Any
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "cvat"
+SHARED = ROOT / "tests" / "data" / "cvat"  # a copy of shared/cvat: tests read only the repository
 EXPORTS = SHARED / "exports"
 SAMPLES = SHARED / "samples"
 

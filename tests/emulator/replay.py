@@ -15,6 +15,8 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import requests
 
-from annosync.emulator import Emulator
+from annosync.emulator import Emulator, clock_from
 
 from . import media_factory as mf
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "cvat"
+SHARED = Path(__file__).resolve().parents[1] / "data" / "cvat"
 RECORDED_BASE = "http://127.0.0.1:8080"
 
 # Collections in URLs -> id namespaces.
@@ -55,6 +57,41 @@ def load_exchanges(folder: str) -> list[tuple[str, int, dict[str, Any]]]:
         for index, exchange in enumerate(exchanges):
             out.append((path.name, index, exchange))
     return out
+
+
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def _iso_dates(body: Any) -> list[datetime]:
+    if isinstance(body, dict):
+        return [d for k, v in body.items() for d in (
+            [datetime.fromisoformat(v[:-1] + "+00:00")]
+            if k.endswith("_date") and isinstance(v, str) and _ISO.match(v) else _iso_dates(v))]
+    if isinstance(body, list):
+        return [d for v in body for d in _iso_dates(v)]
+    return []
+
+
+def recorded_start(folder: str) -> datetime:
+    """When the recording was made: its first ``Date`` header, else just before its earliest
+    ``*_date`` value (the first recording set kept no ``Date`` headers)."""
+    exchanges = [e for _, _, e in load_exchanges(folder)]
+    for exchange in exchanges:
+        for key, value in (exchange.get("response_headers") or {}).items():
+            if key.lower() == "date":
+                return parsedate_to_datetime(value).astimezone(timezone.utc)
+    dates = [d for e in exchanges for d in _iso_dates(e.get("response_body"))]
+    return min(dates) - timedelta(seconds=1)
+
+
+def replay_emulator(folder: str, **kwargs: Any) -> Emulator:
+    """A fresh emulator whose clock starts when ``folder`` was recorded.
+
+    The replay runs on this fake clock (it advances with real time from the recording's first
+    moment), so recorded absolute dates keep their relation to the server's "now": a token the
+    recording created with an expiry two days ahead is still valid, whatever today's date is.
+    """
+    return Emulator(clock=clock_from(recorded_start(folder)), **kwargs)
 
 
 def json_type(value: Any) -> str:

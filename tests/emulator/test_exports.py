@@ -8,14 +8,13 @@ import re
 import zipfile
 from typing import Any
 
-import pytest
 from lxml import etree
 
 from annosync.emulator import Emulator
 
 from . import media_factory
 from .conftest import CAR, PERSON, Api
-from .replay import SHARED, Replayer
+from .replay import SHARED, Replayer, replay_emulator
 
 IMAGES_FMT = "CVAT for images 1.1"
 VIDEO_FMT = "CVAT for video 1.1"
@@ -26,10 +25,9 @@ def _normalise(xml: str) -> str:
     return re.sub(r"http://127\.0\.0\.1:\d+/api/tasks/\d+/dataset/export/api/jobs/\d+", "URL", xml)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/cvat not available")
 def test_exports_match_the_real_servers_bytes() -> None:
     """The recorded flows export the same annotations as ``shared/cvat/exports/*.xml``."""
-    with Emulator() as emu:
+    with replay_emulator("recordings") as emu:
         replayer = Replayer(emu, "recordings")
         replayer.run()
     references = {"08": "image_task_cvat_for_images_1.1__annotations.xml",

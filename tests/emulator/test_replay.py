@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from annosync.emulator import Emulator
-
-from .replay import SHARED, SKIPPED, Replayer
-
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/cvat recordings not available")
+from .replay import SKIPPED, Replayer, replay_emulator
 
 # Value differences that cannot be reproduced by a fresh server, with the reason.
 KNOWN_VALUE_DIFFERENCES = {
@@ -23,7 +19,7 @@ KNOWN_VALUE_DIFFERENCES = {
 
 @pytest.mark.parametrize("folder", ["recordings", "recordings2"])
 def test_replay(folder: str) -> None:
-    with Emulator() as emu:
+    with replay_emulator(folder) as emu:
         replayer = Replayer(emu, folder)
         results = replayer.run()
     failures = [f"{fname} #{seq} (expected {status}): " + "; ".join(problems)

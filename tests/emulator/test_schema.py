@@ -8,23 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import requests
 
 from annosync.emulator import Emulator
 
 from . import media_factory
 from .conftest import CAR, Api
-from .replay import SHARED, Replayer
+from .replay import Replayer, replay_emulator
 from .schema_check import SchemaReport
-
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/cvat not available")
 
 
 def test_replayed_answers_match_the_schema() -> None:
     report = SchemaReport()
     for folder in ("recordings", "recordings2"):
-        with Emulator() as emu:
+        with replay_emulator(folder) as emu:
             replayer = Replayer(emu, folder, on_response=report.check)
             replayer.run()
     print(f"\nschema: {report.validated} JSON answers validated, "
