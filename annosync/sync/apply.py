@@ -70,8 +70,7 @@ def check_plan(session: RunSession, rp: RunPlan) -> RunWork:
     return fresh._work
 
 
-def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
-              progress: Callable[[str, int, int], None] | None = None) -> ApplyResult:
+def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> ApplyResult:
     result = ApplyResult(session.anno_key)
     with dataset_lock(session.state_dir, session.options.lock_timeout):
         work = check_plan(session, rp)
@@ -80,7 +79,7 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
                 raise ConflictError("\n".join(rp.blocked))
             raise StateError("\n".join(rp.blocked))
         if rp.create_project or rp.create_tasks or rp.resume:
-            create(session, rp, result, report, progress)
+            create(session, rp, result, report)
         if work.samples:
             sync_labels(session, work, result, report)
         if rp.cleanup is not None:
@@ -89,9 +88,8 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
     return result
 
 
-def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report,
-           progress: Callable[[str, int, int], None] | None) -> None:
-    creator = Creator(session, report, progress)
+def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report) -> None:
+    creator = Creator(session, report)
     creator.start()
     tasks = planned_tasks(session)
     if [t.name for t in tasks] != [t.name for t in rp.create_tasks]:

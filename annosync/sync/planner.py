@@ -144,12 +144,19 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         return rp
     if mode in ("sync", "push"):
         fields = list(session.manifest.field_schemas())
-        for task in planned_tasks(session):
-            rp.create_tasks.append(TaskCreation(
-                index=task.index, name=task.name, samples=len(task.samples),
-                media_type=task.media_type, assignee=task.assignee,
-                objects=sum(count_labels(session.read(k), fields) for k in task.samples),
-            ))
+        tasks = planned_tasks(session)
+        with session.options.tracker.step(
+                f"plan {session.anno_key}: read new samples",
+                sum(len(t.samples) for t in tasks), "samples") as step:
+            for task in tasks:
+                objects = 0
+                for k in task.samples:
+                    objects += count_labels(session.read(k), fields)
+                    step.advance()
+                rp.create_tasks.append(TaskCreation(
+                    index=task.index, name=task.name, samples=len(task.samples),
+                    media_type=task.media_type, assignee=task.assignee, objects=objects,
+                ))
         if record is not None:
             rp.resume += [f"task {t.name}: {t.state}" for t in record.tasks
                           if t.state != "labels_uploaded"]

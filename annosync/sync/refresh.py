@@ -132,9 +132,12 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
             download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
+                                        len(tasks), "tasks")
+    with step, ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
             for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
+                step.advance()
                 task = view.task
                 work.views[task.index] = view
                 if view.pulled is not None:
