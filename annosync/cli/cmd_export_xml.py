@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from annosync.cli.bars import choose, progress_flags
 from annosync.cli.boundary import guarded
 
 
@@ -42,24 +43,28 @@ from annosync.cli.boundary import guarded
 @click.option("--record", "record", default=None, metavar="NAME",
               help="The imported CVAT file to write again (.annosync/cvat/NAME.json), or "
                    "'none' for a new task; default: the one the samples came from.")
+@progress_flags
 @guarded
 def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
             with_media: bool, samples: tuple[str, ...], fields: tuple[str, ...], numbers: str,
             start_frame: int | None, stop_frame: int | None, frame_step: int | None,
             task_name: str | None, label_ids: bool | None, mask_targets: str | None,
-            record: str | None) -> None:
+            record: str | None,
+            no_progress: bool, quiet: bool) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
     "CVAT 1.1" importer accepts. Samples imported from a CVAT file are written as that task
     again (same meta, frames and ids)."""
     from annosync.cvatxml import export_xml
 
-    report = export_xml(
-        dataset, output, layout=layout,  # type: ignore[arg-type]
-        samples=samples or None, fields=fields or None, as_zip=as_zip,
-        include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
-        start_frame=start_frame, frame_step=frame_step, stop_frame=stop_frame,
-        task_name=task_name, label_ids=label_ids, record=record, mask_targets=mask_targets,
-    )
+    with choose(not no_progress, quiet) as progress:
+        report = export_xml(
+            dataset, output, layout=layout,  # type: ignore[arg-type]
+            samples=samples or None, fields=fields or None, as_zip=as_zip,
+            include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
+            start_frame=start_frame, frame_step=frame_step, stop_frame=stop_frame,
+            task_name=task_name, label_ids=label_ids, record=record, mask_targets=mask_targets,
+            progress=progress,
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     files = ", ".join(str(f) for f in report.files)

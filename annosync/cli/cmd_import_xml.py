@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from annosync.cli.bars import choose, progress_flags
 from annosync.cli.boundary import guarded
 from annosync.cli.options import kind_field_map
 
@@ -34,10 +35,12 @@ from annosync.cli.options import kind_field_map
 @click.option("--max-zip-size", default="4GiB", show_default=True,
               help="Refuse a zip whose members would expand to more than this in total.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@progress_flags
 @guarded
 def command(source: str, dataset: str, data_map: str | None, label_field: str,
             fields: tuple[str, ...], mode: str, unmatched: str | None, sample: str | None,
-            media: str | None, no_media: bool, max_zip_size: str, dry_run: bool) -> None:
+            media: str | None, no_media: bool, max_zip_size: str, dry_run: bool,
+            no_progress: bool, quiet: bool) -> None:
     """Import SOURCE (CVAT XML or a CVAT zip, from CVAT's UI or from export-xml).
 
     Images are matched to samples by name (path without extension, as CVAT does; also the
@@ -48,13 +51,15 @@ def command(source: str, dataset: str, data_map: str | None, label_field: str,
     from annosync.cvatxml.zipio import ZipLimits, parse_size
 
     limit = parse_size(max_zip_size)
-    report = import_xml(
-        source, dataset, data_map=data_map, label_field=label_field,
-        fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]
-        unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
-        extract_media=not no_media, media=media, dry_run=dry_run,
-        limits=ZipLimits(max_total_bytes=limit, max_member_bytes=limit),
-    )
+    with choose(not no_progress, quiet) as progress:
+        report = import_xml(
+            source, dataset, data_map=data_map, label_field=label_field,
+            fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]
+            unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
+            extract_media=not no_media, media=media, dry_run=dry_run,
+            limits=ZipLimits(max_total_bytes=limit, max_member_bytes=limit),
+            progress=progress,
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     verb = "would import" if dry_run else "imported"

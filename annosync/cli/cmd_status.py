@@ -11,6 +11,7 @@ import click
 from annosync.cli.boundary import guarded
 from annosync.cli.options import Common, Output, common_options, open_engine, sources_argument
 from annosync.sync.render import Line
+from annosync.sync.review import ReviewFilter
 from annosync.sync.status import get_status, status_lines
 
 
@@ -30,7 +31,7 @@ def command(sources: tuple[Path, ...], as_json: bool, common: Common) -> None:
             if record is None:
                 statuses.append({"anno_key": session.anno_key, "started": False, "tasks": []})
                 continue
-            status = get_status(record, session.client)
+            status = get_status(record, session.client, ReviewFilter.of(session.manifest.load))
             status["started"] = True
             statuses.append(status)
     if as_json:

@@ -14,6 +14,7 @@ one line of stdin with ``--password-stdin``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,12 +26,14 @@ from typing import Any, TypeVar
 import click
 
 from annosync.api import dataset_runs
+from annosync.cli.bars import choose
 from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
 from annosync.manifest.load import LoadedManifest, load_manifests
 from annosync.manifest.validate import is_dataset_folder
+from annosync.progress import NULL, Progress, Relay
 from annosync.sync.apply import ApplyResult
-from annosync.sync.engine import Engine, apply_plan, make_plan
+from annosync.sync.engine import Engine, apply_plan, locked, make_plan
 from annosync.sync.plan import Plan
 from annosync.sync.render import Line, emit, plan_lines, summary, use_color
 from annosync.sync.session import Connection, Mode, RunSession, SyncOptions
@@ -69,6 +72,7 @@ class Common:
                           organization=self.organization, interactive=None)
 
     def options(self, mode: Mode = "sync", **extra: Any) -> SyncOptions:
+        """Sync options; progress goes to ``tracker`` (an ``Output``'s relay) if given."""
         return SyncOptions(mode=mode, conflicts=self.conflicts,  # type: ignore[arg-type]
                            force=self.force, lock_timeout=self.lock_timeout,
                            progress=self.progress, **extra)
@@ -197,11 +201,14 @@ def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
 # -- output ---------------------------------------------------------------------------------------
 
 class Output:
-    """Where a verb's messages go: stdout, plain or styled; quiet hides reports."""
+    """Where a verb's messages go: stdout, plain or styled; quiet hides reports. Progress goes
+    to stderr through ``tracker`` while a :meth:`progress` block is open."""
 
-    def __init__(self, common: Common) -> None:
+    def __init__(self, common: Common, as_json: bool = False) -> None:
         self.common = common
+        self.as_json = as_json
         self.color = use_color(sys.stdout)
+        self.tracker = Relay()
         self._live: Any = None  # a rich Progress while bars are shown
 
     def lines(self, lines: Sequence[Line]) -> None:
@@ -221,34 +228,16 @@ class Output:
             self.echo(f"  {message}", "dim")
 
     @contextmanager
-    def progress(self) -> Iterator[Callable[[str, int, int], None] | None]:
-        """Progress bars (rich) for uploads on a terminal; None elsewhere."""
-        if not (self.common.progress and not self.common.quiet and sys.stderr.isatty()):
-            yield None
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        tasks: dict[str, Any] = {}
-
-        def update(desc: str, done: int, total: int) -> None:
-            if desc not in tasks:
-                tasks[desc] = bars.add_task(desc, total=total or None)
-            bars.update(tasks[desc], completed=done, total=total or None)
-
-        with bars:
-            self._live = bars
+    def progress(self) -> Iterator[Progress]:
+        """Open the renderer (``cli/bars.py``: rich bars on a terminal, log lines elsewhere,
+        nothing with -q/--no-progress/--json); ``tracker`` forwards to it meanwhile."""
+        with choose(self.common.progress, self.common.quiet, self.as_json) as renderer:
+            self.tracker.target = renderer
+            self._live = getattr(renderer, "bars", None)
             try:
-                yield update
+                yield renderer
             finally:
+                self.tracker.target = NULL
                 self._live = None
 
 
@@ -303,26 +292,72 @@ def show_plan(out: Output, plan: Plan, common: Common) -> None:
         out.lines(plan_lines(plan, verbose=common.verbose > 0))
 
 
-def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
-    with out.progress() as bar:
-        results = apply_plan(engine, plan, report=out.report, progress=bar)
+@dataclass
+class CommitSpec:
+    """``--commit`` / ``--commit-paths``: one git commit per pulled job (sync/attribution.py)."""
+
+    enabled: bool = False
+    paths: tuple[Path, ...] = ()
+
+
+def commit_options(f: F) -> F:
+    """``--commit`` and ``--commit-paths``; the command receives ``commit: CommitSpec``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        paths = tuple(kwargs.pop("commit_paths", ()) or ())
+        spec = CommitSpec(bool(kwargs.pop("commit_flag", False)) or bool(paths), paths)
+        return f(*args, commit=spec, **kwargs)
+
+    g: Any = wrapper
+    g = click.option("--commit-paths", "commit_paths", multiple=True, metavar="PATH",
+                     type=click.Path(path_type=Path),
+                     help="With --commit: the paths annosync may commit (repeatable); changes "
+                          "elsewhere in the tree are left alone (implies --commit).")(g)
+    g = click.option("--commit", "commit_flag", is_flag=True,
+                     help="One git commit per pulled CVAT job, authored by its assignee "
+                          "(refuses a dirty tree; see --commit-paths).")(g)
+    return g
+
+
+def execute(out: Output, engine: Engine, plan: Plan,
+            commit: CommitSpec | None = None) -> list[ApplyResult]:
+    attribution = None
+    if commit is not None and commit.enabled:
+        from annosync.sync.attribution import Attribution
+
+        attribution = Attribution(engine, commit.paths)
+        attribution.prepare(plan)  # refuses before anything is applied
+    with out.progress():
+        results = apply_plan(engine, plan, report=out.report)
     out.echo(apply_summary(results), "bold green")
+    if attribution is not None:
+        made = attribution.commit(results, out.report)
+        if not made and not out.common.quiet:
+            out.echo("Nothing to commit.")
     return results
 
 
 def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_run: bool = False,
-                   ask: Callable[[Plan], bool] | None = None, **extra: Any) -> list[ApplyResult]:
+                   ask: Callable[[Plan], bool] | None = None, commit: CommitSpec | None = None,
+                   **extra: Any) -> list[ApplyResult]:
     """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
     out = Output(common)
-    with open_engine(sources, common, common.options(mode, **extra)) as engine:
-        plan = make_plan(engine, verbose=common.verbose > 0)
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(open_engine(
+            sources, common, common.options(mode, tracker=out.tracker, **extra)))
+        if not dry_run:
+            stack.enter_context(locked(engine))
+        with out.progress():
+            plan = make_plan(engine, verbose=common.verbose > 0, save_ids=not dry_run,
+                             report=out.report)
         show_plan(out, plan, common)
         if dry_run or not needs_apply(plan):
             return []
         if ask is not None and not ask(plan):
             out.echo("Cancelled: nothing applied.")
             raise click.exceptions.Exit(1)
-        return execute(out, engine, plan)
+        return execute(out, engine, plan, commit)
 
 
 def kind_field_map(values: tuple[str, ...]) -> dict[str, str]:

@@ -54,6 +54,7 @@ from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
 from annosync.model.labels import Classification, Keypoint, Segmentation, label_objects
 from annosync.model.sample import Sample
+from annosync.progress import NULL, Progress, Step
 
 Layout = Literal["images", "video"]
 
@@ -122,6 +123,7 @@ class _Labels:
         self.fields = fields
         self.mask_targets = mask_targets
         self.root = root
+        self.progress: Progress = NULL
         self.label_ids = label_ids
         self.report = report
         self.used: dict[str, dict[str, list[Any]]] = {}  # label -> attribute -> values
@@ -328,8 +330,11 @@ def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | Non
             w.write_all(buffered)
 
 
-def _count(report: ExportReport, items: Iterable[Item]) -> Iterator[Item]:
+def _count(report: ExportReport, items: Iterable[Item], step: Step | None = None
+           ) -> Iterator[Item]:
     for item in items:
+        if step is not None:
+            step.advance()
         if isinstance(item, Image):
             report.frames += 1
             report.shapes += len(item.shapes)
@@ -357,6 +362,7 @@ def export_xml(
     label_ids: bool | None = None,
     record: str | None = None,
     mask_targets: str | dict[Any, Any] | None = None,
+    progress: Progress = NULL,
 ) -> ExportReport:
     """Write the selected samples' labels as "CVAT for images 1.1" (``layout="images"``) or
     "CVAT for video 1.1" (``layout="video"``) XML, or a zip of it (``as_zip``, default: when
@@ -371,6 +377,7 @@ def export_xml(
     off when a recorded CVAT task is written again (the file then equals CVAT's). ``mask_targets``: pixel
     value -> label of segmentations (``"1=road,2=car"``, a file, or a dict); segmentations are
     written as one ``mask`` shape per named value, and not at all without targets.
+    ``progress``: where to report the writing (one step per output file).
     """
     folder = _open(dataset)
     out = Path(output)
@@ -386,6 +393,7 @@ def export_xml(
         set(rec.fields) if rec is not None and rec.fields else None)
     ids = label_ids if label_ids is not None else rec is None
     lab = _Labels(field_set, ids, report, parse_mask_targets(mask_targets), folder.root)
+    lab.progress = progress
     if rec is not None:
         report.record = rec.name
         _export_record(folder, rec, set(keys), out, layout or rec.layout, lab, zip_out, include_media, numbers, report)
@@ -456,7 +464,8 @@ def _export_images(folder: DatasetFolder, images: list[tuple[str, Sample]], out:
 
     media = _media_list(folder, include_media,
                         [(_media_name(folder, s), s) for _, s in images])
-    _write(out, _numbered(_count(report, items())), meta, numbers, zip_out, media)
+    with lab.progress.step(f"write {out.name}", None, "items") as step:
+        _write(out, _numbered(_count(report, items(), step)), meta, numbers, zip_out, media)
     report.files.append(out)
 
 
@@ -555,7 +564,8 @@ def _export_video(folder: DatasetFolder, key: str, smp: Sample, out: Path, layou
                           _new_labels(lab, {}), (w, h, PurePosixPath(smp.media).name))
 
     items = _video_items(lab, smp, w, h, task, layout, key, None)
-    _write(out, _numbered(_count(report, items)), meta, numbers, zip_out, [])
+    with lab.progress.step(f"write {out.name}", None, "items") as bar:
+        _write(out, _numbered(_count(report, items, bar)), meta, numbers, zip_out, [])
     report.files.append(out)
 
 
@@ -638,10 +648,11 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
             target.labels.extend(added)
         return meta
 
-    written = list(_numbered(_count(report, items())))
-    _write(out, iter(written), meta_of, numbers, zip_out,
-           _media_list(folder, include_media, media) if include_media else [],
-           version=rec.version)
+    with lab.progress.step(f"write {out.name}", None, "items") as step:
+        written = list(_numbered(_count(report, items(), step)))
+        _write(out, iter(written), meta_of, numbers, zip_out,
+               _media_list(folder, include_media, media) if include_media else [],
+               version=rec.version)
     report.files.append(out)
 
 

@@ -50,6 +50,7 @@ from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_
 from annosync.dataset.folder import INFO_FILE, LABELS_DIR, DatasetFolder, sample_to_bytes
 from annosync.errors import InputError
 from annosync.model.sample import MediaMetadata, Sample
+from annosync.progress import NULL, Progress
 
 __all__ = ["KINDS", "ImportReport", "import_xml", "load_data_map"]
 
@@ -323,6 +324,7 @@ def import_xml(
     dry_run: bool = False,
     limits: ZipLimits | None = None,
     record: bool = True,
+    progress: Progress = NULL,
 ) -> ImportReport:
     """Import a CVAT XML file or CVAT zip into the dataset folder ``dataset`` (created if it
     does not exist). See the module docstring for the matching and id rules.
@@ -332,6 +334,7 @@ def import_xml(
     default for a new dataset; media come from the zip's ``images/``, or ``media``: a folder
     the media files are copied from). ``sample``: the video sample of a video task.
     ``record``: save the file's meta and frames so ``export_xml`` reproduces it.
+    ``progress``: where to report reading the XML and writing the label files.
     """
     src = Path(source)
     if not src.is_file():
@@ -350,10 +353,12 @@ def import_xml(
                Placer(label_field, fields or {}, mode, counts, run_ids), media_dir, report)
     run_ids |= run.index.ids
     run.policy = unmatched or ("create" if not run.index.samples else "error")
-    docs, zip_images = _read_sources(src, lim)
-    for s in docs:
-        _import_doc(s, run, zip_images, src)
-        report.warnings.extend(str(w) for w in s.doc.warnings)
+    with progress.step(f"read {src.name}", None, "samples") as step:
+        docs, zip_images = _read_sources(src, lim)
+        for s in docs:
+            _import_doc(s, run, zip_images, src)
+            report.warnings.extend(str(w) for w in s.doc.warnings)
+        step.update(len(run.staged))
     report.labels, report.merged = counts.labels, counts.merged
     for key, new in sorted(run.staged.items()):
         old = run.index.samples.get(key)
@@ -392,8 +397,11 @@ def import_xml(
             shutil.copyfile(path, tmp)
             os.replace(tmp, dest)
             report.media.append(rel)
-    for key in report.created + report.updated:
-        target.write(key, run.staged[key])
+    written = report.created + report.updated
+    with progress.step("write label files", len(written), "files") as step:
+        for key in written:
+            target.write(key, run.staged[key])
+            step.advance()
     if record:
         known = {r.name: r.keys() for r in map(records.load, records.list_records(target.root))}
         for rec in run.records:
