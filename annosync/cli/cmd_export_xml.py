@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.cvatxml import export_xml
 
 
 @click.command("export-xml")
@@ -38,6 +37,8 @@ def command(output: str, dataset: str, layout: str, as_zip: bool | None, with_me
             frame_step: int, task_name: str | None) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
     "CVAT 1.1" importer accepts. Each label's id travels as its label_id attribute."""
+    from annosync.cvatxml import export_xml
+
     report = export_xml(
         dataset, output, layout=layout,  # type: ignore[arg-type]
         samples=samples or None, fields=fields or None, as_zip=as_zip,

@@ -6,7 +6,6 @@ import click
 
 from annosync.cli.boundary import guarded
 from annosync.cli.options import kind_field_map
-from annosync.cvatxml import import_xml
 
 
 @click.command("import-xml")
@@ -41,6 +40,8 @@ def command(source: str, dataset: str, data_map: str | None, label_field: str,
     basename) or by --data-map. A label_id attribute naming an existing label merges into it.
     Nothing is written unless the whole file is valid.
     """
+    from annosync.cvatxml import import_xml
+
     report = import_xml(
         source, dataset, data_map=data_map, label_field=label_field,
         fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]

@@ -20,20 +20,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from annosync.api import dataset_runs
-from annosync.dataset.folder import DatasetFolder
-from annosync.errors import InputError
-from annosync.manifest.load import LoadedManifest, load_manifests
-from annosync.manifest.validate import is_dataset_folder
-from annosync.sync.apply import ApplyResult
-from annosync.sync.engine import Engine, apply_plan, make_plan
-from annosync.sync.plan import Plan
-from annosync.sync.render import Line, emit, plan_lines, summary, use_color
-from annosync.sync.session import Connection, Mode, RunSession, SyncOptions
+if TYPE_CHECKING:  # imported where used: the CLI's start-up stays light (see cli/main.py)
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import LoadedManifest
+    from annosync.sync.apply import ApplyResult
+    from annosync.sync.engine import Engine
+    from annosync.sync.plan import Plan
+    from annosync.sync.render import Line
+    from annosync.sync.session import Connection, Mode, SyncOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +58,8 @@ class Common:
     _password: str | None = None
 
     def connection(self) -> Connection:
+        from annosync.sync.session import Connection
+
         if self.password_stdin and self._password is None:
             line = sys.stdin.readline()
             self._password = line.rstrip("\r\n")
@@ -69,6 +69,8 @@ class Common:
                           organization=self.organization, interactive=None)
 
     def options(self, mode: Mode = "sync", **extra: Any) -> SyncOptions:
+        from annosync.sync.session import SyncOptions
+
         return SyncOptions(mode=mode, conflicts=self.conflicts,  # type: ignore[arg-type]
                            force=self.force, lock_timeout=self.lock_timeout,
                            progress=self.progress, **extra)
@@ -137,6 +139,8 @@ def sources_argument(f: F) -> F:
 # -- finding runs ---------------------------------------------------------------------------------
 
 def default_sources() -> list[Path]:
+    from annosync.manifest.validate import is_dataset_folder
+
     if DEFAULT_MANIFESTS.is_dir():
         return [DEFAULT_MANIFESTS]
     if is_dataset_folder(Path(".")):
@@ -148,6 +152,11 @@ def default_sources() -> list[Path]:
 
 def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[LoadedManifest]:
     """The runs named by manifest files/folders and dataset folders, optionally filtered."""
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.errors import InputError
+    from annosync.manifest.load import load_manifests
+    from annosync.manifest.validate import is_dataset_folder
+
     paths = list(sources) or default_sources()
     runs: list[LoadedManifest] = []
     manifest_paths = [p for p in paths if not is_dataset_folder(p)]
@@ -155,6 +164,8 @@ def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[Lo
         runs += load_manifests(manifest_paths)
     for p in paths:
         if is_dataset_folder(p):
+            from annosync.api import dataset_runs
+
             runs += dataset_runs(DatasetFolder.open(p))
     unique: dict[tuple[Path, str], LoadedManifest] = {}
     for r in runs:
@@ -173,6 +184,9 @@ def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[Lo
 
 
 def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -> Engine:
+    from annosync.sync.engine import Engine
+    from annosync.sync.session import RunSession
+
     runs = load_runs(sources, common.anno_keys)
     conn = common.connection()
     return Engine([RunSession(r, options, conn) for r in runs])
@@ -180,6 +194,10 @@ def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -
 
 def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
     """Dataset folders named directly, or by the manifests given (default: manifests/ or .)."""
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import load_manifests
+    from annosync.manifest.validate import is_dataset_folder
+
     paths = list(sources) or default_sources()
     roots: dict[Path, DatasetFolder] = {}
     manifest_paths = [p for p in paths if not is_dataset_folder(p)]
@@ -200,17 +218,23 @@ class Output:
     """Where a verb's messages go: stdout, plain or styled; quiet hides reports."""
 
     def __init__(self, common: Common) -> None:
+        from annosync.sync.render import use_color
+
         self.common = common
         self.color = use_color(sys.stdout)
         self._live: Any = None  # a rich Progress while bars are shown
 
     def lines(self, lines: Sequence[Line]) -> None:
+        from annosync.sync.render import emit
+
         emit(lines, self.color)
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         if self._live is not None:
             self._live.console.print(text, style=style or "", highlight=False, markup=False)
         elif self.color and style:
+            from annosync.sync.render import Line, emit
+
             emit([Line().add(text, style)], True)
         else:
             click.echo(text)
@@ -297,6 +321,8 @@ def apply_summary(results: Sequence[ApplyResult]) -> str:
 
 
 def show_plan(out: Output, plan: Plan, common: Common) -> None:
+    from annosync.sync.render import plan_lines, summary
+
     if common.quiet:
         out.echo(summary(plan), "bold")
     else:
@@ -304,6 +330,8 @@ def show_plan(out: Output, plan: Plan, common: Common) -> None:
 
 
 def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
+    from annosync.sync.engine import apply_plan
+
     with out.progress() as bar:
         results = apply_plan(engine, plan, report=out.report, progress=bar)
     out.echo(apply_summary(results), "bold green")
@@ -313,6 +341,8 @@ def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
 def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_run: bool = False,
                    ask: Callable[[Plan], bool] | None = None, **extra: Any) -> list[ApplyResult]:
     """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
+    from annosync.sync.engine import make_plan
+
     out = Output(common)
     with open_engine(sources, common, common.options(mode, **extra)) as engine:
         plan = make_plan(engine, verbose=common.verbose > 0)
