@@ -55,6 +55,7 @@ from annosync.sync.record import (
     record_path,
     rename_record,
 )
+from annosync.sync.review import ReviewFilter
 from annosync.sync.session import Connection, RunSession, SyncOptions
 from annosync.sync.status import get_status, status_lines
 
@@ -637,7 +638,8 @@ class AnnotationResults:
     def get_status(self) -> dict[str, Any]:
         session = self._session()
         try:
-            return get_status(self.record, session.client)
+            return get_status(self.record, session.client,
+                              ReviewFilter.of(session.manifest.load))
         finally:
             session.close()
 

@@ -47,7 +47,7 @@ def apply_saved(path: Path, common: Common) -> None:
     plan = load_plan(path)
     keys = [rp.anno_key for rp in plan.runs]
     runs = load_runs(_sources_of(plan), keys)
-    options = common.options(plan.mode)
+    options = common.options(plan.mode, tracker=out.tracker)
     conn = common.connection()
     with Engine([RunSession(r, options, conn) for r in runs]) as engine:
         if not needs_apply(plan):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from annosync.cli.bars import choose, progress_flags
 from annosync.cli.boundary import guarded
 
 
@@ -31,20 +32,23 @@ from annosync.cli.boundary import guarded
 @click.option("--frame-step", default=1, show_default=True, type=click.IntRange(min=1),
               help="Videos: the task's frame step (frame_filter step=N).")
 @click.option("--task-name", default=None, help="The task name written in the meta.")
+@progress_flags
 @guarded
 def command(output: str, dataset: str, layout: str, as_zip: bool | None, with_media: bool,
             samples: tuple[str, ...], fields: tuple[str, ...], numbers: str, start_frame: int,
-            frame_step: int, task_name: str | None) -> None:
+            frame_step: int, task_name: str | None, no_progress: bool, quiet: bool) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
     "CVAT 1.1" importer accepts. Each label's id travels as its label_id attribute."""
     from annosync.cvatxml import export_xml
 
-    report = export_xml(
-        dataset, output, layout=layout,  # type: ignore[arg-type]
-        samples=samples or None, fields=fields or None, as_zip=as_zip,
-        include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
-        start_frame=start_frame, frame_step=frame_step, task_name=task_name,
-    )
+    with choose(not no_progress, quiet) as progress:
+        report = export_xml(
+            dataset, output, layout=layout,  # type: ignore[arg-type]
+            samples=samples or None, fields=fields or None, as_zip=as_zip,
+            include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
+            start_frame=start_frame, frame_step=frame_step, task_name=task_name,
+            progress=progress,
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     files = ", ".join(str(f) for f in report.files)

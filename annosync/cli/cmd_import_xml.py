@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from annosync.cli.bars import choose, progress_flags
 from annosync.cli.boundary import guarded
 from annosync.cli.options import kind_field_map
 
@@ -30,10 +31,11 @@ from annosync.cli.options import kind_field_map
 @click.option("--sample", default=None, help="The video sample a video task goes to.")
 @click.option("--no-media", is_flag=True, help="Do not extract images from a zip.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@progress_flags
 @guarded
 def command(source: str, dataset: str, data_map: str | None, label_field: str,
             fields: tuple[str, ...], mode: str, unmatched: str | None, sample: str | None,
-            no_media: bool, dry_run: bool) -> None:
+            no_media: bool, dry_run: bool, no_progress: bool, quiet: bool) -> None:
     """Import SOURCE (CVAT XML or a CVAT zip, from CVAT's UI or from export-xml).
 
     Images are matched to samples by name (path without extension, as CVAT does; also the
@@ -42,12 +44,13 @@ def command(source: str, dataset: str, data_map: str | None, label_field: str,
     """
     from annosync.cvatxml import import_xml
 
-    report = import_xml(
-        source, dataset, data_map=data_map, label_field=label_field,
-        fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]
-        unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
-        extract_media=not no_media, dry_run=dry_run,
-    )
+    with choose(not no_progress, quiet) as progress:
+        report = import_xml(
+            source, dataset, data_map=data_map, label_field=label_field,
+            fields=kind_field_map(fields), mode=mode,  # type: ignore[arg-type]
+            unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
+            extract_media=not no_media, dry_run=dry_run, progress=progress,
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     verb = "would import" if dry_run else "imported"

@@ -48,8 +48,9 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
     @guarded
     def body() -> None:
         nonlocal changes, failed
-        out = Output(common)
-        with open_engine(sources, common, common.options(mode)) as engine:  # type: ignore[arg-type]
+        out = Output(common, as_json=as_json)
+        options = common.options(mode, tracker=out.tracker)  # type: ignore[arg-type]
+        with open_engine(sources, common, options) as engine, out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0 or as_json)
         changes = shows_changes(plan)
         failed = any(rp.error for rp in plan.runs)

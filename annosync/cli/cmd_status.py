@@ -21,6 +21,7 @@ def command(sources: tuple[Path, ...], as_json: bool, common: Common) -> None:
     """Show each run's CVAT tasks (status, assignee, last update, URL) and jobs (stage,
     state, assignee, frames) for SOURCES (default: manifests/)."""
     from annosync.sync.render import Line
+    from annosync.sync.review import ReviewFilter
     from annosync.sync.status import get_status, status_lines
 
     out = Output(common)
@@ -31,7 +32,7 @@ def command(sources: tuple[Path, ...], as_json: bool, common: Common) -> None:
             if record is None:
                 statuses.append({"anno_key": session.anno_key, "started": False, "tasks": []})
                 continue
-            status = get_status(record, session.client)
+            status = get_status(record, session.client, ReviewFilter.of(session.manifest.load))
             status["started"] = True
             statuses.append(status)
     if as_json:

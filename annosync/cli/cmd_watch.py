@@ -70,8 +70,9 @@ def _stamp() -> str:
 def cycle(sources: tuple[Path, ...], common: Common, out: Output) -> None:
     from annosync.sync.engine import make_plan
 
-    with open_engine(sources, common, common.options("sync")) as engine:
-        plan = make_plan(engine, verbose=common.verbose > 0)
+    with open_engine(sources, common, common.options("sync", tracker=out.tracker)) as engine:
+        with out.progress():
+            plan = make_plan(engine, verbose=common.verbose > 0)
         if not needs_apply(plan):
             if not common.quiet:
                 out.echo(f"[{_stamp()}] No changes.", "dim")

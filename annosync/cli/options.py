@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from annosync.cli.bars import choose
+from annosync.errors import InputError
+from annosync.progress import NULL, Progress, Relay
+
 if TYPE_CHECKING:  # imported where used: the CLI's start-up stays light (see cli/main.py)
     from annosync.dataset.folder import DatasetFolder
     from annosync.manifest.load import LoadedManifest
@@ -69,6 +73,7 @@ class Common:
                           organization=self.organization, interactive=None)
 
     def options(self, mode: Mode = "sync", **extra: Any) -> SyncOptions:
+        """Sync options; progress goes to ``tracker`` (an ``Output``'s relay) if given."""
         from annosync.sync.session import SyncOptions
 
         return SyncOptions(mode=mode, conflicts=self.conflicts,  # type: ignore[arg-type]
@@ -153,7 +158,6 @@ def default_sources() -> list[Path]:
 def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[LoadedManifest]:
     """The runs named by manifest files/folders and dataset folders, optionally filtered."""
     from annosync.dataset.folder import DatasetFolder
-    from annosync.errors import InputError
     from annosync.manifest.load import load_manifests
     from annosync.manifest.validate import is_dataset_folder
 
@@ -164,7 +168,7 @@ def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[Lo
         runs += load_manifests(manifest_paths)
     for p in paths:
         if is_dataset_folder(p):
-            from annosync.api import dataset_runs
+            from annosync.api import dataset_runs  # runs made by annotate() (Python API)
 
             runs += dataset_runs(DatasetFolder.open(p))
     unique: dict[tuple[Path, str], LoadedManifest] = {}
@@ -215,13 +219,16 @@ def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
 # -- output ---------------------------------------------------------------------------------------
 
 class Output:
-    """Where a verb's messages go: stdout, plain or styled; quiet hides reports."""
+    """Where a verb's messages go: stdout, plain or styled; quiet hides reports. Progress goes
+    to stderr through ``tracker`` while a :meth:`progress` block is open."""
 
-    def __init__(self, common: Common) -> None:
+    def __init__(self, common: Common, as_json: bool = False) -> None:
         from annosync.sync.render import use_color
 
         self.common = common
+        self.as_json = as_json
         self.color = use_color(sys.stdout)
+        self.tracker = Relay()
         self._live: Any = None  # a rich Progress while bars are shown
 
     def lines(self, lines: Sequence[Line]) -> None:
@@ -245,34 +252,16 @@ class Output:
             self.echo(f"  {message}", "dim")
 
     @contextmanager
-    def progress(self) -> Iterator[Callable[[str, int, int], None] | None]:
-        """Progress bars (rich) for uploads on a terminal; None elsewhere."""
-        if not (self.common.progress and not self.common.quiet and sys.stderr.isatty()):
-            yield None
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        tasks: dict[str, Any] = {}
-
-        def update(desc: str, done: int, total: int) -> None:
-            if desc not in tasks:
-                tasks[desc] = bars.add_task(desc, total=total or None)
-            bars.update(tasks[desc], completed=done, total=total or None)
-
-        with bars:
-            self._live = bars
+    def progress(self) -> Iterator[Progress]:
+        """Open the renderer (``cli/bars.py``: rich bars on a terminal, log lines elsewhere,
+        nothing with -q/--no-progress/--json); ``tracker`` forwards to it meanwhile."""
+        with choose(self.common.progress, self.common.quiet, self.as_json) as renderer:
+            self.tracker.target = renderer
+            self._live = getattr(renderer, "bars", None)
             try:
-                yield update
+                yield renderer
             finally:
+                self.tracker.target = NULL
                 self._live = None
 
 
@@ -332,8 +321,8 @@ def show_plan(out: Output, plan: Plan, common: Common) -> None:
 def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
     from annosync.sync.engine import apply_plan
 
-    with out.progress() as bar:
-        results = apply_plan(engine, plan, report=out.report, progress=bar)
+    with out.progress():
+        results = apply_plan(engine, plan, report=out.report)
     out.echo(apply_summary(results), "bold green")
     return results
 
@@ -344,8 +333,10 @@ def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_r
     from annosync.sync.engine import make_plan
 
     out = Output(common)
-    with open_engine(sources, common, common.options(mode, **extra)) as engine:
-        plan = make_plan(engine, verbose=common.verbose > 0)
+    with open_engine(sources, common, common.options(mode, tracker=out.tracker,
+                                                     **extra)) as engine:
+        with out.progress():
+            plan = make_plan(engine, verbose=common.verbose > 0)
         show_plan(out, plan, common)
         if dry_run or not needs_apply(plan):
             return []

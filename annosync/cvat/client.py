@@ -43,7 +43,7 @@ from annosync.cvat.errors import (
     error_from_response,
 )
 from annosync.cvat.pagination import DEFAULT_PAGE_SIZE, exact_matches, iter_pages
-from annosync.cvat.requests_api import Poller
+from annosync.cvat.requests_api import Poller, StatusCallback
 from annosync.cvat.session import RetryPolicy, Timeouts, Transport
 from annosync.cvat.uploads import (
     FileSpec,
@@ -408,6 +408,7 @@ class CvatClient:
         progress: ProgressCallback | None = None,
         wait: bool = True,
         timeout: float | None = None,
+        watch: StatusCallback | None = None,
     ) -> JsonDict:
         """Attach media to a task (``POST /api/tasks/{id}/data/``) and, unless ``wait=False``,
         wait for CVAT to process it. Returns the finished request status (or ``{"rq_id"}``).
@@ -449,7 +450,7 @@ class CvatClient:
             raise ValueError("no files to upload (pass files or server_files)")
         else:
             resp = self._send_task_files(path, uploads, opts, progress)
-        return self._finish_task_data(tid, resp, wait, timeout)
+        return self._finish_task_data(tid, resp, wait, timeout, watch)
 
     def _send_task_files(self, path: str, uploads: list[UploadFile], opts: JsonDict,
                          progress: ProgressCallback | None) -> requests.Response:
@@ -477,15 +478,16 @@ class CvatClient:
         return up.upload_control(path, "Upload-Finish", json=finish)
 
     def _finish_task_data(self, task_id: int, resp: requests.Response, wait: bool,
-                          timeout: float | None) -> JsonDict:
+                          timeout: float | None, watch: StatusCallback | None = None
+                          ) -> JsonDict:
         body = self._transport.json(resp) if resp.content else {}
         rq_id = body.get("rq_id") if isinstance(body, dict) else None
         if not wait:
             return {"rq_id": rq_id} if rq_id else {}
         deadline = self.wait_timeout if timeout is None else timeout
         if rq_id and self.server_version.has_requests_api:
-            return self._poller.wait_for_request(rq_id, deadline)
-        return self._poller.wait_for_task_status(task_id, deadline)
+            return self._poller.wait_for_request(rq_id, deadline, watch)
+        return self._poller.wait_for_task_status(task_id, deadline, watch)
 
     def get_data_meta(self, task_id: int | None = None, *, job_id: int | None = None) -> JsonDict:
         """``GET /api/tasks/{id}/data/meta`` (or the job's): frames (name, width, height),
@@ -582,6 +584,7 @@ class CvatClient:
         progress: ProgressCallback | None = None,
         wait: bool = True,
         timeout: float | None = None,
+        watch: StatusCallback | None = None,
     ) -> JsonDict:
         """Import an annotation file (``POST /api/{tasks|jobs}/{id}/annotations/?format=``):
         one multipart ``annotation_file`` request for files up to the TUS threshold, else
@@ -613,7 +616,7 @@ class CvatClient:
             return {"rq_id": rq_id} if rq_id else {}
         deadline = self.wait_timeout if timeout is None else timeout
         if rq_id and not legacy:
-            return self._poller.wait_for_request(rq_id, deadline)
+            return self._poller.wait_for_request(rq_id, deadline, watch)
         return self._legacy_import_wait(path, finish_params, deadline)
 
     def _legacy_import_wait(self, path: str, params: JsonDict, timeout: float) -> JsonDict:
@@ -639,6 +642,7 @@ class CvatClient:
         save_images: bool = False,
         progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        watch: StatusCallback | None = None,
     ) -> Path:
         """Export a task, job or project (``POST .../dataset/export?format=&save_images=``),
         wait for it, and stream ``result_url`` to ``dest`` (written atomically). Returns
@@ -658,7 +662,8 @@ class CvatClient:
         cycles = 3
         for cycle in range(cycles):
             rq_id = self._start_export(path, params, res, value, format, ends)
-            status = self._poller.wait_for_request(rq_id, max(0.0, ends - self._clock()))
+            status = self._poller.wait_for_request(rq_id, max(0.0, ends - self._clock()),
+                                                   watch)
             url = status.get("result_url")
             if not url:
                 raise CvatProtocolError("the finished export has no result_url", method="GET",

@@ -26,10 +26,14 @@ from annosync.cvat.errors import CvatProtocolError, CvatRequestFailed, CvatTimeo
 if TYPE_CHECKING:
     from annosync.cvat.session import Transport
 
-__all__ = ["Poller", "request_path"]
+__all__ = ["Poller", "StatusCallback", "request_path"]
 
 FINISHED = "finished"
 FAILED = "failed"
+
+
+#: Sees each polled request status (``status``, ``progress`` 0..1): for progress bars.
+StatusCallback = Callable[[dict[str, Any]], None]
 
 
 def request_path(rq_id: str) -> str:
@@ -64,8 +68,11 @@ class Poller:
                                     path=request_path(rq_id), rq_id=rq_id)
         return body
 
-    def wait_for_request(self, rq_id: str, timeout: float) -> dict[str, Any]:
-        """Wait for ``rq_id`` to finish; return its final status object.
+    def wait_for_request(self, rq_id: str, timeout: float,
+                         watch: StatusCallback | None = None
+                         ) -> dict[str, Any]:
+        """Wait for ``rq_id`` to finish; return its final status object. ``watch`` sees every
+        status polled (CVAT's ``status`` and ``progress``, for progress bars).
 
         Raises :class:`CvatRequestFailed` (status ``failed``, with CVAT's message) or
         :class:`CvatTimeout` when ``timeout`` seconds pass first.
@@ -75,6 +82,8 @@ class Poller:
         def check() -> bool:
             nonlocal status
             status = self.get_request(rq_id)
+            if watch is not None:
+                watch(status)
             state = str(status.get("status", "")).lower()
             if state == FAILED:
                 message = (status.get("message") or "").strip() or "no message"
@@ -88,7 +97,9 @@ class Poller:
         self._loop(check, timeout, rq_id, lambda: str(status.get("status", "unknown")))
         return status
 
-    def wait_for_task_status(self, task_id: int, timeout: float) -> dict[str, Any]:
+    def wait_for_task_status(self, task_id: int, timeout: float,
+                             watch: StatusCallback | None = None
+                             ) -> dict[str, Any]:
         """Pre-2.16 servers: poll ``GET /api/tasks/{id}/status`` until Finished/Failed."""
         path = f"/api/tasks/{int(task_id)}/status"
         status: dict[str, Any] = {}
@@ -96,6 +107,8 @@ class Poller:
         def check() -> bool:
             nonlocal status
             status = self._transport.json(self._transport.request("GET", path))
+            if watch is not None:
+                watch(status)
             state = str(status.get("state", "")).lower()
             if state == FAILED:
                 message = (status.get("message") or "").strip() or "no message"

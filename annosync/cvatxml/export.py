@@ -36,6 +36,7 @@ from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
+from annosync.progress import NULL, Progress, Step
 
 Layout = Literal["images", "video"]
 
@@ -118,10 +119,11 @@ def _write(target: Path, items: Iterator[Item], meta: Any, numbers: NumberStyle,
             w.write_all(items)
 
 
-def _count(report: ExportReport, items: Iterable[Item]) -> Iterator[Item]:
+def _count(report: ExportReport, items: Iterable[Item], step: Step) -> Iterator[Item]:
     from annosync.cvatxml.model import Image
 
     for item in items:
+        step.advance()
         if isinstance(item, Image):
             report.frames += 1
             report.shapes += len(item.shapes)
@@ -144,6 +146,7 @@ def export_xml(
     start_frame: int = 0,
     frame_step: int = 1,
     task_name: str | None = None,
+    progress: Progress = NULL,
 ) -> ExportReport:
     """Write the selected samples' labels as "CVAT for images 1.1" (``layout="images"``) or
     "CVAT for video 1.1" (``layout="video"``) XML, or a zip of it (``as_zip``, default: when
@@ -151,6 +154,7 @@ def export_xml(
 
     ``fields``: label field paths to export (``gt``, ``frames.gt``); default all label fields.
     ``start_frame``/``frame_step``: how the video task was (or will be) cut from the video.
+    ``progress``: where to report the writing (one step per output file).
     """
     folder = _open(dataset)
     out = Path(output)
@@ -169,8 +173,10 @@ def export_xml(
             "samples", str(folder.root))
     report.samples = len(loaded)
     if images:
-        _export_images(folder, images, out, layout, field_set, zip_out, include_media, numbers,
-                       task_name, report)
+        with progress.step(f"write {out.name}", len(images) if layout == "images" else None,
+                           "images" if layout == "images" else "items") as step:
+            _export_images(folder, images, out, layout, field_set, zip_out, include_media,
+                           numbers, task_name, report, step)
     else:
         if len(videos) > 1 and out.suffix.lower() in (".xml", ".zip"):
             raise InputError.at(
@@ -180,14 +186,16 @@ def export_xml(
             target = out
             if len(videos) > 1 or out.is_dir():
                 target = out / f"{key}{'.zip' if zip_out else '.xml'}"
-            _export_video(folder, key, sample, target, layout, field_set, zip_out, numbers,
-                          start_frame, frame_step, task_name, report)
+            with progress.step(f"write {target.name}", None, "items") as step:
+                _export_video(folder, key, sample, target, layout, field_set, zip_out, numbers,
+                              start_frame, frame_step, task_name, report, step)
     return report
 
 
 def _export_images(folder: DatasetFolder, images: list[tuple[str, Sample]], out: Path,
                    layout: Layout, fields: set[str] | None, zip_out: bool, include_media: bool,
-                   numbers: NumberStyle, task_name: str | None, report: ExportReport) -> None:
+                   numbers: NumberStyle, task_name: str | None, report: ExportReport,
+                   step: Step) -> None:
     frames = TaskFrames()
     task: list[FrameLabels] = []
     media: list[tuple[str, Path]] = []
@@ -210,14 +218,14 @@ def _export_images(folder: DatasetFolder, images: list[tuple[str, Sample]], out:
             f"{len(data.tags)} tag(s) not written: the CVAT for video layout has no tags")
     items = to_images(data, labels, frames) if layout == "images" else to_tracks(data, labels,
                                                                                  frames)
-    _write(out, _count(report, items), meta, numbers, zip_out, media)
+    _write(out, _count(report, items, step), meta, numbers, zip_out, media)
     report.files.append(out)
 
 
 def _export_video(folder: DatasetFolder, key: str, sample: Sample, out: Path, layout: Layout,
                   fields: set[str] | None, zip_out: bool, numbers: NumberStyle,
                   start_frame: int, frame_step: int, task_name: str | None,
-                  report: ExportReport) -> None:
+                  report: ExportReport, step: Step) -> None:
     w, h = _size(folder, key, sample)
     meta_in = sample.metadata
     last = max(sample.frames, default=0)
@@ -259,5 +267,5 @@ def _export_video(folder: DatasetFolder, key: str, sample: Sample, out: Path, la
             f"{key}: {len(data.tags)} tag(s) not written: the CVAT for video layout has no tags")
     items = to_images(data, labels, frames) if layout == "images" else to_tracks(data, labels,
                                                                                  frames)
-    _write(out, _count(report, items), meta, numbers, zip_out, [])
+    _write(out, _count(report, items, step), meta, numbers, zip_out, [])
     report.files.append(out)

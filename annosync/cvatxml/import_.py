@@ -72,6 +72,7 @@ from annosync.model.labels import (
     label_objects,
 )
 from annosync.model.sample import MediaMetadata, Sample
+from annosync.progress import NULL, Progress
 
 Mode = Literal["replace", "merge"]
 Unmatched = Literal["error", "skip", "create"]
@@ -442,6 +443,7 @@ def import_xml(
     extract_media: bool = True,
     dry_run: bool = False,
     limits: ZipLimits | None = None,
+    progress: Progress = NULL,
 ) -> ImportReport:
     """Import a CVAT XML file or CVAT zip into the dataset folder ``dataset`` (created if it
     does not exist). See the module docstring for the matching and id rules.
@@ -450,6 +452,7 @@ def import_xml(
     behaviour; the default for an existing dataset), ``"skip"``, or ``"create"`` a sample (the
     default for a new dataset; media come from the zip's ``images/`` when present).
     ``sample``: the video sample to import a video task into.
+    ``progress``: where to report reading the XML and writing the label files.
     """
     src = Path(source)
     if not src.is_file():
@@ -462,12 +465,14 @@ def import_xml(
     dmap = load_data_map(data_map)
     report = ImportReport()
     placer = _Placer(label_field, fields or {}, mode, report, index.ids)
-    docs, zip_images = _read_sources(src, limits or ZipLimits())
-    staged: dict[str, Sample] = {}
-    media_to_extract: dict[str, str] = {}  # zip member -> media path (relative to root)
-    for s in docs:
-        _import_doc(s, index, dmap, policy, sample, placer, staged, zip_images,
-                    media_to_extract, report)
+    with progress.step(f"read {src.name}", None, "samples") as step:
+        docs, zip_images = _read_sources(src, limits or ZipLimits())
+        staged: dict[str, Sample] = {}
+        media_to_extract: dict[str, str] = {}  # zip member -> media path (relative to root)
+        for s in docs:
+            _import_doc(s, index, dmap, policy, sample, placer, staged, zip_images,
+                        media_to_extract, report)
+        step.update(len(staged))
     for s in docs:
         report.warnings.extend(str(w) for w in s.doc.warnings)
     # -- commit --------------------------------------------------------------------------------
@@ -490,8 +495,11 @@ def import_xml(
                     continue
                 _extract_to(sz, member, target.root, rel)
                 report.media.append(rel)
-    for key in report.created + report.updated:
-        target.write(key, staged[key])
+    written = report.created + report.updated
+    with progress.step("write label files", len(written), "files") as step:
+        for key in written:
+            target.write(key, staged[key])
+            step.advance()
     return report
 
 

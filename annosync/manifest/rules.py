@@ -400,6 +400,23 @@ def _dest_field(ctx: RuleContext) -> Iterator[Problem]:
                                 f"{', '.join(sorted(have.kinds))}, not {stored}")
 
 
+@rule("review-filter", "load.stages/load.states: non-empty lists of CVAT job stages/states")
+def _review_filter(ctx: RuleContext) -> Iterator[Problem]:
+    """A job is pulled only in the listed stages and states (docs/review-and-git.md)."""
+    for key in ("stages", "states"):
+        values = getattr(ctx.m.load, key)
+        if values is None:
+            continue
+        if not values:
+            yield ctx.p(("load", key), f"an empty {key} list would hold every job back: leave "
+                        f"load.{key} out to pull jobs in any {key[:-1]}")
+        seen: set[str] = set()
+        for i, value in enumerate(values):
+            if value in seen:
+                yield ctx.p(("load", key, i), f"{value!r} is listed twice", "warning")
+            seen.add(value)
+
+
 def _frame_values(option: Any) -> list[tuple[Loc, int]]:
     if isinstance(option, int):
         return [((), option)]

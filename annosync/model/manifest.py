@@ -172,6 +172,10 @@ class CvatOptions(_Model):
         default=None, ge=1,
         description="create tasks from files already in this CVAT cloud storage (no upload)",
     )
+    on_push: JobStatus | None = Field(
+        default=None,
+        description="give every job annosync pushes local edits to this stage/state",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -198,6 +202,24 @@ class CvatOptions(_Model):
         return value.rstrip("/")
 
 
+#: CVAT's job stages and states (``JobStage`` and ``OperationStatus`` in CVAT 2.73's schema).
+JobStage = Literal["annotation", "validation", "acceptance"]
+JobState = Literal["new", "in progress", "completed", "rejected"]
+
+
+class JobStatus(_Model):
+    """A stage and/or a state to give a CVAT job (what ``PATCH /api/jobs/{id}`` accepts)."""
+
+    stage: JobStage | None = None
+    state: JobState | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> JobStatus:
+        if self.stage is None and self.state is None:
+            raise ValueError("give a stage, a state or both")
+        return self
+
+
 class LoadOptions(_Model):
     """How annotations come back: the reference's ``load_annotations()`` options and more."""
 
@@ -209,6 +231,14 @@ class LoadOptions(_Model):
         description="stop when a pull or push would delete more than this % of a field's labels",
     )
     cleanup: bool = False
+    stages: list[JobStage] | None = Field(
+        default=None,
+        description="pull only jobs in these CVAT stages (default: every stage)",
+    )
+    states: list[JobState] | None = Field(
+        default=None,
+        description="pull only jobs in these CVAT states (default: every state)",
+    )
 
 
 class SampleSelection(_Model):

@@ -27,9 +27,10 @@ from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
 from annosync.sync.planner import plan_run
 from annosync.sync.push import PushResult, Wanted, push_task
-from annosync.sync.record import now_iso, save_record
+from annosync.sync.record import JobRecord, now_iso, save_record
 from annosync.sync.refresh import RunWork, SampleWork
 from annosync.sync.remote import TaskView, bound_schema, frame_map, job_records
+from annosync.sync.review import jobs_of_frames, keep_held, set_status, status_body
 from annosync.sync.session import RunSession
 
 Report = Callable[[str], None]
@@ -44,6 +45,7 @@ class ApplyResult:
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     cleaned: list[int] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    reviewed: list[int] = field(default_factory=list)  # jobs given cvat.on_push's stage/state
 
 
 def _quiet(_: str) -> None:
@@ -68,8 +70,7 @@ def check_plan(session: RunSession, rp: RunPlan) -> RunWork:
     return fresh._work
 
 
-def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
-              progress: Callable[[str, int, int], None] | None = None) -> ApplyResult:
+def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> ApplyResult:
     result = ApplyResult(session.anno_key)
     with dataset_lock(session.state_dir, session.options.lock_timeout):
         work = check_plan(session, rp)
@@ -78,7 +79,7 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
                 raise ConflictError("\n".join(rp.blocked))
             raise StateError("\n".join(rp.blocked))
         if rp.create_project or rp.create_tasks or rp.resume:
-            create(session, rp, result, report, progress)
+            create(session, rp, result, report)
         if work.samples:
             sync_labels(session, work, result, report)
         if rp.cleanup is not None:
@@ -87,9 +88,8 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet,
     return result
 
 
-def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report,
-           progress: Callable[[str, int, int], None] | None) -> None:
-    creator = Creator(session, report, progress)
+def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report) -> None:
+    creator = Creator(session, report)
     creator.start()
     tasks = planned_tasks(session)
     if [t.name for t in tasks] != [t.name for t in rp.create_tasks]:
@@ -223,7 +223,7 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
     assert record is not None and schema is not None
     by_task: dict[int, list[SampleWork]] = {}
     for sw in work.samples.values():
-        if sw.task < 0:
+        if sw.task < 0 or sw.held:
             continue
         if any(c.side == "push" for m in sw.merges.values() for c in m.changes):
             if session.options.mode == "push" and (
@@ -269,7 +269,34 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
     if pushed:
         p = result.pushed
         report(f"pushed to CVAT: {p.created} created, {p.updated} updated, {p.deleted} deleted")
+        _on_push(session, work, by_task, result, report)
     return pushed
+
+
+def _on_push(session: RunSession, work: RunWork, by_task: dict[int, list[SampleWork]],
+             result: ApplyResult, report: Report) -> None:
+    """``cvat.on_push``: give the jobs that received local edits the configured stage/state."""
+    status = session.manifest.cvat.on_push
+    record = session.record
+    if status is None or record is None:
+        return
+    for index in sorted(by_task):
+        task, view = record.tasks[index], work.views[index]
+        jobs = view.jobs or refreshed_jobs(session, view)
+        positions = [task.samples.index(sw.key) for sw in by_task[index]]
+        targets = jobs if task.media_type == "video" else jobs_of_frames(jobs, positions)
+        for job in targets:
+            set_status(session.client, job.id, status)
+            result.reviewed.append(job.id)
+    if result.reviewed:
+        body = status_body(status)
+        report(f"set {len(result.reviewed)} job(s) to "
+               f"{'/'.join(body[k] for k in ('stage', 'state') if k in body)} (cvat.on_push)")
+
+
+def refreshed_jobs(session: RunSession, view: TaskView) -> list[JobRecord]:
+    view.jobs = job_records(session.client.list_jobs(task_id=view.task_id))
+    return view.jobs
 
 
 def _refresh_base(session: RunSession, work: RunWork, index: int) -> None:
@@ -323,7 +350,7 @@ def _job_dates(session: RunSession, work: RunWork, pushed: set[int]) -> None:
         for job in fresh:
             job.assignee = job.assignee or names.get(job.id)
         if fresh:
-            task.jobs = fresh
+            task.jobs = keep_held(fresh, task.jobs, view.held)
 
 
 def cleanup(session: RunSession, result: ApplyResult, report: Report) -> None:

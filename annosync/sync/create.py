@@ -32,6 +32,7 @@ from annosync.cvat import CvatClient
 from annosync.errors import InputError, StateError
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
+from annosync.progress import Later, byte_callback, request_callback
 from annosync.sync.batching import SampleInfo, plan_tasks, round_robin
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
@@ -114,12 +115,10 @@ def resolve_run_schema(session: RunSession, project: dict[str, Any] | None) -> R
 class Creator:
     """Drives the run's tasks to ``labels_uploaded``, saving progress after every step."""
 
-    def __init__(self, session: RunSession, report: Report = _quiet,
-                 progress: Callable[[str, int, int], None] | None = None) -> None:
+    def __init__(self, session: RunSession, report: Report = _quiet) -> None:
         self.session = session
         self.client: CvatClient = session.client
         self.report = report
-        self.progress = progress
         self.journal = Journal(session.state_dir, session.anno_key)
         self._user_ids: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -329,15 +328,16 @@ class Creator:
             kwargs["server_files"] = server_files
             kwargs["cloud_storage_id"] = opts.cloud_storage_id
         total = sum(p.stat().st_size for _, p in files)
-
-        def progress(done: int, all_: int | None) -> None:
-            if self.progress:
-                self.progress(f"upload {task.name}", done, all_ or total)
-
         task_id = task.id
         assert task_id is not None
-        self.journal.intent("upload_media", str(task_id), files=len(files) or len(server_files))
-        self.client.upload_task_data(task_id, files, progress=progress, **kwargs)
+        count = len(files) or len(server_files)
+        self.journal.intent("upload_media", str(task_id), files=count)
+        tracker = self.session.options.tracker
+        with tracker.step(f"upload media {task.name}", total, "B") as sent, \
+                Later(tracker, f"CVAT prepares {task.name}", 100, "%", sent.close) as prepared:
+            sent.status(f"{count} file(s)")
+            self.client.upload_task_data(task_id, files, progress=byte_callback(sent),
+                                         watch=request_callback(prepared), **kwargs)
         size = int(self.client.get_task(task_id).get("size") or 0)
         with self._lock:
             task.size = size
@@ -370,7 +370,11 @@ class Creator:
         upload = to_cvat(samples, list(schema.fields), frames, bound,
                          load_mask=_mask_loader(self.session))
         self.journal.intent("upload_labels", str(task.id))
-        response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
+        count = len(upload.label_ids())
+        with self.session.options.tracker.step(f"upload labels {task.name}", count,
+                                               "labels") as step:
+            response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
+            step.update(count)
         id_map = build_id_map(task.id, upload, response, bound)
         now = self.client.get_annotations(task_id=task.id)
         previous = PreviousLabels.from_samples(samples, schema.fields)
@@ -393,12 +397,28 @@ class Creator:
     def launch_editor(self) -> None:
         if not self.session.manifest.launch_editor:
             return
-        first = next((t for t in self.record.tasks if t.id is not None), None)
-        if first is not None:
-            url = f"{self.client.url}/tasks/{first.id}"
-            self.report(f"opening {url}")
-            with contextlib.suppress(webbrowser.Error):
-                webbrowser.open(url)
+        url = editor_url(self.client.url, self.record)
+        if url is None:
+            return
+        opened = False
+        with contextlib.suppress(webbrowser.Error):
+            opened = webbrowser.open(url, new=2)
+        if opened:
+            self.report(f"opened {url} in your browser")
+        else:
+            self.report(f"no browser could open it: open {url}")
+
+
+def editor_url(server: str, record: RunRecord) -> str | None:
+    """The reference's ``launch_editor``: the run's first job in CVAT's editor (the first task
+    if it has no job yet), as FiftyOne's ``base_job_url``/``base_task_url`` build it."""
+    first = next((t for t in record.tasks if t.id is not None), None)
+    if first is None:
+        return None
+    base = server.rstrip("/")
+    if first.jobs:
+        return f"{base}/tasks/{first.id}/jobs/{first.jobs[0].id}"
+    return f"{base}/tasks/{first.id}"
 
 
 def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSchema,

@@ -25,7 +25,6 @@ from annosync.sync.record import now_iso
 from annosync.sync.session import ClientFactory, Connection, RunSession, SyncOptions
 
 Report = Callable[[str], None]
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -84,8 +83,7 @@ def make_plan(engine: Engine, verbose: bool = True) -> Plan:
     return Plan(created_at=now_iso(), mode=mode, runs=runs)
 
 
-def apply_plan(engine: Engine, plan: Plan, report: Report | None = None,
-               progress: Progress | None = None) -> list[ApplyResult]:
+def apply_plan(engine: Engine, plan: Plan, report: Report | None = None) -> list[ApplyResult]:
     """Apply every run that could be planned; then raise the first error, if any."""
     results = []
     errors = []
@@ -94,7 +92,7 @@ def apply_plan(engine: Engine, plan: Plan, report: Report | None = None,
             errors.append(f"{rp.anno_key}: {rp.error}")
             continue
         session = engine.session(rp.anno_key)
-        results.append(apply_run(session, rp, report or (lambda _: None), progress))
+        results.append(apply_run(session, rp, report or (lambda _: None)))
     if errors:
         raise StateError("\n".join(errors))
     return results

@@ -44,6 +44,21 @@ class JobChange(_Data):
     updated_date: str | None
 
 
+class JobInfo(_Data):
+    """One CVAT job of the run as the plan saw it: review stage, state, who, held back or not."""
+
+    task_id: int
+    job_id: int
+    frames: list[int] = Field(description="first and last task frame")
+    stage: str | None = None
+    state: str | None = None
+    assignee: str | None = None
+    url: str | None = None
+    changed: bool = Field(default=False, description="updated in CVAT since the last pull")
+    held: str | None = Field(default=None, description="why its changes are not pulled now")
+    reopened: str | None = Field(default=None, description="sent back since the last pull")
+
+
 class ConflictInfo(_Data):
     sample: str
     field: str
@@ -102,6 +117,7 @@ class RunPlan(_Data):
     create_tasks: list[TaskCreation] = Field(default_factory=list)
     resume: list[str] = Field(default_factory=list, description="interrupted steps to finish")
     jobs_changed: list[JobChange] = Field(default_factory=list)
+    jobs: list[JobInfo] = Field(default_factory=list, description="every job of the run's tasks")
     samples: list[SampleChange] = Field(default_factory=list)
     pushes: list[TaskPush] = Field(default_factory=list)
     conflicts: list[ConflictInfo] = Field(default_factory=list)

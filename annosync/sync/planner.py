@@ -16,9 +16,10 @@ from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
 from annosync.sync.create import existing_project, planned_tasks
 from annosync.sync.journal import Journal
-from annosync.sync.plan import Cleanup, JobChange, RunPlan, TaskCreation
+from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation
 from annosync.sync.record import record_path, record_to_bytes
 from annosync.sync.refresh import RunWork, refresh, summarize
+from annosync.sync.review import ReviewFilter, job_url, reopened
 from annosync.sync.session import RunSession
 
 PLAN_OPTIONS = ("mode", "conflicts", "unexpected", "dest_field", "force", "cleanup")
@@ -89,6 +90,39 @@ def _deletion_limits(session: RunSession, rp: RunPlan, work: RunWork) -> None:
             )
 
 
+def job_infos(session: RunSession, work: RunWork) -> list[JobInfo]:
+    """Every job of the refreshed tasks: stage, state, assignee, changed, held back, reopened."""
+    server = session.server_url()
+    out = []
+    for index in sorted(work.views):
+        view = work.views[index]
+        recorded = {j.id: j for j in view.task.jobs}
+        changed = {j.id for j in view.changed} | set(view.held)
+        for job in view.jobs:
+            out.append(JobInfo(
+                task_id=view.task_id, job_id=job.id, frames=[job.start_frame, job.stop_frame],
+                stage=job.stage, state=job.state,
+                assignee=job.assignee or getattr(recorded.get(job.id), "assignee", None),
+                url=job_url(server, view.task_id, job.id), changed=job.id in changed,
+                held=view.held.get(job.id), reopened=reopened(recorded.get(job.id), job),
+            ))
+    return out
+
+
+def _hold_back(work: RunWork, samples: list[Any], rp: RunPlan) -> None:
+    """Samples of held jobs: nothing pushed into them either (CVAT's side is unknown)."""
+    held = {k for k, sw in work.samples.items() if sw.held}
+    waiting = 0
+    for s in samples:
+        if s.sample in held and s.push.total:
+            waiting += 1
+            s.push = Counts()
+            s.labels = [line for line in s.labels if line.side != "push"]
+    if waiting:
+        rp.warnings.append(f"{waiting} sample field(s) with local edits in held-back jobs: "
+                           "pushed once those jobs are pulled")
+
+
 def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
     record = session.record
     mode = session.options.mode
@@ -110,12 +144,19 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         return rp
     if mode in ("sync", "push"):
         fields = list(session.manifest.field_schemas())
-        for task in planned_tasks(session):
-            rp.create_tasks.append(TaskCreation(
-                index=task.index, name=task.name, samples=len(task.samples),
-                media_type=task.media_type, assignee=task.assignee,
-                objects=sum(count_labels(session.read(k), fields) for k in task.samples),
-            ))
+        tasks = planned_tasks(session)
+        with session.options.tracker.step(
+                f"plan {session.anno_key}: read new samples",
+                sum(len(t.samples) for t in tasks), "samples") as step:
+            for task in tasks:
+                objects = 0
+                for k in task.samples:
+                    objects += count_labels(session.read(k), fields)
+                    step.advance()
+                rp.create_tasks.append(TaskCreation(
+                    index=task.index, name=task.name, samples=len(task.samples),
+                    media_type=task.media_type, assignee=task.assignee, objects=objects,
+                ))
         if record is not None:
             rp.resume += [f"task {t.name}: {t.state}" for t in record.tasks
                           if t.state != "labels_uploaded"]
@@ -133,6 +174,7 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         refresh(session, session.schema, work)
         dests = {p: d for p in session.schema.fields if (d := session.dest_for(p))}
         samples, conflicts, rejections, ignored = summarize(work, session.schema, verbose, dests)
+        _hold_back(work, samples, rp)
         if mode == "pull":
             for s in samples:
                 s.push.add = s.push.edit = s.push.delete = 0
@@ -155,6 +197,11 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         for view in work.views.values():
             rp.jobs_changed += [JobChange(task_id=view.task_id, job_id=j.id,
                                           updated_date=j.updated_date) for j in view.changed]
+        rp.jobs = job_infos(session, work)
+        hint = "" if ReviewFilter.of(session.manifest.load).active else \
+            " (set load.stages to wait for review)"
+        rp.warnings += [f"job {j.job_id} was {j.reopened}: pulled all the same{hint}"
+                        for j in rp.jobs if j.reopened and j.changed and not j.held]
         if rp.unresolved:
             rp.blocked.append(
                 f"{len(rp.unresolved)} conflict(s) with load.conflicts=fail: resolve them in CVAT "

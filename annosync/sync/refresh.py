@@ -22,6 +22,7 @@ from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
 from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
+from annosync.sync.review import ReviewFilter, held_frames
 from annosync.sync.session import RunSession
 
 
@@ -33,6 +34,7 @@ class SampleWork:
     merged: Sample
     merges: dict[str, FieldMerge] = field(default_factory=dict)
     pulled: bool = False
+    held: str | None = None  # why CVAT's changes to it are held back (nothing pushed either)
 
     @property
     def changed_locally(self) -> bool:
@@ -119,27 +121,36 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
     tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
     workers = max(1, session.options.concurrency)
 
+    review = ReviewFilter.of(session.manifest.load)
+
     def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, Sample]]:
         view = TaskView(task)
-        refresh_jobs(client, view)
+        refresh_jobs(client, view, review)
         samples = {k: session.read(k) for k in task.samples}
         if view.changed:
             previous = PreviousLabels.from_samples(samples.values(), schema.fields)
             download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
+                                        len(tasks), "tasks")
+    with step, ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
             for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
+                step.advance()
                 task = view.task
                 work.views[task.index] = view
                 if view.pulled is not None:
                     work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
                     work.notes.extend(view.pulled.notes)
+                held = held_frames(view.jobs, view.held)
                 for position, key in enumerate(task.samples):
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    work.samples[key] = merge_sample(session, key, samples[key], schema, remote)
+                    sw = merge_sample(session, key, samples[key], schema, remote)
+                    if view.held and (task.media_type == "video" or position in held):
+                        sw.held = held.get(position) or next(iter(held.values()))
+                    work.samples[key] = sw
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

@@ -17,6 +17,7 @@ from annosync.cvat import CvatClient
 from annosync.errors import StateError
 from annosync.model.schema import ResolvedSchema
 from annosync.sync.record import JobRecord, TaskRecord
+from annosync.sync.review import ReviewFilter, held_frames, held_jobs
 
 
 def job_records(jobs: list[dict[str, Any]], assignee_names: dict[int, str] | None = None
@@ -39,6 +40,7 @@ class TaskView:
     task: TaskRecord
     jobs: list[JobRecord] = field(default_factory=list)
     changed: list[JobRecord] = field(default_factory=list)
+    held: dict[int, str] = field(default_factory=dict)  # changed job id -> why not pulled
     frames: FrameMap | None = None
     bound: BoundSchema | None = None
     pulled: Pulled | None = None
@@ -66,11 +68,16 @@ def bound_schema(client: CvatClient, task_id: int, schema: ResolvedSchema) -> Bo
     return bind(schema, client.get_labels(task_id=task_id))
 
 
-def refresh_jobs(client: CvatClient, view: TaskView) -> None:
-    """Current jobs of the task, and which of them changed since the run last looked."""
+def refresh_jobs(client: CvatClient, view: TaskView, review: ReviewFilter | None = None
+                 ) -> None:
+    """Current jobs of the task, and which of them changed since the run last looked; changed
+    jobs that ``review`` (``load.stages``/``states``) holds back move to ``view.held``."""
     view.jobs = job_records(client.list_jobs(task_id=view.task_id))
     seen = {j.id: j.updated_date for j in view.task.jobs}
     view.changed = [j for j in view.jobs if seen.get(j.id) != j.updated_date]
+    if review is not None and review.active:
+        view.held = held_jobs(view.task, view.changed, review)
+        view.changed = [j for j in view.changed if j.id not in view.held]
 
 
 def download(
@@ -97,10 +104,12 @@ def download(
         for job in view.changed:
             data = client.get_annotations(job_id=job.id)
             if data.get("tracks"):
-                # tracks on an image task: read the whole task once, uncut
+                # tracks on an image task: read the whole task once, uncut (frames of held jobs
+                # stay uncovered: their samples are not merged)
                 data = client.get_annotations(task_id=view.task_id)
                 covered: Any = None
-                view.covered = set(range(view.frames.size))
+                view.covered = set(range(view.frames.size)) - set(held_frames(view.jobs,
+                                                                              view.held))
             else:
                 covered = range(job.start_frame, job.stop_frame + 1)
                 view.covered |= set(covered)

@@ -6,7 +6,8 @@ only I/O is :func:`emit`, which colours through rich on a terminal and writes pl
 deterministic text otherwise (pipes, files, tests).
 
 Symbols: ``+`` create, ``~`` change pulled from CVAT, ``>`` change pushed to CVAT, ``-`` delete
-(cleanup), ``!`` conflict or rejection, ``x`` blocked (apply will refuse), ``*`` resume.
+(cleanup), ``!`` conflict or rejection, ``x`` blocked (apply will refuse), ``*`` resume, ``=`` a
+CVAT job (its review stage and state, pulled or held back; unchanged jobs with ``-v``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from annosync.dataset.check import display_path
-from annosync.sync.plan import Counts, LabelLine, Plan, RunPlan, SampleChange
+from annosync.sync.plan import Counts, JobInfo, LabelLine, Plan, RunPlan, SampleChange
 
 Segment = tuple[str, str | None]  # (text, rich style)
 
@@ -30,6 +31,7 @@ STYLES = {
     "!": "bold red",
     "x": "bold red",
     "*": "magenta",
+    "=": "blue",
     "header": "bold",
     "dim": "dim",
     "warning": "yellow",
@@ -97,6 +99,20 @@ def _label_line(line: LabelLine) -> Line:
     return Line().add(text, STYLES[symbol])
 
 
+def job_line(job: JobInfo) -> Line:
+    """``= job 93 (task 77, frames 0-1, alice): acceptance/completed -> pull``."""
+    start, stop = job.frames
+    text = (f"  = job {job.job_id} (task {job.task_id}, frames {start}-{stop}, "
+            f"{job.assignee or 'unassigned'}): {job.stage}/{job.state} -> ")
+    if job.held:
+        text += f"held back ({job.held})"
+    else:
+        text += "pull" if job.changed else "unchanged"
+    if job.reopened:
+        text += f"; {job.reopened}"
+    return Line().add(text, STYLES["warning"] if job.held or job.reopened else STYLES["="])
+
+
 def header(rp: RunPlan) -> Line:
     where = display_path(rp.dataset)
     server = rp.server or "<no server>"
@@ -128,6 +144,9 @@ def run_lines(rp: RunPlan, verbose: bool = False) -> list[Line]:
         if task.assignee:
             what += f", assigned to {task.assignee}"
         out.append(Line().add(f"  + task  {task.name}  {what}", STYLES["+"]))
+    jobs = [j for j in rp.jobs if verbose or j.changed or j.reopened]
+    quiet = sum(1 for j in jobs if not (j.changed or j.reopened))  # unchanged, with -v
+    out += [job_line(j) for j in jobs]
     conflicts = Counter((c.sample, c.field) for c in rp.conflicts)
     for s in rp.samples:
         if s.pull.total:
@@ -173,7 +192,7 @@ def run_lines(rp: RunPlan, verbose: bool = False) -> list[Line]:
         out.append(Line().add(f"  x blocked: {why}", STYLES["x"]))
     for note in rp.warnings:
         out.append(Line().add(f"  warning: {note}", STYLES["warning"]))
-    if len(out) == 1:
+    if len(out) - quiet == 1:
         out.append(Line().add("  (no changes)", STYLES["dim"]))
     return out
 

@@ -23,6 +23,7 @@ from annosync.manifest.select import Selection, iter_select
 from annosync.model.manifest import Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
+from annosync.progress import NULL, Progress
 from annosync.sync.record import RunRecord, load_record
 
 Mode = Literal["sync", "pull", "push", "cleanup"]
@@ -60,6 +61,9 @@ class SyncOptions:
     lock_timeout: float = 0.0
     progress: bool = True
     prompt: Callable[[str], str] | None = None
+    #: Where long steps report progress (uploads, waits, downloads, planning); the CLI picks
+    #: the renderer, the Python API reports nothing by default.
+    tracker: Progress = NULL
 
 
 ClientFactory = Callable[["RunSession"], CvatClient]

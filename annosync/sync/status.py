@@ -13,8 +13,10 @@ from typing import Any
 
 from annosync.cvat import CvatClient
 from annosync.cvat.errors import CvatNotFound
-from annosync.sync.record import RunRecord
+from annosync.sync.record import JobRecord, RunRecord
+from annosync.sync.remote import job_records
 from annosync.sync.render import STYLES, Line
+from annosync.sync.review import ReviewFilter, reopened
 
 
 def _username(user: Any) -> str | None:
@@ -23,8 +25,14 @@ def _username(user: Any) -> str | None:
     return None
 
 
-def job_status(job: dict[str, Any], server: str, task_id: int) -> dict[str, Any]:
-    return {
+def job_status(job: dict[str, Any], server: str, task_id: int,
+               recorded: JobRecord | None = None,
+               review: ReviewFilter | None = None) -> dict[str, Any]:
+    """One job as CVAT reports it, and what a pull would do with it: ``changed`` since the
+    last pull, ``held`` back by ``load.stages``/``states`` (and why), ``reopened`` (sent back
+    since the last pull)."""
+    (now,) = job_records([job])
+    out = {
         "id": int(job["id"]),
         "status": job.get("status"),
         "stage": job.get("stage"),
@@ -33,10 +41,15 @@ def job_status(job: dict[str, Any], server: str, task_id: int) -> dict[str, Any]
         "frames": [int(job.get("start_frame", 0)), int(job.get("stop_frame", 0))],
         "last_updated": job.get("updated_date"),
         "url": f"{server}/tasks/{task_id}/jobs/{int(job['id'])}",
+        "changed": recorded is None or recorded.updated_date != now.updated_date,
+        "held": (review or ReviewFilter()).why_held(now),
+        "reopened": reopened(recorded, now),
     }
+    return out
 
 
-def get_status(record: RunRecord, client: CvatClient) -> dict[str, Any]:
+def get_status(record: RunRecord, client: CvatClient,
+               review: ReviewFilter | None = None) -> dict[str, Any]:
     """Status of every task and job of a run, as the live server reports it."""
     server = client.url.rstrip("/")
     fields = list((record.label_schema or {}).get("fields", {}))
@@ -65,13 +78,15 @@ def get_status(record: RunRecord, client: CvatClient) -> dict[str, Any]:
             out["tasks"].append(entry)
             continue
         jobs = sorted(client.list_jobs(task_id=task.id), key=lambda j: int(j["start_frame"]))
+        recorded = {j.id: j for j in task.jobs}
         entry.update(
             name=info.get("name", task.name),
             status=info.get("status"),
             assignee=_username(info.get("assignee")),
             last_updated=info.get("updated_date"),
             size=info.get("size"),
-            jobs=[job_status(j, server, task.id) for j in jobs],
+            jobs=[job_status(j, server, task.id, recorded.get(int(j["id"])), review)
+                  for j in jobs],
         )
         out["tasks"].append(entry)
     return out
@@ -113,6 +128,14 @@ def status_lines(status: dict[str, Any]) -> list[Line]:
             out.append(Line().add(f"            Frames: {start}-{stop}"))
             if job.get("last_updated"):
                 out.append(Line().add(f"            Last updated: {job['last_updated']}"))
+            pull = "unchanged since the last pull"
+            if job.get("changed"):
+                pull = f"held back: {job['held']}" if job.get("held") else "changed: pulled next"
+            out.append(Line().add(f"            Pull: {pull}",
+                                  STYLES["warning"] if job.get("held") else None))
+            if job.get("reopened"):
+                out.append(Line().add(f"            Review: {job['reopened']}",
+                                      STYLES["warning"]))
     return out
 
 

@@ -74,7 +74,7 @@ def test_import_into_a_new_dataset_and_options(tmp_path: Path) -> None:
     assert sorted(sample.fields) == ["gt_polylines", "scene"]
     result = invoke("import-xml", str(IMAGE_XML), "--dataset", str(ds), "--label-field", "gt",
                     "--field", "classifications=scene", "--dry-run")
-    assert result.exit_code == 0 and result.output.startswith("would import 6 label(s)")
+    assert result.exit_code == 0 and result.stdout.startswith("would import 6 label(s)")
     result = invoke("export-xml", str(tmp_path / "one.xml"), "--dataset", str(ds), "-s",
                     "image_1", "-f", "scene", "--numbers", "cvat", "--task-name", "t")
     assert result.exit_code == 0, result.output
