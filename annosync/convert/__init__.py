@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from annosync.convert.specs import label_id_patches, to_specs
     from annosync.model.schema_rules import check_schema, resolve_schema
 
+# ``interpolate`` is both a submodule and its function: bound here, the function wins (as it did
+# when everything was imported eagerly), whichever module imports the submodule later.
+from annosync.convert.interpolate import TrackFrame, interpolate
+
 #: Public name -> the module defining it: loaded on first use, so that importing one light part
 #: (``convert.id_map`` for a run record) does not load numpy and the mask codecs.
 _WHERE = {
@@ -53,7 +57,6 @@ _WHERE = {
     "SentObject": "annosync.convert.results",
     "Target": "annosync.convert.binding",
     "TaskIdMap": "annosync.convert.id_map",
-    "TrackFrame": "annosync.convert.interpolate",
     "UnexpectedLabel": "annosync.convert.results",
     "UnexpectedObject": "annosync.convert.results",
     "Upload": "annosync.convert.results",
@@ -64,7 +67,6 @@ _WHERE = {
     "from_cvat": "annosync.convert.cvat_to_labels",
     "infer_field": "annosync.convert.infer",
     "infer_fields": "annosync.convert.infer",
-    "interpolate": "annosync.convert.interpolate",
     "label_id_patches": "annosync.convert.specs",
     "resolve_schema": "annosync.model.schema_rules",
     "schema_from_project": "annosync.convert.binding",
