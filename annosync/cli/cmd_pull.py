@@ -9,7 +9,9 @@ import click
 from annosync.cli.boundary import guarded
 from annosync.cli.options import (
     UNEXPECTED_CHOICES,
+    CommitSpec,
     Common,
+    commit_options,
     common_options,
     plan_and_apply,
     sources_argument,
@@ -40,12 +42,13 @@ def parse_dest(values: tuple[str, ...]) -> str | dict[str, str] | None:
               help="What to do with labels that fit no field (default: load.unexpected).")
 @click.option("--cleanup", is_flag=True, help="Delete the run's CVAT tasks after loading.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@commit_options
 @common_options()
 @guarded
 def command(sources: tuple[Path, ...], dest_field: tuple[str, ...], unexpected: str | None,
-            cleanup: bool, dry_run: bool, common: Common) -> None:
+            cleanup: bool, dry_run: bool, commit: CommitSpec, common: Common) -> None:
     """Download what annotators changed in CVAT and merge it into the label files of SOURCES'
     runs (only jobs updated since the last pull are downloaded). Nothing is pushed.
     """
     plan_and_apply(sources, common, "pull", dry_run=dry_run, dest_field=parse_dest(dest_field),
-                   unexpected=unexpected, cleanup=cleanup)
+                   unexpected=unexpected, cleanup=cleanup, commit=commit)

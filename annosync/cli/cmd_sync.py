@@ -7,17 +7,25 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.cli.options import Common, common_options, plan_and_apply, sources_argument
+from annosync.cli.options import (
+    CommitSpec,
+    Common,
+    commit_options,
+    common_options,
+    plan_and_apply,
+    sources_argument,
+)
 
 
 @click.command("sync")
 @sources_argument
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@commit_options
 @common_options()
 @guarded
-def command(sources: tuple[Path, ...], dry_run: bool, common: Common) -> None:
+def command(sources: tuple[Path, ...], dry_run: bool, commit: CommitSpec, common: Common) -> None:
     """Plan and apply every run of SOURCES (manifest files or folders, or dataset folders;
     default: manifests/): create what is missing in CVAT, pull annotators' changes, push local
     edits. Conflicts stop the run unless --conflicts says how to resolve them.
     """
-    plan_and_apply(sources, common, "sync", dry_run=dry_run)
+    plan_and_apply(sources, common, "sync", dry_run=dry_run, commit=commit)

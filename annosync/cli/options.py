@@ -291,15 +291,55 @@ def show_plan(out: Output, plan: Plan, common: Common) -> None:
         out.lines(plan_lines(plan, verbose=common.verbose > 0))
 
 
-def execute(out: Output, engine: Engine, plan: Plan) -> list[ApplyResult]:
+@dataclass
+class CommitSpec:
+    """``--commit`` / ``--commit-paths``: one git commit per pulled job (sync/attribution.py)."""
+
+    enabled: bool = False
+    paths: tuple[Path, ...] = ()
+
+
+def commit_options(f: F) -> F:
+    """``--commit`` and ``--commit-paths``; the command receives ``commit: CommitSpec``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        paths = tuple(kwargs.pop("commit_paths", ()) or ())
+        spec = CommitSpec(bool(kwargs.pop("commit_flag", False)) or bool(paths), paths)
+        return f(*args, commit=spec, **kwargs)
+
+    g: Any = wrapper
+    g = click.option("--commit-paths", "commit_paths", multiple=True, metavar="PATH",
+                     type=click.Path(path_type=Path),
+                     help="With --commit: the paths annosync may commit (repeatable); changes "
+                          "elsewhere in the tree are left alone (implies --commit).")(g)
+    g = click.option("--commit", "commit_flag", is_flag=True,
+                     help="One git commit per pulled CVAT job, authored by its assignee "
+                          "(refuses a dirty tree; see --commit-paths).")(g)
+    return g
+
+
+def execute(out: Output, engine: Engine, plan: Plan,
+            commit: CommitSpec | None = None) -> list[ApplyResult]:
+    attribution = None
+    if commit is not None and commit.enabled:
+        from annosync.sync.attribution import Attribution
+
+        attribution = Attribution(engine, commit.paths)
+        attribution.prepare(plan)  # refuses before anything is applied
     with out.progress():
         results = apply_plan(engine, plan, report=out.report)
     out.echo(apply_summary(results), "bold green")
+    if attribution is not None:
+        made = attribution.commit(results, out.report)
+        if not made and not out.common.quiet:
+            out.echo("Nothing to commit.")
     return results
 
 
 def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_run: bool = False,
-                   ask: Callable[[Plan], bool] | None = None, **extra: Any) -> list[ApplyResult]:
+                   ask: Callable[[Plan], bool] | None = None, commit: CommitSpec | None = None,
+                   **extra: Any) -> list[ApplyResult]:
     """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
     out = Output(common)
     with open_engine(sources, common, common.options(mode, tracker=out.tracker,
@@ -312,7 +352,7 @@ def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_r
         if ask is not None and not ask(plan):
             out.echo("Cancelled: nothing applied.")
             raise click.exceptions.Exit(1)
-        return execute(out, engine, plan)
+        return execute(out, engine, plan, commit)
 
 
 def kind_field_map(values: tuple[str, ...]) -> dict[str, str]:
