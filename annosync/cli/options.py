@@ -14,6 +14,7 @@ one line of stdin with ``--password-stdin``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +33,7 @@ from annosync.manifest.load import LoadedManifest, load_manifests
 from annosync.manifest.validate import is_dataset_folder
 from annosync.progress import NULL, Progress, Relay
 from annosync.sync.apply import ApplyResult
-from annosync.sync.engine import Engine, apply_plan, make_plan
+from annosync.sync.engine import Engine, apply_plan, locked, make_plan
 from annosync.sync.plan import Plan
 from annosync.sync.render import Line, emit, plan_lines, summary, use_color
 from annosync.sync.session import Connection, Mode, RunSession, SyncOptions
@@ -342,10 +343,14 @@ def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_r
                    **extra: Any) -> list[ApplyResult]:
     """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
     out = Output(common)
-    with open_engine(sources, common, common.options(mode, tracker=out.tracker,
-                                                     **extra)) as engine:
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(open_engine(
+            sources, common, common.options(mode, tracker=out.tracker, **extra)))
+        if not dry_run:
+            stack.enter_context(locked(engine))
         with out.progress():
-            plan = make_plan(engine, verbose=common.verbose > 0)
+            plan = make_plan(engine, verbose=common.verbose > 0, save_ids=not dry_run,
+                             report=out.report)
         show_plan(out, plan, common)
         if dry_run or not needs_apply(plan):
             return []
