@@ -11,8 +11,6 @@ import threading
 
 import click
 
-from annosync.emulator import Emulator
-
 
 @click.command("emulator")
 @click.option("--port", type=int, default=8080, show_default=True,
@@ -22,6 +20,8 @@ from annosync.emulator import Emulator
               help="Also create a regular user NAME (password NAME-password-1); repeatable.")
 def command(port: int, host: str, users: tuple[str, ...]) -> None:
     """Run a local CVAT 2.73 emulator (in-memory state) until interrupted."""
+    from annosync.emulator import Emulator
+
     emu = Emulator(port=port, users=users, host=host)
     try:
         emu.start()
