@@ -11,8 +11,6 @@ import threading
 
 import click
 
-from annosync.emulator import Emulator
-
 
 @click.command("emulator")
 @click.option("--port", type=int, default=8080, show_default=True,
@@ -32,6 +30,8 @@ def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, 
             raise click.BadParameter(f"{spec!r}: expected anon=RATE or user=RATE",
                                      param_hint="--throttle")
         rates[scope] = rate
+    from annosync.emulator import Emulator
+
     try:
         emu = Emulator(port=port, users=users, host=host, throttle=rates)
     except ValueError as exc:

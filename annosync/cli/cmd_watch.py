@@ -29,7 +29,6 @@ from annosync.cli.options import (
     sources_argument,
 )
 from annosync.errors import AnnosyncError
-from annosync.sync.engine import make_plan
 
 
 class Changes:
@@ -69,6 +68,8 @@ def _stamp() -> str:
 
 
 def cycle(sources: tuple[Path, ...], common: Common, out: Output) -> None:
+    from annosync.sync.engine import make_plan
+
     with open_engine(sources, common, common.options("sync", tracker=out.tracker)) as engine:
         with out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0)
