@@ -65,8 +65,11 @@ def merge_sample(
     local: Sample,
     schema: ResolvedSchema,
     remote: tuple[dict, dict[int, dict]] | None,
+    local_agrees: bool = False,
 ) -> SampleWork:
-    """Merge every schema field of one sample (``remote`` None: CVAT did not change it)."""
+    """Merge every schema field of one sample (``remote`` None: CVAT did not change it).
+    ``local_agrees``: the clean memo vouches that the file agrees with the base, so its
+    labels' digests are the base's (not computed again)."""
     assert session.record is not None
     base = session.record.base.get(key, {})
     ref = session.record.samples[key]
@@ -81,7 +84,8 @@ def merge_sample(
             m = local_changes(field_base, local_items, rules)
         else:
             remote_items = pulled_items(remote[0], remote[1], rf)
-            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy)
+            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy,
+                            local_agrees=local_agrees)
         if dest is not None:
             # load into another field: the source stays as it is, nothing is pushed from it
             check_dest(session, key, local, rf, dest)
@@ -199,7 +203,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                         continue
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    sw = merge_sample(session, key, got[0], schema, remote)
+                    clean = memo is not None and memo.is_clean(key, got[1])
+                    sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
                     work.samples[key] = sw
