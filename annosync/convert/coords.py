@@ -61,12 +61,27 @@ def _short(v: float) -> bool:
     return len(digits) <= 14
 
 
+def _within(guess: float, v: float) -> bool:
+    """``v`` is at most ``SEARCH_ULPS`` floats away from ``guess`` (inside the search)."""
+    step = guess
+    for _ in range(SEARCH_ULPS):
+        step = math.nextafter(step, v)
+        if step == v:
+            return True
+    return False
+
+
 def _first(guess: float, f: Callable[[float], float], target: float) -> float | None:
     """``_candidates(...)[0]`` (None when empty), without the search in the common case where
     ``guess`` itself qualifies and is short: it is then the first candidate (found first, and
     no candidate is shorter)."""
     if f(guess) == target and _short(guess):
         return guess
+    # the shortest candidate, when it has at most 14 digits, is the 14-digit decimal nearest
+    # to ``guess`` (others are 45+ ulps apart): try it before searching
+    near = float(f"{guess:.14g}")
+    if near != guess and _short(near) and f(near) == target and _within(guess, near):
+        return near
     found = _candidates(guess, f, target)
     return found[0] if found else None
 

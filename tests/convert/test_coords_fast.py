@@ -55,6 +55,13 @@ def test_to_rel_equals_the_full_search(a: float, size: int) -> None:
 
 
 @settings(max_examples=1000, deadline=None)
+@given(x=st.integers(0, 10**7).map(lambda n: n / 10**7), size=sizes)
+def test_uploaded_points_come_back_identical(x: float, size: int) -> None:
+    a = x * size
+    assert same(coords.to_rel(a, size), full_rel(a, size))
+
+
+@settings(max_examples=1000, deadline=None)
 @given(lo=pixels, hi=pixels, size=sizes)
 def test_box_edges_equal_the_full_search(lo: float, hi: float, size: int) -> None:
     got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
@@ -62,7 +69,9 @@ def test_box_edges_equal_the_full_search(lo: float, hi: float, size: int) -> Non
 
 
 @settings(max_examples=800, deadline=None)
-@given(x=st.floats(0, 1), w=st.floats(0, 1), size=sizes)
+@given(x=st.one_of(st.floats(0, 1), st.integers(0, 10**6).map(lambda n: n / 10**6)),
+       w=st.one_of(st.floats(0, 1), st.integers(0, 10**4).map(lambda n: n / 10**4)),
+       size=sizes)
 def test_uploaded_boxes_come_back_identical(x: float, w: float, size: int) -> None:
     lo, hi = x * size, (x + w) * size
     got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
