@@ -20,6 +20,7 @@ from .routes import build_routes
 from .server import App, Server, make_server, serve_in_thread
 from .state import State, User
 from .users import user_json
+from .webhooks import install as install_webhooks
 from .wire import Headers, Request
 
 UserSpec = str | tuple[str, ...]
@@ -48,6 +49,7 @@ class Emulator:
         self.state = State(seed=seed, clock=clock)
         self.faults = Faults()
         self.app = App(self.state, build_routes(), self.faults)
+        self.webhooks = install_webhooks(self.state)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         if share_root is not None:
@@ -67,10 +69,12 @@ class Emulator:
         if self._server is None:
             self._server = make_server(self.app, self.host, self.port)
             self.port = int(self._server.server_address[1])
+            self.state.base_url = self.url
             self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -124,6 +124,7 @@ class App:
             if ctx.user is None:
                 raise unauthorized("Authentication credentials were not provided.")
             check_write_allowed(ctx)
+        self.state.actor = ctx.user.id if ctx.user is not None else None
         method = req.method
         handler = rt.handlers.get(method)
         if handler is None and method == "HEAD":
