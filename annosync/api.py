@@ -44,7 +44,7 @@ from annosync.model.manifest import CvatOptions, Manifest, SampleSelection
 from annosync.model.problems import problems_from_validation
 from annosync.model.sample import Sample
 from annosync.sync.apply import ApplyResult
-from annosync.sync.engine import Engine, apply_plan, make_plan
+from annosync.sync.engine import Engine, apply_plan, locked, make_plan
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Plan
 from annosync.sync.record import (
@@ -249,8 +249,8 @@ def _engine(runs: Sequence[LoadedManifest], options: SyncOptions, conn: Connecti
 
 def _run(runs: Sequence[LoadedManifest], options: SyncOptions, conn: Connection
          ) -> tuple[Plan, list[ApplyResult]]:
-    with _engine(runs, options, conn) as engine:
-        plan = make_plan(engine)
+    with _engine(runs, options, conn) as engine, locked(engine):
+        plan = make_plan(engine, save_ids=True, report=log.info)
         results = apply_plan(engine, plan, report=log.info)
         return plan, results
 

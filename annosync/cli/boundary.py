@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import click
 
 from annosync.errors import AnnosyncError, InputError
-from annosync.manifest.validate import format_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +32,8 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
+            from annosync.manifest.validate import format_problem
+
             for problem in exc.problems:
                 click.echo(format_problem(problem), err=True)
             raise click.exceptions.Exit(exc.exit_code) from None

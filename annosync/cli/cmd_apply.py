@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,9 +18,9 @@ from annosync.cli.options import (
     needs_apply,
     plan_and_apply,
 )
-from annosync.sync.engine import Engine, load_plan
-from annosync.sync.plan import Plan
-from annosync.sync.session import RunSession
+
+if TYPE_CHECKING:
+    from annosync.sync.plan import Plan
 
 
 def _is_plan_file(paths: tuple[Path, ...]) -> bool:
@@ -39,6 +40,9 @@ def _sources_of(plan: Plan) -> list[Path]:
 
 
 def apply_saved(path: Path, common: Common) -> None:
+    from annosync.sync.engine import Engine, load_plan
+    from annosync.sync.session import RunSession
+
     out = Output(common)
     plan = load_plan(path)
     keys = [rp.anno_key for rp in plan.runs]

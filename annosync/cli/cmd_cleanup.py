@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from annosync.cli.boundary import guarded
 from annosync.cli.options import Common, common_options, confirm, plan_and_apply, sources_argument
-from annosync.sync.plan import Plan
+
+if TYPE_CHECKING:
+    from annosync.sync.plan import Plan
 
 
 @click.command("cleanup")

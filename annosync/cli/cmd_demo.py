@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from annosync import demo
+if TYPE_CHECKING:
+    from annosync.sync.render import Line
 from annosync.cli.boundary import guarded
-from annosync.sync.render import Line, emit
 
 
 @click.command("demo")
@@ -20,6 +21,9 @@ def command(work_dir: Path | None, keep: bool) -> None:
     """Run the basic recipe on a local CVAT emulator: select a sample by a label query, upload
     it with its ground truth, let a scripted annotator edit it in CVAT, plan and pull the
     changes, show the before/after diff, clean up. Needs no server and no network."""
+    from annosync import demo
+    from annosync.sync.render import emit
+
 
     def out(lines: list[Line]) -> None:
         emit(lines)

@@ -6,16 +6,15 @@ import click
 
 from annosync.cli.bars import choose, progress_flags
 from annosync.cli.boundary import guarded
-from annosync.cvatxml import export_xml
 
 
 @click.command("export-xml")
 @click.argument("output", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--dataset", "dataset", default=".", show_default=True,
               type=click.Path(file_okay=False, path_type=str), help="The dataset folder.")
-@click.option("--format", "layout", type=click.Choice(["images", "video"]), default="images",
-              show_default=True,
-              help='"CVAT for images 1.1" (images) or "CVAT for video 1.1" (video, tracks).')
+@click.option("--format", "layout", type=click.Choice(["images", "video"]), default=None,
+              help='"CVAT for images 1.1" (images) or "CVAT for video 1.1" (video, tracks); '
+                   "default: the imported file's layout, else images.")
 @click.option("--zip/--xml", "as_zip", default=None,
               help="Write a zip (annotations.xml inside) or plain XML; default: by OUTPUT's "
                    "extension.")
@@ -28,24 +27,42 @@ from annosync.cvatxml import export_xml
 @click.option("--numbers", type=click.Choice(["exact", "cvat"]), default="exact",
               show_default=True,
               help="exact: {:.2f} unless that changes a value; cvat: always {:.2f}.")
-@click.option("--start-frame", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Videos: the task's first video frame (0-based).")
-@click.option("--frame-step", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Videos: the task's frame step (frame_filter step=N).")
-@click.option("--task-name", default=None, help="The task name written in the meta.")
+@click.option("--start-frame", default=None, type=click.IntRange(min=0),
+              help="New video tasks: the task's first video frame (0-based; default 0).")
+@click.option("--stop-frame", default=None, type=click.IntRange(min=0),
+              help="New video tasks: the task's last video frame (default: the video's last).")
+@click.option("--frame-step", default=None, type=click.IntRange(min=1),
+              help="New video tasks: the frame step (frame_filter step=N; default 1).")
+@click.option("--task-name", default=None, help="The task name written in a new task's meta.")
+@click.option("--label-ids/--no-label-ids", default=None,
+              help="Add each label's id as a label_id attribute (the key import-xml merges "
+                   "labels back by). Default: on for a new task, off when an imported CVAT "
+                   "file is written again; --no-label-ids: a clean file, as CVAT writes it.")
+@click.option("--mask-targets", default=None, metavar="1=road,2=car|FILE",
+              help="Write segmentations as mask shapes, naming pixel values (0 is background).")
+@click.option("--record", "record", default=None, metavar="NAME",
+              help="The imported CVAT file to write again (.annosync/cvat/NAME.json), or "
+                   "'none' for a new task; default: the one the samples came from.")
 @progress_flags
 @guarded
-def command(output: str, dataset: str, layout: str, as_zip: bool | None, with_media: bool,
-            samples: tuple[str, ...], fields: tuple[str, ...], numbers: str, start_frame: int,
-            frame_step: int, task_name: str | None, no_progress: bool, quiet: bool) -> None:
+def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
+            with_media: bool, samples: tuple[str, ...], fields: tuple[str, ...], numbers: str,
+            start_frame: int | None, stop_frame: int | None, frame_step: int | None,
+            task_name: str | None, label_ids: bool | None, mask_targets: str | None,
+            record: str | None,
+            no_progress: bool, quiet: bool) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
-    "CVAT 1.1" importer accepts. Each label's id travels as its label_id attribute."""
+    "CVAT 1.1" importer accepts. Samples imported from a CVAT file are written as that task
+    again (same meta, frames and ids)."""
+    from annosync.cvatxml import export_xml
+
     with choose(not no_progress, quiet) as progress:
         report = export_xml(
             dataset, output, layout=layout,  # type: ignore[arg-type]
             samples=samples or None, fields=fields or None, as_zip=as_zip,
             include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
-            start_frame=start_frame, frame_step=frame_step, task_name=task_name,
+            start_frame=start_frame, frame_step=frame_step, stop_frame=stop_frame,
+            task_name=task_name, label_ids=label_ids, record=record, mask_targets=mask_targets,
             progress=progress,
         )
     for warning in report.warnings:

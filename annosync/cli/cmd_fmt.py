@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.fmt import format_folder
-from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
 
 
@@ -25,6 +23,9 @@ def command(datasets: tuple[Path, ...], check: bool, probe: bool) -> None:
     get one (once: it never changes afterwards). Unchanged files are not touched. Files that
     do not parse are reported and left alone (exit 1).
     """
+    from annosync.dataset.fmt import format_folder
+    from annosync.dataset.folder import DatasetFolder
+
     problems = []
     changed_any = False
     for root in datasets or (Path("."),):

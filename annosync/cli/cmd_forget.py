@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from annosync.api import forget_run
 from annosync.cli.boundary import guarded
 from annosync.cli.cmd_info import dataset_option, find_run
-from annosync.sync.record import load_record
 
 
 @click.command("forget")
@@ -19,6 +17,9 @@ from annosync.sync.record import load_record
 def command(anno_key: str, sources: tuple[Path, ...]) -> None:
     """Delete the record of run ANNO_KEY (and its journal): labels stay as they are, and so do
     its CVAT tasks (`annosync cleanup --anno-key ANNO_KEY` deletes those first)."""
+    from annosync.api import forget_run
+    from annosync.sync.record import load_record
+
     folder = find_run(anno_key, sources)
     record = load_record(folder.state_dir, anno_key)
     forget_run(folder, anno_key)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from annosync.api import connect_to_api
 from annosync.cli.boundary import guarded
 from annosync.cli.options import Common, Output, common_options, kind_field_map
-from annosync.sync.adopt import KINDS, import_cvat
 
 
 def _label_field(prefix: str, values: tuple[str, ...]) -> str | dict[str, str]:
     """``--label-field PREFIX`` alone, or every kind with ``--field KIND=FIELD`` overrides."""
+    from annosync.sync.adopt import KINDS
+
     if not values:
         return prefix
     return {**{kind: f"{prefix}_{kind}" for kind in KINDS}, **kind_field_map(values)}
@@ -71,6 +71,9 @@ def command(dataset: Path, task_ids: tuple[int, ...], project_name: str | None,
     Credentials come from ANNOSYNC_CVAT_* variables, the config file, a prompt or
     --password-stdin, never from the command line.
     """
+    from annosync.api import connect_to_api
+    from annosync.sync.adopt import import_cvat
+
     if sum(bool(x) for x in (task_ids, project_name, project_id)) != 1:
         raise click.UsageError("give --task-id (repeatable), --project-name or --project-id")
     out = Output(common)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from annosync.api import run_info
+if TYPE_CHECKING:
+    from annosync.dataset.folder import DatasetFolder
 from annosync.cli.boundary import guarded
 from annosync.cli.options import datasets_of
-from annosync.dataset.check import display_path
-from annosync.dataset.folder import DatasetFolder
 from annosync.errors import StateError
-from annosync.sync.record import load_record
 
 
 def find_run(anno_key: str, sources: tuple[Path, ...]) -> DatasetFolder:
     """The dataset folder holding the record of ``anno_key`` among SOURCES."""
+    from annosync.dataset.check import display_path
+    from annosync.sync.record import load_record
+
     found = [f for f in datasets_of(sources) if load_record(f.state_dir, anno_key) is not None]
     if not found:
         raise StateError(f"no recorded annotation run {anno_key!r} "
@@ -45,6 +46,10 @@ def dataset_option(f: Any) -> Any:
 @guarded
 def command(anno_key: str, sources: tuple[Path, ...], as_json: bool, full: bool) -> None:
     """Show run ANNO_KEY: its config, label schema as sent, server, project, tasks and jobs."""
+    from annosync.api import run_info
+    from annosync.dataset.check import display_path
+    from annosync.sync.record import load_record
+
     folder = find_run(anno_key, sources)
     record = load_record(folder.state_dir, anno_key)
     assert record is not None

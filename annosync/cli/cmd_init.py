@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
 
 
@@ -25,6 +24,8 @@ def command(directory: Path, media: str, name: str | None) -> None:
     image or video under the media folder that has none yet. Existing label files are never
     touched, so running it again after adding media only adds the new samples.
     """
+    from annosync.dataset.folder import DatasetFolder
+
     root = directory.absolute()
     media_path = Path(media)
     if media_path.is_absolute():

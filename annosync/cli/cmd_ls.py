@@ -8,13 +8,7 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.folder import DatasetFolder
-from annosync.dataset.summary import sample_summary
 from annosync.errors import InputError
-from annosync.manifest.load import load_file
-from annosync.manifest.select import Selection, finish, iter_select
-from annosync.model.manifest import SampleSelection
-from annosync.model.problems import problems_from_validation
 
 
 @click.command("ls", short_help="List samples of a dataset or of a run.")
@@ -42,6 +36,13 @@ def command(dataset: Path | None, manifest: Path | None, anno_key: str | None,
     label file (unless --where, --sort-by or --long need them). With --manifest, the run's own
     selection (and dataset) is used: the samples `annosync` would send to CVAT.
     """
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.dataset.summary import sample_summary
+    from annosync.manifest.load import load_file
+    from annosync.manifest.select import Selection, finish, iter_select
+    from annosync.model.manifest import SampleSelection
+    from annosync.model.problems import problems_from_validation
+
     filters = bool(include or exclude or where or sort_by or reverse or limit is not None)
     if manifest is not None:
         if dataset is not None or filters:

@@ -21,7 +21,6 @@ from annosync.cli.options import (
     shows_changes,
     sources_argument,
 )
-from annosync.sync.engine import make_plan, save_plan
 
 MODES = ("sync", "pull", "push", "cleanup")
 
@@ -41,6 +40,8 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
 
     Exit code 0: no changes; 2: changes to apply; 1: error.
     """
+    from annosync.sync.engine import make_plan, save_plan
+
     changes = False
     failed = False
 

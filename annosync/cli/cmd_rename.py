@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from annosync.api import rename_run
 from annosync.cli.boundary import guarded
 from annosync.cli.cmd_info import dataset_option, find_run
 
@@ -21,6 +20,8 @@ def command(old: str, new: str, sources: tuple[Path, ...]) -> None:
 
     A manifest of yours that declares OLD must be edited too, or the next sync starts a new run.
     """
+    from annosync.api import rename_run
+
     folder = find_run(old, sources)
     for warning in rename_run(folder, old, new):
         click.echo(f"warning: {warning}", err=True)

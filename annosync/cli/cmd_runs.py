@@ -10,11 +10,12 @@ import click
 
 from annosync.cli.boundary import guarded
 from annosync.cli.options import datasets_of, sources_argument
-from annosync.dataset.check import display_path
-from annosync.sync.record import list_records, load_record
 
 
 def run_rows(sources: tuple[Path, ...]) -> list[dict[str, Any]]:
+    from annosync.dataset.check import display_path
+    from annosync.sync.record import list_records, load_record
+
     rows = []
     for folder in datasets_of(sources):
         for key in list_records(folder.state_dir):

@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.atomic import write_if_changed
-from annosync.manifest.schemas import generated
 
 
 @click.command("schema", short_help="Write or check the JSON Schemas in formats/.")
@@ -24,6 +22,9 @@ def command(out_dir: Path, check: bool) -> None:
     put `# yaml-language-server: $schema=../formats/manifest.schema.json` at the top of a
     manifest.
     """
+    from annosync.dataset.atomic import write_if_changed
+    from annosync.manifest.schemas import generated
+
     stale: list[str] = []
     for name, data in generated().items():
         target = out_dir / name

@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.folder import DatasetFolder, sample_to_bytes
-from annosync.dataset.summary import format_summary, sample_summary
 
 
 @click.command("show", short_help="Show one sample.")
@@ -26,6 +24,9 @@ def command(key: str, dataset: Path, as_json: bool, summary_json: bool) -> None:
     KEY is the label file's path below labels/ without .json (as `annosync ls` prints it);
     only that one file is read.
     """
+    from annosync.dataset.folder import DatasetFolder, sample_to_bytes
+    from annosync.dataset.summary import format_summary, sample_summary
+
     folder = DatasetFolder.open(dataset)
     key = key[: -len(".json")] if key.endswith(".json") else key
     sample = folder.read(key)

@@ -10,9 +10,6 @@ import click
 
 from annosync.cli.boundary import guarded
 from annosync.cli.options import Common, Output, common_options, open_engine, sources_argument
-from annosync.sync.render import Line
-from annosync.sync.review import ReviewFilter
-from annosync.sync.status import get_status, status_lines
 
 
 @click.command("status")
@@ -23,6 +20,10 @@ from annosync.sync.status import get_status, status_lines
 def command(sources: tuple[Path, ...], as_json: bool, common: Common) -> None:
     """Show each run's CVAT tasks (status, assignee, last update, URL) and jobs (stage,
     state, assignee, frames) for SOURCES (default: manifests/)."""
+    from annosync.sync.render import Line
+    from annosync.sync.review import ReviewFilter
+    from annosync.sync.status import get_status, status_lines
+
     out = Output(common)
     statuses: list[dict[str, Any]] = []
     with open_engine(sources, common, common.options()) as engine:

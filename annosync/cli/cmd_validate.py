@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from annosync.cli.boundary import guarded
-from annosync.dataset.folder import DatasetFolder
+
+if TYPE_CHECKING:
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import LoadedManifest
 from annosync.errors import Problem
-from annosync.manifest.load import LoadedManifest
-from annosync.manifest.rules import locate_schema_problems
-from annosync.manifest.validate import format_problem, validate_paths
 
 DEFAULT_PATH = "manifests"
 
@@ -22,6 +23,7 @@ def reconciler_schema_check(run: LoadedManifest, folder: DatasetFolder,
     """The label-schema rules ``plan`` applies (``model/schema_rules.py``, with what
     ``convert/infer.py`` observes on the selected samples), at the manifest's lines."""
     from annosync.convert.infer import infer_fields
+    from annosync.manifest.rules import locate_schema_problems
     from annosync.model.schema_rules import check_schema
 
     schemas = run.manifest.field_schemas()
@@ -52,6 +54,8 @@ def command(paths: tuple[str, ...], as_json: bool, strict: bool, probe_media: bo
     Exit status: 0 when there are no errors (warnings are allowed unless --strict), 1 when
     there are, 2 on an internal error.
     """
+    from annosync.manifest.validate import format_problem, validate_paths
+
     if not paths:
         if not Path(DEFAULT_PATH).is_dir():
             raise click.UsageError(

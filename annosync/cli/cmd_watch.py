@@ -33,7 +33,6 @@ from annosync.cli.options import (
 )
 from annosync.cli.webhook_mode import WebhookMode
 from annosync.errors import AnnosyncError
-from annosync.sync.engine import make_plan
 
 
 class Changes:
@@ -77,6 +76,8 @@ def _stamp() -> str:
 def cycle(sources: tuple[Path, ...], common: Common, out: Output,
           commit: CommitSpec | None = None, only: frozenset[int] | None = None) -> None:
     """One sync; ``only``: just these CVAT tasks (named by webhook deliveries)."""
+    from annosync.sync.engine import make_plan
+
     options = common.options("sync", tracker=out.tracker, only_tasks=only)
     with open_engine(sources, common, options) as engine:
         with out.progress():

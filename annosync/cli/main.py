@@ -1,8 +1,11 @@
 """The ``annosync`` command: a click group; each verb lives in its own ``cli/cmd_<verb>.py``.
 
 Verb modules are discovered, not listed, so adding a verb never edits this file: every module
-named ``cmd_*.py`` in this package exposes a ``command`` (a ``click.Command``) that is registered
-under its own name.
+named ``cmd_<verb>.py`` in this package exposes a ``command`` (a ``click.Command``) named after
+it (``cmd_import_xml.py`` is ``import-xml``). Discovery reads module *names* only; a verb's
+module is imported when that verb runs (or when ``--help`` lists the verbs), and verb modules
+import their heavy dependencies inside the command, so the CLI starts at once
+(``tests/cli/test_startup.py`` checks the import graph).
 """
 
 from __future__ import annotations
@@ -17,22 +20,34 @@ from annosync import __version__
 from annosync.errors import AnnosyncError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def verb_modules() -> dict[str, str]:
+    """Verb name -> module name, from the file names of this package (nothing imported)."""
+    import annosync.cli as pkg
+
+    return {info.name[4:].replace("_", "-"): info.name
+            for info in pkgutil.iter_modules(pkg.__path__) if info.name.startswith("cmd_")}
+
+
+class Verbs(click.Group):
+    """A group whose verbs are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(verb_modules()) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module = verb_modules().get(cmd_name)
+            if module is None:
+                return None
+            command = importlib.import_module(f"annosync.cli.{module}").command
+            self.add_command(command, cmd_name)
+        return self.commands[cmd_name]
+
+
+@click.group(cls=Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="annosync")
 def cli() -> None:
     """Keep CVAT annotation work in sync with plain dataset folders under git."""
-
-
-def _register_verbs() -> None:
-    import annosync.cli as pkg
-
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"annosync.cli.{info.name}")
-            cli.add_command(module.command)
-
-
-_register_verbs()
 
 
 def main() -> None:

@@ -14,28 +14,29 @@ one line of stdin with ``--password-stdin``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from annosync.api import dataset_runs
 from annosync.cli.bars import choose
-from annosync.dataset.folder import DatasetFolder
 from annosync.errors import InputError
-from annosync.manifest.load import LoadedManifest, load_manifests
-from annosync.manifest.validate import is_dataset_folder
 from annosync.progress import NULL, Progress, Relay
-from annosync.sync.apply import ApplyResult
-from annosync.sync.engine import Engine, apply_plan, make_plan
-from annosync.sync.plan import Plan
-from annosync.sync.render import Line, emit, plan_lines, summary, use_color
-from annosync.sync.session import Connection, Mode, RunSession, SyncOptions
+
+if TYPE_CHECKING:  # imported where used: the CLI's start-up stays light (see cli/main.py)
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import LoadedManifest
+    from annosync.sync.apply import ApplyResult
+    from annosync.sync.engine import Engine
+    from annosync.sync.plan import Plan
+    from annosync.sync.render import Line
+    from annosync.sync.session import Connection, Mode, SyncOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +63,8 @@ class Common:
     _password: str | None = None
 
     def connection(self) -> Connection:
+        from annosync.sync.session import Connection
+
         if self.password_stdin and self._password is None:
             line = sys.stdin.readline()
             self._password = line.rstrip("\r\n")
@@ -72,6 +75,8 @@ class Common:
 
     def options(self, mode: Mode = "sync", **extra: Any) -> SyncOptions:
         """Sync options; progress goes to ``tracker`` (an ``Output``'s relay) if given."""
+        from annosync.sync.session import SyncOptions
+
         return SyncOptions(mode=mode, conflicts=self.conflicts,  # type: ignore[arg-type]
                            force=self.force, lock_timeout=self.lock_timeout,
                            progress=self.progress, **extra)
@@ -140,6 +145,8 @@ def sources_argument(f: F) -> F:
 # -- finding runs ---------------------------------------------------------------------------------
 
 def default_sources() -> list[Path]:
+    from annosync.manifest.validate import is_dataset_folder
+
     if DEFAULT_MANIFESTS.is_dir():
         return [DEFAULT_MANIFESTS]
     if is_dataset_folder(Path(".")):
@@ -151,6 +158,10 @@ def default_sources() -> list[Path]:
 
 def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[LoadedManifest]:
     """The runs named by manifest files/folders and dataset folders, optionally filtered."""
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import load_manifests
+    from annosync.manifest.validate import is_dataset_folder
+
     paths = list(sources) or default_sources()
     runs: list[LoadedManifest] = []
     manifest_paths = [p for p in paths if not is_dataset_folder(p)]
@@ -158,6 +169,8 @@ def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[Lo
         runs += load_manifests(manifest_paths)
     for p in paths:
         if is_dataset_folder(p):
+            from annosync.api import dataset_runs  # runs made by annotate() (Python API)
+
             runs += dataset_runs(DatasetFolder.open(p))
     unique: dict[tuple[Path, str], LoadedManifest] = {}
     for r in runs:
@@ -176,6 +189,9 @@ def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[Lo
 
 
 def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -> Engine:
+    from annosync.sync.engine import Engine
+    from annosync.sync.session import RunSession
+
     runs = load_runs(sources, common.anno_keys)
     conn = common.connection()
     return Engine([RunSession(r, options, conn) for r in runs])
@@ -183,6 +199,10 @@ def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -
 
 def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
     """Dataset folders named directly, or by the manifests given (default: manifests/ or .)."""
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.manifest.load import load_manifests
+    from annosync.manifest.validate import is_dataset_folder
+
     paths = list(sources) or default_sources()
     roots: dict[Path, DatasetFolder] = {}
     manifest_paths = [p for p in paths if not is_dataset_folder(p)]
@@ -204,6 +224,8 @@ class Output:
     to stderr through ``tracker`` while a :meth:`progress` block is open."""
 
     def __init__(self, common: Common, as_json: bool = False) -> None:
+        from annosync.sync.render import use_color
+
         self.common = common
         self.as_json = as_json
         self.color = use_color(sys.stdout)
@@ -211,12 +233,16 @@ class Output:
         self._live: Any = None  # a rich Progress while bars are shown
 
     def lines(self, lines: Sequence[Line]) -> None:
+        from annosync.sync.render import emit
+
         emit(lines, self.color)
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         if self._live is not None:
             self._live.console.print(text, style=style or "", highlight=False, markup=False)
         elif self.color and style:
+            from annosync.sync.render import Line, emit
+
             emit([Line().add(text, style)], True)
         else:
             click.echo(text)
@@ -285,6 +311,8 @@ def apply_summary(results: Sequence[ApplyResult]) -> str:
 
 
 def show_plan(out: Output, plan: Plan, common: Common) -> None:
+    from annosync.sync.render import plan_lines, summary
+
     if common.quiet:
         out.echo(summary(plan), "bold")
     else:
@@ -321,6 +349,8 @@ def commit_options(f: F) -> F:
 
 def execute(out: Output, engine: Engine, plan: Plan,
             commit: CommitSpec | None = None) -> list[ApplyResult]:
+    from annosync.sync.engine import apply_plan
+
     attribution = None
     if commit is not None and commit.enabled:
         from annosync.sync.attribution import Attribution
@@ -341,11 +371,17 @@ def plan_and_apply(sources: Sequence[Path], common: Common, mode: Mode, *, dry_r
                    ask: Callable[[Plan], bool] | None = None, commit: CommitSpec | None = None,
                    **extra: Any) -> list[ApplyResult]:
     """The one-shot verbs (sync, pull, push, cleanup): plan, show it, apply it."""
+    from annosync.sync.engine import locked, make_plan
+
     out = Output(common)
-    with open_engine(sources, common, common.options(mode, tracker=out.tracker,
-                                                     **extra)) as engine:
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(open_engine(
+            sources, common, common.options(mode, tracker=out.tracker, **extra)))
+        if not dry_run:
+            stack.enter_context(locked(engine))
         with out.progress():
-            plan = make_plan(engine, verbose=common.verbose > 0)
+            plan = make_plan(engine, verbose=common.verbose > 0, save_ids=not dry_run,
+                             report=out.report)
         show_plan(out, plan, common)
         if dry_run or not needs_apply(plan):
             return []

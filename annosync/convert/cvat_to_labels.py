@@ -29,9 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from annosync.convert import attrs as attr_codec
 from annosync.convert.binding import ACCEPTS, BoundLabel, BoundSchema, Target
@@ -39,7 +37,6 @@ from annosync.convert.coords import box_to_rel, points_to_rel
 from annosync.convert.frames import FrameMap
 from annosync.convert.id_map import TaskIdMap
 from annosync.convert.interpolate import TrackFrame, interpolate
-from annosync.convert.masks import PixelBox, mask_from_cvat, paint, polygon_to_mask
 from annosync.convert.previous import PreviousLabels
 from annosync.convert.results import (
     ObjectKind,
@@ -65,6 +62,9 @@ from annosync.model.labels import (
     Segmentation,
 )
 from annosync.model.schema import ResolvedClass, ResolvedField
+
+if TYPE_CHECKING:  # numpy and the mask codecs load only when a mask is converted
+    from annosync.convert.masks import PixelBox
 
 _ID = re.compile(LABEL_ID_PATTERN)
 _NATURAL_TYPE = {
@@ -204,6 +204,8 @@ class _Reader:
                              rotation=rotation or None, z_order=z)
         if shape_type == "mask" or (shape_type == "polygon" and rf_type in (
                 "detections", "instances", "segmentation")):
+            from annosync.convert.masks import mask_from_cvat, polygon_to_mask
+
             made = mask_from_cvat(points) if shape_type == "mask" else polygon_to_mask(points)
             if made is None:
                 return None
@@ -584,6 +586,10 @@ def _merge_parts(items: list[_Item]) -> list[_Item]:
 
 def _segmentation(reader: _Reader, rf: ResolvedField, items: list[_Item],
                   task_frame: int) -> _Item:
+    import numpy as np
+
+    from annosync.convert.masks import paint
+
     size = reader.frames.frame_size(task_frame)
     canvas = np.zeros((size.height, size.width), dtype=np.int32)
     pieces: list[tuple[int, int, _SegPiece]] = []

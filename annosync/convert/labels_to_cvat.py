@@ -30,16 +30,13 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from annosync.convert import attrs as attr_codec
 from annosync.convert.binding import BoundLabel, BoundSchema
 from annosync.convert.coords import box_to_abs, point_to_abs
 from annosync.convert.frames import FrameMap
 from annosync.convert.interpolate import angle_diff, interpolate
-from annosync.convert.masks import instance_to_cvat, segmentation_to_cvat
 from annosync.convert.results import SentObject, Upload
 from annosync.convert.specs import VALUE_ATTR
 from annosync.model.cvat import AttributeValue, LabeledData, Shape, Tag, Track, TrackedShape
@@ -55,8 +52,11 @@ from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedClass, ResolvedField
 from annosync.model.schema_rules import stringify
 
+if TYPE_CHECKING:  # numpy and the mask codecs load only when a mask is converted
+    import numpy as np
+
 #: Reads a mask file (``mask_path``) into a 2-D array; the caller owns the I/O.
-MaskLoader = Callable[[str], np.ndarray]
+MaskLoader = Callable[[str], "np.ndarray"]
 
 
 @dataclass
@@ -141,6 +141,8 @@ class _Emitter:
         if obj.mask is not None:
             return obj.mask.to_array()
         if obj.mask_path and self.load_mask is not None:
+            import numpy as np
+
             return np.asarray(self.load_mask(obj.mask_path))
         if obj.mask_path:
             self.skip(path, "mask file not loaded (no load_mask given)")
@@ -153,6 +155,8 @@ class _Emitter:
             if rf.type == "instances" and (obj.mask is not None or obj.mask_path):
                 arr = self.mask_array(obj, rf.path)
                 if arr is not None:
+                    from annosync.convert.masks import instance_to_cvat
+
                     made = instance_to_cvat(arr, obj.bounding_box, w, h)
                     if made is None:
                         self.skip(rf.path, "instance mask outside the frame")
@@ -243,6 +247,8 @@ class _Emitter:
                                                index=obj.index, part=part))
 
     def segmentation(self, rf: ResolvedField, obj: Segmentation, task_frame: int) -> None:
+        from annosync.convert.masks import segmentation_to_cvat
+
         arr = self.mask_array(obj, rf.path)
         if arr is None:
             return

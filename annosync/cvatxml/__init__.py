@@ -12,6 +12,7 @@ Two layers (``docs/cvat-xml.md``):
 
 from __future__ import annotations
 
+from annosync.cvatxml.canonical import canonical
 from annosync.cvatxml.export import ExportReport, export_xml
 from annosync.cvatxml.import_ import ImportReport, import_xml, load_data_map
 from annosync.cvatxml.meta import Meta
@@ -35,6 +36,7 @@ __all__ = [
     "XmlWriter",
     "ZipLimits",
     "ZipWriter",
+    "canonical",
     "document_bytes",
     "export_xml",
     "import_xml",

@@ -1,89 +1,61 @@
 """Import CVAT XML (or a CVAT zip) into a dataset folder, new or existing.
 
-Steps: read and vet everything first (zip members, XML, label and frame matching, conversion),
-stage the changed samples in memory, and only then write them (atomically, file by file) and
-extract media. Any ``InputError`` before that point leaves the dataset untouched.
+Steps: read and vet everything first (zip members, XML, labels against the meta, frames against
+the task and the real video, conversion), stage the changed samples, and only then write them
+(atomically, file by file), copy or extract media and save the *record* of the file
+(``record.py``: its meta and frames, so ``export-xml`` gives the same file back). Any
+``InputError`` before that point leaves the dataset untouched.
 
-Matching ``<image>`` elements to samples (as CVAT does it, plus what a dataset knows):
-the data map (``{xml image name: sample key}``, tried with the full name, then without its
-extension, then the image id), then the media path below the media folder without extension
-(CVAT's rule), the media path below the dataset root, the sample key, and the file's basename
-when it is unique. ``frame_NNNNNN`` images (a video task) and ``<track>`` elements go to one video
-sample: the data map's entry for the ``<source>`` video, a video sample with that file name, or
-the only video sample. Absolute XML frame ``f`` is sample frame ``f + 1``.
+Matching ``<image>`` elements to samples (as CVAT does it, plus what a dataset knows): the data
+map (``{xml image name: sample key}``, tried with the full name, then without its extension,
+then the image id), then the media path below the media folder without extension (CVAT's rule),
+the media path below the dataset root, the sample key, and the file's basename when it is unique.
+Project exports prefix names with the image's subset. ``frame_NNNNNN`` images of a video task and
+``<track>`` elements go to the task's video sample: ``sample=``, the data map's entry for the
+``<source>`` video, a video sample with that file name, the only video sample, or a new one.
+Absolute XML frame ``f`` is sample frame ``f + 1``.
 
-Label ids (the reconciler's provenance rule): a ``label_id`` attribute naming a label of the
-sample on the same frame merges into that label (same id, same field, same position); a track
-whose keyframes carry a known id continues that track (field and ``index``) and its in-between
-frames take the ids already stored there; another valid ``label_id`` is kept as the new label's
-id if no label of the dataset has it; a label without ``label_id`` (a file made in CVAT) that
-equals a stored label of the same frame and field (class, attributes, pixels) keeps that one's
-id; everything else gets a new id. New labels go to ``<label_field>_<kind>`` (kinds:
-``detections``, ``polylines``, ``keypoints``, ``classifications``; ``frames.`` fields for
-videos) unless ``fields`` maps a kind elsewhere. Mode ``replace`` (CVAT's default) replaces
-the receiving fields on the matched samples (on the task's frames only, for a video); ``merge``
-keeps the existing labels nobody matched.
+Labels are converted by ``xmlmap.py`` (one label per shape, lossless) and placed by
+``placer.py`` (the id rules: ``label_id`` attribute, track index, identical stored label).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
 
-from annosync.cvatxml.bridge import (
-    LabelIndex,
-    TaskFrame,
-    TaskFrames,
-    specs_from_meta,
-    to_labeled_data,
-)
+from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.labels_map import (
-    Imported,
-    carry_over,
-    from_cvat,
-    keep_geometry,
-    same_geometry,
-)
-from annosync.cvatxml.model import Image
+from annosync.cvatxml.meta import Meta, TaskMeta
+from annosync.cvatxml.model import Image, Shape, Track
+from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
 from annosync.cvatxml.reader import Document, read_document
+from annosync.cvatxml.record import Record, RecordFrame, RecordTask
+from annosync.cvatxml.xmlmap import (
+    OUTSIDE_AFTER,
+    OUTSIDE_BEFORE,
+    AttrTypes,
+    shape_to_label,
+    tag_to_label,
+    track_to_labels,
+)
 from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_zip
 from annosync.dataset.folder import INFO_FILE, LABELS_DIR, DatasetFolder, sample_to_bytes
 from annosync.errors import InputError
-from annosync.model.cvat import AttributeSpec, LabelSpec
-from annosync.model.ids import new_id
-from annosync.model.labels import (
-    LABEL_ID_PATTERN,
-    Classification,
-    Classifications,
-    Detection,
-    Detections,
-    Keypoint,
-    Keypoints,
-    Polyline,
-    Polylines,
-    label_objects,
-)
 from annosync.model.sample import MediaMetadata, Sample
 from annosync.progress import NULL, Progress
 
-Mode = Literal["replace", "merge"]
+__all__ = ["KINDS", "ImportReport", "import_xml", "load_data_map"]
+
 Unmatched = Literal["error", "skip", "create"]
 
-CONTAINERS: dict[str, tuple[type, type, str]] = {
-    "detections": (Detections, Detection, "detections"),
-    "polylines": (Polylines, Polyline, "polylines"),
-    "keypoints": (Keypoints, Keypoint, "keypoints"),
-    "classifications": (Classifications, Classification, "classifications"),
-}
-_LABEL_ID = re.compile(LABEL_ID_PATTERN)
 _VIDEO_FRAME = re.compile(r"^frame_(\d+)$")
 
 
@@ -98,11 +70,9 @@ class ImportReport:
     labels: int = 0
     merged: int = 0
     media: list[str] = field(default_factory=list)
+    missing_media: list[str] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-#: The kinds of label an import places, each in ``<label_field>_<kind>`` unless mapped.
-KINDS = ("detections", "polylines", "keypoints", "classifications")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -168,251 +138,123 @@ class _Index:
         return [k for k, s in self.samples.items() if s.is_video]
 
 
-# -- specs -------------------------------------------------------------------------------------
-def _specs(doc: Document) -> list[LabelSpec]:
-    """Specs from the meta, completed with labels/attributes the items use but meta lacks."""
-    specs = specs_from_meta(doc.meta)
-    by_name = {s.name: s for s in specs}
-    next_id = [1 + max(
-        [s.id or 0 for s in specs] + [a.id or 0 for s in specs for a in s.attributes]
-        + [u.id or 0 for s in specs for u in s.sublabels]
-        + [a.id or 0 for s in specs for u in s.sublabels for a in u.attributes], default=0)]
-
-    def nid() -> int:
-        next_id[0] += 1
-        return next_id[0] - 1
-
-    def label(name: str, parent: LabelSpec | None = None) -> LabelSpec:
-        pool = {s.name: s for s in parent.sublabels} if parent else by_name
-        spec = pool.get(name)
-        if spec is None:
-            spec = LabelSpec(id=nid(), name=name, type="points" if parent else "any")
-            if parent:
-                spec.parent_id = parent.id
-                parent.sublabels.append(spec)
-            else:
-                by_name[name] = spec
-                specs.append(spec)
-        return spec
-
-    def attrs(spec: LabelSpec, names: Iterable[str]) -> None:
-        have = {a.name for a in spec.attributes}
-        for n in names:
-            if n not in have:
-                spec.attributes.append(AttributeSpec(id=nid(), name=n, mutable=True,
-                                                     input_type="text"))
-                have.add(n)
-
-    def shape(s: Any, parent: LabelSpec | None, lab: str | None) -> None:
-        spec = label(lab or "", parent)
-        if s.kind == "skeleton":
-            spec.type = "skeleton"
-        attrs(spec, (a.name for a in s.attributes))
-        for e in s.elements:
-            shape(e, spec, e.label)
-
-    for item in doc.items:
-        if isinstance(item, Image):
-            for s in item.shapes:
-                shape(s, None, s.label)
-            for t in item.tags:
-                attrs(label(t.label), (a.name for a in t.attributes))
-        else:
-            for s in item.shapes:
-                shape(s, None, item.label)
-    return specs
-
-
-# -- placing labels ----------------------------------------------------------------------------
+# -- what a document says ----------------------------------------------------------------------
 @dataclass
-class _Target:
-    key: str
-    frame: int | None  # sample frame number (video) or None (image sample)
+class _TaskInfo:
+    id: int | None
+    subset: str | None
+    meta: TaskMeta | None
+    video: bool
+    width: int | None = None
+    height: int | None = None
+    source: str | None = None
+
+    @property
+    def start(self) -> int:
+        return self.meta.start_frame_int if self.meta else 0
+
+    @property
+    def step(self) -> int:
+        return self.meta.frame_step if self.meta else 1
+
+    @property
+    def stop(self) -> int | None:
+        return self.meta.stop_frame_int if self.meta else None
+
+    @property
+    def size(self) -> int | None:
+        return self.meta.size_int if self.meta else None
 
 
-class _Placer:
-    """Puts imported labels into fields of staged samples, applying the id rules."""
-
-    def __init__(self, label_field: str, fields: dict[str, str], mode: Mode,
-                 report: ImportReport, dataset_ids: set[str]) -> None:
-        self.label_field = label_field
-        self.fields = fields
-        self.mode = mode
-        self.report = report
-        self.dataset_ids = dataset_ids  # ids anywhere in the dataset
-        self.taken: set[str] = set()  # ids given to labels by this import (all samples)
-
-    def field_for(self, kind: str, video: bool) -> str:
-        name = self.fields.get(kind) or f"{self.label_field}_{kind}"
-        return name[len("frames."):] if name.startswith("frames.") else name
-
-    def place(self, sample: Sample, items: Sequence[tuple[int | None, Imported]], video: bool,
-              task_frames: set[int] | None, size: tuple[int, int]) -> Sample:
-        """A new ``Sample`` with ``items`` (frame numbers or None) placed into it.
-
-        A label merged into an existing one keeps that one's position in its field (and its
-        stored coordinates if they give the same pixels); new labels follow, by ``z_order``.
-        """
-        data = sample.model_copy(deep=True)
-        existing: dict[str, tuple[int | None, str, Any]] = {}  # id -> (frame, field, obj)
-        for fname, value in data.fields.items():
-            for obj in label_objects(value):
-                existing[obj.id] = (None, fname, obj)
-        for number, frame in data.frames.items():
-            for fname, value in frame.items():
-                for obj in label_objects(value):
-                    existing[obj.id] = (number, fname, obj)
-        used: set[str] = set()
-        # tracks continued by provenance: imported track number -> (field, index)
-        track_map: dict[int, tuple[str, int]] = {}
-        for _, imp in items:
-            if imp.track is not None and imp.label_id in existing and imp.track not in track_map:
-                _, fname, obj = existing[imp.label_id]
-                if getattr(obj, "index", None) is not None:
-                    track_map[imp.track] = (fname, obj.index)
-        max_index: dict[str, int] = {}
-        for _, fname, obj in existing.values():
-            idx = getattr(obj, "index", None)
-            if idx is not None:
-                max_index[fname] = max(max_index.get(fname, 0), idx)
-        by_frame_index: dict[tuple[int | None, str, int], str] = {
-            (frame_no, fname, obj.index): oid for oid, (frame_no, fname, obj) in existing.items()
-            if getattr(obj, "index", None) is not None
-        }
-        placed: dict[tuple[int | None, str], list[tuple[tuple[int, int, int], Any]]] = {}
-        receiving: set[str] = set()
-        new_tracks: dict[int, int] = {}
-        for seq, (frame_no, imp) in enumerate(items):
-            obj = imp.obj
-            fname = self.field_for(imp.kind, video)
-            position = (1, getattr(obj, "z_order", None) or 0, seq)
-            if imp.track is not None:
-                if imp.track in track_map:
-                    fname, obj.index = track_map[imp.track]
-                else:
-                    if imp.track not in new_tracks:
-                        max_index[fname] = max_index.get(fname, 0) + 1
-                        new_tracks[imp.track] = max_index[fname]
-                    obj.index = new_tracks[imp.track]
-            chosen: str | None = None
-            hit = existing.get(imp.label_id or "")
-            if hit is not None and hit[0] == frame_no and imp.label_id not in used:
-                chosen = imp.label_id
-                fname = hit[1]
-                position = (0, _position(data, hit), 0)
-                keep_geometry(hit[2], obj, *size)
-                carry_over(hit[2], obj)
-                self.report.merged += 1
-            elif imp.track is not None and obj.index is not None:
-                prior = by_frame_index.get((frame_no, fname, obj.index))
-                if prior is not None and prior not in used:
-                    chosen = prior
-                    position = (0, _position(data, existing[prior]), 0)
-                    keep_geometry(existing[prior][2], obj, *size)
-                    carry_over(existing[prior][2], obj)
-                    self.report.merged += 1
-            if chosen is None and imp.label_id and _LABEL_ID.match(imp.label_id) \
-                    and imp.label_id not in self.taken and imp.label_id not in self.dataset_ids:
-                chosen = imp.label_id  # a new label keeps the id it carries, if still free
-            if chosen is None and not imp.label_id:
-                # no provenance (a file made in CVAT): an identical stored label keeps its id
-                twin = _twin(existing, frame_no, fname, obj, used, size)
-                if twin is not None:
-                    chosen = twin
-                    position = (0, _position(data, existing[twin]), 0)
-                    keep_geometry(existing[twin][2], obj, *size)
-                    carry_over(existing[twin][2], obj)
-                    self.report.merged += 1
-            if chosen is None or chosen in self.taken:
-                chosen = new_id()
-            obj.id = chosen
-            used.add(chosen)
-            self.taken.add(chosen)
-            receiving.add(fname)
-            placed.setdefault((frame_no, fname), []).append((position, obj))
-            self.report.labels += 1
-        frames_scope: list[int | None] = [None]
-        if video:
-            frames_scope = list(sorted(task_frames or {f for f, _ in placed if f is not None}))
-        for frame_no in frames_scope:
-            for fname in sorted(receiving):
-                new_objs = [o for _, o in sorted(placed.get((frame_no, fname), []),
-                                                 key=lambda po: po[0])]
-                target = data.fields if frame_no is None else data.frames.setdefault(frame_no, {})
-                old = target.get(fname)
-                if self.mode == "merge" and old is not None:
-                    # existing labels stay where they are (updated if matched); new ones follow
-                    incoming = {o.id: o for o in new_objs}
-                    merged = [incoming.pop(o.id, o) for o in label_objects(old)
-                              if o.id in incoming or o.id not in used]
-                    new_objs = merged + list(incoming.values())
-                _assign(target, fname, old, new_objs)
-            if frame_no is not None and not data.frames.get(frame_no):
-                data.frames.pop(frame_no, None)
-        try:
-            return Sample.model_validate(data.model_dump(mode="json", by_alias=True))
-        except ValidationError as exc:
-            raise InputError.at(f"the imported labels do not make a valid sample: {exc}") from None
+def _digits(text: str | None) -> int | None:
+    return int(text) if text and text.strip().isdigit() and int(text) > 0 else None
 
 
-def _twin(existing: dict[str, tuple[int | None, str, Any]], frame_no: int | None, fname: str,
-          obj: Any, used: set[str], size: tuple[int, int]) -> str | None:
-    """The id of an unclaimed stored label on the same frame and field that is the same as
-    ``obj`` (class, geometry, attributes), if any."""
-    for oid, (f, name, stored) in existing.items():
-        if (f != frame_no or name != fname or oid in used or type(stored) is not type(obj)
-                or getattr(stored, "label", None) != getattr(obj, "label", None)
-                or stored.attributes != obj.attributes):
+def _task_info(t: TaskMeta | None, size: Any, id_: int | None, subset: str | None) -> _TaskInfo:
+    video = t is not None and (t.mode == "interpolation" or t.source is not None
+                               or t.original_size is not None)
+    info = _TaskInfo(id_, subset, t, video)
+    size = size or (t.original_size if t else None)
+    if size is not None:
+        info.width, info.height = _digits(size.width), _digits(size.height)
+    info.source = t.source if t else None
+    return info
+
+
+def _tasks(meta: Meta | None, diag: Diagnostics) -> dict[int | None, _TaskInfo]:
+    if meta is None or (meta.task is None and meta.project is None):
+        return {None: _TaskInfo(None, None, None, False)}
+    if meta.project is not None:
+        out: dict[int | None, _TaskInfo] = {}
+        for t in meta.project.tasks or []:
+            tid = _digits(t.id)
+            out[tid] = _task_info(t, None, tid, t.subset)
+        return out or {None: _TaskInfo(None, None, None, False)}
+    task = meta.task
+    assert task is not None
+    try:
+        _ = task.frame_step
+    except ValueError as exc:
+        raise diag.error(str(exc)) from None
+    return {None: _task_info(task, meta.original_size, _digits(task.id), None)}
+
+
+def _attr_types(meta: Meta | None) -> tuple[AttrTypes, dict[str, set[str]], set[str]]:
+    """Input types of attributes per label, sub-label names per skeleton, top-level names."""
+    types: AttrTypes = {}
+    subs: dict[str, set[str]] = {}
+    names: set[str] = set()
+    for lab in meta.labels if meta else []:
+        name = lab.name or ""
+        if lab.parent:
+            subs.setdefault(lab.parent, set()).add(name)
             continue
-        if isinstance(obj, Classification) or same_geometry(stored, obj, *size):
-            return oid
-    return None
+        names.add(name)
+        types[name] = {a.name or "": a.input_type or "text" for a in lab.attributes or []}
+    return types, subs, names
 
 
-def _position(sample: Sample, hit: tuple[int | None, str, Any]) -> int:
-    frame_no, fname, obj = hit
-    container = sample.fields if frame_no is None else sample.frames.get(frame_no, {})
-    objs = label_objects(container.get(fname))
-    for i, o in enumerate(objs):
-        if o.id == obj.id:
-            return i
-    return 10**8
+class _Checks:
+    """What CVAT's importer refuses, refused here too (with the file and line)."""
+
+    def __init__(self, meta: Meta | None, diag: Diagnostics) -> None:
+        self.diag = diag
+        self.types, self.subs, self.names = _attr_types(meta)
+        self.strict = bool(self.names)  # a meta without labels (hand-made files) checks nothing
+
+    def label(self, name: str | None, line: int | None, parent: str | None = None) -> str:
+        if not name:
+            where = f"an element of skeleton {parent!r}" if parent else "a shape"
+            raise self.diag.error(f"{where} has an empty label name; CVAT refuses it (every "
+                                  "annotation needs a label of the task)", line)
+        if parent is not None:
+            known = self.subs.get(parent)
+            if self.strict and known is not None and name not in known:
+                raise self.diag.error(f"skeleton {parent!r} has no element label {name!r} in "
+                                      "<meta>", line)
+        elif self.strict and name not in self.names:
+            raise self.diag.error(f"label {name!r} is not in the file's <meta> labels; CVAT "
+                                  "refuses labels the task does not have", line)
+        return name
+
+    def shape(self, s: Shape, label: str) -> None:
+        if s.kind == "box" and s.points:
+            xtl, ytl, xbr, ybr = s.points
+            if xtl > xbr or ytl > ybr:
+                raise self.diag.error(f"inverted box (xtl {xtl} > xbr {xbr} or ytl {ytl} > ybr "
+                                      f"{ybr}): refusing a box with negative size", s.line)
+        if s.kind == "ellipse" and s.points and (s.points[2] < 0 or s.points[3] < 0):
+            raise self.diag.error("an ellipse with a negative radius", s.line)
+        for e in s.elements:
+            self.label(e.label, e.line, label)
 
 
-def _assign(target: dict[str, Any], fname: str, old: Any, objs: list[Any]) -> None:
-    """Set a field to ``objs``, keeping a single-label field single and an emptied container
-    an (empty) container of its type."""
-    if old is not None and not isinstance(old, tuple(
-            t for c in CONTAINERS.values() for t in c[:2])):
-        raise InputError.at(f"field {fname!r} holds a value that is not a label of a kind the "
-                            "import writes; choose another field with `fields=` / --field")
-    if not objs:
-        if old is None:
-            return
-        for container, _single, attr in CONTAINERS.values():
-            if isinstance(old, container):
-                target[fname] = container(**{attr: []})
-                return
-        del target[fname]
-        return
-    kinds = {type(o) for o in objs}
-    for container, single, attr in CONTAINERS.values():
-        if kinds == {single}:
-            if isinstance(old, single) and len(objs) == 1:
-                target[fname] = objs[0]
-            else:
-                target[fname] = container(**{attr: objs})
-            return
-    names = sorted(t.__name__ for t in kinds)
-    raise InputError.at(f"field {fname!r} would mix label types {names}; map the kinds to "
-                        "different fields")
-
-
-# -- the import --------------------------------------------------------------------------------
+# -- sources -----------------------------------------------------------------------------------
 @dataclass
 class _Source:
     name: str
     doc: Document
+    stem: str
 
 
 def _read_sources(source: Path, limits: ZipLimits) -> tuple[list[_Source], list[str]]:
@@ -424,10 +266,47 @@ def _read_sources(source: Path, limits: ZipLimits) -> tuple[list[_Source], list[
                 raise InputError.at("the zip holds no .xml annotation file", str(source))
             for member in members:
                 with sz.open_member(member) as fh:
-                    docs.append(_Source(member, read_document(fh, name=f"{source}!{member}")))
+                    name = f"{source}!{member}"
+                    stem = source.stem if len(members) == 1 else \
+                        f"{source.stem}_{PurePosixPath(member).stem}"
+                    docs.append(_Source(name, read_document(fh, name=name), stem))
             images = sz.image_members()
         return docs, images
-    return [_Source(str(source), read_document(source))], []
+    return [_Source(str(source), read_document(source), source.stem)], []
+
+
+# -- the import --------------------------------------------------------------------------------
+class _Run:
+    """One import: the target dataset, the options and everything staged so far."""
+
+    def __init__(self, root: Path, folder: DatasetFolder | None, dmap: dict[str, str],
+                 policy: Unmatched, sample: str | None, placer: Placer,
+                 media: Path | None, report: ImportReport) -> None:
+        self.root = root
+        self.index = _Index(folder)
+        self.dmap = dmap
+        self.numbered = {int(k): v for k, v in dmap.items() if k.isdigit()}
+        self.policy = policy
+        self.sample = sample
+        self.placer = placer
+        self.media = media
+        self.report = report
+        self.staged: dict[str, Sample] = {}
+        self.created: set[str] = set()
+        self.media_to_extract: dict[str, str] = {}  # zip member -> media path
+        self.media_to_copy: dict[str, Path] = {}  # media path -> source file
+        self.records: list[Record] = []
+        self.record_fields: dict[str, set[str]] = {}
+
+    def current(self, key: str) -> Sample | None:
+        return self.staged.get(key) or self.index.samples.get(key)
+
+    def new_key(self, wanted: str) -> str:
+        key, n = wanted, 1
+        while key in self.index.samples or key in self.staged:
+            n += 1
+            key = f"{wanted}_{n}"
+        return key
 
 
 def import_xml(
@@ -441,8 +320,10 @@ def import_xml(
     unmatched: Unmatched | None = None,
     sample: str | None = None,
     extract_media: bool = True,
+    media: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     limits: ZipLimits | None = None,
+    record: bool = True,
     progress: Progress = NULL,
 ) -> ImportReport:
     """Import a CVAT XML file or CVAT zip into the dataset folder ``dataset`` (created if it
@@ -450,256 +331,129 @@ def import_xml(
 
     ``unmatched``: what to do with an ``<image>`` no sample matches: ``"error"`` (CVAT's
     behaviour; the default for an existing dataset), ``"skip"``, or ``"create"`` a sample (the
-    default for a new dataset; media come from the zip's ``images/`` when present).
-    ``sample``: the video sample to import a video task into.
+    default for a new dataset; media come from the zip's ``images/``, or ``media``: a folder
+    the media files are copied from). ``sample``: the video sample of a video task.
+    ``record``: save the file's meta and frames so ``export_xml`` reproduces it.
     ``progress``: where to report reading the XML and writing the label files.
     """
     src = Path(source)
     if not src.is_file():
         raise InputError.at("no such file", str(src))
+    media_dir = Path(media) if media is not None else None
+    if media_dir is not None and not media_dir.is_dir():
+        raise InputError.at("the media folder does not exist", str(media_dir))
     root = Path(dataset)
     exists = (root / LABELS_DIR).is_dir() or (root / INFO_FILE).is_file()
     folder = DatasetFolder.open(root) if exists else None
-    index = _Index(folder)
-    policy: Unmatched = unmatched or ("create" if not index.samples else "error")
-    dmap = load_data_map(data_map)
     report = ImportReport()
-    placer = _Placer(label_field, fields or {}, mode, report, index.ids)
+    counts = Counts()
+    lim = limits or ZipLimits()
+    run_ids: set[str] = set()
+    run = _Run(root, folder, load_data_map(data_map), "error", sample,
+               Placer(label_field, fields or {}, mode, counts, run_ids), media_dir, report)
+    run_ids |= run.index.ids
+    run.policy = unmatched or ("create" if not run.index.samples else "error")
     with progress.step(f"read {src.name}", None, "samples") as step:
-        docs, zip_images = _read_sources(src, limits or ZipLimits())
-        staged: dict[str, Sample] = {}
-        media_to_extract: dict[str, str] = {}  # zip member -> media path (relative to root)
+        docs, zip_images = _read_sources(src, lim)
         for s in docs:
-            _import_doc(s, index, dmap, policy, sample, placer, staged, zip_images,
-                        media_to_extract, report)
-        step.update(len(staged))
-    for s in docs:
-        report.warnings.extend(str(w) for w in s.doc.warnings)
-    # -- commit --------------------------------------------------------------------------------
-    for key, new in sorted(staged.items()):
-        old = index.samples.get(key)
+            _import_doc(s, run, zip_images, src)
+            report.warnings.extend(str(w) for w in s.doc.warnings)
+        step.update(len(run.staged))
+    report.labels, report.merged = counts.labels, counts.merged
+    for key, new in sorted(run.staged.items()):
+        old = run.index.samples.get(key)
         if old is None:
             report.created.append(key)
         elif sample_to_bytes(old) != sample_to_bytes(new):
             report.updated.append(key)
         else:
             report.unchanged.append(key)
+    target_root = root.resolve() if folder is None else folder.root
+    for key in report.created:
+        rel = run.staged[key].media
+        if not (target_root / rel).exists() and rel not in run.media_to_copy \
+                and rel not in run.media_to_extract.values():
+            report.missing_media.append(rel)
+    if zip_images and run.media_to_extract:
+        _check_zip_images(src, lim, run.media_to_extract)
+    for path in run.media_to_copy.values():
+        _check_image_file(path)
     if dry_run:
         return report
+    # -- commit --------------------------------------------------------------------------------
     target = folder or DatasetFolder.init(root)
-    if media_to_extract and extract_media and is_zip(src):
-        with open_zip(src, limits or ZipLimits()) as sz:
-            for member, rel in sorted(media_to_extract.items()):
-                dest = target.root / rel
-                if dest.exists():
+    if run.media_to_extract and extract_media:
+        with open_zip(src, lim) as sz:
+            for member, rel in sorted(run.media_to_extract.items()):
+                if (target.root / rel).exists():
                     continue
                 _extract_to(sz, member, target.root, rel)
                 report.media.append(rel)
+    for rel, path in sorted(run.media_to_copy.items()):
+        dest = target.root / rel
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, dest)
+            report.media.append(rel)
     written = report.created + report.updated
     with progress.step("write label files", len(written), "files") as step:
         for key in written:
-            target.write(key, staged[key])
+            target.write(key, run.staged[key])
             step.advance()
+    if record:
+        known = {r.name: r.keys() for r in map(records.load, records.list_records(target.root))}
+        for rec in run.records:
+            rec.fields = sorted(run.record_fields.get(rec.name, set()))
+            same_samples = [n for n, k in known.items() if k and k == rec.keys()]
+            if rec.name not in known and len(same_samples) == 1:
+                rec.name = same_samples[0]  # the same task imported again: update its record
+            records.save(target.root, rec)
+            report.records.append(rec.name)
     return report
+
+
+def _check_image_file(path: Path) -> None:
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as img:
+            w, h = img.size
+    except PILImage.DecompressionBombError as exc:
+        raise InputError.at(f"refusing the image: {exc}", str(path)) from None
+    except OSError:
+        return  # not an image Pillow reads: nothing to bound
+    if w * h > (PILImage.MAX_IMAGE_PIXELS or 2**62):
+        raise InputError.at(f"refusing the image: {w}x{h} pixels is more than Pillow's "
+                            f"decompression-bomb limit ({PILImage.MAX_IMAGE_PIXELS})", str(path))
+
+
+def _check_zip_images(src: Path, limits: ZipLimits, members: dict[str, str]) -> None:
+    """Every image to extract is within Pillow's decompression-bomb limit (header only)."""
+    from PIL import Image as PILImage
+
+    limit = PILImage.MAX_IMAGE_PIXELS or 2**62
+    with open_zip(src, limits) as sz:
+        for member in sorted(members):
+            where = f"{src}!{member}"
+            try:
+                with sz.open_member(member) as fh, PILImage.open(fh) as img:
+                    w, h = img.size
+            except PILImage.DecompressionBombError as exc:
+                raise InputError.at(f"refusing the image: {exc}", where) from None
+            except OSError:
+                continue
+            if w * h > limit:
+                raise InputError.at(f"refusing the image: {w}x{h} pixels is more than Pillow's "
+                                    f"decompression-bomb limit ({limit})", where)
 
 
 def _extract_to(sz: SafeZip, member: str, root: Path, rel: str) -> None:
     parent = str(PurePosixPath(rel).parent)
     dest_dir = root / parent
-    sz.extract(member, dest_dir, arcname_root=member[: len(member) - len(PurePosixPath(member).name)])
-
-
-def _video_target(doc: Document, index: _Index, dmap: dict[str, str], sample: str | None,
-                  staged: dict[str, Sample], policy: Unmatched, diag: Diagnostics
-                  ) -> tuple[str, Sample]:
-    source_name = doc.meta.task.source if doc.meta and doc.meta.task else None
-    key = sample
-    if key is None and source_name:
-        key = dmap.get(source_name) or dmap.get(_stem(source_name))
-        if key is None:
-            hits = [k for k in index.videos()
-                    if PurePosixPath(index.samples[k].media).name == source_name]
-            key = hits[0] if len(hits) == 1 else None
-    if key is None and len(index.videos()) == 1:
-        key = index.videos()[0]
-    if key is not None and key in staged:
-        return key, staged[key]
-    if key is not None and key in index.samples:
-        if not index.samples[key].is_video:
-            raise diag.error(f"sample {key!r} is not a video; a video task cannot go there")
-        return key, index.samples[key]
-    if policy != "create":
-        raise diag.error(
-            "cannot tell which video sample this video task belongs to: name it with "
-            f"`sample=` / --sample, or map {source_name or 'the video'!r} in the data map")
-    size = doc.meta.video_size if doc.meta else None
-    width = int(size.width) if size and size.width and size.width.isdigit() else 0
-    height = int(size.height) if size and size.height and size.height.isdigit() else 0
-    if width <= 0 or height <= 0:
-        raise diag.error("the video's size is unknown (no <original_size>); cannot create "
-                         "its sample")
-    name = source_name or "video.mp4"
-    key = key or _stem(name)
-    task = doc.meta.task if doc.meta else None
-    count = None
-    if task is not None and task.stop_frame_int is not None:
-        count = task.stop_frame_int + 1
-    elif task is not None and task.size_int:
-        count = task.start_frame_int + (task.size_int - 1) * task.frame_step + 1
-    new = Sample(media=f"{index.media_dir}/{name}", metadata=MediaMetadata(
-        media_type="video", width=width, height=height, frame_count=count))
-    return key, new
-
-
-def _video_frames(doc: Document, width: int, height: int) -> TaskFrames:
-    task = doc.meta.task if doc.meta else None
-    start = task.start_frame_int if task else 0
-    step = task.frame_step if task else 1
-    size = task.size_int if task else None
-    if size is None:
-        frames = [s.frame or 0 for t in doc.tracks for s in t.shapes] + [i.id for i in doc.images]
-        size = (max(frames, default=start) - start) // step + 1
-    stop = task.stop_frame_int if task else None
-    return TaskFrames.video(size, width, height, start_frame=start, step=step, stop_frame=stop)
-
-
-def _import_doc(s: _Source, index: _Index, dmap: dict[str, str], policy: Unmatched,
-                sample: str | None, placer: _Placer, staged: dict[str, Sample],
-                zip_images: list[str], media_to_extract: dict[str, str],
-                report: ImportReport) -> None:
-    doc = s.doc
-    diag = Diagnostics(s.name)
-    specs = _specs(doc)
-    labels = LabelIndex(specs)
-    images = doc.images
-    video_task = bool(doc.tracks) or (
-        bool(images) and all(_VIDEO_FRAME.match(_stem(i.name)) for i in images)
-        and (doc.meta is None or doc.meta.task is None or doc.meta.task.mode == "interpolation"
-             or doc.meta.task.source is not None)
-    )
-    numbered = {int(k): v for k, v in dmap.items() if k.isdigit()}
-    mode = doc.meta.task.mode if doc.meta and doc.meta.task else None
-    if doc.tracks and not images and (mode == "annotation" or (numbered and sample is None)):
-        _import_image_tracks(doc, labels, specs, numbered, index, staged, placer, report, diag)
-        return
-    if video_task:
-        video_key, base = _video_target(doc, index, dmap, sample, staged, policy, diag)
-        assert base.metadata is not None
-        frames = _video_frames(doc, base.metadata.width, base.metadata.height)
-        data = to_labeled_data(doc.items, labels, frames, diag=diag, all_frames=True)
-        sizes = [(f.width or 0, f.height or 0) for f in frames.frames]
-        imported, warnings = from_cvat(data, specs, sizes)
-        report.warnings.extend(warnings)
-        items = [(frames.abs(imp.frame) + 1, imp) for imp in imported]
-        task_frames = {frames.abs(i) + 1 for i in range(frames.size)}
-        staged[video_key] = placer.place(base, items, True, task_frames,
-                                         (base.metadata.width, base.metadata.height))
-        report.warnings.extend(str(w) for w in diag.warnings)
-        return
-    if doc.tracks:
-        raise diag.error("tracks of an image task need a video sample")
-    # images layout of an image task
-    frames = TaskFrames()
-    targets: list[str | None] = []
-    positions: dict[int, int] = {}
-    zip_by_name = _zip_image_index(zip_images)
-    for img in images:
-        positions[id(img)] = len(frames.frames)
-        key = _match_image(img, index, dmap)
-        if key is None or (key not in index.samples and key not in staged):
-            if policy == "error":
-                what = f"the data map names sample {key!r}, which does not exist" if key \
-                    else "no sample matches it"
-                raise diag.error(
-                    f"could not match image {img.name!r}: {what}; map it with a data map, or "
-                    "import with unmatched='skip' / 'create'", img.line)
-            if policy == "skip":
-                report.skipped_images.append(img.name)
-                targets.append(None)
-                frames.frames.append(TaskFrame(img.name, img.width, img.height))
-                continue
-            name = f"{img.subset}/{img.name}" if img.subset else img.name
-            key = key or _stem(name)
-            if not img.width or not img.height:
-                raise diag.error(f"image {img.name!r} has no width/height; cannot create its "
-                                 "sample", img.line)
-            media = f"{index.media_dir}/{name}"
-            staged[key] = Sample(media=media, metadata=MediaMetadata(
-                media_type="image", width=img.width, height=img.height))
-            member = zip_by_name.get((img.subset or "", img.name)) \
-                or zip_by_name.get(("", img.name))
-            if member:
-                media_to_extract[member] = media
-        targets.append(key)
-        base = staged.get(key) or index.samples[key]
-        meta = base.metadata
-        frames.frames.append(TaskFrame(img.name, meta.width if meta else img.width,
-                                       meta.height if meta else img.height))
-    usable = [img for img, t in zip(images, targets, strict=True) if t is not None]
-    data = to_labeled_data(usable, labels, frames, match_image=lambda im: positions[id(im)],
-                           diag=diag)
-    sizes = [(f.width or 0, f.height or 0) for f in frames.frames]
-    for i, (w, h) in enumerate(sizes):
-        if (w <= 0 or h <= 0) and targets[i] is not None:
-            raise diag.error(f"the size of image {frames.frames[i].name!r} is unknown",
-                             images[i].line)
-    imported, warnings = from_cvat(data, specs, sizes)
-    report.warnings.extend(warnings)
-    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
-    for imp in imported:
-        target = targets[imp.frame]
-        if target is not None:
-            per_key.setdefault(target, []).append((None, imp))
-    for target in dict.fromkeys(t for t in targets if t is not None):
-        current = staged.get(target) or index.samples[target]
-        i = targets.index(target)
-        staged[target] = placer.place(current, per_key.get(target, []), False, None,
-                                      (sizes[i][0], sizes[i][1]))
-    report.warnings.extend(str(w) for w in diag.warnings)
-
-
-def _import_image_tracks(doc: Document, labels: LabelIndex, specs: list[LabelSpec],
-                         numbered: dict[int, str], index: _Index, staged: dict[str, Sample],
-                         placer: _Placer, report: ImportReport, diag: Diagnostics) -> None:
-    """The video layout of an *image* task: its frames have no names in the file, so a data
-    map says which sample each absolute frame number is (``{"0": key, ...}``). Track frames
-    become plain labels of their images (as CVAT's images layout flattens tracks)."""
-    if not numbered:
-        raise diag.error(
-            "this file is the CVAT for video layout of an image task: its frames carry no image "
-            "names, so give a data map from frame numbers to sample keys ({\"0\": key, ...})")
-    top = max(numbered)
-    frames = TaskFrames()
-    for number in range(top + 1):
-        key = numbered.get(number)
-        sample_obj = staged.get(key or "") or index.samples.get(key or "")
-        if key is not None and sample_obj is None:
-            raise diag.error(f"the data map names sample {key!r} for frame {number}, which does "
-                             "not exist")
-        meta = sample_obj.metadata if sample_obj is not None else None
-        frames.frames.append(TaskFrame(key or "", meta.width if meta else None,
-                                       meta.height if meta else None))
-    for track in doc.tracks:
-        for shape in track.shapes:
-            if shape.frame is not None and not shape.outside and \
-                    numbered.get(shape.frame) is None:
-                raise diag.error(f"frame {shape.frame} is not in the data map", shape.line)
-    data = to_labeled_data(doc.items, labels, frames, diag=diag, all_frames=True)
-    sizes = [(f.width or 1, f.height or 1) for f in frames.frames]
-    imported, warnings = from_cvat(data, specs, sizes)
-    report.warnings.extend(warnings)
-    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
-    for imp in imported:
-        imp.obj.index = None
-        imp.obj.keyframe = None
-        imp.track = None
-        per_key.setdefault(numbered[imp.frame], []).append((None, imp))
-    for key in dict.fromkeys(numbered.values()):
-        current = staged.get(key) or index.samples[key]
-        meta = current.metadata
-        staged[key] = placer.place(current, per_key.get(key, []), False, None,
-                                   (meta.width, meta.height) if meta else (0, 0))
-    report.warnings.extend(str(w) for w in diag.warnings)
+    sz.extract(member, dest_dir,
+               arcname_root=member[: len(member) - len(PurePosixPath(member).name)])
 
 
 def _zip_image_index(members: list[str]) -> dict[tuple[str, str], str]:
@@ -713,13 +467,396 @@ def _zip_image_index(members: list[str]) -> dict[tuple[str, str], str]:
     return out
 
 
-def _match_image(img: Image, index: _Index, dmap: dict[str, str]) -> str | None:
-    for probe_name in (img.name, _stem(img.name), str(img.id)):
-        if probe_name in dmap:
-            return dmap[probe_name]
+def _media_file(run: _Run, name: str) -> Path | None:
+    """A file of ``--media`` for an image or video named ``name`` (path, then basename)."""
+    if run.media is None:
+        return None
+    for rel in (name, PurePosixPath(name).name):
+        path = run.media / rel
+        if path.is_file():
+            return path
+    return None
+
+
+def _meta_frames(sample: Sample | None) -> int | None:
+    meta = sample.metadata if sample else None
+    return meta.frame_count if meta and meta.frame_count else None
+
+
+# -- video tasks -------------------------------------------------------------------------------
+def _video_sample(run: _Run, task: _TaskInfo, diag: Diagnostics, frames_seen: list[int]
+                  ) -> str:
+    """The key of the video sample a video task goes to (staged; created if allowed)."""
+    source_name = task.source
+    key = run.sample
+    if key is None and source_name:
+        key = run.dmap.get(source_name) or run.dmap.get(_stem(source_name))
+        if key is None:
+            hits = [k for k in run.index.videos()
+                    if PurePosixPath(run.index.samples[k].media).name == source_name]
+            key = hits[0] if len(hits) == 1 else None
+    if key is None and task.id is not None:
+        key = run.dmap.get(f"task_{task.id}") or run.dmap.get(str(task.id))
+    if key is None and task.id is not None and f"task_{task.id}" in run.index.samples:
+        key = f"task_{task.id}"
+    if key is None and len(run.index.videos()) == 1 and task.subset is None:
+        key = run.index.videos()[0]
+    if key is not None and key in run.staged:
+        return key
+    if key is not None and key in run.index.samples:
+        if not run.index.samples[key].is_video:
+            raise diag.error(f"sample {key!r} is not a video; a video task cannot go there")
+        run.staged[key] = run.index.samples[key]
+        return key
+    if run.policy != "create":
+        raise diag.error(
+            "cannot tell which video sample this video task belongs to: name it with "
+            f"`sample=` / --sample, or map {source_name or 'the video'!r} in the data map")
+    name = source_name or (f"task_{task.id}.mp4" if task.id is not None else "video.mp4")
+    found = _media_file(run, name)
+    real: MediaMetadata | None = None
+    if found is not None:
+        from annosync.dataset.media import probe
+
+        real = probe(found)
+    width = task.width or (real.width if real else None)
+    height = task.height or (real.height if real else None)
+    if not width or not height:
+        raise diag.error(
+            "the video's size is unknown (no <original_size> in the meta and no video file): "
+            "give the video with --media DIR, or import into a dataset that has its sample")
+    count = real.frame_count if real else None
+    if count is None:
+        if task.stop is not None:
+            count = task.stop + 1
+        elif task.size:
+            count = task.start + (task.size - 1) * task.step + 1
+        elif frames_seen:
+            count = max(frames_seen) + 1
+    key = run.new_key(key or _stem(PurePosixPath(name).name))
+    media_rel = f"{run.index.media_dir}/{name}"
+    run.staged[key] = Sample(media=media_rel, metadata=MediaMetadata(
+        media_type="video", width=width, height=height, frame_count=count))
+    run.created.add(key)
+    if found is not None:
+        run.media_to_copy[media_rel] = found
+    return key
+
+
+def _check_frame(run: _Run, task: _TaskInfo, key: str, frame: int, line: int | None,
+                 diag: Diagnostics) -> None:
+    """``frame`` (absolute) is a frame of the task and of the real video."""
+    d, m = divmod(frame - task.start, task.step)
+    if m or d < 0 or (task.stop is not None and frame > task.stop) or \
+            (task.stop is None and task.size is not None and d >= task.size):
+        raise diag.error(f"frame {frame} is not a frame of this task (start {task.start}, "
+                         f"stop {task.stop}, step {task.step})", line)
+    count = _meta_frames(run.current(key))
+    if count is not None and frame >= count and key not in run.created:
+        raise diag.error(f"frame {frame} is past the end of the video of sample {key!r} "
+                         f"({count} frames), although the meta says the task stops at "
+                         f"{task.stop}", line)
+
+
+def _fixed_size(w: int, h: int) -> Callable[[int], tuple[int, int]]:
+    return lambda _frame: (w, h)
+
+
+def _plain(frames: list[Any], track: Track, task: _TaskInfo) -> bool:
+    """A track that is how the video layout writes a standalone shape: one visible frame,
+    then (if the task goes on) one ``outside`` copy of it on the next frame."""
+    if len(frames) != 1:
+        return False
+    visible = [s for s in track.shapes if not s.outside]
+    if len(visible) != 1 or visible[0].keyframe is not True or visible[0].kind == "skeleton":
+        return False
+    v = visible[0]
+    rest = [s for s in track.shapes if s is not v]
+    nxt = v.frame + task.step if v.frame is not None else None
+    last = task.stop is not None and nxt is not None and nxt > task.stop
+    if not rest:
+        return last
+    if len(rest) != 1:
+        return False
+    o = rest[0]
+    return (not last and o.frame == nxt and o.keyframe is True and o.outside is True
+            and o.points == v.points and o.mask == v.mask and o.occluded == v.occluded
+            and (o.z_order or 0) == (v.z_order or 0) and (o.rotation or 0) == (v.rotation or 0)
+            and o.attributes == v.attributes)
+
+
+def _import_tracks(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
+                   checks: _Checks, diag: Diagnostics, rec: Record) -> None:
+    by_task: dict[int | None, list[Track]] = {}
+    for t in doc.tracks:
+        tid = t.task_id if t.task_id in tasks else (None if None in tasks else t.task_id)
+        if tid not in tasks:
+            raise diag.error(f"track of task {t.task_id} but the meta has no such task", t.line)
+        by_task.setdefault(tid, []).append(t)
+    number = 0
+    for tid, tracks in by_task.items():
+        task = tasks[tid]
+        if not task.video and (task.meta is not None or run.numbered) and not (
+                task.meta is None and run.sample):
+            number = _image_task_tracks(run, task, tracks, checks, diag, rec, number)
+            continue
+        frames_seen = [s.frame or 0 for t in tracks for s in t.shapes]
+        key = _video_sample(run, task, diag, frames_seen)
+        base = run.staged[key]
+        assert base.metadata is not None
+        w, h = base.metadata.width, base.metadata.height
+        rtask = RecordTask(id=task.id, subset=task.subset, video=key, start=task.start,
+                           step=task.step, stop=task.stop, size=task.size)
+        rec.tasks.append(rtask)
+        items: list[tuple[int | None, Imported]] = []
+        for t in tracks:
+            checks.label(t.label, t.line)
+            number += 1
+            for s in t.shapes:
+                checks.shape(s, t.label)
+                if s.frame is not None:
+                    _check_frame(run, task, key, s.frame, s.line, diag)
+            frames = track_to_labels(t, _fixed_size(w, h), checks.types.get(t.label, {}),
+                                     rtask.next_frame)
+            plain = _plain(frames, t, task)
+            for tf in frames:
+                obj = tf.converted.obj
+                if plain:
+                    obj.index = obj.keyframe = None
+                    obj.attributes.pop(OUTSIDE_AFTER, None)
+                    obj.attributes.pop(OUTSIDE_BEFORE, None)
+                items.append((tf.frame + 1, Imported(tf.converted.kind, obj,
+                                                     tf.converted.label_id,
+                                                     None if plain else number)))
+        last = task.stop
+        if last is None:
+            last = task.start + (task.size - 1) * task.step if task.size else \
+                max(frames_seen, default=task.start)
+        scope = set(range(task.start + 1, last + 2, task.step))
+        run.staged[key] = run.placer.place(base, items, True, scope, (w, h))
+        run.record_fields.setdefault(rec.name, set()).update(
+            f"frames.{f}" for f in run.placer.last_receiving)
+
+
+def _image_task_tracks(run: _Run, task: _TaskInfo, tracks: list[Track], checks: _Checks,
+                       diag: Diagnostics, rec: Record, number: int) -> int:
+    """The video layout of an *image* task: frames carry no image names, so a data map says
+    which sample each frame is (``{"0": key}``); without one, samples are keyed by frame
+    (``frame_000000``). Track frames become plain labels of their images."""
+    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
+    rtask = RecordTask(id=task.id, subset=task.subset, start=task.start, step=task.step,
+                       stop=task.stop, size=task.size)
+    rec.tasks.append(rtask)
+    keys: dict[int, str] = {}
+
+    def key_of(frame: int, line: int | None) -> str:
+        if frame in keys:
+            return keys[frame]
+        key = run.numbered.get(frame)
+        if key is None and run.numbered:
+            raise diag.error(f"frame {frame} is not in the data map", line)
+        key = key or f"frame_{frame:06d}"
+        if run.current(key) is None:
+            found = _media_file(run, key) or next(
+                (p for p in (run.media.glob(f"{key}.*") if run.media else [])), None)
+            if run.policy != "create" or found is None:
+                raise diag.error(
+                    f"frame {frame} of this image task (CVAT for video layout: no image names)"
+                    f" has no sample {key!r} and its size is unknown: give a data map "
+                    "{\"0\": key, ...} of existing samples, or the images with --media DIR",
+                    line)
+            from annosync.dataset.media import probe
+
+            rel = f"{run.index.media_dir}/{found.name}"
+            run.staged[key] = Sample(media=rel, metadata=probe(found))
+            run.created.add(key)
+            run.media_to_copy[rel] = found
+        keys[frame] = key
+        return key
+
+    for t in tracks:
+        checks.label(t.label, t.line)
+        number += 1
+        for s in t.shapes:
+            checks.shape(s, t.label)
+            if s.frame is not None and not s.outside:
+                key_of(s.frame, s.line)
+
+        def size_of(frame: int) -> tuple[int, int]:
+            meta = run.current(keys[frame]).metadata  # type: ignore[union-attr]
+            return (meta.width, meta.height) if meta else (0, 0)
+
+        for tf in track_to_labels(t, size_of, checks.types.get(t.label, {}),
+                                  rtask.next_frame):
+            obj = tf.converted.obj
+            obj.index = obj.keyframe = None
+            obj.attributes.pop(OUTSIDE_AFTER, None)
+            obj.attributes.pop(OUTSIDE_BEFORE, None)
+            per_key.setdefault(keys[tf.frame], []).append(
+                (None, Imported(tf.converted.kind, obj, tf.converted.label_id)))
+    for frame, key in sorted(keys.items()):
+        rtask.frames.append(RecordFrame(frame, f"frame_{frame:06d}", key, None, None, None))
+    for key, items in per_key.items():
+        base = run.current(key)
+        assert base is not None
+        meta = base.metadata
+        run.staged[key] = run.placer.place(base, items, False, None,
+                                           (meta.width, meta.height) if meta else (0, 0))
+        run.record_fields.setdefault(rec.name, set()).update(run.placer.last_receiving)
+    return number
+
+
+# -- images layout -----------------------------------------------------------------------------
+def _match_image(img: Image, run: _Run) -> str | None:
+    probes = [img.name, _stem(img.name), str(img.id)]
     if img.subset:
-        found = index.match(f"{img.subset}/{img.name}")
+        probes = [f"{img.subset}/{img.name}", f"{img.subset}/{_stem(img.name)}", *probes]
+    for probe_name in probes:
+        if probe_name in run.dmap:
+            return run.dmap[probe_name]
+    if img.subset:
+        found = run.index.match(f"{img.subset}/{img.name}")
         if found:
             return found
-    return index.match(img.name)
+    return run.index.match(img.name)
 
+
+def _image_target(run: _Run, img: Image, zip_by_name: dict[tuple[str, str], str],
+                  diag: Diagnostics) -> str | None:
+    key = _match_image(img, run)
+    if key is not None and (key in run.index.samples or key in run.staged):
+        return key
+    if run.policy == "error":
+        what = f"the data map names sample {key!r}, which does not exist" if key \
+            else "no sample matches it"
+        raise diag.error(f"could not match image {img.name!r}: {what}; map it with a data "
+                         "map, or import with unmatched='skip' / 'create'", img.line)
+    if run.policy == "skip":
+        run.report.skipped_images.append(img.name)
+        return None
+    name = f"{img.subset}/{img.name}" if img.subset else img.name
+    if not img.width or not img.height:
+        raise diag.error(f"image {img.name!r} has no width/height; cannot create its sample",
+                         img.line)
+    key = run.new_key(key or _stem(name))
+    media = f"{run.index.media_dir}/{name}"
+    run.staged[key] = Sample(media=media, metadata=MediaMetadata(
+        media_type="image", width=img.width, height=img.height))
+    run.created.add(key)
+    member = zip_by_name.get((img.subset or "", img.name)) or zip_by_name.get(("", img.name))
+    if member:
+        run.media_to_extract[member] = media
+    else:
+        found = _media_file(run, img.name)
+        if found is not None:
+            run.media_to_copy[media] = found
+    return key
+
+
+def _import_images(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
+                   checks: _Checks, diag: Diagnostics, rec: Record, zip_images: list[str]
+                   ) -> None:
+    zip_by_name = _zip_image_index(zip_images)
+    rtasks: dict[tuple[int | None, str | None], RecordTask] = {}
+    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
+    video_scope: dict[str, set[int]] = {}
+    for img in doc.images:
+        tid = img.task_id if img.task_id in tasks else None
+        task = tasks.get(tid) or _TaskInfo(img.task_id, img.subset, None, False)
+        rtask = rtasks.get((img.task_id, img.subset))
+        if rtask is None:
+            rtask = RecordTask(id=img.task_id, subset=img.subset, start=task.start,
+                               step=task.step, stop=task.stop, size=task.size)
+            rtasks[(img.task_id, img.subset)] = rtask
+            rec.tasks.append(rtask)
+        match = _VIDEO_FRAME.match(_stem(img.name))
+        frame_no: int | None = None
+        if match and (task.video or (task.meta is None and run.index.videos())):
+            video_key = rtask.video or _video_sample(run, task, diag, [img.id])
+            rtask.video = video_key
+            frame_no = int(match.group(1)) + 1
+            _check_frame(run, task, video_key, frame_no - 1, img.line, diag)
+            video_scope.setdefault(video_key, set()).add(frame_no)
+            key: str | None = video_key
+        else:
+            key = _image_target(run, img, zip_by_name, diag)
+        base = run.current(key) if key else None
+        meta = base.metadata if base else None
+        w = meta.width if meta else img.width
+        h = meta.height if meta else img.height
+        rtask.frames.append(RecordFrame(img.id, img.name, key, frame_no, img.width, img.height))
+        for s in img.shapes:
+            checks.label(s.label, s.line)
+            checks.shape(s, s.label or "")
+        for t in img.tags:
+            checks.label(t.label, t.line)
+        if key is None:
+            continue
+        if not w or not h:
+            raise diag.error(f"the size of image {img.name!r} is unknown", img.line)
+        items = per_key.setdefault(key, [])
+        parts: dict[str, Any] = {}  # label_id -> Polyline: parts of one multi-part Polyline
+        for s in img.shapes:
+            c = shape_to_label(s, s.label or "", w, h, checks.types.get(s.label or "", {}))
+            first = parts.get(c.label_id or "") if c.kind == "polylines" else None
+            if first is not None and first.label == c.obj.label and \
+                    first.closed == c.obj.closed and first.attributes == c.obj.attributes:
+                first.points.extend(c.obj.points)
+                continue
+            if c.kind == "polylines" and c.label_id:
+                parts[c.label_id] = c.obj
+            items.append((frame_no, Imported(c.kind, c.obj, c.label_id)))
+        for t in img.tags:
+            c = tag_to_label(t, checks.types.get(t.label, {}))
+            items.append((frame_no, Imported(c.kind, c.obj, c.label_id)))
+    for key, items in per_key.items():
+        base = run.current(key)
+        assert base is not None and base.metadata is not None
+        video = key in video_scope
+        run.staged[key] = run.placer.place(base, items, video, video_scope.get(key),
+                                           (base.metadata.width, base.metadata.height))
+        prefix = "frames." if video else ""
+        run.record_fields.setdefault(rec.name, set()).update(
+            prefix + f for f in run.placer.last_receiving)
+
+
+def _meta_xml(doc: Document) -> str | None:
+    if doc.meta is None:
+        return None
+    from annosync.cvatxml.writer import document_bytes
+
+    text = document_bytes(Document(version=None, meta=doc.meta, items=[])).decode("utf-8")
+    start, end = text.index("<meta>"), text.rindex("</meta>") + len("</meta>")
+    return text[start:end]
+
+
+def _record_name(doc: Document, stem: str) -> str:
+    """``task_<id>`` / ``job_<id>`` / ``project_<id>`` when the meta says, so importing the
+    same task again updates its record; else the file's name."""
+    meta = doc.meta
+    holder = (meta.project if meta.kind == "project" else meta.task) if meta else None
+    ident = _digits(holder.id) if holder is not None else None
+    if meta is not None and meta.kind and ident is not None:
+        return f"{meta.kind}_{ident}"
+    return records.record_name(stem)
+
+
+def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path) -> None:
+    doc = s.doc
+    diag = Diagnostics(s.name)
+    tasks = _tasks(doc.meta, diag)
+    checks = _Checks(doc.meta, diag)
+    if doc.images and doc.tracks:
+        raise diag.error("the file mixes <image> and <track> elements; CVAT writes one layout")
+    rec = Record(name=_record_name(doc, s.stem), layout="video" if doc.tracks else "images",
+                 meta_xml=_meta_xml(doc), version=doc.version, source=src.name,
+                 kind=doc.meta.kind if doc.meta else None)
+    taken = {r.name for r in run.records}
+    while rec.name in taken:
+        rec.name += "_"
+    run.records.append(rec)
+    if doc.tracks:
+        _import_tracks(run, doc, tasks, checks, diag, rec)
+    else:
+        _import_images(run, doc, tasks, checks, diag, rec, zip_images)
+    run.report.warnings.extend(str(w) for w in diag.warnings)

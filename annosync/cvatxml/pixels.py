@@ -12,7 +12,7 @@ Back from pixels, the shortest decimal near the plain quotient that maps back (a
 to the same pixels wins: a coordinate a person typed (``0.3``) comes back as typed, not as
 ``0.30000000000000004``, which maps to the same pixels. Failing that, the exact inverse search of ``annosync.convert.coords``. A merge into
 an existing dataset additionally keeps stored coordinates that export to the same pixels
-(``labels_map.same_geometry``), so re-importing never churns label files.
+(``placer.same_geometry``), so re-importing never churns label files.
 """
 
 from __future__ import annotations

@@ -50,6 +50,16 @@ _RAW_PARSER = etree.XMLParser(
 )
 
 
+def _new_file_mode(target: Path) -> int:
+    """An existing file keeps its mode; a new one gets 0666 minus the umask, like open()."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def _raw_element(raw: str) -> etree._Element:
     return etree.fromstring(raw, parser=_RAW_PARSER)
 
@@ -95,6 +105,8 @@ class XmlWriter:
                 prefix=f".{self._target.name}.", suffix=".tmp", dir=self._target.parent
             )
             self._tmp = Path(tmp)
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files: give the user's umask
+                os.fchmod(fd, _new_file_mode(self._target))
             self._file: IO[bytes] = os.fdopen(fd, "wb")
         else:
             self._file = target

@@ -33,12 +33,32 @@ IMAGES_DIR = "images"
 
 @dataclass(frozen=True)
 class ZipLimits:
-    """Bounds on what a zip may hold (defaults fit a 1M-shape task export with its images)."""
+    """Bounds on what a zip may hold. The total is checked at any compression ratio (a zip
+    that stores 4 GiB is as unwelcome as one that inflates to it); the default fits a
+    1M-shape task export with its images. ``import-xml --max-zip-size`` sets both sizes."""
 
     max_members: int = 200_000
-    max_member_bytes: int = 8 * 1024**3
-    max_total_bytes: int = 32 * 1024**3
+    max_member_bytes: int = 4 * 1024**3
+    max_total_bytes: int = 4 * 1024**3
     max_ratio: float = 1000.0
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+          "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``"4GiB"``, ``"500MB"``, ``"1024"`` -> bytes (a ``click`` usage error otherwise)."""
+    import re
+
+    import click
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise click.BadParameter(f"{text!r} is not a size such as 4GiB or 500MB")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 DEFAULT_LIMITS = ZipLimits()

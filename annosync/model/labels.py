@@ -12,9 +12,8 @@ a container (the detections of a ``Detections``) do not repeat it.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +28,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+
+if TYPE_CHECKING:  # numpy is imported where masks are converted (the CLI starts without it)
+    import numpy as np
 
 from annosync.model.ids import new_id
 
@@ -75,6 +77,8 @@ class BinaryMask(_Strict):
 
     @classmethod
     def from_array(cls, array: Any) -> BinaryMask:
+        import numpy as np
+
         arr = np.asarray(array).astype(bool)
         if arr.ndim != 2:
             raise ValueError("a mask must be a 2-D array")
@@ -89,6 +93,8 @@ class BinaryMask(_Strict):
         return cls(size=(int(arr.shape[0]), int(arr.shape[1])), counts=counts)
 
     def to_array(self) -> np.ndarray:
+        import numpy as np
+
         h, w = self.size
         values = np.zeros(len(self.counts), dtype=bool)
         values[1::2] = True
@@ -115,6 +121,8 @@ class IndexMask(_Strict):
 
     @classmethod
     def from_array(cls, array: Any) -> IndexMask:
+        import numpy as np
+
         arr = np.asarray(array)
         if arr.ndim != 2:
             raise ValueError("a mask must be a 2-D array")
@@ -128,6 +136,8 @@ class IndexMask(_Strict):
         return cls(size=(int(arr.shape[0]), int(arr.shape[1])), runs=runs)
 
     def to_array(self) -> np.ndarray:
+        import numpy as np
+
         h, w = self.size
         if not self.runs:
             return np.zeros((h, w), dtype=np.int64)

@@ -74,6 +74,14 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> Appl
     result = ApplyResult(session.anno_key)
     with dataset_lock(session.state_dir, session.options.lock_timeout):
         work = check_plan(session, rp)
+        if rp.unsaved_ids:
+            raise StateError(
+                f"run {rp.anno_key}: {len(rp.unsaved_ids)} label file(s) hold labels without "
+                f"`_id` (first: {session.folder.label_path(rp.unsaved_ids[0])}); their ids "
+                "would reach CVAT without being saved: run `annosync fmt "
+                f"{session.folder.root}` (or `annosync sync`, which saves them first) and plan "
+                "again"
+            )
         if rp.blocked and not (session.options.force and not rp.unresolved):
             if rp.unresolved:
                 raise ConflictError("\n".join(rp.blocked))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import AnnosyncError, InputError, StateError
 from annosync.manifest.load import load_manifests
 from annosync.sync.apply import ApplyResult, apply_run
+from annosync.sync.ids import assign_ids
+from annosync.sync.lock import dataset_lock
 from annosync.sync.plan import Plan, RunPlan
 from annosync.sync.planner import plan_run
 from annosync.sync.record import now_iso
@@ -69,18 +72,49 @@ def open_sessions(
     return Engine([RunSession(r, options, connection, client_factory) for r in runs])
 
 
-def make_plan(engine: Engine, verbose: bool = True) -> Plan:
-    """Plan every run; a run that cannot be planned carries its error and blocks only itself."""
+def make_plan(engine: Engine, verbose: bool = True, save_ids: bool = False,
+              report: Report | None = None) -> Plan:
+    """Plan every run; a run that cannot be planned carries its error and blocks only itself.
+
+    ``save_ids`` (sync, push and pull; not a dry run): labels without ``_id`` get one, saved
+    under the dataset lock, before the run is planned (``sync/ids.py`` says why).
+    """
     mode = engine.sessions[0].options.mode if engine.sessions else "sync"
     runs = []
     for s in engine.sessions:
         try:
-            runs.append(plan_run(s, verbose))
+            rp = plan_run(s, verbose)
+            if save_ids and rp.unsaved_ids and s.options.mode in ("sync", "push", "pull"):
+                _save_ids(s, rp.unsaved_ids, report or (lambda _: None))
+                rp = plan_run(s, verbose)
+            runs.append(rp)
         except AnnosyncError as exc:
             runs.append(RunPlan(anno_key=s.anno_key, dataset=str(s.folder.root),
                                 manifest=s.loaded.display, error=str(exc),
                                 blocked=[str(exc)]))
     return Plan(created_at=now_iso(), mode=mode, runs=runs)
+
+
+def _save_ids(session: RunSession, keys: list[str], report: Report) -> None:
+    with dataset_lock(session.state_dir, session.options.lock_timeout):
+        record = session.record
+        done = assign_ids(session.folder, keys, session.schema, record.base if record else None)
+    if done.files:
+        restored = f" ({done.restored} took back the id CVAT knows them by)" if done.restored else ""
+        report(f"gave {done.fresh + done.restored} label(s) without `_id` an id in "
+               f"{len(done.files)} file(s){restored}")
+
+
+@contextmanager
+def locked(engine: Engine) -> Iterator[None]:
+    """Hold every dataset's lock of the engine's runs (in a fixed order) from planning to the
+    end of apply, so a second process waits (or fails naming this one) instead of applying a
+    plan made before this one changed the dataset."""
+    with ExitStack() as stack:
+        roots = sorted({s.state_dir.resolve(): s for s in engine.sessions}.items())
+        for state_dir, s in roots:
+            stack.enter_context(dataset_lock(state_dir, s.options.lock_timeout))
+        yield
 
 
 def apply_plan(engine: Engine, plan: Plan, report: Report | None = None) -> list[ApplyResult]:

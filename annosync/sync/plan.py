@@ -127,6 +127,9 @@ class RunPlan(_Data):
     cleanup: Cleanup | None = None
     blocked: list[str] = Field(default_factory=list, description="why apply must not run")
     warnings: list[str] = Field(default_factory=list)
+    unsaved_ids: list[str] = Field(
+        default_factory=list, description="samples whose labels have no `_id` (apply refuses)"
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="the options the plan was made with (apply reuses them)"
     )

@@ -15,6 +15,7 @@ from typing import Any
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
 from annosync.sync.create import existing_project, planned_tasks
+from annosync.sync.ids import missing_ids
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation
 from annosync.sync.record import record_path, record_to_bytes
@@ -39,15 +40,20 @@ def _record_bytes(session: RunSession) -> bytes:
         return record_to_bytes(session.record)
 
 
-def fingerprint(session: RunSession, work: RunWork) -> str:
-    """What the plan depends on: manifest, options, run record, label files, job dates."""
+def fingerprint(session: RunSession, work: RunWork,
+                lacking: dict[str, int] | None = None) -> str:
+    """What the plan depends on: manifest, options, run record, label files, job dates.
+    ``lacking`` collects the files whose labels have no ``_id`` (read here anyway)."""
     h = hashlib.sha256()
     h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
     h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
     h.update(_record_bytes(session))
     for key in session.run_keys():
+        data = session.folder.read_bytes(key)
         h.update(key.encode())
-        h.update(hashlib.sha256(session.folder.read_bytes(key)).digest())
+        h.update(hashlib.sha256(data).digest())
+        if lacking is not None and (count := missing_ids(data)):
+            lacking[key] = count
     for index in sorted(work.views):
         for job in work.views[index].jobs:
             h.update(f"{job.id}:{job.updated_date}".encode())
@@ -217,6 +223,15 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
             tasks=record.created_task_ids(),
             project=record.project.id if record.project and record.project.created else None,
         )
-    rp.fingerprint = fingerprint(session, work)
+    lacking: dict[str, int] = {}
+    rp.fingerprint = fingerprint(session, work, lacking)
+    if lacking:
+        rp.unsaved_ids = sorted(lacking)
+        first = session.folder.label_path(rp.unsaved_ids[0])
+        rp.warnings.append(
+            f"{sum(lacking.values())} label(s) in {len(lacking)} file(s) have no `_id` (first: "
+            f"{first}): `annosync sync`, `push` and `pull` save ids before uploading anything; "
+            f"`annosync fmt {session.folder.root}` saves them now"
+        )
     rp._work = work
     return rp

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import annosync.cli.cmd_validate as cmd_validate
 from annosync.cli.main import cli
 from annosync.dataset.folder import DatasetFolder
 
@@ -86,7 +85,8 @@ def test_internal_errors_exit_2_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(cmd_validate, "validate_paths", boom)
+    # the verb imports its work when it runs (a light start-up): patch it where it lives
+    monkeypatch.setattr("annosync.manifest.validate.validate_paths", boom)
     result = CliRunner().invoke(cli, ["validate", "x.yaml"])
     assert result.exit_code == 2
     assert "internal error: ZeroDivisionError: oops" in result.output

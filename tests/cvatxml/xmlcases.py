@@ -74,3 +74,26 @@ def normalize(data: bytes) -> Any:
         return (el.tag, sorted(attrs.items()), text, items)
 
     return norm(root)
+
+
+def repaired(path: Path, target: Path) -> Path:
+    """A copy of a sample CVAT would refuse, made acceptable the way a user would: shapes with
+    an empty label dropped (datumaro writes them for unlabelled shapes), labels the shapes use
+    but the meta lacks added to it (the docs' example tags 'good_frame')."""
+    from annosync.cvatxml import read_document, write_document
+    from annosync.cvatxml.meta import LabelMeta
+
+    doc = read_document(path)
+    for img in doc.images:
+        img.shapes = [s for s in img.shapes if s.label]
+    assert doc.meta is not None
+    holder = doc.meta.project or doc.meta.task
+    assert holder is not None and holder.labels is not None
+    known = {lab.name for lab in holder.labels}
+    used = {s.label for i in doc.images for s in i.shapes} | {t.label for i in doc.images
+                                                              for t in i.tags}
+    used |= {t.label for t in doc.tracks}
+    for name in sorted(n for n in used if n and n not in known):
+        holder.labels.append(LabelMeta(name=name, attributes=[]))
+    write_document(doc, target)
+    return target

@@ -1,0 +1,80 @@
+"""The CLI starts at once: each verb imports only what it uses (the import graph, not a time).
+
+``annosync --help`` lists every verb without the sync engine, the emulator, PyAV, numpy, Pillow
+or lxml; ``annosync plan`` plans without the emulator, the media and mask libraries, the XML
+layer or the Python API. The figures (start-up in seconds) are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
+from annosync.cli.main import main
+sys.argv = ["annosync", *sys.argv[1:]]
+main()
+"""
+
+#: Never imported by ``--help``: third-party roots and annosync packages.
+HELP_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "requests", "pydantic", "yaml", "rich",
+                  "watchdog", "jmespath", "annosync.sync", "annosync.emulator", "annosync.api",
+                  "annosync.cvat", "annosync.cvatxml", "annosync.convert", "annosync.manifest",
+                  "annosync.dataset", "annosync.model")
+PLAN_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "rich", "watchdog", "annosync.emulator",
+                  "annosync.api", "annosync.cvatxml", "annosync.convert.masks",
+                  "annosync.sync.adopt")
+
+
+def run_cli(*args: str, cwd: Path) -> tuple[int, set[str], str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    return proc.returncode, set(json.loads(line[len("MODULES "):])), proc.stdout
+
+
+def loaded(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f for f in forbidden if any(m == f or m.startswith(f + ".") for m in modules))
+
+
+def test_help_lists_every_verb_without_importing_their_work(tmp_path: Path) -> None:
+    code, modules, out = run_cli("--help", cwd=tmp_path)
+    assert code == 0
+    for verb in ("sync", "plan", "pull", "push", "emulator", "import-xml", "export-xml", "watch"):
+        assert f"  {verb} " in out
+    assert loaded(modules, HELP_FORBIDDEN) == []
+    # the verb modules themselves are imported (for their one-line help), and nothing else
+    assert {m for m in modules if m.startswith("annosync.")} <= (
+        {m for m in modules if m.startswith("annosync.cli.")}
+        | {"annosync.cli", "annosync.errors", "annosync.progress"})
+
+
+def test_one_verb_imports_only_its_own_module(tmp_path: Path) -> None:
+    code, modules, out = run_cli("runs", "--help", cwd=tmp_path)
+    assert code == 0 and "Usage: annosync runs" in out
+    verbs = {m for m in modules if m.startswith("annosync.cli.cmd_")}
+    assert verbs == {"annosync.cli.cmd_runs"}
+
+
+def test_plan_imports_no_media_mask_xml_or_emulator_code(tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    (ds / "labels").mkdir(parents=True)
+    (ds / "labels" / "a.json").write_text(json.dumps({
+        "media": "media/a.jpg",
+        "metadata": {"width": 10, "height": 10, "media_type": "image"},
+        "fields": {"gt": {"_type": "detections", "detections": [
+            {"_id": "0" * 24, "label": "car", "bounding_box": [0.1, 0.1, 0.5, 0.5]}]}},
+    }))
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(
+        {"anno_key": "r", "dataset": "ds", "label_field": "gt"}))
+    code, modules, out = run_cli("plan", "run.yaml", cwd=tmp_path)
+    assert code == 2, out  # a new run: a task to create
+    assert "1 task to create" in out
+    assert loaded(modules, PLAN_FORBIDDEN) == []
+    assert "annosync.sync.planner" in modules  # it did plan
