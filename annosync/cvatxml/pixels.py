@@ -38,6 +38,13 @@ _SEARCH = 4
 
 def snap(a: float) -> float:
     """``a`` rounded to two decimals when it is within ``SNAP_ULPS`` ulps of that, else ``a``."""
+    if -1e6 < a < 1e6:
+        # Fast exit, same result: 100*a more than 1e-6 from an integer puts ``a`` over 9e-9
+        # from every two-decimal value, far more than 4 ulps (4.7e-10 below 1e6).
+        t = a * 100.0
+        d = t - round(t)
+        if d > 1e-6 or d < -1e-6:
+            return a + 0.0
     r = round(a, 2)
     if r != a and abs(r - a) <= SNAP_ULPS * math.ulp(max(abs(a), 1.0)):
         return r + 0.0
@@ -49,12 +56,30 @@ def px(x: float, size: int) -> float:
     return snap(_to_abs(x, size))
 
 
-def _best(guess: float, ok: Callable[[float], bool]) -> float | None:
+_P10 = tuple(10.0 ** p for p in range(18))
+
+
+def _best(guess: float, ok: Callable[[float], bool], tol: float | None = None) -> float | None:
     """The shortest decimal near ``guess`` for which ``ok``: ``guess`` rounded to 0, 1, 2, ...
-    decimal places, then the floats within ``_SEARCH`` ulps (shortest form first)."""
+    decimal places, then the floats within ``_SEARCH`` ulps (shortest form first).
+
+    ``tol``: a bound such that ``ok(c)`` is false whenever ``|c - guess| > tol``. With it,
+    the rounding of ``guess`` to ``p`` places is first estimated in floats (``guess * 10**p``
+    against its nearest integer) and ``round`` + ``ok`` run only for candidates that may be
+    within ``tol``; the others cannot pass ``ok``, so the answer is the same."""
     if ok(guess) and len(repr(guess)) <= 8:
         return guess
+    fast = tol is not None and -1e6 < guess < 1e6
     for places in range(18):
+        if fast:
+            s = _P10[places]
+            t = guess * s
+            if -4e15 < t < 4e15:
+                # |round(guess, p) - guess| >= (|t - n| - ulp(t)) / 10**p - ulp(candidate) / 2
+                d = t - round(t)
+                slack = tol * s + (abs(t) + 1.0) * 1e-15  # type: ignore[operator]
+                if d > slack or d < -slack:
+                    continue
         candidate = round(guess, places) + 0.0
         if ok(candidate):
             return candidate
@@ -69,11 +94,21 @@ def _best(guess: float, ok: Callable[[float], bool]) -> float | None:
     return min(found, key=lambda v: (len(repr(v)), abs(v - guess)))
 
 
+def _tol(target: float, size: int, *values: float) -> float | None:
+    """How far from ``guess`` a value that maps back to ``target`` can lie (with a wide
+    margin): 4.5 ulps of the pixels over ``size`` plus the rounding of the quotient and the
+    sums; ``None`` (no filter) outside the range the estimate is proved for."""
+    if not (size >= 1 and -1e6 < target < 1e6):
+        return None
+    m = max(abs(target), 1.0)
+    return 1e-14 * (m / size + sum(abs(v) for v in values)) + 1e-300
+
+
 def rel(a: float, size: int) -> float:
     """A pixel coordinate as a relative one that ``px`` maps back to ``snap(a)``."""
     target = snap(float(a))
     q = target / size
-    best = _best(q, lambda v: px(v, size) == target)
+    best = _best(q, lambda v: px(v, size) == target, _tol(target, size, q))
     if best is not None:
         return best
     v = _to_rel(target, size)
@@ -87,8 +122,11 @@ def _edge(lo: float, hi: float, size: int) -> tuple[float, float]:
         lo, hi = hi, lo
     start = rel(lo, size)
     target = snap(float(hi))
-    guess = max(target / size - start, 0.0)
-    best = _best(guess, lambda w: w >= 0 and snap(_to_abs(start + w, size)) == target)
+    q = target / size
+    guess = q - start
+    tol = _tol(target, size, q, guess, start) if guess > 0 else None
+    guess = max(guess, 0.0)
+    best = _best(guess, lambda w: w >= 0 and snap(_to_abs(start + w, size)) == target, tol)
     if best is None:
         for _ in range(16 * _SEARCH):  # a wider, slower look before giving up
             guess = math.nextafter(guess, math.inf)
