@@ -18,11 +18,24 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--user", "users", multiple=True, metavar="NAME",
               help="Also create a regular user NAME (password NAME-password-1); repeatable.")
-def command(port: int, host: str, users: tuple[str, ...]) -> None:
+@click.option("--throttle", "throttles", multiple=True, metavar="SCOPE=RATE",
+              help="Rate-limit like CVAT's DRF throttles: anon=100/minute (CVAT's default) "
+                   "and/or user=N/minute; repeatable. Off by default.")
+def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, ...]) -> None:
     """Run a local CVAT 2.73 emulator (in-memory state) until interrupted."""
+    rates: dict[str, str] = {}
+    for spec in throttles:
+        scope, sep, rate = spec.partition("=")
+        if not sep or scope not in ("anon", "user"):
+            raise click.BadParameter(f"{spec!r}: expected anon=RATE or user=RATE",
+                                     param_hint="--throttle")
+        rates[scope] = rate
     from annosync.emulator import Emulator
 
-    emu = Emulator(port=port, users=users, host=host)
+    try:
+        emu = Emulator(port=port, users=users, host=host, throttle=rates)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--throttle") from None
     try:
         emu.start()
     except OSError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,20 @@ from annosync.cli.options import (
 MODES = ("sync", "pull", "push", "cleanup")
 
 
+def render_plan(plan: Any, sessions: list[Any], out: Path, progress: Any) -> int:
+    """Draw the plan's changed samples (imports Pillow and PyAV only when asked)."""
+    from annosync.visual.gallery import write_review
+    from annosync.visual.sources import plan_diffs, skeletons_of
+
+    skeletons: dict[str, Any] = {}
+    for session in sessions:
+        skeletons.update(skeletons_of(session.folder))
+    title = "annosync plan: " + ", ".join(rp.anno_key for rp in plan.runs)
+    review = write_review(plan_diffs(plan, sessions), out, title=title, skeletons=skeletons,
+                          progress=progress)
+    return len(review.images)
+
+
 @click.command("plan")
 @sources_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -32,9 +47,12 @@ MODES = ("sync", "pull", "push", "cleanup")
               help="Save the plan, to apply later with `annosync apply FILE`.")
 @click.option("--mode", type=click.Choice(MODES), default="sync", show_default=True,
               help="Plan a sync, a pull, a push or a cleanup.")
+@click.option("--render", "render_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Draw every sample the plan changes, before/after, into this folder (one "
+                   "PNG each and an index.html gallery).")
 @common_options()
 def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mode: str,
-            common: Common) -> None:
+            render_dir: Path | None, common: Common) -> None:
     """Show what `annosync sync` would do for SOURCES (manifest files or folders, or dataset
     folders; default: manifests/), reading the dataset and CVAT and writing nothing.
 
@@ -52,6 +70,8 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
         options = common.options(mode, tracker=out.tracker)  # type: ignore[arg-type]
         with open_engine(sources, common, options) as engine, out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0 or as_json)
+            if render_dir is not None:
+                drawn = render_plan(plan, engine.sessions, render_dir, out.tracker)
         changes = shows_changes(plan)
         failed = any(rp.error for rp in plan.runs)
         if out_file is not None:
@@ -60,6 +80,8 @@ def command(sources: tuple[Path, ...], as_json: bool, out_file: Path | None, mod
             click.echo(json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True))
             return
         show_plan(out, plan, common)
+        if render_dir is not None and not common.quiet:
+            out.echo(f"Drew {drawn} changed sample(s): {render_dir / 'index.html'}")
         if out_file is not None and not common.quiet:
             out.echo(f"Saved the plan to {out_file}: `annosync apply {out_file}` applies it "
                      "(refused if anything changes first).")

@@ -36,6 +36,7 @@ __all__ = [
     "CvatProtocolError",
     "CvatRequestFailed",
     "CvatServerError",
+    "CvatThrottled",
     "CvatTimeout",
     "CvatVersionError",
     "describe_body",
@@ -123,6 +124,11 @@ class CvatBadRequest(CvatError):
 
 class CvatConflict(CvatError):
     """409: a concurrent operation (an export already running, a stale TUS offset)."""
+
+
+class CvatThrottled(CvatError):
+    """429: CVAT's rate limits (DRF throttles) kept refusing the request for longer than the
+    client's bounded wait."""
 
 
 class CvatServerError(CvatError):
@@ -226,6 +232,7 @@ _CLASS_BY_STATUS: dict[int, type[CvatError]] = {
     404: CvatNotFound,
     409: CvatConflict,
     410: CvatBadRequest,
+    429: CvatThrottled,
 }
 
 _REASONS = {

@@ -8,7 +8,10 @@ Which failures are retried:
 
 * connection errors where the request provably never reached the server (refused, DNS,
   connect timeout): any method;
-* dropped connections, read timeouts, truncated bodies and HTTP 429/502/503/504: only for
+* HTTP 429 (throttled): any method, login included: CVAT (DRF) checks its rate limits before
+  the view runs, so a throttled request did nothing. The wait is what ``Retry-After`` says,
+  bounded only by ``max_total``;
+* dropped connections, read timeouts, truncated bodies and HTTP 502/503/504: only for
   idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS) or calls the caller marks
   ``retry=True`` because repeating them cannot create a second object (login; starting an
   export, which CVAT deduplicates by its deterministic ``rq_id``). A ``POST``/``PATCH`` that
@@ -103,6 +106,14 @@ class RetryPolicy:
         if isinstance(value, RetryPolicy):
             return value
         return cls(retries=max(0, int(value)))
+
+    def throttle_delay(self, throttled: int, retry_after: float | None) -> float:
+        """Seconds to wait after the ``throttled``-th 429 of a call: what ``Retry-After``
+        says (DRF rounds it up to whole seconds) plus a little jitter so parallel clients do
+        not come back at the same instant; without it, the usual backoff."""
+        if retry_after is None or retry_after < 0:
+            return max(self.delay(throttled), 0.05)
+        return retry_after + random.uniform(0.0, min(1.0, 0.1 * retry_after + 0.05))
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before repeat number ``attempt`` (1-based)."""
@@ -257,12 +268,15 @@ class Transport:
         allowed = set(allow_status)
         policy = self.retry
         attempt = 0
+        sent = 0
+        throttled = 0
         waited = 0.0
         reauthed = not reauth or self._reauth is None
         while True:
             attempt += 1
-            if attempt > 1:
+            if sent:
                 _rewind(data)
+            sent += 1
             started = time.monotonic()
             auth_value = self.session.headers.get("Authorization")
             sent_auth = auth_value if isinstance(auth_value, str) else None
@@ -306,7 +320,21 @@ class Transport:
             status = resp.status_code
             log.debug("%s %s -> %d (%.3fs, attempt %d)", method, shown_path, status, elapsed,
                       attempt)
-            if status in policy.statuses and may_repeat and attempt <= policy.retries:
+            if status == 429:
+                # A throttled request never reached the view (DRF checks throttles before the
+                # handler), so any method may be repeated, login included. CVAT says when to
+                # come back (Retry-After); the only bound is the total wait.
+                throttled += 1
+                delay = policy.throttle_delay(throttled, _retry_after(resp))
+                if waited + delay <= policy.max_total:
+                    log.debug("%s %s: throttled (429); retry in %.2fs", method, shown_path,
+                              delay)
+                    resp.close()
+                    self._sleep(delay)
+                    waited += delay
+                    attempt -= 1
+                    continue
+            elif status in policy.statuses and may_repeat and attempt <= policy.retries:
                 delay = policy.delay(attempt, _retry_after(resp))
                 if waited + delay <= policy.max_total:
                     resp.close()
@@ -333,8 +361,14 @@ class Transport:
             content = (resp.raw.read(_MAX_ERROR_BODY, decode_content=True) if stream
                        else resp.content)
             resp.close()
+            message = None
+            if status == 429:
+                message = (f"throttled by CVAT's rate limits; still refused after waiting "
+                           f"{waited:.0f}s (try again later, or ask the admin to raise "
+                           "REST_FRAMEWORK's DEFAULT_THROTTLE_RATES)")
             raise error_from_response(
-                status, method, shown_path, content, resp.headers.get("Content-Type")
+                status, method, shown_path, content, resp.headers.get("Content-Type"),
+                message=message,
             )
 
     def _network_error(self, exc: BaseException, method: str, path: str, may_repeat: bool,

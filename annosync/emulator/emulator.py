@@ -19,6 +19,7 @@ from .faults import Faults
 from .routes import build_routes
 from .server import App, Server, make_server, serve_in_thread
 from .state import State, User
+from .throttle import Throttles
 from .users import user_json
 from .wire import Headers, Request
 
@@ -31,7 +32,9 @@ class Emulator:
     ``users`` adds regular users: a username (password ``<username>-password-1``, email
     ``<username>@example.com``) or a ``(username, password[, email])`` tuple. ``clock`` is the
     server's time source (``annosync.emulator.clock_from(start)`` to run on another day); every
-    date the server writes, compares or expires comes from it.
+    date the server writes, compares or expires comes from it. ``throttle`` turns on CVAT's
+    rate limits (DRF throttles), e.g. ``{"anon": "100/minute"}`` as a default CVAT has, plus
+    ``"user"`` for deployments that add one; off by default (``emu.throttle.configure``).
     """
 
     def __init__(self, port: int = 0, users: Iterable[UserSpec] | None = None, *,
@@ -40,14 +43,20 @@ class Emulator:
                  admin_email: str = "admin@example.com",
                  share_root: str | os.PathLike[str] | None = None,
                  buckets: Mapping[str, Any] | None = None, seed: int = 0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 throttle: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.port = port
         self.admin_username = admin_username
         self.admin_password = admin_password
         self.state = State(seed=seed, clock=clock)
         self.faults = Faults()
-        self.app = App(self.state, build_routes(), self.faults)
+        rates = dict(throttle or {})
+        unknown = set(rates) - {"anon", "user"}
+        if unknown:
+            raise ValueError(f"unknown throttle scope(s) {sorted(unknown)}: use anon, user")
+        self.throttle = Throttles(rates.get("anon"), rates.get("user"))
+        self.app = App(self.state, build_routes(), self.faults, self.throttle)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         if share_root is not None:

@@ -2,8 +2,8 @@
 
 Why a module: the order in which Django/DRF answer matters to clients. A request goes through:
 fault injection -> URL resolution (unknown URL: Django's HTML 404) -> content negotiation (406)
--> authentication (401/403 CSRF) -> permissions (401, 403 for read-only tokens) -> allowed
-methods (405) -> organization context -> the handler. Answers then get CVAT's headers
+-> authentication (401/403 CSRF) -> permissions (401, 403 for read-only tokens) -> throttles
+(429, off by default: ``throttle.py``) -> allowed methods (405) -> organization context -> the handler. Answers then get CVAT's headers
 (``x-request-id``, ``allow``, ``vary``) and gzip like Django's GZipMiddleware.
 """
 
@@ -30,6 +30,7 @@ from .errors import ApiError, detail, html_404, method_not_allowed, server_error
 from .faults import Faults
 from .orgs import resolve_scope
 from .state import State
+from .throttle import Throttles
 from .wire import CVAT_JSON, Headers, Request, Response, error_response, json_response
 
 log = logging.getLogger("annosync.emulator")
@@ -77,10 +78,12 @@ def _acceptable(accept: str | None) -> bool:
 class App:
     """The request pipeline, independent of the socket layer (usable in-process)."""
 
-    def __init__(self, state: State, routes: list[Route], faults: Faults) -> None:
+    def __init__(self, state: State, routes: list[Route], faults: Faults,
+                 throttles: Throttles | None = None) -> None:
         self.state = state
         self.routes = routes
         self.faults = faults
+        self.throttles = throttles or Throttles()
 
     def resolve(self, path: str) -> tuple[Route, dict[str, str]] | None:
         for rt in self.routes:
@@ -124,6 +127,8 @@ class App:
             if ctx.user is None:
                 raise unauthorized("Authentication credentials were not provided.")
             check_write_allowed(ctx)
+        # DRF's order: authentication, permissions, then throttles, then the view
+        self.throttles.check(ctx)
         method = req.method
         handler = rt.handlers.get(method)
         if handler is None and method == "HEAD":

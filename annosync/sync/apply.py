@@ -8,6 +8,7 @@ written or pushed already shows up as agreement between the two sides.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from annosync.convert import PreviousLabels, derived_id, from_cvat
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
+from annosync.dataset.folder import sample_to_bytes
 from annosync.errors import ConflictError, StateError
 from annosync.model.labels import CONTAINERS, LABEL_CLASSES
 from annosync.sync.create import Creator, planned_tasks
@@ -26,6 +28,7 @@ from annosync.sync.lock import dataset_lock
 from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
 from annosync.sync.planner import plan_run
+from annosync.sync.previous import save_previous
 from annosync.sync.push import PushResult, Wanted, push_task
 from annosync.sync.record import JobRecord, now_iso, save_record
 from annosync.sync.refresh import RunWork, SampleWork
@@ -201,6 +204,10 @@ def sync_labels(session: RunSession, work: RunWork, result: ApplyResult, report:
     mode = session.options.mode
     _unexpected(session, work, result, report)
     if mode in ("sync", "pull"):
+        changed = {key: json.loads(sample_to_bytes(sw.original))
+                   for key, sw in work.samples.items() if sw.changed_locally}
+        if changed:  # what `annosync diff` compares with when there is no git
+            save_previous(session.state_dir, session.anno_key, now_iso(), changed)
         for key, sw in work.samples.items():
             if sw.changed_locally and session.folder.write(key, sw.merged):
                 result.written.append(key)

@@ -21,6 +21,9 @@ def test_emulator_verb_serves_until_interrupted() -> None:
         url = first.rsplit(" ", 1)[-1].strip()
         assert proc.stdout.readline().strip() == "admin: admin / admin-password-1"
         assert proc.stdout.readline().strip() == "user:  alice / alice-password-1"
+        # the interrupt handler is in place once this is printed (a SIGINT before it would
+        # interrupt start-up, not the serving loop)
+        assert proc.stdout.readline().strip() == "Press Ctrl-C to stop."
         about = requests.get(f"{url}/api/server/about", timeout=10)
         assert about.json()["version"] == "2.73.0"
         login = requests.post(f"{url}/api/auth/login", timeout=10,
