@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import struct
 
+import pixels_reference as ref
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from annosync.cvatxml import pixels
-import pixels_reference as ref
 
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 640, 480, 720, 1080, 1280, 1600, 1920, 3840]),
                   st.integers(1, 20000))
