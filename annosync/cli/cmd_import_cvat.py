@@ -79,13 +79,13 @@ def command(dataset: Path, task_ids: tuple[int, ...], project_name: str | None,
     out = Output(common)
     conn = common.connection()
     with connect_to_api(url=conn.url, username=conn.username, password=conn.password,
-                        organization=conn.organization) as client:
+                        organization=conn.organization) as client, out.progress() as progress:
         rep = import_cvat(
             dataset, client, task_ids=list(task_ids) or None, project_name=project_name,
             project_id=project_id, data_map=data_map, download_media=download_media,
             anno_key=anno_key, label_field=_label_field(label_field, fields),
             media_dir=media_dir, occluded_attr=occluded_attr, group_id_attr=group_id_attr,
-            dry_run=dry_run, report=out.report,
+            dry_run=dry_run, report=out.report, progress=progress,
         )
     for warning in rep.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -2,13 +2,22 @@
 
 Local edits are seen at once (debounced: a burst of saves syncs once); CVAT changes are seen at
 the next poll, since CVAT cannot notify us. Each cycle is an ordinary ``sync`` (plan, then
-apply); a failing cycle (a conflict, a lost connection) is reported and watching goes on.
-Ctrl-C stops cleanly between or during cycles.
+apply, holding the dataset lock); a failing cycle (a conflict, a lost connection, a manual sync
+holding the lock) is reported and watching goes on.
+
+Only events that may change content count: reading a file (``opened``, ``closed_no_write``) or
+touching its metadata (``attrib``) does not, so an editor, a training job or a backup reading
+the dataset never holds the sync back; and a file rewritten without pause still lets a cycle run
+(the debounce has an upper bound). Ctrl-C and SIGTERM (systemd, ``docker stop``) stop cleanly
+between or during cycles, releasing the lock. Each line is flushed as it is written, so a log
+file shows every cycle at once.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,15 +39,25 @@ from annosync.cli.options import (
 )
 from annosync.errors import AnnosyncError
 
+#: watchdog event types that may mean new content (not reads, not metadata)
+CHANGING = frozenset({"created", "deleted", "modified", "moved", "closed", "events_lost"})
+
 
 class Changes:
-    """Set by watchdog events on watched files (machine state under ``.annosync/`` ignored)."""
+    """Set by watchdog events that change watched files (machine state under ``.annosync/``,
+    ``.git`` and temporary files ignored)."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.last = 0.0
 
     def dispatch(self, event: Any) -> None:
+        kind = getattr(event, "event_type", "modified")
+        if kind not in CHANGING:
+            return
+        if kind == "events_lost":  # the OS dropped events: something may have changed
+            self._changed()
+            return
         paths = [getattr(event, "src_path", ""), getattr(event, "dest_path", "")]
         for raw in paths:
             path = str(raw or "")
@@ -47,17 +66,26 @@ class Changes:
             parts = Path(path).parts
             if ".annosync" in parts or ".git" in parts or path.endswith((".tmp", "~")):
                 continue
-            if getattr(event, "is_directory", False) and event.event_type == "modified":
+            if getattr(event, "is_directory", False) and kind == "modified":
                 continue
-            self.last = time.monotonic()
-            self.event.set()
+            self._changed()
             return
 
-    def wait(self, interval: float, debounce: float) -> bool:
-        """Wait for a change (True) or the poll interval (False); then let a burst settle."""
+    def _changed(self) -> None:
+        self.last = time.monotonic()
+        self.event.set()
+
+    def wait(self, interval: float, debounce: float, max_wait: float | None = None) -> bool:
+        """Wait for a change (True) or the poll interval (False); then let a burst settle:
+        until ``debounce`` seconds pass without a change, but no longer than ``max_wait``
+        (default: ten debounces, at least 1 s), so changes that never pause cannot starve
+        the sync."""
         changed = self.event.wait(timeout=interval)
         if changed:
-            while time.monotonic() - self.last < debounce:
+            limit = max(1.0, 10 * debounce) if max_wait is None else max_wait
+            started = time.monotonic()
+            while (time.monotonic() - self.last < debounce
+                   and time.monotonic() - started < limit):
                 time.sleep(min(debounce, 0.05))
         self.event.clear()
         return changed
@@ -68,11 +96,13 @@ def _stamp() -> str:
 
 
 def cycle(sources: tuple[Path, ...], common: Common, out: Output) -> None:
-    from annosync.sync.engine import make_plan
+    from annosync.sync.engine import locked, make_plan
 
-    with open_engine(sources, common, common.options("sync", tracker=out.tracker)) as engine:
+    with open_engine(sources, common, common.options("sync", tracker=out.tracker)) as engine, \
+            locked(engine):
         with out.progress():
-            plan = make_plan(engine, verbose=common.verbose > 0)
+            plan = make_plan(engine, verbose=common.verbose > 0, save_ids=True,
+                             report=out.report)
         if not needs_apply(plan):
             if not common.quiet:
                 out.echo(f"[{_stamp()}] No changes.", "dim")
@@ -80,6 +110,11 @@ def cycle(sources: tuple[Path, ...], common: Common, out: Output) -> None:
         out.echo(f"[{_stamp()}] Changes found:", "bold")
         show_plan(out, plan, common)
         execute(out, engine, plan)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM stops watch the way Ctrl-C does (the lock and the observer are released)."""
+    raise KeyboardInterrupt
 
 
 def watched_paths(sources: tuple[Path, ...], common: Common) -> list[Path]:
@@ -118,15 +153,18 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     observer = Observer()
     for path in watched_paths(sources, common):
         observer.schedule(Handler(), str(path), recursive=True)
-    observer.start()
-    out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
-             "Ctrl-C stops.", "dim")
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
+        observer.start()
+        out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
+                 "Ctrl-C stops.", "dim")
         while True:
             try:
                 cycle(sources, common, out)
             except AnnosyncError as exc:
                 out.echo(f"[{_stamp()}] error: {exc}", "red")
+            sys.stdout.flush()  # a log shows each cycle as it ends, not at exit
             # our own writes during the cycle are not news
             time.sleep(min(debounce, 0.2))
             changes.event.clear()
@@ -134,5 +172,8 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     except KeyboardInterrupt:
         out.echo("Stopped watching.")
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         observer.stop()
         observer.join(timeout=5)
+        sys.stdout.flush()

@@ -83,6 +83,7 @@ from annosync.model.labels import (
 from annosync.model.manifest import ANNO_KEY_PATTERN, FieldSchema, Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedField, ResolvedSchema
+from annosync.progress import NULL, Progress
 from annosync.sync.adopt_media import Matcher, fetch_images
 from annosync.sync.create import record_base
 from annosync.sync.digest import digests
@@ -565,6 +566,7 @@ def import_cvat(
     group_id_attr: str | None = None,
     dry_run: bool = False,
     report: Report | None = None,
+    progress: Progress = NULL,
 ) -> ImportCvatReport:
     """Import CVAT tasks (``task_ids``, or every task of a project) into a dataset folder
     (created if needed); with ``anno_key``, adopt them as an annotation run.
@@ -591,7 +593,8 @@ def import_cvat(
     lock = dataset_lock(folder.state_dir) if folder is not None and not dry_run else nullcontext()
     with lock:
         _import(root, folder, client, task_ids, project_name, project_id, dmap, download_media,
-                anno_key, label_field, media_dir, occluded_attr, group_id_attr, dry_run, say, out)
+                anno_key, label_field, media_dir, occluded_attr, group_id_attr, dry_run, say, out,
+                progress)
     return out
 
 
@@ -600,7 +603,7 @@ def _import(root: Path, folder: DatasetFolder | None, client: CvatClient,
             dmap: dict[str, str], download_media: bool, anno_key: str | None,
             label_field: str | dict[str, str], media_dir: str | None,
             occluded_attr: str | None, group_id_attr: str | None, dry_run: bool, say: Report,
-            out: ImportCvatReport) -> None:
+            out: ImportCvatReport, progress: Progress = NULL) -> None:
     if anno_key is not None and folder is not None:
         if load_record(folder.state_dir, anno_key) is not None:
             raise StateError(f"{folder.root}: an annotation run {anno_key!r} already exists "
@@ -638,7 +641,7 @@ def _import(root: Path, folder: DatasetFolder | None, client: CvatClient,
     info_media = folder.info.media_dir if folder is not None else DatasetInfo().media_dir
     matcher = Matcher(folder, root, dmap, media_dir or info_media)
     with tempfile.TemporaryDirectory(prefix="annosync-import-") as tmp:
-        _match(tasks, matcher, download_media, client, Path(tmp), say)
+        _match(tasks, matcher, download_media, client, Path(tmp), say, progress)
         used: dict[str, int] = {}
         for t in tasks:
             for key in t.keys:
@@ -675,7 +678,7 @@ def _import(root: Path, folder: DatasetFolder | None, client: CvatClient,
 
 
 def _match(tasks: list[_Task], matcher: Matcher, download_media: bool, client: CvatClient,
-           tmp: Path, say: Report) -> None:
+           tmp: Path, say: Report, progress: Progress = NULL) -> None:
     missing: list[str] = []
     for t in tasks:
         where = f"task {t.id} ({t.name})"
@@ -705,7 +708,8 @@ def _match(tasks: list[_Task], matcher: Matcher, download_media: bool, client: C
             for name in unmatched:
                 matcher.download_path(name, where)  # refuse unsafe names before downloading
             numbers = {n: i for i, n in enumerate(t.frame_names)}
-            files = fetch_images(client, t.id, {n: numbers[n] for n in unmatched}, tmp, say)
+            files = fetch_images(client, t.id, {n: numbers[n] for n in unmatched}, tmp, say,
+                                 progress)
             keys = [k if k is not None else matcher.add_downloaded(n, files[n], where)
                     for n, k in zip(t.frame_names, keys, strict=True)]
         elif unmatched:

@@ -42,6 +42,7 @@ from annosync.dataset.folder import DatasetFolder, DatasetInfo, is_valid_key
 from annosync.dataset.media import media_kind, probe
 from annosync.errors import InputError
 from annosync.model.sample import MediaMetadata, Sample
+from annosync.progress import NULL, Later, Progress, byte_callback, request_callback
 
 IMAGES_FORMAT = "CVAT for images 1.1"
 
@@ -191,14 +192,17 @@ class Matcher:
 
 
 def fetch_images(client: CvatClient, task_id: int, wanted: dict[str, int], workdir: Path,
-                 report: Callable[[str], None]) -> dict[str, Path]:
+                 report: Callable[[str], None], progress: Progress = NULL) -> dict[str, Path]:
     """The original files of some images of a task (``{CVAT file name: task frame}``), from
     its export (``save_images``), extracted with the safe zip reader into ``workdir``. An
     export leaves out frames deleted in CVAT: those come from ``GET /api/tasks/{id}/data
     ?type=frame&quality=original``."""
     archive = workdir / f"task{task_id}.zip"
     report(f"task {task_id}: downloading {len(wanted)} image(s) (export with images)")
-    client.export_dataset(archive, IMAGES_FORMAT, task_id=task_id, save_images=True)
+    with progress.step(f"CVAT exports task {task_id}", 100, "%") as waiting, \
+            Later(progress, f"download task {task_id}", None, "B", waiting.close) as got:
+        client.export_dataset(archive, IMAGES_FORMAT, task_id=task_id, save_images=True,
+                              watch=request_callback(waiting), progress=byte_callback(got))
     out: dict[str, Path] = {}
     dest = workdir / f"task{task_id}"
     with open_zip(archive) as sz:

@@ -31,7 +31,7 @@ from annosync.sync.planner import plan_run
 from annosync.sync.previous import save_previous
 from annosync.sync.push import PushResult, Wanted, push_task
 from annosync.sync.record import JobRecord, now_iso, save_record
-from annosync.sync.refresh import RunWork, SampleWork
+from annosync.sync.refresh import RunWork, SampleWork, ensure_samples
 from annosync.sync.remote import TaskView, bound_schema, frame_map, job_records
 from annosync.sync.review import jobs_of_frames, keep_held, set_status, status_body
 from annosync.sync.session import RunSession
@@ -248,6 +248,8 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
                 continue
             by_task.setdefault(sw.task, []).append(sw)
     client = session.client
+    for index in sorted(by_task):
+        ensure_samples(session, work, record.tasks[index])
 
     def push_one(index: int) -> tuple[int, PushResult]:
         task = record.tasks[index]

@@ -18,6 +18,7 @@ from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedField, ResolvedSchema
 from annosync.sync.digest import ScalarItem
 from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
+from annosync.sync.index import CleanMemo
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
 from annosync.sync.record import RunRecord, TaskRecord
@@ -109,11 +110,33 @@ def check_dest(session: RunSession, key: str, sample: Sample, rf: ResolvedField,
             )
 
 
-def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
+def agrees(sw: SampleWork) -> bool:
+    """Nothing to do for this sample: no change, conflict, rejection or note, file as it is."""
+    return not sw.changed_locally and not sw.held and all(
+        not (m.changes or m.conflicts or m.rejections or m.notes or m.ignored)
+        for m in sw.merges.values())
+
+
+def ensure_samples(session: RunSession, work: RunWork, task: TaskRecord) -> None:
+    """Merge now the samples of ``task`` the plan skipped (their files agree with the base and
+    CVAT did not change them): pushing a task needs all of its samples."""
+    assert session.schema is not None
+    for key in task.samples:
+        if key not in work.samples:
+            sample, _ = session.read_indexed(key)
+            work.samples[key] = merge_sample(session, key, sample, session.schema, None)
+
+
+def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
+            memo: CleanMemo | None = None) -> None:
     """Fill ``work`` for every uploaded task of the run.
 
     Tasks are fetched in parallel (``options.concurrency`` at a time), in windows so that only
     a few tasks' samples are in memory at once; merging is pure and runs in order.
+
+    With a ``memo`` (``sync/index.py``), a sample of a task CVAT did not change whose file is
+    byte for byte one that agreed with this very run record before is not read at all: it is
+    left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
     record = session.record
     assert record is not None
@@ -123,12 +146,20 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
 
     review = ReviewFilter.of(session.manifest.load)
 
-    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, Sample]]:
+    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, tuple[Sample, str] | None]]:
         view = TaskView(task)
         refresh_jobs(client, view, review)
-        samples = {k: session.read(k) for k in task.samples}
+        quiet = memo is not None and not view.changed and not view.held
+        samples: dict[str, tuple[Sample, str] | None] = {}
+        for k in task.samples:
+            known = session.index.known(k) if quiet and memo is not None else None
+            if known is not None and memo is not None and memo.is_clean(k, known.sha):
+                samples[k] = None
+            else:
+                samples[k] = session.read_indexed(k)  # read once: digest and parse
         if view.changed:
-            previous = PreviousLabels.from_samples(samples.values(), schema.fields)
+            previous = PreviousLabels.from_samples(
+                [s[0] for s in samples.values() if s is not None], schema.fields)
             download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
@@ -145,12 +176,17 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
                     work.notes.extend(view.pulled.notes)
                 held = held_frames(view.jobs, view.held)
                 for position, key in enumerate(task.samples):
+                    got = samples[key]
+                    if got is None:  # agrees with the base, CVAT did not change it
+                        continue
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    sw = merge_sample(session, key, samples[key], schema, remote)
+                    sw = merge_sample(session, key, got[0], schema, remote)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
                     work.samples[key] = sw
+                    if memo is not None:
+                        memo.mark(key, got[1] if remote is None and agrees(sw) else None)
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

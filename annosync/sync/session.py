@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from annosync.cvat import Credentials, CvatClient
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.errors import InputError, StateError
 from annosync.manifest.load import LoadedManifest
 from annosync.manifest.select import Selection, iter_select
@@ -24,6 +24,7 @@ from annosync.model.manifest import Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.progress import NULL, Progress
+from annosync.sync.index import LabelIndex, stat_of
 from annosync.sync.record import RunRecord, load_record
 
 Mode = Literal["sync", "pull", "push", "cleanup"]
@@ -107,6 +108,7 @@ class RunSession:
         self._client: CvatClient | None = None
         self.folder = DatasetFolder.open(loaded.dataset_root)
         self.record: RunRecord | None = load_record(self.folder.state_dir, self.anno_key)
+        self._index: LabelIndex | None = None
         self._selection: list[str] | None = None
         self.schema: ResolvedSchema | None = None
         if self.record is not None and self.record.label_schema:
@@ -190,8 +192,26 @@ class RunSession:
         seen = set(recorded)
         return recorded + [k for k in self.selected() if k not in seen]
 
+    @property
+    def index(self) -> LabelIndex:
+        """The dataset's label index (``sync/index.py``): content digests without re-reading."""
+        if self._index is None:
+            self._index = LabelIndex(self.folder)
+        return self._index
+
     def read(self, key: str) -> Sample:
         return self.folder.read(key)
+
+    def read_indexed(self, key: str) -> tuple[Sample, str]:
+        """Read and parse a sample, entering its content into the index; (sample, digest)."""
+        path = self.folder.label_path(key)
+        try:
+            st = stat_of(path)
+        except FileNotFoundError:
+            raise StateError(f"{path}: no such sample {key!r}") from None
+        data = self.folder.read_bytes(key)
+        entry = self.index.record(key, data, st)
+        return parse_sample(data, str(path)), entry.sha
 
     def iter_samples(self, keys: list[str]) -> Iterator[tuple[str, Sample]]:
         for key in keys:

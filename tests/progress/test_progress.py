@@ -130,3 +130,33 @@ def test_choose_rich_on_a_terminal_log_lines_elsewhere_nothing_when_quiet() -> N
             assert progress is NULL
             progress.step("nothing", 1).close()
         assert quiet.getvalue() == ""
+
+
+def test_export_wait_and_download_report_progress(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """import-cvat --download-media: CVAT's export (server-side wait) then its download."""
+    from pathlib import Path
+
+    from annosync.cvat import Credentials, CvatClient
+    from annosync.emulator import Emulator
+    from annosync.sync.adopt import import_cvat
+
+    street = Path(__file__).resolve().parents[2] / "fixtures" / "street" / "media"
+    with Emulator() as emu:
+        client = CvatClient(emu.url, Credentials(username=emu.admin_username,
+                                                 password=emu.admin_password),
+                            poll_interval=(0.01, 0.05))
+        with client:
+            task = client.create_task("t", labels=[{"name": "car"}])
+            files = [(p.name, p) for p in sorted(street.glob("*.jpg"))[:2]]
+            client.upload_task_data(task["id"], files)
+            rec = RecordingProgress()
+            import_cvat(tmp_path / "ds", client, task_ids=[task["id"]], download_media=True,
+                        progress=rec)
+    waits = rec.named(f"CVAT exports task {task['id']}")
+    downloads = rec.named(f"download task {task['id']}")
+    assert len(waits) == 1 and waits[0].done == 100 and waits[0].text == "finished"
+    # the zip of two images and their annotations, byte by byte
+    jpgs = sum(p.stat().st_size for _, p in files)
+    assert len(downloads) == 1 and downloads[0].unit == "B" and downloads[0].done > jpgs
+    assert rec.steps.index(waits[0]) < rec.steps.index(downloads[0])
+    assert sorted(p.name for p in (tmp_path / "ds" / "media").iterdir()) == [n for n, _ in files]
