@@ -129,6 +129,7 @@ class App:
             check_write_allowed(ctx)
         # DRF's order: authentication, permissions, then throttles, then the view
         self.throttles.check(ctx)
+        self.state.actor = ctx.user.id if ctx.user is not None else None
         method = req.method
         handler = rt.handlers.get(method)
         if handler is None and method == "HEAD":

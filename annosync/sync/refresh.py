@@ -142,6 +142,9 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     assert record is not None
     client = session.client
     tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
+    only = session.options.only_tasks
+    if only is not None:
+        tasks = [t for t in tasks if t.id in only]
     workers = max(1, session.options.concurrency)
 
     review = ReviewFilter.of(session.manifest.load)

@@ -65,6 +65,9 @@ class SyncOptions:
     #: Where long steps report progress (uploads, waits, downloads, planning); the CLI picks
     #: the renderer, the Python API reports nothing by default.
     tracker: Progress = NULL
+    #: Refresh only these CVAT tasks (a webhook named them); the others are left as they are:
+    #: neither downloaded, merged nor pushed this time.
+    only_tasks: frozenset[int] | None = None
 
 
 ClientFactory = Callable[["RunSession"], CvatClient]
