@@ -107,3 +107,26 @@ def test_new_label_files_get_the_umask_mode(tmp_path: Path) -> None:
         os.umask(old)
     mode = (tmp_path / "ds" / "labels" / "a.json").stat().st_mode & 0o777
     assert mode == 0o640
+
+
+@pytest.mark.parametrize("name", ["image_task_cvat_for_images_1.1__annotations.xml",
+                                  "video_task_cvat_for_video_1.1__annotations.xml"])
+def test_spilled_items_give_the_same_bytes_as_writing_them(name: str, tmp_path: Path) -> None:
+    """export-xml spills items to a temporary file before the meta is known (ItemSpill): the
+    result is byte for byte what writing the items after the meta gives."""
+    from xmlcases import EXPORTS
+
+    from annosync.cvatxml.reader import read_document
+    from annosync.cvatxml.writer import ItemSpill, XmlWriter, document_bytes
+
+    doc = read_document(EXPORTS / name)
+    for numbers in ("exact", "cvat"):
+        with ItemSpill(numbers, tmp_path) as spill:
+            for item in doc.items:
+                spill.write(item)
+            out = tmp_path / f"{numbers}.xml"
+            with XmlWriter(out, meta=doc.meta, version=doc.version, numbers=numbers) as w:
+                w.write_spilled(spill)
+        assert out.read_bytes() == document_bytes(doc, numbers=numbers)
+        assert out.read_bytes() == (EXPORTS / name).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cvat.xml", "exact.xml"]
