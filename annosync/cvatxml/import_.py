@@ -237,6 +237,21 @@ class _Checks:
                                   "refuses labels the task does not have", line)
         return name
 
+    def track(self, t: Track) -> str:
+        """A track's label, and no ``<track>`` inside it: CVAT's importer reads a nested track
+        as one more track of its own label (an element label such as '1' is no label of the
+        task), so CVAT refuses the file or misplaces the shapes."""
+        for raw in t.passthrough:
+            match = re.match(r'<track\b[^>]*?\blabel="([^"]*)"', raw)
+            if raw.startswith("<track"):
+                name = match.group(1) if match else ""
+                raise self.diag.error(
+                    f"a <track> (label {name!r}) inside track {t.label!r}: CVAT reads it as "
+                    f"a track of its own and refuses label {name!r} as not a label of the task "
+                    "(skeleton tracks carry their elements as <points> in each <skeleton>)",
+                    t.line)
+        return self.label(t.label, t.line)
+
     def shape(self, s: Shape, label: str) -> None:
         if s.kind == "box" and s.points:
             xtl, ytl, xbr, ybr = s.points
@@ -610,7 +625,7 @@ def _import_tracks(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
         rec.tasks.append(rtask)
         items: list[tuple[int | None, Imported]] = []
         for t in tracks:
-            checks.label(t.label, t.line)
+            checks.track(t)
             number += 1
             for s in t.shapes:
                 checks.shape(s, t.label)
@@ -675,7 +690,7 @@ def _image_task_tracks(run: _Run, task: _TaskInfo, tracks: list[Track], checks: 
         return key
 
     for t in tracks:
-        checks.label(t.label, t.line)
+        checks.track(t)
         number += 1
         for s in t.shapes:
             checks.shape(s, t.label)

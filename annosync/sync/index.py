@@ -201,6 +201,17 @@ class CleanMemo:
         if data is not None and data.get("context") == context:
             self._clean = {str(k): str(v) for k, v in (data.get("clean") or {}).items()}
 
+    @classmethod
+    def fresh(cls, state_dir: Path, anno_key: str, context: str) -> CleanMemo:
+        """An empty memo for ``context`` (whatever the file holds)."""
+        memo = cls(state_dir, anno_key, context)
+        memo._clean, memo._dirty = {}, True
+        return memo
+
+    def items(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._clean.items())
+
     def is_clean(self, key: str, sha: str) -> bool:
         return self._clean.get(key) == sha
 

@@ -48,6 +48,7 @@ class RunWork:
 
     views: dict[int, TaskView] = field(default_factory=dict)
     samples: dict[str, SampleWork] = field(default_factory=dict)
+    memo: CleanMemo | None = None  # the plan's clean memo, carried past apply
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -64,8 +65,11 @@ def merge_sample(
     local: Sample,
     schema: ResolvedSchema,
     remote: tuple[dict, dict[int, dict]] | None,
+    local_agrees: bool = False,
 ) -> SampleWork:
-    """Merge every schema field of one sample (``remote`` None: CVAT did not change it)."""
+    """Merge every schema field of one sample (``remote`` None: CVAT did not change it).
+    ``local_agrees``: the clean memo vouches that the file agrees with the base, so its
+    labels' digests are the base's (not computed again)."""
     assert session.record is not None
     base = session.record.base.get(key, {})
     ref = session.record.samples[key]
@@ -80,7 +84,8 @@ def merge_sample(
             m = local_changes(field_base, local_items, rules)
         else:
             remote_items = pulled_items(remote[0], remote[1], rf)
-            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy)
+            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy,
+                            local_agrees=local_agrees)
         if dest is not None:
             # load into another field: the source stays as it is, nothing is pushed from it
             check_dest(session, key, local, rf, dest)
@@ -138,6 +143,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     byte for byte one that agreed with this very run record before is not read at all: it is
     left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
+    work.memo = memo
     record = session.record
     assert record is not None
     client = session.client
@@ -152,10 +158,18 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, tuple[Sample, str] | None]]:
         view = TaskView(task)
         refresh_jobs(client, view, review)
-        quiet = memo is not None and not view.changed and not view.held
+        # frames whose samples must be read: all of a video; of an image task, those of the
+        # jobs CVAT changed (the others only count when their file changed)
+        frames: set[int] = set()
+        for job in view.changed:
+            frames |= set(range(job.start_frame, job.stop_frame + 1))
+        needed = None if view.changed and task.media_type == "video" else frames
+        quiet = memo is not None and not view.held and needed is not None
         samples: dict[str, tuple[Sample, str] | None] = {}
-        for k in task.samples:
-            known = session.index.known(k) if quiet and memo is not None else None
+        for position, k in enumerate(task.samples):
+            known = None
+            if quiet and needed is not None and position not in needed:
+                known = session.index.known(k)
             if known is not None and memo is not None and memo.is_clean(k, known.sha):
                 samples[k] = None
             else:
@@ -164,6 +178,14 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             previous = PreviousLabels.from_samples(
                 [s[0] for s in samples.values() if s is not None], schema.fields)
             download(client, view, schema, previous, id_map_of(record, task.index))
+            skipped = {p for p, k in enumerate(task.samples) if samples[k] is None}
+            if view.covered & skipped:  # tracks: the whole task was read; so are its samples
+                for p in sorted(skipped):
+                    samples[task.samples[p]] = session.read_indexed(task.samples[p])
+                previous = PreviousLabels.from_samples(
+                    [s[0] for s in samples.values() if s is not None], schema.fields)
+                view.pulled, view.covered = None, set()
+                download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
@@ -184,7 +206,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                         continue
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    sw = merge_sample(session, key, got[0], schema, remote)
+                    clean = memo is not None and memo.is_clean(key, got[1])
+                    sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
                     work.samples[key] = sw

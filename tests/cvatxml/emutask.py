@@ -83,7 +83,8 @@ def make_task(client: CvatClient, source: Path, name: str) -> int:
 
         size = doc.meta.original_size or task.original_size
         assert size is not None
-        width, height = int(size.width or 0), int(size.height or 0)
+        # H.264 wants even sizes; the importer never looks at the frames' pixels
+        width, height = (int(v or 0) + int(v or 0) % 2 for v in (size.width, size.height))
         opts: JsonDict = {}
         if task.start_frame_int:
             opts["start_frame"] = task.start_frame_int
