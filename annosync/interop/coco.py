@@ -98,15 +98,7 @@ def crop_box(bbox: list[float], width: int, height: int) -> tuple[int, int, int,
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError.at("no such file", str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(f"cannot read: {exc}", str(path)) from None
+    data = jsonfmt.read_json(path)
     if not isinstance(data, dict):
         raise InputError.at("expected a COCO object (images, annotations, categories)", str(path))
     return data

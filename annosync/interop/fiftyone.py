@@ -66,15 +66,7 @@ class FiftyOneReport:
 # -- reading ------------------------------------------------------------------------------------
 
 def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise InputError.at("missing: not a FiftyOneDataset export", str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(f"cannot read: {exc}", str(path)) from None
+    return jsonfmt.read_json(path, missing="missing: not a FiftyOneDataset export")
 
 
 def _documents(root: Path, name: str, key: str, required: bool) -> list[Any]:
