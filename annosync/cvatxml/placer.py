@@ -249,10 +249,11 @@ class Placer:
                     carry_over(existing[twin][2], obj)
                     self.counts.merged += 1
             if chosen is None or chosen in self.taken:
-                chosen = new_id()
+                chosen = new_id()  # random: not kept in ``taken`` (a million ids would be)
+            else:
+                self.taken.add(chosen)
             obj.id = chosen
             used.add(chosen)
-            self.taken.add(chosen)
             receiving.add(fname)
             placed.setdefault((frame_no, fname), []).append((position, obj))
             self.counts.labels += 1
