@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -248,7 +247,7 @@ class RunSession:
         return sample, entry.sha
 
     def _remember(self, key: str, st: os.stat_result, sample: Sample) -> None:
-        if max(st.st_mtime_ns, st.st_ctime_ns) + index_mod.RACY_NS >= time.time_ns():
+        if max(st.st_mtime_ns, st.st_ctime_ns) + index_mod.RACY_NS >= self.index.fs_now():
             return  # too recent to trust the stat (racy): parse it again next time
         with self._parsed_lock:
             self._parsed[key] = (_sig(st), sample)
