@@ -137,6 +137,14 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     try:
         raw = json.loads(data)
     except json.JSONDecodeError as exc:
+        marker = next((n for n, line in enumerate(data.splitlines(), 1)
+                       if line.startswith((b"<<<<<<<", b">>>>>>>"))), None)
+        if marker is not None:
+            raise InputError.at(
+                "unresolved git merge conflict in the run record (two clones synced the same "
+                "run): keep one side (`git checkout --ours` or `--theirs` this file), then "
+                "`annosync plan`: it compares that side with CVAT again and reports any "
+                "conflict instead of overwriting", str(path), marker) from None
         raise InputError.at(f"invalid JSON in run record: {exc.msg}", str(path), exc.lineno) from None
     if isinstance(raw, dict) and raw.get("format", RECORD_FORMAT) > RECORD_FORMAT:
         raise StateError(f"{path}: written by a newer annosync (format {raw['format']})")

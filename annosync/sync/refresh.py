@@ -8,7 +8,6 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from annosync.convert import PreviousLabels, TaskIdMap
@@ -20,6 +19,7 @@ from annosync.sync.digest import ScalarItem
 from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
+from annosync.sync.pool import Pool
 from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
 from annosync.sync.review import ReviewFilter, held_frames
@@ -49,6 +49,7 @@ class RunWork:
     samples: dict[str, SampleWork] = field(default_factory=dict)
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)  # indexes of tasks deleted in CVAT
 
 
 def id_map_of(record: RunRecord, task_index: int) -> TaskIdMap:
@@ -126,6 +127,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
     def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, Sample]]:
         view = TaskView(task)
         refresh_jobs(client, view, review)
+        if view.gone:
+            return view, {}
         samples = {k: session.read(k) for k in task.samples}
         if view.changed:
             previous = PreviousLabels.from_samples(samples.values(), schema.fields)
@@ -134,11 +137,14 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
-    with step, ThreadPoolExecutor(max_workers=workers) as pool:
+    with step, Pool(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
             for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
                 step.advance()
                 task = view.task
+                if view.gone:
+                    work.gone.append(task.index)
+                    continue
                 work.views[task.index] = view
                 if view.pulled is not None:
                     work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
