@@ -21,6 +21,12 @@ def _log_request(method: str, path: str) -> None:
         sys.stdout.flush()
 
 
+def _log_fault(kind: str, method: str, path: str) -> None:
+    with _log_lock:
+        sys.stdout.write(f"! {kind} {method} {path}\n")
+        sys.stdout.flush()
+
+
 @click.command("emulator")
 @click.option("--port", type=int, default=8080, show_default=True,
               help="TCP port to listen on (0 picks a free one).")
@@ -38,7 +44,8 @@ def _log_request(method: str, path: str) -> None:
 @click.option("--stall", type=float, default=30.0, show_default=True, metavar="SECONDS",
               help="How long a --fault-rate stall lasts.")
 @click.option("--log-requests", is_flag=True,
-              help="Print '> METHOD PATH' on stdout as each request arrives.")
+              help="Print '> METHOD PATH' on stdout as each request arrives ('! KIND METHOD "
+                   "PATH' for each injected fault).")
 def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, ...],
             fault_rate: float, fault_seed: int, stall: float, log_requests: bool) -> None:
     """Run a local CVAT 2.73 emulator (in-memory state) until interrupted."""
@@ -59,6 +66,7 @@ def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, 
         emu.faults.chaos(fault_rate, seed=fault_seed, stall=stall)
     if log_requests:
         emu.app.on_request = _log_request
+        emu.app.on_fault = _log_fault
     try:
         emu.start()
     except OSError as exc:

@@ -95,11 +95,14 @@ def _stamp() -> str:
     return _dt.datetime.now().strftime("%H:%M:%S")
 
 
-def cycle(sources: tuple[Path, ...], common: Common, out: Output) -> None:
+def cycle(sources: tuple[Path, ...], common: Common, out: Output, interval: float = 0.0
+          ) -> None:
     from annosync.sync.engine import locked, make_plan
 
-    with open_engine(sources, common, common.options("sync", tracker=out.tracker)) as engine, \
-            locked(engine):
+    options = common.options("sync", tracker=out.tracker)
+    # a manual sync holding the lock: wait for it, up to one poll interval
+    options.lock_timeout = max(options.lock_timeout, interval)
+    with open_engine(sources, common, options) as engine, locked(engine):
         with out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0, save_ids=True,
                              report=out.report)
@@ -153,6 +156,8 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     observer = Observer()
     for path in watched_paths(sources, common):
         observer.schedule(Handler(), str(path), recursive=True)
+    from annosync.sync.lock import LockBusy
+
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
@@ -161,7 +166,10 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
                  "Ctrl-C stops.", "dim")
         while True:
             try:
-                cycle(sources, common, out)
+                cycle(sources, common, out, interval)
+            except LockBusy as exc:
+                out.echo(f"[{_stamp()}] busy, trying again at the next change or poll: {exc}",
+                         "dim")
             except AnnosyncError as exc:
                 out.echo(f"[{_stamp()}] error: {exc}", "red")
             sys.stdout.flush()  # a log shows each cycle as it ends, not at exit

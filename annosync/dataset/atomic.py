@@ -54,9 +54,12 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a full disk or a lost mount: say which file could not be saved (it is unchanged)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
         raise
     _fsync_dir(target.parent)
 

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import tus
+from . import access, tus
 from .auth import SAFE_METHODS, authenticate, check_write_allowed, unauthorized
 from .context import Ctx
 from .errors import ApiError, detail, html_404, method_not_allowed, server_error
@@ -86,6 +86,8 @@ class App:
         self.throttles = throttles or Throttles()
         #: called with (method, path) as each request arrives, before faults and handling
         self.on_request: Callable[[str, str], None] | None = None
+        #: called with (kind, method, path) when a ``chaos`` fault hits a request
+        self.on_fault: Callable[[str, str, str], None] | None = None
 
     def resolve(self, path: str) -> tuple[Route, dict[str, str]] | None:
         for rt in self.routes:
@@ -129,7 +131,8 @@ class App:
             if ctx.user is None:
                 raise unauthorized("Authentication credentials were not provided.")
             check_write_allowed(ctx)
-        # DRF's order: authentication, permissions, then throttles, then the view
+        # DRF's order: authentication, permissions, then throttles, then the view (where
+        # CVAT's PolicyEnforcer judges the object)
         self.throttles.check(ctx)
         method = req.method
         handler = rt.handlers.get(method)
@@ -146,6 +149,7 @@ class App:
             raise method_not_allowed(method)
         if ctx.user is not None:
             ctx.scope = resolve_scope(ctx)
+            access.check(ctx, req.raw_path, method)
         resp = handler(ctx)
         if method == "HEAD":
             resp = Response(resp.status, b"", resp.content_type, resp.headers)
@@ -224,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         if app.on_request is not None:
             app.on_request(self.command, split.path)
         action = app.faults.match(self.command, split.path)
+        if action is not None and action.kind and app.on_fault is not None:
+            app.on_fault(action.kind, self.command, split.path)
         if action is not None and action.latency:
             time.sleep(action.latency)
         before = action is not None and not action.after

@@ -139,7 +139,11 @@ class Creator:
         if username not in self._user_ids:
             user = self.client.find_user(username)
             if user is None:
-                raise StateError(f"CVAT has no user {username!r} (task/job assignee)")
+                raise StateError(
+                    f"CVAT shows no user {username!r} (task/job assignee): check the name; "
+                    "outside an organization CVAT shows a regular user only themselves, so "
+                    "assign within an organization (cvat.organization) both belong to, or "
+                    "sync as an admin")
             self._user_ids[username] = int(user["id"])
         return self._user_ids[username]
 

@@ -37,10 +37,10 @@ log = logging.getLogger("annosync.sync")
 
 LOCK_FILE = "lock"
 OWNER_FILE = "lock.owner"
-#: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
-#: lock, its note, the journal of an apply in progress and temporary files (run records and
-#: everything else are meant to be committed)
-GITIGNORE = "lock\nlock.owner\njournal/\n.*.tmp\n"
+
+class LockBusy(StateError):
+    """Another process holds the dataset lock (the message names it)."""
+
 
 _held: dict[tuple[Path, int], int] = {}
 _guard = threading.Lock()
@@ -117,14 +117,10 @@ def dataset_lock(state_dir: str | os.PathLike[str], timeout: float = 0.0) -> Ite
     except Timeout:
         owner = read_owner(path)
         waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
-        raise StateError(
+        raise LockBusy(
             f"{path / LOCK_FILE}: {_describe(owner)} is working on this dataset{waited}: wait "
             "for it to finish, or pass --lock-timeout SECONDS to wait"
         ) from None
-    ignore = path / ".gitignore"
-    if not ignore.exists():  # machine-local state never travels with a git clone
-        with contextlib.suppress(OSError):
-            ignore.write_text(GITIGNORE, encoding="utf-8")
     note = path / OWNER_FILE
     if note.exists():  # we hold the lock, so whoever wrote this note died holding it
         log.info("recovered the lock of %s, which stopped without releasing it",

@@ -27,6 +27,10 @@ from annosync.sync.merge import BaseEntry
 
 RECORD_FORMAT = 1
 RUNS_DIR = "runs"
+#: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
+#: dataset lock and its note, the journal of an apply in progress, temporary files (run records
+#: are meant to be committed: they let another clone go on with the run)
+GITIGNORE = "lock\nlock.owner\njournal/\n.*.tmp\n"
 
 TaskState = Literal["planned", "created", "data_uploaded", "labels_uploaded"]
 
@@ -135,7 +139,11 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     except FileNotFoundError:
         return None
     try:
-        raw = json.loads(data)
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError.at(f"run record is not UTF-8 text: {exc.reason}", str(path)) from None
+    except RecursionError:
+        raise InputError.at("run record nested too deeply", str(path)) from None
     except json.JSONDecodeError as exc:
         marker = next((n for n, line in enumerate(data.splitlines(), 1)
                        if line.startswith((b"<<<<<<<", b">>>>>>>"))), None)
@@ -146,7 +154,8 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
                 "`annosync plan`: it compares that side with CVAT again and reports any "
                 "conflict instead of overwriting", str(path), marker) from None
         raise InputError.at(f"invalid JSON in run record: {exc.msg}", str(path), exc.lineno) from None
-    if isinstance(raw, dict) and raw.get("format", RECORD_FORMAT) > RECORD_FORMAT:
+    version = raw.get("format", RECORD_FORMAT) if isinstance(raw, dict) else RECORD_FORMAT
+    if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_FORMAT:
         raise StateError(f"{path}: written by a newer annosync (format {raw['format']})")
     try:
         return RunRecord.model_validate(raw)
@@ -163,6 +172,9 @@ def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
     except FileNotFoundError:
         pass
     record.updated_at = now_iso()
+    ignore = Path(state_dir) / ".gitignore"
+    if not ignore.exists():  # machine-local state never travels with a git clone
+        write_if_changed(ignore, GITIGNORE.encode())
     return write_if_changed(path, record_to_bytes(record))
 
 

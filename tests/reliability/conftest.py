@@ -19,9 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lab import EmulatorProcess  # noqa: E402
-
-RESULTS: list[dict[str, Any]] = []
+from lab import RESULTS, EmulatorProcess
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,12 +29,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("reliability") is not None:
             item.add_marker(skip)
-
-
-def record(experiment: str, tried: str, counts: dict[str, Any], survived: str) -> None:
-    """One row of the results table."""
-    RESULTS.append({"experiment": experiment, "tried": tried, "counts": counts,
-                    "survived": survived})
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -49,10 +49,21 @@ from annosync.sync.record import load_record
 from annosync.sync.session import Connection, SyncOptions
 
 ADMIN = ("admin", "admin-password-1")
+
+#: rows of the results table (conftest.py prints and saves them at the end of the session)
+RESULTS: list[dict[str, Any]] = []
+
+
+def record(experiment: str, tried: str, counts: dict[str, Any], survived: str) -> None:
+    """One row of the results table: what was tried, what was counted, what survived."""
+    RESULTS.append({"experiment": experiment, "tried": tried, "counts": counts,
+                    "survived": survived})
 CLASSES = ("car", "person", "truck")
 
 PROBE = r"""
-import os, sys, time
+import os, sys, time, signal
+from annosync.cli.main import _terminate, main
+signal.signal(signal.SIGTERM, _terminate)  # what main() does first, before the probe's work
 _replace = os.replace
 def _kind(dst):
     d = os.fspath(dst)
@@ -70,9 +81,12 @@ def replace(src, dst, *a, **k):
         sys.stderr.write("@write %s after\n" % kind); sys.stderr.flush(); time.sleep(0.02)
     return out
 os.replace = replace
-import annosync.cvat.uploads as up
+try:
+    import annosync.cvat.uploads as up
+except KeyboardInterrupt:  # the probe's own set-up, interrupted: leave as main() would
+    sys.stderr.write("Interrupted.\n")
+    sys.exit(143 if type(sys.exc_info()[1]).__name__ == "Terminated" else 130)
 up.UploadLimits.__init__.__defaults__ = (64 * 1024 * 1024, 4096, 2048, 5)
-from annosync.cli.main import main
 sys.argv = ["annosync", *sys.argv[1:]]
 main()
 """
@@ -339,7 +353,7 @@ def snapshot(ws: Workspace, client: CvatClient) -> Snapshot:
     folder = ws.folder
     local: Content = {}
     corrupt: list[str] = []
-    for key in folder.keys():
+    for key in folder:
         path = folder.label_path(key)
         try:
             sample = parse_sample(path.read_bytes(), str(path))
@@ -465,11 +479,18 @@ class Killed:
     landed: bool
     err: str
     seconds: float
+    requests: int = 0  # requests the run made before it ended
+
+    def before_startup(self, sig: int) -> bool:
+        """The signal took the process down before annosync began (interpreter start-up,
+        importing the entry point): the default action, nothing done, nothing to clean."""
+        return self.rc == -sig and self.requests == 0
 
 
 def run_and_signal(ws: Workspace, emu: EmulatorProcess, trigger: Trigger, sig: int,
                    *args: str) -> Killed:
     """Start ``annosync sync`` (probed) and send ``sig`` when ``trigger`` fires."""
+    first = emu.count()
     proc = ws.popen("sync", *args, probe=True)
     started = time.monotonic()
     fire = threading.Event()
@@ -515,7 +536,7 @@ def run_and_signal(ws: Workspace, emu: EmulatorProcess, trigger: Trigger, sig: i
             proc.wait()
     reader.join(timeout=5)
     err = "".join(lines.queue)
-    return Killed(rc, fire.is_set(), err, time.monotonic() - started)
+    return Killed(rc, fire.is_set(), err, time.monotonic() - started, emu.count() - first)
 
 
 def _signal(proc: subprocess.Popen[str], sig: int) -> None:

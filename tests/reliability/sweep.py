@@ -42,6 +42,7 @@ class Outcome:
     trigger: str
     rc: int
     landed: bool
+    early: bool
     clean_stop: bool
     lock_free: bool
     note_left: bool
@@ -111,10 +112,11 @@ class Lab:
         ws = self.prepare(phase)
         killed = run_and_signal(ws, self.emu, trigger, SIGNALS[sig_name])
         errors: list[str] = []
+        early = killed.before_startup(SIGNALS[sig_name])
         if sig_name == "SIGKILL":
             clean = killed.rc in (0, -signal.SIGKILL)
         else:
-            clean = killed.rc in (0, 130, 143) and "Traceback" not in killed.err
+            clean = early or (killed.rc in (0, 130, 143) and "Traceback" not in killed.err)
         if not clean:
             errors.append(f"stop rc={killed.rc}: {killed.err.strip()[-500:]}")
         free = lock_free(ws)
@@ -134,7 +136,8 @@ class Lab:
             got = snapshot(ws, client)
         return Outcome(
             phase=phase, signal=sig_name, trigger=trigger.describe(), rc=killed.rc,
-            landed=killed.landed and killed.rc != 0, clean_stop=clean, lock_free=free,
+            landed=killed.landed and killed.rc != 0, early=early, clean_stop=clean,
+            lock_free=free,
             note_left=note, resync_rc=resync.rc, resyncs=resyncs, plan_rc=len(left),
             duplicate_tasks=got.duplicate_tasks, orphan_tasks=got.orphan_tasks,
             duplicate_projects=max(0, got.projects - 1),
@@ -154,6 +157,7 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
     for o in outcomes:
         total["runs"] += 1
         total["landed"] += int(o.landed)
+        total["before_startup"] += int(o.early)
         total["clean_stop"] += int(o.clean_stop)
         total["lock_released"] += int(o.lock_free)
         total["resync_ok"] += int(o.resync_rc == 0)

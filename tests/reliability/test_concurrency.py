@@ -108,7 +108,7 @@ def test_watch_and_a_manual_sync(tmp_path: Path, emu: Emulator) -> None:
         watch.send_signal(signal.SIGTERM)
         out, err = watch.communicate(timeout=30)
         assert watch.returncode == 0, err
-        assert "Stopped watching." in out and "error" not in out
+        assert "Stopped watching." in out and "error" not in out, out
     finally:
         if watch.poll() is None:
             watch.kill()

@@ -8,13 +8,13 @@ signal by default, ``ANNOSYNC_RELIABILITY_KILLS`` to change it).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from conftest import record
-from lab import EmulatorProcess
-from sweep import Lab, sweep, summarize
+from lab import EmulatorProcess, record
+from sweep import Lab, as_dicts, summarize, sweep
 
 
 def check(outcome) -> None:  # type: ignore[no-untyped-def]
@@ -45,10 +45,14 @@ KILLS = int(os.environ.get("ANNOSYNC_RELIABILITY_KILLS", "100"))
 def test_kill_sweep(sig: str, tmp_path: Path, emulator_process: EmulatorProcess) -> None:
     lab = Lab(tmp_path, emulator_process, seed={"SIGKILL": 1, "SIGTERM": 2, "SIGINT": 3}[sig])
     outcomes = sweep(lab, KILLS, sig)
+    out = Path(__file__).resolve().parents[2] / ".reliability"
+    out.mkdir(exist_ok=True)
+    (out / f"kill-{sig}.json").write_text(json.dumps(as_dicts(outcomes), indent=1))
     totals = summarize(outcomes)
     bad = [o for o in outcomes if not o.ok]
     record(f"{sig} of `annosync sync`", f"{KILLS} random moments",
-           {k: totals.get(k, 0) for k in ("landed", "duplicate_tasks", "lost_local",
+           {k: totals.get(k, 0) for k in ("landed", "before_startup", "duplicate_tasks",
+                                          "lost_local",
                                           "lost_remote", "orphan_tasks", "corrupt",
                                           "temporaries", "clean_stop", "lock_released",
                                           "resync_ok", "plan_clean")},
