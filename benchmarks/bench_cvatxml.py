@@ -1,15 +1,32 @@
-"""Benchmark of the CVAT XML format layer: streamed write and parse of a 1M-shape file.
+"""CVAT XML at scale: annosync's import-xml / export-xml beside datumaro and a bare lxml parse.
 
-Each phase runs in its own process and reports its wall time and peak resident memory
-(``ru_maxrss``, which includes lxml's C allocations that ``tracemalloc`` cannot see), next to
-the same process's baseline right after imports. Two sizes are parsed to show that memory does
-not grow with the file.
+One command, not part of the test run; it makes its own data (a CVAT 1.1 task file of
+``--shapes`` boxes, ``--per-image`` per image, with two attributes each: 1,000,000 boxes on
+20,000 images by default, ~225 MB) and runs every case ``--runs`` times, each in a fresh
+process, then prints medians side by side:
 
-    python benchmarks/bench_cvatxml.py                  # 1,000,000 shapes (and 100,000)
-    python benchmarks/bench_cvatxml.py --shapes 200000  # quicker
+    python benchmarks/bench_cvatxml.py                         # 1M boxes, 3 runs each
+    python benchmarks/bench_cvatxml.py --shapes 100000 --runs 5
+    python benchmarks/bench_cvatxml.py --datumaro-python /path/to/venv/bin/python
 
-Shapes: images of 10 shapes each, a mix of boxes (with rotation and two attributes), polygons
-of 6 points, polylines, points and masks, plus one tag per image; ``numbers="cvat"``.
+Cases (shapes/s are the file's shapes over the wall time; peak = the process's max RSS):
+
+* ``lxml floor``: ``lxml.etree.iterparse`` of the file into one tuple per shape, elements
+  cleared as it goes: the least any Python reader of this file can do.
+* ``XmlReader.items()``: annosync's streaming parse into model objects (format layer).
+* ``XmlWriter``: writing those objects back out (format layer; objects made beforehand in
+  chunks of 1,000 images, not timed).
+* ``annosync import-xml``: the command, whole process, into a new dataset folder (one label
+  file per image, written atomically).
+* ``annosync export-xml``: the command, whole process, from that folder back to XML.
+* ``datumaro import`` / ``datumaro export``: ``Dataset.import_from(path, "cvat")`` with every
+  item's annotations touched, and ``Dataset.export(dir, "cvat")`` of it (the export process
+  imports first; only the export is timed inside it). Datumaro (PyPI ``datumaro``) must be
+  importable by ``--datumaro-python`` (default: this Python); it insists that every image
+  exists, so empty placeholder files are made in ``images/`` beside the XML for it. Skipped
+  with a note when it is not installed (it pins old numpy: a separate venv is the easy way).
+
+Figures are whole-process wall seconds (start-up included) except where ``in-process`` says.
 """
 
 from __future__ import annotations
@@ -17,127 +34,270 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import random
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-SHAPES_PER_IMAGE = 10
-
-
-def _rss_mb() -> float:
-    # ru_maxrss is KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+LABELS = ("car", "person", "bike", "truck")
 
 
-def _images(n_shapes: int):  # type: ignore[no-untyped-def]
-    from annosync.cvatxml.model import Attr, Image, Mask, Shape, Tag
+# -- data --------------------------------------------------------------------------------------
+def _images(n_shapes: int, per: int):  # type: ignore[no-untyped-def]
+    from annosync.cvatxml.model import Attr, Image, Shape
 
-    n_images = n_shapes // SHAPES_PER_IMAGE
-    for i in range(n_images):
+    rng = random.Random(11)
+    for i in range(n_shapes // per):
+        w, h = (1920, 1080) if i % 3 else (1280, 720)
         shapes = []
-        for j in range(SHAPES_PER_IMAGE):
-            x = float((i * 7 + j * 13) % 600)
-            kind = j % 5
-            if kind == 0:
-                s = Shape("box", label="car", source="manual", occluded=bool(j & 1),
-                          points=[x, 10.5, x + 40.25, 60.0], rotation=15.0 if j == 5 else None,
-                          z_order=j, attributes=[Attr("color", "red"), Attr("parked", "false")])
-            elif kind == 1:
-                s = Shape("polygon", label="road", source="manual", occluded=False,
-                          points=[x, 0.0, x + 10, 5.5, x + 20, 30.0, x + 5, 40.0, x, 20.0,
-                                  x - 3, 10.0], z_order=0, group_id=1)
-            elif kind == 2:
-                s = Shape("polyline", label="lane", source="auto", occluded=False,
-                          points=[x, 1.0, x + 50, 2.0, x + 100, 3.0], z_order=0)
-            elif kind == 3:
-                s = Shape("points", label="person", source="manual", occluded=False,
-                          points=[x, 5.0, x + 1, 6.0], z_order=1)
-            else:
-                s = Shape("mask", label="blob", source="manual", occluded=False,
-                          mask=Mask([3, 5, 7, 5], int(x), 3, 4, 5), z_order=0)
-            shapes.append(s)
-        yield Image(id=i, name=f"dir/img_{i:07d}.jpg", width=640, height=480, shapes=shapes,
-                    tags=[Tag("daytime", source="manual")])
+        for j in range(per):
+            x, y = round(rng.uniform(0, w - 100), 2), round(rng.uniform(0, h - 100), 2)
+            shapes.append(Shape(
+                "box", label=LABELS[j % 4], source="manual", occluded=bool(j & 1),
+                points=[x, y, round(x + rng.uniform(1, 99), 2), round(y + rng.uniform(1, 99), 2)],
+                z_order=0, attributes=[Attr("color", ("red", "blue")[j % 2]),
+                                       Attr("parked", ("false", "true")[j % 2])]))
+        yield Image(id=i, name=f"img_{i:06d}.jpg", width=w, height=h, shapes=shapes)
 
 
-def phase_write(path: Path, n_shapes: int) -> dict[str, float]:
+def _meta(n_images: int):  # type: ignore[no-untyped-def]
+    from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, TaskMeta
+
+    labels = [LabelMeta(name=n, color="#ff0000", type="rectangle", attributes=[
+        AttributeSpec(name="color", mutable="False", input_type="select", default_value="red",
+                      values="red\nblue"),
+        AttributeSpec(name="parked", mutable="False", input_type="checkbox",
+                      default_value="false", values="false\ntrue")]) for n in LABELS]
+    return Meta(kind="task", task=TaskMeta(id="1", name="bench", size=str(n_images),
+                                           mode="annotation", labels=labels))
+
+
+def generate(path: Path, n_shapes: int, per: int) -> None:
     from annosync.cvatxml import XmlWriter
-    from annosync.cvatxml.meta import Meta, TaskMeta
 
-    base = _rss_mb()
-    meta = Meta(kind="task", task=TaskMeta(id="1", name="bench", size=str(n_shapes // 10)))
-    images = _images(n_shapes)
-    start, cpu = time.perf_counter(), time.process_time()
-    with XmlWriter(path, meta=meta, numbers="cvat") as writer:
-        for image in images:
+    with XmlWriter(path, meta=_meta(n_shapes // per), numbers="cvat") as writer:
+        for image in _images(n_shapes, per):
             writer.write_image(image)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"seconds": seconds, "shapes_per_s": n_shapes / seconds, "cpu_shapes_per_s":
-            n_shapes / cpu, "baseline_mb": base, "peak_mb": _rss_mb(),
-            "bytes": path.stat().st_size}
 
 
-def phase_parse(path: Path, n_shapes: int) -> dict[str, float]:
+# -- in-process phases (run in a child: ``--phase NAME``) ------------------------------------
+def phase_lxml(path: Path) -> dict[str, Any]:
+    from lxml import etree
+
+    start, cpu = time.perf_counter(), time.process_time()
+    out = []
+    for _, el in etree.iterparse(str(path), events=("end",), tag=("box", "image")):
+        if el.tag == "box":
+            a = el.attrib
+            out.append((a["label"], float(a["xtl"]), float(a["ytl"]), float(a["xbr"]),
+                        float(a["ybr"]), [(c.get("name"), c.text) for c in el]))
+        else:
+            el.clear(keep_tail=True)
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+            out.clear()
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}
+
+
+def phase_parse(path: Path) -> dict[str, Any]:
     from annosync.cvatxml import XmlReader
 
-    base = _rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
     shapes = 0
     with XmlReader(path) as reader:
         for item in reader.items():
             shapes += len(item.shapes)
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+            "shapes": shapes}
+
+
+def phase_write(path: Path, n_shapes: int, per: int) -> dict[str, Any]:
+    from itertools import islice
+
+    from annosync.cvatxml import XmlWriter
+
+    out = path.with_name("written.xml")
+    made = _images(n_shapes, per)
+    spent = spent_cpu = 0.0
+    with XmlWriter(out, meta=_meta(n_shapes // per), numbers="cvat") as writer:
+        while chunk := list(islice(made, 1000)):
+            start, cpu = time.perf_counter(), time.process_time()
+            for image in chunk:
+                writer.write_image(image)
+            spent += time.perf_counter() - start
+            spent_cpu += time.process_time() - cpu
+    same = out.read_bytes() == path.read_bytes()
+    out.unlink()
+    return {"seconds": spent, "cpu": spent_cpu, "same_bytes": same}
+
+
+def phase_dm_import(path: Path) -> dict[str, Any]:
+    import datumaro as dm  # type: ignore[import-not-found]
+
+    start, cpu = time.perf_counter(), time.process_time()
+    ds = dm.Dataset.import_from(str(path), "cvat")
+    shapes = sum(len(item.annotations) for item in ds)
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+            "shapes": shapes,
+            "version": dm.__version__}
+
+
+def phase_dm_export(path: Path) -> dict[str, Any]:
+    import datumaro as dm
+
+    ds = dm.Dataset.import_from(str(path), "cvat")
+    sum(len(item.annotations) for item in ds)
+    out = path.parent / "dm_export"
+    shutil.rmtree(out, ignore_errors=True)
+    start, cpu = time.perf_counter(), time.process_time()
+    ds.export(str(out), "cvat", save_media=False)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    assert shapes == n_shapes, (shapes, n_shapes)
-    assert not reader.warnings
-    return {"seconds": seconds, "shapes_per_s": shapes / seconds,
-            "cpu_shapes_per_s": shapes / cpu, "baseline_mb": base, "peak_mb": _rss_mb()}
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "cpu": cpu}
 
 
-def _child(phase: str, path: Path, n: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--path", str(path), "--shapes", str(n)],
-        check=True, capture_output=True, text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+# -- measuring ---------------------------------------------------------------------------------
+def measured(cmd: list[str]) -> dict[str, Any]:
+    """One child process's wall/CPU seconds and peak RSS (``--wrap``), with what it printed."""
+    out = subprocess.run([sys.executable, __file__, "--wrap", "--", *cmd], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def wrap(cmd: list[str]) -> None:
+    """Run ``cmd``; print its wall/CPU/peak RSS and its own last JSON line, as one JSON."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read() if proc.stdout else b""  # type: ignore[union-attr]
+    err = proc.stderr.read() if proc.stderr else b""  # type: ignore[union-attr]
+    del pid
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.stderr.write(err.decode(errors="replace")[-3000:])
+        raise SystemExit(code)
+    result: dict[str, Any] = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                              "peak_mb": usage.ru_maxrss / 1024}
+    lines = out.decode(errors="replace").strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        result["inner"] = json.loads(lines[-1])
+    print(json.dumps(result))
+
+
+def median(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", type=int, default=1_000_000)
-    parser.add_argument("--phase", choices=["write", "parse"])
+    parser.add_argument("--per-image", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--datumaro-python", default=None,
+                        help="a Python that can import datumaro (default: this one, if it can)")
+    parser.add_argument("--workdir", default=None, help="where to put the data (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--phase", choices=["lxml", "parse", "write", "dm_import", "dm_export"])
     parser.add_argument("--path")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--wrap", action="store_true")
+    parser.add_argument("cmd", nargs="*")
     args = parser.parse_args()
-    if args.phase:
-        fn = phase_write if args.phase == "write" else phase_parse
-        print(json.dumps(fn(Path(args.path), args.shapes)))
+    if args.wrap:
+        wrap(args.cmd)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="bench_cvatxml_"))
-    sizes = sorted({max(args.shapes // 10, SHAPES_PER_IMAGE), args.shapes})
-    rows = []
-    for n in sizes:
-        path = tmp / f"bench_{n}.xml"
-        w = _child("write", path, n)
-        p = _child("parse", path, n)
-        rows.append((n, w, p))
-        if not args.keep:
-            os.unlink(path)
-    print(f"CVAT XML format layer, Python {sys.version.split()[0]}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
-    print("shapes/s: wall clock (CPU time); peak = max RSS of the phase's process, base = its "
-          "RSS after imports")
-    print(f"{'shapes':>10} {'file MB':>8} | {'write shapes/s':>22} {'peak MB':>8} {'(base)':>7} "
-          f"| {'parse shapes/s':>22} {'peak MB':>8} {'(base)':>7}")
-    for n, w, p in rows:
-        wr = f"{w['shapes_per_s']:,.0f} ({w['cpu_shapes_per_s']:,.0f})"
-        pr = f"{p['shapes_per_s']:,.0f} ({p['cpu_shapes_per_s']:,.0f})"
-        print(f"{n:>10,} {w['bytes'] / 1e6:>8.1f} | {wr:>22} {w['peak_mb']:>8.1f} "
-              f"{w['baseline_mb']:>7.1f} | {pr:>22} {p['peak_mb']:>8.1f} {p['baseline_mb']:>7.1f}")
-    if not args.keep:
-        tmp.rmdir()
+    if args.phase:
+        path = Path(args.path)
+        fns = {"lxml": lambda: phase_lxml(path), "parse": lambda: phase_parse(path),
+               "write": lambda: phase_write(path, args.shapes, args.per_image),
+               "dm_import": lambda: phase_dm_import(path),
+               "dm_export": lambda: phase_dm_export(path)}
+        print(json.dumps(fns[args.phase]()))
+        return
+
+    n, per = args.shapes, args.per_image
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_cvatxml_"))
+    work.mkdir(parents=True, exist_ok=True)
+    xml = work / f"boxes_{n}.xml"
+    if not xml.exists():
+        print(f"generating {xml} ...", file=sys.stderr)
+        generate(xml, n, per)
+    dm_python = args.datumaro_python or sys.executable
+    has_dm = subprocess.run([dm_python, "-c", "import datumaro"], capture_output=True
+                            ).returncode == 0
+    if has_dm:
+        images = work / "images"
+        if not images.is_dir() or len(os.listdir(images)) < n // per:
+            images.mkdir(exist_ok=True)
+            for i in range(n // per):
+                (images / f"img_{i:06d}.jpg").touch()
+    cli = [sys.executable, "-c", "import sys; from annosync.cli.main import main; "
+           "sys.argv[0] = 'annosync'; sys.exit(main())"]
+    me = [sys.executable, __file__, "--shapes", str(n), "--per-image", str(per), "--path",
+          str(xml), "--phase"]
+    cases: list[tuple[str, list[str], str | None]] = [
+        ("lxml floor (in-process)", [*me, "lxml"], "inner"),
+        ("XmlReader.items() (in-process)", [*me, "parse"], "inner"),
+        ("XmlWriter (in-process)", [*me, "write"], "inner"),
+        ("annosync import-xml", [*cli, "import-xml", str(xml), "--dataset", str(work / "ds")],
+         None),
+        ("annosync export-xml", [*cli, "export-xml", str(work / "out.xml"), "--dataset",
+                                 str(work / "ds")], None),
+    ]
+    if has_dm:
+        dm_me = [dm_python, __file__, "--path", str(xml), "--phase"]
+        cases += [("datumaro import", [*dm_me, "dm_import"], "inner"),
+                  ("datumaro export", [*dm_me, "dm_export"], "inner")]
+    results: dict[str, list[dict[str, Any]]] = {}
+    for r in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
+        for name, cmd, _ in cases:
+            if name.startswith("annosync import"):
+                shutil.rmtree(work / "ds", ignore_errors=True)
+            print(f"run {r + 1}/{args.runs}: {name}", file=sys.stderr)
+            results.setdefault(name, []).append(measured(cmd))
+    same = (work / "out.xml").read_bytes() == xml.read_bytes()
+    load = os.getloadavg()[0]
+    print(f"\nCVAT XML, {n:,} boxes on {n // per:,} images ({xml.stat().st_size / 1e6:.0f} MB), "
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.1f}, "
+          f"median of {args.runs} run(s)" + ("" if has_dm else "; datumaro not installed"))
+    print(f"export-xml output identical to the input file: {same}")
+    print("in-process: the phase's own time, start-up and set-up excluded; whole: the process")
+    print("shapes/s over wall time, and over CPU time (the fairer one on a busy machine)")
+    print(f"{'case':32} {'in-process s':>12} {'whole s':>8} {'shapes/s':>10} {'cpu s':>7} "
+          f"{'shapes/cpu s':>12} {'peak MB':>8}")
+    rates: dict[str, float] = {}
+    whole: dict[str, float] = {}
+    cpu_rates: dict[str, float] = {}
+    for name, _cmd, inner in cases:
+        rows = results[name]
+        wall = median(rows, "wall")
+        secs = statistics.median(r["inner"]["seconds"] for r in rows) if inner else wall
+        cpu = statistics.median(r["inner"]["cpu"] for r in rows) if inner else \
+            median(rows, "cpu")
+        rates[name], whole[name], cpu_rates[name] = n / secs, n / wall, n / cpu
+        shown = f"{secs:12.2f}" if inner else f"{'':>12}"
+        print(f"{name:32} {shown} {wall:8.2f} {n / secs:10,.0f} {cpu:7.1f} {n / cpu:12,.0f} "
+              f"{max(r['peak_mb'] for r in rows):8.1f}")
+    print()
+    for label, table in (("wall", rates), ("cpu", cpu_rates)):
+        floor = table["lxml floor (in-process)"]
+        line = f"by {label}: XmlReader.items() / lxml floor " \
+               f"{table['XmlReader.items() (in-process)'] / floor:.2f}"
+        if has_dm:
+            line += (f"; import-xml (whole) / datumaro import (in-process) "
+                     f"{table['annosync import-xml'] / table['datumaro import']:.2f}x"
+                     f"; export-xml (whole) / datumaro export (in-process) "
+                     f"{table['annosync export-xml'] / table['datumaro export']:.2f}x")
+        print(line)
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

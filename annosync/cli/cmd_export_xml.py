@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from annosync.cli.bars import choose, progress_flags
@@ -43,13 +45,16 @@ from annosync.cli.boundary import guarded
 @click.option("--record", "record", default=None, metavar="NAME",
               help="The imported CVAT file to write again (.annosync/cvat/NAME.json), or "
                    "'none' for a new task; default: the one the samples came from.")
+@click.option("--anno-key", "anno_key", default=None, metavar="KEY",
+              help="Cut videos (frame_start/stop/step) and name mask values (mask_targets) as "
+                   "the dataset's annotation run KEY did; explicit options win.")
 @progress_flags
 @guarded
 def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
             with_media: bool, samples: tuple[str, ...], fields: tuple[str, ...], numbers: str,
             start_frame: int | None, stop_frame: int | None, frame_step: int | None,
             task_name: str | None, label_ids: bool | None, mask_targets: str | None,
-            record: str | None,
+            record: str | None, anno_key: str | None,
             no_progress: bool, quiet: bool) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
     "CVAT 1.1" importer accepts. Samples imported from a CVAT file are written as that task
@@ -57,14 +62,23 @@ def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
     from annosync.cvatxml import export_xml
 
     with choose(not no_progress, quiet) as progress:
-        report = export_xml(
-            dataset, output, layout=layout,  # type: ignore[arg-type]
-            samples=samples or None, fields=fields or None, as_zip=as_zip,
-            include_media=with_media, numbers=numbers,  # type: ignore[arg-type]
-            start_frame=start_frame, frame_step=frame_step, stop_frame=stop_frame,
-            task_name=task_name, label_ids=label_ids, record=record, mask_targets=mask_targets,
-            progress=progress,
-        )
+        options: dict[str, Any] = dict(
+            layout=layout, samples=samples or None, fields=fields or None, as_zip=as_zip,
+            include_media=with_media, numbers=numbers, start_frame=start_frame,
+            frame_step=frame_step, stop_frame=stop_frame, task_name=task_name,
+            label_ids=label_ids, record=record, mask_targets=mask_targets, progress=progress)
+        if anno_key is None:
+            report = export_xml(dataset, output, **options)
+        else:
+            from annosync.api import run_manifest
+            from annosync.dataset.folder import DatasetFolder
+            from annosync.sync.record import load_record
+            from annosync.sync.xml_options import export_run_xml
+
+            folder = DatasetFolder.open(dataset)
+            run = run_manifest(folder, anno_key)
+            report = export_run_xml(folder, output, anno_key, run.manifest,
+                                    load_record(folder.state_dir, anno_key), **options)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     files = ", ".join(str(f) for f in report.files)

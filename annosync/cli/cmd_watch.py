@@ -1,9 +1,10 @@
 """``annosync watch``: keep syncing: on local file changes (watchdog) and every poll interval.
 
 Local edits are seen at once (debounced: a burst of saves syncs once); CVAT changes are seen at
-the next poll, since CVAT cannot notify us. Each cycle is an ordinary ``sync`` (plan, then
-apply, holding the dataset lock); a failing cycle (a conflict, a lost connection, a manual sync
-holding the lock) is reported and watching goes on.
+the next poll, or at once with ``--webhook`` (CVAT posts to a local receiver, and only the tasks
+it names are refreshed: ``cli/webhook_mode.py``). Each cycle is an ordinary ``sync`` (plan, then
+apply, holding the dataset lock; ``--commit`` commits what it pulled); a failing cycle (a
+conflict, a lost connection, a manual sync holding the lock) is reported and watching goes on.
 
 Only events that may change content count: reading a file (``opened``, ``closed_no_write``) or
 touching its metadata (``attrib``) does not, so an editor, a training job or a backup reading
@@ -27,8 +28,10 @@ import click
 
 from annosync.cli.boundary import guarded
 from annosync.cli.options import (
+    CommitSpec,
     Common,
     Output,
+    commit_options,
     common_options,
     execute,
     load_runs,
@@ -37,6 +40,7 @@ from annosync.cli.options import (
     show_plan,
     sources_argument,
 )
+from annosync.cli.webhook_mode import WebhookMode
 from annosync.errors import AnnosyncError
 
 #: watchdog event types that may mean new content (not reads, not metadata)
@@ -95,24 +99,27 @@ def _stamp() -> str:
     return _dt.datetime.now().strftime("%H:%M:%S")
 
 
-def cycle(sources: tuple[Path, ...], common: Common, out: Output, interval: float = 0.0
-          ) -> None:
+def cycle(sources: tuple[Path, ...], common: Common, out: Output,
+          commit: CommitSpec | None = None, only: frozenset[int] | None = None,
+          interval: float = 0.0) -> None:
+    """One sync; ``only``: just these CVAT tasks (named by webhook deliveries)."""
     from annosync.sync.engine import locked, make_plan
 
-    options = common.options("sync", tracker=out.tracker)
+    options = common.options("sync", tracker=out.tracker, only_tasks=only)
     # a manual sync holding the lock: wait for it, up to one poll interval
     options.lock_timeout = max(options.lock_timeout, interval)
     with open_engine(sources, common, options) as engine, locked(engine):
         with out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0, save_ids=True,
                              report=out.report)
+        what = f"task(s) {', '.join(map(str, sorted(only)))} (webhook)" if only else ""
         if not needs_apply(plan):
             if not common.quiet:
-                out.echo(f"[{_stamp()}] No changes.", "dim")
+                out.echo(f"[{_stamp()}] No changes{' in ' + what if what else ''}.", "dim")
             return
-        out.echo(f"[{_stamp()}] Changes found:", "bold")
+        out.echo(f"[{_stamp()}] Changes found{' in ' + what if what else ''}:", "bold")
         show_plan(out, plan, common)
-        execute(out, engine, plan)
+        execute(out, engine, plan, commit)
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -134,15 +141,32 @@ def watched_paths(sources: tuple[Path, ...], common: Common) -> list[Path]:
 @click.option("--debounce", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               metavar="SECONDS", help="Quiet time after a local change before syncing.")
 @click.option("--once", is_flag=True, help="One cycle, then exit (for scripts and tests).")
+@click.option("--webhook", is_flag=True,
+              help="Let CVAT notify annosync (a webhook per project/organization, pointing at a "
+                   "local receiver) instead of polling; falls back to polling if unreachable.")
+@click.option("--webhook-listen", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
+              help="Where the receiver listens (port 0: any free port).")
+@click.option("--webhook-url", metavar="URL",
+              help="The URL CVAT posts to, when it reaches the receiver by another address "
+                   "(e.g. http://host.docker.internal:8765/annosync); its path is served.")
+@click.option("--webhook-timeout", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, metavar="SECONDS", help="How long to wait for CVAT's ping.")
+@click.option("--safety-poll", type=click.FloatRange(min=1.0), default=600.0,
+              show_default=True, metavar="SECONDS",
+              help="With working webhooks: a full sync this often anyway.")
+@commit_options
 @common_options()
 @guarded
 def command(sources: tuple[Path, ...], interval: float, debounce: float, once: bool,
+            webhook: bool, webhook_listen: str, webhook_url: str | None,
+            webhook_timeout: float, safety_poll: float, commit: CommitSpec,
             common: Common) -> None:
     """Sync SOURCES (default: manifests/) now, then again whenever a file in their dataset
-    folders or manifests changes, and every --interval seconds for changes made in CVAT."""
+    folders or manifests changes, and every --interval seconds for changes made in CVAT (or,
+    with --webhook, as soon as CVAT reports them)."""
     out = Output(common)
     if once:
-        cycle(sources, common, out)
+        cycle(sources, common, out, commit)
         return
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
@@ -160,26 +184,44 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    hooks = WebhookMode(sources, common, out, listen=webhook_listen, url=webhook_url,
+                        timeout=webhook_timeout, safety_poll=safety_poll,
+                        wake=changes.event.set) if webhook else None
+    only: frozenset[int] | None = None
     try:
         observer.start()
         out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
                  "Ctrl-C stops.", "dim")
         while True:
             try:
-                cycle(sources, common, out, interval)
+                cycle(sources, common, out, commit, only, interval)
             except LockBusy as exc:
                 out.echo(f"[{_stamp()}] busy, trying again at the next change or poll: {exc}",
                          "dim")
             except AnnosyncError as exc:
                 out.echo(f"[{_stamp()}] error: {exc}", "red")
+            if hooks is not None and not hooks.started:
+                hooks.start()  # after the first cycle: every run's project exists
             sys.stdout.flush()  # a log shows each cycle as it ends, not at exit
             # our own writes during the cycle are not news
             time.sleep(min(debounce, 0.2))
             changes.event.clear()
-            changes.wait(interval, debounce)
+            if hooks is not None and hooks.pending():
+                changes.event.set()  # deliveries that came in during the cycle
+            before = changes.last
+            woke = changes.wait(hooks.interval(interval) if hooks else interval, debounce)
+            only = None
+            if hooks is not None:
+                named = hooks.take()
+                if woke and changes.last == before and named:
+                    only = named  # only deliveries woke us: refresh just their tasks
+                elif not woke:
+                    hooks.check()  # a (safety) poll: are deliveries still arriving?
     except KeyboardInterrupt:
         out.echo("Stopped watching.")
     finally:
+        if hooks is not None:
+            hooks.stop()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
         observer.stop()

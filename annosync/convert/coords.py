@@ -49,9 +49,46 @@ def _candidates(guess: float, f: Callable[[float], float], target: float) -> lis
     return sorted(found, key=lambda v: len(repr(v)))
 
 
-def _solve(guess: float, f: Callable[[float], float], target: float) -> float:
+def _short(v: float) -> bool:
+    """True when no float within ``SEARCH_ULPS`` of ``v`` has a shorter ``repr``: ``v`` is
+    positional (1e-4 <= |v| < 1e15) with at most 14 significant digits. Two different
+    decimals of at most 14 digits lie at least 1e-14 apart (relative), more than 45 ulps, so
+    every neighbour needs more digits (and characters) than ``v``."""
+    a = abs(v)
+    if not (1e-4 <= a < 1e15):
+        return False
+    digits = repr(a).replace(".", "").lstrip("0").rstrip("0")
+    return len(digits) <= 14
+
+
+def _within(guess: float, v: float) -> bool:
+    """``v`` is at most ``SEARCH_ULPS`` floats away from ``guess`` (inside the search)."""
+    step = guess
+    for _ in range(SEARCH_ULPS):
+        step = math.nextafter(step, v)
+        if step == v:
+            return True
+    return False
+
+
+def _first(guess: float, f: Callable[[float], float], target: float) -> float | None:
+    """``_candidates(...)[0]`` (None when empty), without the search in the common case where
+    ``guess`` itself qualifies and is short: it is then the first candidate (found first, and
+    no candidate is shorter)."""
+    if f(guess) == target and _short(guess):
+        return guess
+    # the shortest candidate, when it has at most 14 digits, is the 14-digit decimal nearest
+    # to ``guess`` (others are 45+ ulps apart): try it before searching
+    near = float(f"{guess:.14g}")
+    if near != guess and _short(near) and f(near) == target and _within(guess, near):
+        return near
     found = _candidates(guess, f, target)
-    return found[0] if found else guess
+    return found[0] if found else None
+
+
+def _solve(guess: float, f: Callable[[float], float], target: float) -> float:
+    first = _first(guess, f, target)
+    return guess if first is None else first
 
 
 def to_rel(a: float, size: int) -> float:
@@ -82,6 +119,20 @@ def _edge(lo: float, hi: float, size: int) -> tuple[float, float]:
     if hi < lo:
         lo, hi = hi, lo
     lo, hi = float(lo), float(hi)
+
+    def scale(v: float) -> float:
+        return v * size
+
+    # the common case first: the first start and end candidates with their first width (what
+    # the full search below tries first)
+    start0, end0 = _first(lo / size, scale, lo), _first(hi / size, scale, hi)
+    if start0 is not None and end0 is not None:
+        def total0(w: float) -> float:
+            return start0 + w
+
+        w0 = _first(max(end0 - start0, 0.0), total0, end0)
+        if w0 is not None and w0 >= 0 and (start0 + w0) * size == hi:
+            return start0, w0
     starts = _candidates(lo / size, lambda v: v * size, lo) or [lo / size]
     ends = _candidates(hi / size, lambda v: v * size, hi) or [hi / size]
     for start in starts:

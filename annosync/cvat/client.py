@@ -807,6 +807,40 @@ class CvatClient:
     def get_cloud_storage(self, storage_id: int) -> JsonDict:
         return self._get(f"/api/cloudstorages/{_id(storage_id, 'storage_id')}")
 
+    # ---------------------------------------------------------------------------- webhooks
+
+    def create_webhook(self, target_url: str, events: Iterable[str], *, type: str,
+                       project_id: int | None = None, secret: str | None = None,
+                       description: str | None = None, enable_ssl: bool | None = None
+                       ) -> JsonDict:
+        """``POST /api/webhooks`` (WebhookWriteRequest): a ``project`` webhook (``project_id``)
+        or an ``organization`` one (the client's organization); CVAT signs deliveries with
+        ``secret`` (``X-Signature-256``)."""
+        if type not in ("project", "organization"):
+            raise ValueError("type must be project or organization")
+        body: JsonDict = {"target_url": target_url, "type": type, "events": sorted(events),
+                          "content_type": "application/json"}
+        for key, value in (("project_id", project_id), ("secret", secret),
+                           ("description", description), ("enable_ssl", enable_ssl)):
+            if value is not None:
+                body[key] = value
+        return self._send("POST", "/api/webhooks", json=body)
+
+    def get_webhook(self, webhook_id: int) -> JsonDict:
+        return self._get(f"/api/webhooks/{_id(webhook_id, 'webhook_id')}")
+
+    def list_webhooks(self, **filters: Any) -> list[JsonDict]:
+        """``GET /api/webhooks`` (every page; filters: type, project_id, target_url, owner)."""
+        return self._list("/api/webhooks", filters)
+
+    def delete_webhook(self, webhook_id: int, missing_ok: bool = False) -> bool:
+        return self._delete(f"/api/webhooks/{_id(webhook_id, 'webhook_id')}", missing_ok)
+
+    def ping_webhook(self, webhook_id: int) -> JsonDict:
+        """``POST /api/webhooks/{id}/ping``: CVAT sends a ``ping`` event now and answers with the
+        delivery (``status_code`` is what the target answered; 502 if unreachable)."""
+        return self._send("POST", f"/api/webhooks/{_id(webhook_id, 'webhook_id')}/ping")
+
     # ---------------------------------------------------------------------------- misc
 
     def exists(self, kind: str, object_id: int) -> bool:

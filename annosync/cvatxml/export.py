@@ -33,7 +33,7 @@ from annosync.cvatxml.encoding import NumberStyle
 from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, Size, TaskMeta
 from annosync.cvatxml.model import Image, Item, Shape, Tag, Track
 from annosync.cvatxml.record import Record, RecordTask
-from annosync.cvatxml.writer import XmlWriter
+from annosync.cvatxml.writer import ItemSpill, XmlWriter
 from annosync.cvatxml.xmlmap import (
     ELEMENTS,
     LABEL_ID_ATTR,
@@ -313,21 +313,28 @@ def _task_meta(name: str, size: int, mode: str, start: int, stop: int, step: int
 
 # -- writing -----------------------------------------------------------------------------------
 def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | None],
-           numbers: NumberStyle, as_zip: bool, media: list[tuple[str, Path]],
+           numbers: NumberStyle, as_zip: bool,
+           media: list[tuple[str, Path]] | Callable[[], list[tuple[str, Path]]],
            version: str | None = "1.1") -> None:
-    """Items are produced first (they decide the meta's labels), then streamed out."""
-    buffered = list(items)
-    meta = meta_of()
-    if as_zip:
-        with ZipWriter(target) as zw:
-            with zw.open(ANNOTATIONS_XML) as fh, \
-                    XmlWriter(fh, meta=meta, numbers=numbers, version=version) as w:
-                w.write_all(buffered)
-            for arcname, path in media:
-                zw.add_file(arcname, path)
-    else:
-        with XmlWriter(target, meta=meta, numbers=numbers, version=version) as w:
-            w.write_all(buffered)
+    """Items are produced first (they decide the meta's labels) and spilled to a temporary
+    file as they come (``ItemSpill``: memory stays flat), then written after the meta."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with ItemSpill(numbers, target.parent) as spill:
+        for item in items:
+            spill.write(item)
+        spill.finish()
+        meta = meta_of()
+        files = media() if callable(media) else media
+        if as_zip:
+            with ZipWriter(target) as zw:
+                with zw.open(ANNOTATIONS_XML) as fh, \
+                        XmlWriter(fh, meta=meta, numbers=numbers, version=version) as w:
+                    w.write_spilled(spill)
+                for arcname, path in files:
+                    zw.add_file(arcname, path)
+        else:
+            with XmlWriter(target, meta=meta, numbers=numbers, version=version) as w:
+                w.write_spilled(spill)
 
 
 def _count(report: ExportReport, items: Iterable[Item], step: Step | None = None
@@ -398,18 +405,17 @@ def export_xml(
         report.record = rec.name
         _export_record(folder, rec, set(keys), out, layout or rec.layout, lab, zip_out, include_media, numbers, report)
         return report
-    loaded = [(k, folder.read(k)) for k in keys]
-    videos = [(k, s) for k, s in loaded if s.is_video]
-    images = [(k, s) for k, s in loaded if not s.is_video]
-    if videos and images:
-        raise InputError.at(
-            "a CVAT task holds images or one video, not both: select image samples or video "
-            "samples", str(folder.root))
-    report.samples = len(loaded)
-    if images:
-        _export_images(folder, images, out, layout or "images", lab, zip_out, include_media,
+    first = folder.read(keys[0])
+    if not first.is_video:  # images: streamed, one sample read at a time
+        report.samples = len(keys)
+        _export_images(folder, keys, out, layout or "images", lab, zip_out, include_media,
                        numbers, task_name, report)
         return report
+    loaded = [(k, first if i == 0 else folder.read(k)) for i, k in enumerate(keys)]
+    videos = [(k, s) for k, s in loaded if s.is_video]
+    if len(videos) != len(loaded):
+        raise _mixed(folder)
+    report.samples = len(loaded)
     if len(videos) > 1 and out.suffix.lower() in (".xml", ".zip"):
         raise InputError.at(
             f"{len(videos)} video samples selected but one CVAT task holds one video: "
@@ -423,7 +429,20 @@ def export_xml(
     return report
 
 
-def _media_list(folder: DatasetFolder, include: bool, entries: list[tuple[str, Sample]]
+def _mixed(folder: DatasetFolder) -> InputError:
+    return InputError.at(
+        "a CVAT task holds images or one video, not both: select image samples or video "
+        "samples", str(folder.root))
+
+
+@dataclass
+class _MediaRef:
+    """Where a sample's media is (all ``_media_list`` needs: not the whole sample)."""
+
+    media: str
+
+
+def _media_list(folder: DatasetFolder, include: bool, entries: list[tuple[str, Any]]
                 ) -> list[tuple[str, Path]]:
     media: list[tuple[str, Path]] = []
     if not include:
@@ -436,18 +455,23 @@ def _media_list(folder: DatasetFolder, include: bool, entries: list[tuple[str, S
     return media
 
 
-def _export_images(folder: DatasetFolder, images: list[tuple[str, Sample]], out: Path,
-                   layout: str, lab: _Labels, zip_out: bool, include_media: bool,
-                   numbers: NumberStyle, task_name: str | None, report: ExportReport) -> None:
-    frames: list[tuple[int, str, int, int, list[tuple[str, Any]]]] = []
-    for i, (key, smp) in enumerate(images):
-        w, h = _size(folder, key, smp)
-        frames.append((i, _media_name(folder, smp), w, h, lab.objects(smp.fields)))
-    size = len(frames)
+def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: str,
+                   lab: _Labels, zip_out: bool, include_media: bool, numbers: NumberStyle,
+                   task_name: str | None, report: ExportReport) -> None:
+    size = len(keys)
+    media: list[tuple[str, Any]] = []
 
     def items() -> Iterator[Item]:
-        for i, name, w, h, labels in frames:
-            shapes, tags = lab.frame(labels, w, h)
+        for i, key in enumerate(keys):
+            smp = folder.read(key)
+            if smp.is_video:
+                raise _mixed(folder)
+            w, h = _size(folder, key, smp)
+            name = _media_name(folder, smp)
+            if include_media:
+                media.append((name, _MediaRef(smp.media)))
+            shapes, tags = lab.frame(lab.objects(smp.fields), w, h)
+            del smp
             if layout == "images":
                 yield Image(id=i, name=name, width=w, height=h, shapes=shapes, tags=tags)
             else:
@@ -462,10 +486,9 @@ def _export_images(folder: DatasetFolder, images: list[tuple[str, Sample]], out:
         return _task_meta(task_name or folder.name, size, "annotation", 0, max(size - 1, 0), 1,
                           _new_labels(lab, labels), None)
 
-    media = _media_list(folder, include_media,
-                        [(_media_name(folder, s), s) for _, s in images])
     with lab.progress.step(f"write {out.name}", None, "items") as step:
-        _write(out, _numbered(_count(report, items(), step)), meta, numbers, zip_out, media)
+        _write(out, _numbered(_count(report, items(), step)), meta, numbers, zip_out,
+               lambda: _media_list(folder, include_media, media))
     report.files.append(out)
 
 
@@ -589,7 +612,7 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
     if extra:
         lab.warn(f"{len(extra)} selected sample(s) are not frames of the recorded task "
                  f"{rec.name!r}; not exported (export them with --record none)")
-    media: list[tuple[str, Sample]] = []
+    media: list[tuple[str, Any]] = []
 
     def items() -> Iterator[Item]:
         for task in rec.tasks:
@@ -615,7 +638,7 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
                         labels = lab.objects(row_sample.fields)
                         if include_media:
                             media.append((f"{task.subset}/{row.name}" if project and task.subset
-                                          else row.name, row_sample))
+                                          else row.name, _MediaRef(row_sample.media)))
                     else:
                         labels = lab.objects(row_sample.frames.get(row.frame, {}), "frames.")
                 shapes, tags = lab.frame(labels, w or 1, h or 1)
@@ -649,9 +672,8 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
         return meta
 
     with lab.progress.step(f"write {out.name}", None, "items") as step:
-        written = list(_numbered(_count(report, items(), step)))
-        _write(out, iter(written), meta_of, numbers, zip_out,
-               _media_list(folder, include_media, media) if include_media else [],
+        _write(out, _numbered(_count(report, items(), step)), meta_of, numbers, zip_out,
+               lambda: _media_list(folder, include_media, media) if include_media else [],
                version=rec.version)
     report.files.append(out)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -36,8 +36,9 @@ from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
-from annosync.cvatxml.reader import Document, read_document
+from annosync.cvatxml.reader import Document, XmlReader
 from annosync.cvatxml.record import Record, RecordFrame, RecordTask
+from annosync.cvatxml.staging import Stage
 from annosync.cvatxml.xmlmap import (
     OUTSIDE_AFTER,
     OUTSIDE_BEFORE,
@@ -47,7 +48,14 @@ from annosync.cvatxml.xmlmap import (
     track_to_labels,
 )
 from annosync.cvatxml.zipio import IMAGES_DIR, SafeZip, ZipLimits, is_zip, open_zip
-from annosync.dataset.folder import INFO_FILE, LABELS_DIR, DatasetFolder, sample_to_bytes
+from annosync.dataset.folder import (
+    INFO_FILE,
+    LABELS_DIR,
+    DatasetFolder,
+    is_valid_key,
+    parse_sample,
+    sample_to_bytes,
+)
 from annosync.errors import InputError
 from annosync.model.sample import MediaMetadata, Sample
 from annosync.progress import NULL, Progress
@@ -103,21 +111,61 @@ def _stem(name: str) -> str:
     return p.with_suffix("").as_posix() if p.suffix else name
 
 
-class _Index:
-    """The samples of the target dataset, by the names CVAT could know them by."""
+class _Samples(Mapping[str, Sample]):
+    """The dataset's samples by key, read from their label files when asked for (a few kept):
+    an import of a big file into a big dataset never holds all of them."""
 
-    def __init__(self, folder: DatasetFolder | None) -> None:
-        self.samples: dict[str, Sample] = {}
+    def __init__(self, folder: DatasetFolder | None, keys: list[str]) -> None:
+        self._folder = folder
+        self._keys = set(keys)
+        self._order = keys
+        self._cache: dict[str, Sample] = {}
+
+    def __getitem__(self, key: str) -> Sample:
+        if key not in self._keys or self._folder is None:
+            raise KeyError(key)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= 64:
+                self._cache.clear()
+            hit = self._cache[key] = self._folder.read(key)
+        return hit
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class _Index:
+    """The samples of the target dataset, by the names CVAT could know them by. Each label
+    file is read once here (names, media kind, label ids); with ``keep=False`` (import-xml)
+    the samples are not kept but read again when asked for."""
+
+    def __init__(self, folder: DatasetFolder | None, keep: bool = True) -> None:
         self.ids: set[str] = set()  # every label id in the dataset
         self.by_name: dict[str, str] = {}
         self.by_base: dict[str, list[str]] = {}
+        self.video_keys: list[str] = []
         self.media_dir = "media"
+        keys: list[str] = []
+        kept: dict[str, Sample] = {}
+        self.samples = kept  # with keep=True
+        self.lookup: Mapping[str, Sample] = kept  # every sample, kept or read on demand
         if folder is None:
             return
         self.media_dir = folder.info.media_dir
         for key, sample in folder.iter_samples():
-            self.samples[key] = sample
+            keys.append(key)
+            if keep:
+                kept[key] = sample
             self.ids.update(sample.label_ids())
+            if sample.is_video:
+                self.video_keys.append(key)
             media = PurePosixPath(sample.media)
             try:
                 below = media.relative_to(PurePosixPath(self.media_dir)).as_posix()
@@ -126,6 +174,8 @@ class _Index:
             for name in (_stem(below), _stem(media.as_posix()), key):
                 self.by_name.setdefault(name, key)
             self.by_base.setdefault(_stem(media.name), []).append(key)
+        if not keep:
+            self.lookup = _Samples(folder, keys)
 
     def match(self, name: str) -> str | None:
         found = self.by_name.get(_stem(name))
@@ -135,7 +185,7 @@ class _Index:
         return found
 
     def videos(self) -> list[str]:
-        return [k for k, s in self.samples.items() if s.is_video]
+        return self.video_keys
 
 
 # -- what a document says ----------------------------------------------------------------------
@@ -237,6 +287,21 @@ class _Checks:
                                   "refuses labels the task does not have", line)
         return name
 
+    def track(self, t: Track) -> str:
+        """A track's label, and no ``<track>`` inside it: CVAT's importer reads a nested track
+        as one more track of its own label (an element label such as '1' is no label of the
+        task), so CVAT refuses the file or misplaces the shapes."""
+        for raw in t.passthrough:
+            match = re.match(r'<track\b[^>]*?\blabel="([^"]*)"', raw)
+            if raw.startswith("<track"):
+                name = match.group(1) if match else ""
+                raise self.diag.error(
+                    f"a <track> (label {name!r}) inside track {t.label!r}: CVAT reads it as "
+                    f"a track of its own and refuses label {name!r} as not a label of the task "
+                    "(skeleton tracks carry their elements as <points> in each <skeleton>)",
+                    t.line)
+        return self.label(t.label, t.line)
+
     def shape(self, s: Shape, label: str) -> None:
         if s.kind == "box" and s.points:
             xtl, ytl, xbr, ybr = s.points
@@ -253,13 +318,14 @@ class _Checks:
 @dataclass
 class _Source:
     name: str
-    doc: Document
     stem: str
+    reader: XmlReader
 
 
-def _read_sources(source: Path, limits: ZipLimits) -> tuple[list[_Source], list[str]]:
+def _sources(source: Path, limits: ZipLimits) -> Iterator[_Source]:
+    """Each annotation file of ``source`` (a zip's ``*.xml`` members, as CVAT's importer),
+    opened for streaming: header read, items not yet."""
     if is_zip(source):
-        docs: list[_Source] = []
         with open_zip(source, limits) as sz:
             members = sz.xml_members()
             if not members:
@@ -269,21 +335,38 @@ def _read_sources(source: Path, limits: ZipLimits) -> tuple[list[_Source], list[
                     name = f"{source}!{member}"
                     stem = source.stem if len(members) == 1 else \
                         f"{source.stem}_{PurePosixPath(member).stem}"
-                    docs.append(_Source(name, read_document(fh, name=name), stem))
-            images = sz.image_members()
-        return docs, images
-    return [_Source(str(source), read_document(source), source.stem)], []
+                    with XmlReader(fh, name=name) as reader:
+                        yield _Source(name, stem, reader)
+        return
+    with XmlReader(source) as reader:
+        yield _Source(str(source), source.stem, reader)
+
+
+def _zip_images(source: Path, limits: ZipLimits) -> list[str]:
+    if not is_zip(source):
+        return []
+    with open_zip(source, limits) as sz:
+        return sz.image_members()
+
+
+class _Repeat(Exception):
+    """Images of one file that go to a sample placed already: start again holding them."""
+
+    def __init__(self, keys: set[str]) -> None:
+        super().__init__(sorted(keys))
+        self.keys = keys
 
 
 # -- the import --------------------------------------------------------------------------------
 class _Run:
     """One import: the target dataset, the options and everything staged so far."""
 
-    def __init__(self, root: Path, folder: DatasetFolder | None, dmap: dict[str, str],
+    def __init__(self, root: Path, index: _Index, dmap: dict[str, str],
                  policy: Unmatched, sample: str | None, placer: Placer,
-                 media: Path | None, report: ImportReport) -> None:
+                 media: Path | None, report: ImportReport, stage: Stage,
+                 hold: set[str]) -> None:
         self.root = root
-        self.index = _Index(folder)
+        self.index = index
         self.dmap = dmap
         self.numbered = {int(k): v for k, v in dmap.items() if k.isdigit()}
         self.policy = policy
@@ -291,22 +374,64 @@ class _Run:
         self.placer = placer
         self.media = media
         self.report = report
-        self.staged: dict[str, Sample] = {}
+        self.staged: dict[str, Sample] = {}  # held until the end of the file (videos...)
+        self.placed: dict[str, str] = {}  # key -> created / updated / unchanged (in stage)
+        self.stage = stage
+        self.hold = hold  # keys several images of one file go to: placed at its end
+        self.in_doc: set[str] = set()  # keys images of the current file went to
+        self.repeats: set[str] = set()  # found in this attempt: start again holding them
         self.created: set[str] = set()
+        self.media_of: dict[str, str] = {}  # created key -> its media path
         self.media_to_extract: dict[str, str] = {}  # zip member -> media path
         self.media_to_copy: dict[str, Path] = {}  # media path -> source file
         self.records: list[Record] = []
         self.record_fields: dict[str, set[str]] = {}
+        self._last: tuple[str, Sample] | None = None
 
     def current(self, key: str) -> Sample | None:
-        return self.staged.get(key) or self.index.samples.get(key)
+        got = self.staged.get(key)
+        if got is not None:
+            return got
+        if key in self.placed:
+            if self._last is None or self._last[0] != key:
+                self._last = (key, parse_sample(self.stage.get(key), key))
+            return self._last[1]
+        return self.index.lookup.get(key)
+
+    def create(self, key: str, sample: Sample) -> None:
+        self.staged[key] = sample
+        self.created.add(key)
+        self.media_of[key] = sample.media
+
+    def known(self, key: str) -> bool:
+        return key in self.staged or key in self.placed or key in self.index.lookup
 
     def new_key(self, wanted: str) -> str:
         key, n = wanted, 1
-        while key in self.index.samples or key in self.staged:
+        while self.known(key):
             n += 1
             key = f"{wanted}_{n}"
         return key
+
+    def emit(self, key: str, sample: Sample) -> None:
+        """A finished sample: its bytes go to the stage, its status to ``placed``."""
+        if not is_valid_key(key):
+            raise InputError.at(
+                f"invalid sample key {key!r}: a '/'-separated path below labels/, without "
+                "'..', '.' or empty parts", str(self.root / LABELS_DIR))
+        data = sample_to_bytes(sample)
+        old = self.index.lookup.get(key)
+        if old is None:
+            status = "created"
+        elif sample_to_bytes(old) != data:
+            status = "updated"
+        else:
+            status = "unchanged"
+        self.stage.put(key, data)
+        self.placed[key] = status
+        self.staged.pop(key, None)
+        if self._last is not None and self._last[0] == key:
+            self._last = None
 
 
 def import_xml(
@@ -345,32 +470,49 @@ def import_xml(
     root = Path(dataset)
     exists = (root / LABELS_DIR).is_dir() or (root / INFO_FILE).is_file()
     folder = DatasetFolder.open(root) if exists else None
-    report = ImportReport()
-    counts = Counts()
     lim = limits or ZipLimits()
-    run_ids: set[str] = set()
-    run = _Run(root, folder, load_data_map(data_map), "error", sample,
-               Placer(label_field, fields or {}, mode, counts, run_ids), media_dir, report)
-    run_ids |= run.index.ids
-    run.policy = unmatched or ("create" if not run.index.samples else "error")
-    with progress.step(f"read {src.name}", None, "samples") as step:
-        docs, zip_images = _read_sources(src, lim)
-        for s in docs:
-            _import_doc(s, run, zip_images, src)
-            report.warnings.extend(str(w) for w in s.doc.warnings)
-        step.update(len(run.staged))
+    index = _Index(folder, keep=False)
+    dmap = load_data_map(data_map)
+    zip_images = _zip_images(src, lim)
+    hold: set[str] = set()
+    stage = Stage(root)
+    try:
+        while True:  # once, unless images of one file share a sample (then twice)
+            report = ImportReport()
+            counts = Counts()
+            run = _Run(root, index, dmap, "error", sample,
+                       Placer(label_field, fields or {}, mode, counts, index.ids), media_dir,
+                       report, stage, hold)
+            run.policy = unmatched or ("create" if not index.lookup else "error")
+            try:
+                with progress.step(f"read {src.name}", None, "samples") as step:
+                    for s in _sources(src, lim):
+                        _import_doc(s, run, zip_images, src, step)
+                        report.warnings.extend(str(w) for w in s.reader.warnings)
+                break
+            except _Repeat as again:
+                stage.discard()
+                hold |= again.keys
+        _finish(run, report, counts, folder, root, src, lim, zip_images)
+        if dry_run:
+            return report
+        _commit(run, report, folder, root, src, lim, extract_media, record, progress)
+        return report
+    finally:
+        stage.discard()
+
+
+def _finish(run: _Run, report: ImportReport, counts: Counts, folder: DatasetFolder | None,
+            root: Path, src: Path, lim: ZipLimits, zip_images: list[str]) -> None:
+    """The report of what the import would change; the media checks before any write."""
     report.labels, report.merged = counts.labels, counts.merged
-    for key, new in sorted(run.staged.items()):
-        old = run.index.samples.get(key)
-        if old is None:
-            report.created.append(key)
-        elif sample_to_bytes(old) != sample_to_bytes(new):
-            report.updated.append(key)
-        else:
-            report.unchanged.append(key)
+    lists = {"created": report.created, "updated": report.updated,
+             "unchanged": report.unchanged}
+    for key in sorted(run.placed):
+        lists[run.placed[key]].append(key)
     target_root = root.resolve() if folder is None else folder.root
     for key in report.created:
-        rel = run.staged[key].media
+        rel = run.media_of[key]
         if not (target_root / rel).exists() and rel not in run.media_to_copy \
                 and rel not in run.media_to_extract.values():
             report.missing_media.append(rel)
@@ -378,9 +520,11 @@ def import_xml(
         _check_zip_images(src, lim, run.media_to_extract)
     for path in run.media_to_copy.values():
         _check_image_file(path)
-    if dry_run:
-        return report
-    # -- commit --------------------------------------------------------------------------------
+
+
+def _commit(run: _Run, report: ImportReport, folder: DatasetFolder | None, root: Path,
+            src: Path, lim: ZipLimits, extract_media: bool, record: bool,
+            progress: Progress) -> None:
     target = folder or DatasetFolder.init(root)
     if run.media_to_extract and extract_media:
         with open_zip(src, lim) as sz:
@@ -399,9 +543,8 @@ def import_xml(
             report.media.append(rel)
     written = report.created + report.updated
     with progress.step("write label files", len(written), "files") as step:
-        for key in written:
-            target.write(key, run.staged[key])
-            step.advance()
+        run.stage.commit(target.root / LABELS_DIR, written)
+        step.update(len(written))
     if record:
         known = {r.name: r.keys() for r in map(records.load, records.list_records(target.root))}
         for rec in run.records:
@@ -411,7 +554,6 @@ def import_xml(
                 rec.name = same_samples[0]  # the same task imported again: update its record
             records.save(target.root, rec)
             report.records.append(rec.name)
-    return report
 
 
 def _check_image_file(path: Path) -> None:
@@ -493,20 +635,23 @@ def _video_sample(run: _Run, task: _TaskInfo, diag: Diagnostics, frames_seen: li
         key = run.dmap.get(source_name) or run.dmap.get(_stem(source_name))
         if key is None:
             hits = [k for k in run.index.videos()
-                    if PurePosixPath(run.index.samples[k].media).name == source_name]
+                    if PurePosixPath(run.index.lookup[k].media).name == source_name]
             key = hits[0] if len(hits) == 1 else None
     if key is None and task.id is not None:
         key = run.dmap.get(f"task_{task.id}") or run.dmap.get(str(task.id))
-    if key is None and task.id is not None and f"task_{task.id}" in run.index.samples:
+    if key is None and task.id is not None and f"task_{task.id}" in run.index.lookup:
         key = f"task_{task.id}"
     if key is None and len(run.index.videos()) == 1 and task.subset is None:
         key = run.index.videos()[0]
     if key is not None and key in run.staged:
         return key
-    if key is not None and key in run.index.samples:
-        if not run.index.samples[key].is_video:
+    if key is not None and key in run.placed:  # an earlier file of the import placed it
+        run.staged[key] = run.current(key)  # type: ignore[assignment]
+        return key
+    if key is not None and key in run.index.lookup:
+        if not run.index.lookup[key].is_video:
             raise diag.error(f"sample {key!r} is not a video; a video task cannot go there")
-        run.staged[key] = run.index.samples[key]
+        run.staged[key] = run.index.lookup[key]
         return key
     if run.policy != "create":
         raise diag.error(
@@ -535,9 +680,8 @@ def _video_sample(run: _Run, task: _TaskInfo, diag: Diagnostics, frames_seen: li
             count = max(frames_seen) + 1
     key = run.new_key(key or _stem(PurePosixPath(name).name))
     media_rel = f"{run.index.media_dir}/{name}"
-    run.staged[key] = Sample(media=media_rel, metadata=MediaMetadata(
-        media_type="video", width=width, height=height, frame_count=count))
-    run.created.add(key)
+    run.create(key, Sample(media=media_rel, metadata=MediaMetadata(
+        media_type="video", width=width, height=height, frame_count=count)))
     if found is not None:
         run.media_to_copy[media_rel] = found
     return key
@@ -585,10 +729,10 @@ def _plain(frames: list[Any], track: Track, task: _TaskInfo) -> bool:
             and o.attributes == v.attributes)
 
 
-def _import_tracks(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
+def _import_tracks(run: _Run, all_tracks: list[Track], tasks: dict[int | None, _TaskInfo],
                    checks: _Checks, diag: Diagnostics, rec: Record) -> None:
     by_task: dict[int | None, list[Track]] = {}
-    for t in doc.tracks:
+    for t in all_tracks:
         tid = t.task_id if t.task_id in tasks else (None if None in tasks else t.task_id)
         if tid not in tasks:
             raise diag.error(f"track of task {t.task_id} but the meta has no such task", t.line)
@@ -610,7 +754,7 @@ def _import_tracks(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
         rec.tasks.append(rtask)
         items: list[tuple[int | None, Imported]] = []
         for t in tracks:
-            checks.label(t.label, t.line)
+            checks.track(t)
             number += 1
             for s in t.shapes:
                 checks.shape(s, t.label)
@@ -668,14 +812,13 @@ def _image_task_tracks(run: _Run, task: _TaskInfo, tracks: list[Track], checks: 
             from annosync.dataset.media import probe
 
             rel = f"{run.index.media_dir}/{found.name}"
-            run.staged[key] = Sample(media=rel, metadata=probe(found))
-            run.created.add(key)
+            run.create(key, Sample(media=rel, metadata=probe(found)))
             run.media_to_copy[rel] = found
         keys[frame] = key
         return key
 
     for t in tracks:
-        checks.label(t.label, t.line)
+        checks.track(t)
         number += 1
         for s in t.shapes:
             checks.shape(s, t.label)
@@ -724,7 +867,7 @@ def _match_image(img: Image, run: _Run) -> str | None:
 def _image_target(run: _Run, img: Image, zip_by_name: dict[tuple[str, str], str],
                   diag: Diagnostics) -> str | None:
     key = _match_image(img, run)
-    if key is not None and (key in run.index.samples or key in run.staged):
+    if key is not None and run.known(key):
         return key
     if run.policy == "error":
         what = f"the data map names sample {key!r}, which does not exist" if key \
@@ -740,9 +883,8 @@ def _image_target(run: _Run, img: Image, zip_by_name: dict[tuple[str, str], str]
                          img.line)
     key = run.new_key(key or _stem(name))
     media = f"{run.index.media_dir}/{name}"
-    run.staged[key] = Sample(media=media, metadata=MediaMetadata(
-        media_type="image", width=img.width, height=img.height))
-    run.created.add(key)
+    run.create(key, Sample(media=media, metadata=MediaMetadata(
+        media_type="image", width=img.width, height=img.height)))
     member = zip_by_name.get((img.subset or "", img.name)) or zip_by_name.get(("", img.name))
     if member:
         run.media_to_extract[member] = media
@@ -753,22 +895,29 @@ def _image_target(run: _Run, img: Image, zip_by_name: dict[tuple[str, str], str]
     return key
 
 
-def _import_images(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
-                   checks: _Checks, diag: Diagnostics, rec: Record, zip_images: list[str]
-                   ) -> None:
-    zip_by_name = _zip_image_index(zip_images)
-    rtasks: dict[tuple[int | None, str | None], RecordTask] = {}
-    per_key: dict[str, list[tuple[int | None, Imported]]] = {}
-    video_scope: dict[str, set[int]] = {}
-    for img in doc.images:
+class _Images:
+    """The images layout, one ``<image>`` at a time: its labels are placed into its sample and
+    the sample goes to the stage at once. Frames of a video task, and samples that several
+    images of the file go to (``run.hold``), are gathered and placed at the end of the file."""
+
+    def __init__(self, run: _Run, tasks: dict[int | None, _TaskInfo], checks: _Checks,
+                 diag: Diagnostics, rec: Record, zip_images: list[str]) -> None:
+        self.run, self.tasks, self.checks, self.diag, self.rec = run, tasks, checks, diag, rec
+        self.zip_by_name = _zip_image_index(zip_images)
+        self.rtasks: dict[tuple[int | None, str | None], RecordTask] = {}
+        self.per_key: dict[str, list[tuple[int | None, Imported]]] = {}  # held until the end
+        self.video_scope: dict[str, set[int]] = {}
+
+    def add(self, img: Image) -> None:
+        run, tasks, checks, diag = self.run, self.tasks, self.checks, self.diag
         tid = img.task_id if img.task_id in tasks else None
         task = tasks.get(tid) or _TaskInfo(img.task_id, img.subset, None, False)
-        rtask = rtasks.get((img.task_id, img.subset))
+        rtask = self.rtasks.get((img.task_id, img.subset))
         if rtask is None:
             rtask = RecordTask(id=img.task_id, subset=img.subset, start=task.start,
                                step=task.step, stop=task.stop, size=task.size)
-            rtasks[(img.task_id, img.subset)] = rtask
-            rec.tasks.append(rtask)
+            self.rtasks[(img.task_id, img.subset)] = rtask
+            self.rec.tasks.append(rtask)
         match = _VIDEO_FRAME.match(_stem(img.name))
         frame_no: int | None = None
         if match and (task.video or (task.meta is None and run.index.videos())):
@@ -776,25 +925,32 @@ def _import_images(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
             rtask.video = video_key
             frame_no = int(match.group(1)) + 1
             _check_frame(run, task, video_key, frame_no - 1, img.line, diag)
-            video_scope.setdefault(video_key, set()).add(frame_no)
+            self.video_scope.setdefault(video_key, set()).add(frame_no)
             key: str | None = video_key
         else:
-            key = _image_target(run, img, zip_by_name, diag)
+            key = _image_target(run, img, self.zip_by_name, diag)
+        rtask.frames.append(RecordFrame(img.id, img.name, key, frame_no, img.width, img.height))
+        later = key is not None and (key in self.video_scope or key in run.hold)
+        if key is not None and not later and key in run.in_doc:
+            run.repeats.add(key)  # a second image for a placed sample: start again, holding it
+        if key is not None:
+            run.in_doc.add(key)
+        if run.repeats:
+            return  # this attempt is only looking for more of them now
         base = run.current(key) if key else None
         meta = base.metadata if base else None
         w = meta.width if meta else img.width
         h = meta.height if meta else img.height
-        rtask.frames.append(RecordFrame(img.id, img.name, key, frame_no, img.width, img.height))
         for s in img.shapes:
             checks.label(s.label, s.line)
             checks.shape(s, s.label or "")
         for t in img.tags:
             checks.label(t.label, t.line)
         if key is None:
-            continue
+            return
         if not w or not h:
             raise diag.error(f"the size of image {img.name!r} is unknown", img.line)
-        items = per_key.setdefault(key, [])
+        items = self.per_key.setdefault(key, []) if later else []
         parts: dict[str, Any] = {}  # label_id -> Polyline: parts of one multi-part Polyline
         for s in img.shapes:
             c = shape_to_label(s, s.label or "", w, h, checks.types.get(s.label or "", {}))
@@ -809,15 +965,29 @@ def _import_images(run: _Run, doc: Document, tasks: dict[int | None, _TaskInfo],
         for t in img.tags:
             c = tag_to_label(t, checks.types.get(t.label, {}))
             items.append((frame_no, Imported(c.kind, c.obj, c.label_id)))
-    for key, items in per_key.items():
+        if not later:
+            self._place(key, items)
+
+    def _place(self, key: str, items: list[tuple[int | None, Imported]]) -> None:
+        run = self.run
         base = run.current(key)
         assert base is not None and base.metadata is not None
-        video = key in video_scope
-        run.staged[key] = run.placer.place(base, items, video, video_scope.get(key),
-                                           (base.metadata.width, base.metadata.height))
+        video = key in self.video_scope
+        placed = run.placer.place(base, items, video, self.video_scope.get(key),
+                                  (base.metadata.width, base.metadata.height))
         prefix = "frames." if video else ""
-        run.record_fields.setdefault(rec.name, set()).update(
+        run.record_fields.setdefault(self.rec.name, set()).update(
             prefix + f for f in run.placer.last_receiving)
+        if video:
+            run.staged[key] = placed
+        else:
+            run.emit(key, placed)
+
+    def finish(self) -> None:
+        if self.run.repeats:
+            raise _Repeat(set(self.run.repeats))
+        for key, items in self.per_key.items():
+            self._place(key, items)
 
 
 def _meta_xml(doc: Document) -> str | None:
@@ -841,22 +1011,43 @@ def _record_name(doc: Document, stem: str) -> str:
     return records.record_name(stem)
 
 
-def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path) -> None:
-    doc = s.doc
+def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: Any) -> None:
+    reader = s.reader
     diag = Diagnostics(s.name)
-    tasks = _tasks(doc.meta, diag)
-    checks = _Checks(doc.meta, diag)
-    if doc.images and doc.tracks:
-        raise diag.error("the file mixes <image> and <track> elements; CVAT writes one layout")
-    rec = Record(name=_record_name(doc, s.stem), layout="video" if doc.tracks else "images",
-                 meta_xml=_meta_xml(doc), version=doc.version, source=src.name,
-                 kind=doc.meta.kind if doc.meta else None)
+    tasks = _tasks(reader.meta, diag)
+    checks = _Checks(reader.meta, diag)
+    header = Document(version=reader.version, meta=reader.meta, items=[])
+    rec = Record(name=_record_name(header, s.stem), layout="images", meta_xml=_meta_xml(header),
+                 version=reader.version, source=src.name,
+                 kind=reader.meta.kind if reader.meta else None)
     taken = {r.name for r in run.records}
     while rec.name in taken:
         rec.name += "_"
     run.records.append(rec)
-    if doc.tracks:
-        _import_tracks(run, doc, tasks, checks, diag, rec)
+    run.in_doc = set()
+    images = _Images(run, tasks, checks, diag, rec, zip_images)
+    tracks: list[Track] = []  # the video layout: tracks are placed together, at the end
+    seen_image = False
+    for n, item in enumerate(reader.items()):
+        if isinstance(item, Track):
+            if seen_image:
+                raise diag.error("the file mixes <image> and <track> elements; CVAT writes one "
+                                 "layout")
+            tracks.append(item)
+            continue
+        if tracks:
+            raise diag.error("the file mixes <image> and <track> elements; CVAT writes one "
+                             "layout")
+        seen_image = True
+        images.add(item)
+        if n % 256 == 0:
+            step.update(len(run.placed))
+    if tracks:
+        rec.layout = "video"
+        _import_tracks(run, tracks, tasks, checks, diag, rec)
     else:
-        _import_images(run, doc, tasks, checks, diag, rec, zip_images)
+        images.finish()
+    for key in list(run.staged):  # what is held until the end of the file goes to the stage
+        run.emit(key, run.staged[key])
+    step.update(len(run.placed))
     run.report.warnings.extend(str(w) for w in diag.warnings)

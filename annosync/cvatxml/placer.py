@@ -180,12 +180,21 @@ class Placer:
                 _, fname, obj = existing[imp.label_id]
                 if getattr(obj, "index", None) is not None:
                     track_map[imp.track] = (fname, obj.index)
-        for frame_no, imp in items:  # files without ids: a track continues its stored twin
+        # files without ids: a track continues its stored twin, each stored track at most one
+        # file track (two identical tracks stay two)
+        stored_tracks: dict[tuple[str, int], list[str]] = {}
+        for oid, (_, fname, obj) in existing.items():
+            if getattr(obj, "index", None) is not None:
+                stored_tracks.setdefault((fname, obj.index), []).append(oid)
+        claimed = {oid for key in track_map.values() for oid in stored_tracks.get(key, [])}
+        for frame_no, imp in items:
             if imp.track is None or imp.track in track_map or imp.label_id or not existing:
                 continue
-            twin = _twin(existing, frame_no, self.field_for(imp.kind), imp.obj, set(), size)
+            twin = _twin(existing, frame_no, self.field_for(imp.kind), imp.obj, claimed, size)
             if twin is not None and getattr(existing[twin][2], "index", None) is not None:
-                track_map[imp.track] = (existing[twin][1], existing[twin][2].index)
+                key = (existing[twin][1], existing[twin][2].index)
+                track_map[imp.track] = key
+                claimed.update(stored_tracks.get(key, []))
         max_index: dict[str, int] = {}
         for _, fname, obj in existing.values():
             idx = getattr(obj, "index", None)
@@ -240,10 +249,11 @@ class Placer:
                     carry_over(existing[twin][2], obj)
                     self.counts.merged += 1
             if chosen is None or chosen in self.taken:
-                chosen = new_id()
+                chosen = new_id()  # random: not kept in ``taken`` (a million ids would be)
+            else:
+                self.taken.add(chosen)
             obj.id = chosen
             used.add(chosen)
-            self.taken.add(chosen)
             receiving.add(fname)
             placed.setdefault((frame_no, fname), []).append((position, obj))
             self.counts.labels += 1
@@ -276,15 +286,19 @@ class Placer:
 def _twin(existing: dict[str, tuple[int | None, str, Any]], frame_no: int | None, fname: str,
           obj: Any, used: set[str], size: tuple[int, int]) -> str | None:
     """The id of an unclaimed stored label on the same frame and field that is the same as
-    ``obj`` (class, geometry, attributes), if any."""
+    ``obj`` (class, geometry, attributes), if any; one with the same ``z_order`` first (two
+    labels that differ only there are two labels)."""
+    fallback = None
     for oid, (f, name, stored) in existing.items():
         if (f != frame_no or name != fname or oid in used or type(stored) is not type(obj)
                 or getattr(stored, "label", None) != getattr(obj, "label", None)
                 or stored.attributes != obj.attributes):
             continue
         if isinstance(obj, Classification) or same_geometry(stored, obj, *size):
-            return oid
-    return None
+            if getattr(stored, "z_order", None) == getattr(obj, "z_order", None):
+                return oid
+            fallback = fallback or oid
+    return fallback
 
 
 def _position(sample: Sample, hit: tuple[int | None, str, Any]) -> int:

@@ -299,6 +299,12 @@ class XmlWriter:
         for item in items:
             self.write(item)
 
+    def write_spilled(self, spill: ItemSpill) -> None:
+        """The items of ``spill`` (serialized earlier with the same number style), as if
+        written here one by one: the bytes are copied, not parsed again."""
+        self._xf.flush()
+        spill.copy_to(self._file)
+
     # -- closing --------------------------------------------------------------------------------
     def close(self) -> None:
         """Finish the document (and, for a path, move it into place)."""
@@ -340,6 +346,69 @@ class XmlWriter:
             self.close()
         else:
             self.abort()
+
+
+_CLOSING = b"\n</annotations>\n"
+
+
+class ItemSpill:
+    """Items written now, placed later after a ``<meta>`` that depends on them.
+
+    Why: the meta of a dataset export lists the labels and attributes the items use, so it is
+    known only once every item is made; holding a million shapes until then took gigabytes.
+    The items go to an anonymous temporary file as the body of an ``XmlWriter`` document
+    without version or meta, and ``XmlWriter.write_spilled`` copies that body after the real
+    header: the same bytes as writing the items there directly (each item starts with its own
+    indentation, the document ends with ``\n</annotations>\n`` either way)."""
+
+    def __init__(self, numbers: NumberStyle = "exact", directory: Path | None = None) -> None:
+        self._fh: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by close)
+        self._writer: XmlWriter | None = XmlWriter(self._fh, meta=None, version=None,
+                                                   numbers=numbers)
+        self._head = len(DECLARATION) + len(b"<annotations>")
+        self._end = 0
+
+    def write(self, item: Item) -> None:
+        assert self._writer is not None, "the spill is finished"
+        self._writer.write(item)
+
+    def finish(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        self._fh.flush()
+        size = self._fh.seek(0, os.SEEK_END)
+        self._fh.seek(0)
+        head = self._fh.read(self._head)
+        self._fh.seek(size - len(_CLOSING))
+        tail = self._fh.read(len(_CLOSING))
+        if head != DECLARATION + b"<annotations>" or tail != _CLOSING:  # pragma: no cover
+            raise RuntimeError("unexpected spilled XML layout")
+        self._end = size - len(_CLOSING)
+
+    def copy_to(self, out: IO[bytes]) -> None:
+        self.finish()
+        self._fh.seek(self._head)
+        left = self._end - self._head
+        while left > 0:
+            chunk = self._fh.read(min(left, 1 << 20))
+            if not chunk:  # pragma: no cover
+                raise RuntimeError("the spilled items were cut short")
+            out.write(chunk)
+            left -= len(chunk)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._fh.close()
+
+    def __enter__(self) -> ItemSpill:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def write_document(doc: Document, target: str | os.PathLike[str] | IO[bytes], *,

@@ -337,8 +337,12 @@ def track_to_labels(t: Track, size_of: Callable[[int], tuple[int, int]],
     shapes = sorted(t.shapes, key=lambda s: s.frame or 0)
     out: list[TrackFrame] = []
     pending: list[Shape] = []
+    # a skeleton track whose elements are outside on every frame is still a track for CVAT
+    # (its importer reads no ``outside`` on <skeleton>): its first frame stays a label
+    keep = shapes[0] if shapes and shapes[0].kind == "skeleton" and \
+        all(is_outside(s) for s in shapes) else None
     for s in shapes:
-        if is_outside(s):
+        if is_outside(s) and s is not keep:
             pending.append(s)
             continue
         frame = s.frame or 0

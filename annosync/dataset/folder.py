@@ -27,7 +27,7 @@ from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_if_changed
 from annosync.dataset.media import media_kind, probe
 from annosync.errors import InputError, Location, Problem, StateError
-from annosync.model.problems import problems_from_validation
+from annosync.model.problems import json_path, problems_from_validation
 from annosync.model.sample import Sample
 
 LABELS_DIR = "labels"
@@ -66,13 +66,20 @@ def parse_sample(data: bytes | str, path: str | None = None) -> Sample:
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError.at(f"not UTF-8 text: {exc.reason}", path) from None
+    return validate_sample(raw, path)
+
+
+def validate_sample(raw: Any, path: str | None = None, prefix: tuple[Any, ...] = ()) -> Sample:
+    """A label file's parsed JSON as a :class:`Sample` (``prefix``: where it sits in ``path``,
+    for files holding several samples); problems are reported with the file and JSON path."""
     if not isinstance(raw, dict):
-        raise InputError.at("a label file must hold a JSON object", path, json_path="$")
+        raise InputError.at("a label file must hold a JSON object", path,
+                            json_path=json_path(prefix))
     try:
         return Sample.model_validate(raw)
     except ValidationError as exc:
         raise InputError(
-            problems_from_validation(exc, path, data=raw, model=Sample)
+            problems_from_validation(exc, path, data=raw, model=Sample, prefix=prefix)
         ) from None
 
 

@@ -21,7 +21,7 @@ from .annotations import (
     validate_payload,
 )
 from .errors import ApiError
-from .jobs import STAGES, STATES, derive_status
+from .jobs import STAGES, STATES, changed_fields, derive_status, job_fields
 from .state import Job, Label, State, Task, User
 from .tracks import interpolated_shapes
 
@@ -94,6 +94,7 @@ class Annotator:
     def _save(self, task: Task, job: Job, action: str, *, shapes: list[Obj] | None = None,
               tags: list[Obj] | None = None, tracks: list[Obj] | None = None) -> Obj:
         payload = {"shapes": shapes or [], "tags": tags or [], "tracks": tracks or []}
+        self.state.actor = self.user.id  # the sender of the webhook events this save causes
         try:
             data = validate_payload(payload, action)
             return job_write(self.state, task, job, data, action)
@@ -383,7 +384,10 @@ class Annotator:
                 raise ValueError(f"invalid state {state!r}")
             new_stage = stage or job.stage
             new_state = state or ("new" if new_stage != job.stage else job.state)
+            before = job_fields(job)
             job.status = derive_status(new_stage, new_state)
             job.stage, job.state = new_stage, new_state
             job.updated = self.state.now()
+            self.state.actor = self.user.id
+            self.state.emit("update", "job", job, changed_fields(before, job_fields(job)))
             return {"id": job.id, "stage": job.stage, "state": job.state, "status": job.status}

@@ -22,6 +22,7 @@ from .server import App, Server, make_server, serve_in_thread
 from .state import State, User
 from .throttle import Throttles
 from .users import user_json
+from .webhooks import install as install_webhooks
 from .wire import Headers, Request
 
 UserSpec = str | tuple[str, ...]
@@ -58,6 +59,7 @@ class Emulator:
             raise ValueError(f"unknown throttle scope(s) {sorted(unknown)}: use anon, user")
         self.throttle = Throttles(rates.get("anon"), rates.get("user"))
         self.app = App(self.state, build_routes(), self.faults, self.throttle)
+        self.webhooks = install_webhooks(self.state)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         if share_root is not None:
@@ -77,10 +79,12 @@ class Emulator:
         if self._server is None:
             self._server = make_server(self.app, self.host, self.port)
             self.port = int(self._server.server_address[1])
+            self.state.base_url = self.url
             self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -419,7 +419,8 @@ def _target(state: State, task: Task, job: Job | None) -> Target:
         frame_names=names, start_frame=data.start_frame, step=step_of(data), size=data.size,
         is_video=data.media_kind == "video",
         labels={(lb.name, lb.parent_id): lb.id for lb in labels},
-        attrs={lb.id: {a.name: (a.id, a.mutable, a.input_type) for a in lb.attributes}
+        attrs={lb.id: {a.name: (a.id, a.mutable, a.input_type, a.default_value)
+               for a in lb.attributes}
                for lb in labels},
         frame_range=(job.start_frame, job.stop_frame) if job is not None else None,
     )

@@ -141,6 +141,7 @@ def patch_job(ctx: Ctx) -> Response:
     if "assignee" in body and assignee is not None and assignee not in state.users:
         raise server_error()
     now = state.now()
+    before = job_fields(job)
     stage = body.get("stage", job.stage)
     new_state = body.get("state", "new" if stage != job.stage else job.state)
     if "stage" in body or "state" in body:
@@ -151,7 +152,20 @@ def patch_job(ctx: Ctx) -> Response:
         job.assignee_id = assignee
         job.assignee_updated = now
     job.updated = now
+    state.emit("update", "job", job, changed_fields(before, job_fields(job)))
     return json_response(job_json(ctx, job))
+
+
+def job_fields(job: Job) -> dict[str, Any]:
+    """The Job model's columns a PATCH can change (names as django-dirtyfields reports them)."""
+    return {"assignee_id": job.assignee_id, "assignee_updated_date": job.assignee_updated,
+            "stage": job.stage, "state": job.state, "status": job.status,
+            "updated_date": job.updated}
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """``before_update`` of an update event: the old values of the fields that changed."""
+    return {k: v for k, v in before.items() if after.get(k) != v}
 
 
 def create_job(ctx: Ctx) -> Response:

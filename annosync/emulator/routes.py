@@ -22,6 +22,7 @@ from . import (
     rq,
     tasks,
     users,
+    webhooks,
 )
 from .context import Ctx
 from .server import Route, route
@@ -145,6 +146,15 @@ def build_routes() -> list[Route]:
         route("/api/jobs/{id}/preview", get=jobs.job_preview),
         route("/api/requests", get=rq.list_requests),
         route("/api/requests/{rq_id}", get=rq.get_request),
+        route("/api/webhooks", get=webhooks.list_webhooks, post=webhooks.create_webhook),
+        route("/api/webhooks/events", get=webhooks.events),
+        route("/api/webhooks/{id}", get=webhooks.get_webhook, put=webhooks.update_webhook,
+              patch=webhooks.update_webhook, delete=webhooks.delete_webhook),
+        route("/api/webhooks/{id}/deliveries", get=webhooks.list_deliveries),
+        route("/api/webhooks/{id}/deliveries/{delivery_id}", get=webhooks.get_delivery),
+        route("/api/webhooks/{id}/deliveries/{delivery_id}/redelivery",
+              post=webhooks.redeliver),
+        route("/api/webhooks/{id}/ping", post=webhooks.ping),
         route("/api/cloudstorages", get=cloud.list_storages, post=cloud.create_storage),
         route("/api/cloudstorages/{id}", get=cloud.get_storage, patch=cloud.patch_storage,
               delete=cloud.delete_storage),

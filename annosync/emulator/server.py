@@ -134,6 +134,7 @@ class App:
         # DRF's order: authentication, permissions, then throttles, then the view (where
         # CVAT's PolicyEnforcer judges the object)
         self.throttles.check(ctx)
+        self.state.actor = ctx.user.id if ctx.user is not None else None
         method = req.method
         handler = rt.handlers.get(method)
         if handler is None and method == "HEAD":

@@ -322,6 +322,49 @@ class CloudStorage:
     org_id: int | None = None
 
 
+@dataclass
+class Webhook:
+    """``cvat/apps/webhooks/models.py: Webhook`` (events kept as a sorted list)."""
+
+    id: int
+    target_url: str
+    type: str  # "project" | "organization"
+    events: list[str]
+    owner_id: int
+    created: datetime
+    updated: datetime
+    description: str = ""
+    content_type: str = "application/json"
+    secret: str = ""
+    is_active: bool = True
+    enable_ssl: bool = True
+    project_id: int | None = None
+    org_id: int | None = None
+
+
+@dataclass
+class Delivery:
+    """``WebhookDelivery``: one POST to a webhook's target and what came back."""
+
+    id: int
+    webhook_id: int
+    event: str
+    request: dict[str, Any]
+    created: datetime
+    updated: datetime
+    status_code: int | None = None
+    redelivery: bool = False
+    changed_fields: str = ""
+    response: str = ""
+    attempt: int | None = 1
+    request_duration: int | None = None
+
+
+#: ``listener(action, resource, obj, before_update)``: told about every change a webhook could
+#: report (``annosync/emulator/webhooks.py`` installs one), under ``state.lock``.
+Listener = Callable[[str, str, Any, dict[str, Any]], None]
+
+
 class State:
     """All emulator data. Hold ``state.lock`` while reading or writing."""
 
@@ -349,6 +392,12 @@ class State:
         self.cloud_storages: dict[int, CloudStorage] = {}
         self.buckets: dict[str, Any] = {}  # resource name -> dict[path, bytes] or a directory path
         self.share_root: str | None = None
+        self.webhooks: dict[int, Webhook] = {}
+        self.deliveries: dict[int, Delivery] = {}
+        self.listeners: list[Listener] = []
+        self.webhook_dispatcher: Any = None
+        self.actor: int | None = None  # the user whose request (or UI action) is running
+        self.base_url = "http://testserver"  # absolute URLs in webhook payloads
 
     def next_id(self, table: str) -> int:
         value = self._counters.get(table, 0) + 1
@@ -383,17 +432,28 @@ class State:
     def task_jobs(self, task_id: int) -> list[Job]:
         return sorted((j for j in self.jobs.values() if j.task_id == task_id), key=lambda j: j.id)
 
+    def emit(self, action: str, resource: str, obj: Any, before: dict[str, Any] | None = None
+             ) -> None:
+        """A change a webhook may report (``post_save``/``post_delete`` in CVAT's signals)."""
+        for listener in self.listeners:
+            listener(action, resource, obj, dict(before or {}))
+
     def touch_task(self, task: Task, when: datetime | None = None) -> datetime:
         """Update task (and project) ``updated_date`` like CVAT's ``touch()``."""
         when = when or self.now()
+        before = {"updated_date": task.updated}
         task.updated = when
+        self.emit("update", "task", task, before)
         if task.project_id is not None and task.project_id in self.projects:
             self.projects[task.project_id].updated = when
         return when
 
     def touch_job(self, job: Job, when: datetime | None = None) -> datetime:
+        """An annotation write: job, task and project ``touch()`` (dataset_manager/task.py)."""
         when = when or self.now()
+        before = {"updated_date": job.updated}
         job.updated = when
+        self.emit("update", "job", job, before)
         task = self.tasks.get(job.task_id)
         if task is not None:
             self.touch_task(task, when)

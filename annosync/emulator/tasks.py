@@ -200,6 +200,7 @@ def create_task(ctx: Ctx) -> Response:
     state.tasks[task.id] = task
     if task.project_id is not None:
         state.projects[task.project_id].updated = now
+    state.emit("create", "task", task)
     resp = json_response(task_json(ctx, task), 201)
     resp.header("location", ctx.url(f"/api/tasks/{task.id}"))
     return resp
@@ -285,7 +286,9 @@ def patch_task(ctx: Ctx) -> Response:
             update_labels(state, labels, task_id=task.id)
             changed = True
     if changed:
+        before = {"updated_date": task.updated}
         task.updated = now
+        state.emit("update", "task", task, before)
         if labels is not None and task.project_id is None:
             for job in state.task_jobs(task.id):
                 if job.updated < now:
@@ -297,9 +300,11 @@ def patch_task(ctx: Ctx) -> Response:
 
 
 def delete_task_cascade(state: State, task_id: int) -> None:
-    task = state.tasks.pop(task_id, None)
+    task = state.tasks.get(task_id)
     if task is None:
         return
+    state.emit("delete", "task", task)  # the snapshot is taken before deletion (pre_delete)
+    state.tasks.pop(task_id, None)
     for job in state.task_jobs(task_id):
         state.jobs.pop(job.id, None)
     if task.data_id is not None:

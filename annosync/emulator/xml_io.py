@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import XMLGenerator
@@ -315,14 +315,25 @@ def dump_video(meta: Meta, sources: list[Source], *, project: bool,
 
 
 # -- reading ------------------------------------------------------------------------------------
+#
+# A port of the *behaviour* of CVAT 2.73's ``load_anno`` (cvat/apps/dataset_manager/formats/
+# cvat.py) and of what it calls in bindings.py (``match_dm_item``, ``CommonData._import_shape/
+# _import_track/_import_tag/_import_attribute``, ``rel_frame_id``): the same streaming
+# start/end state machine, the same required attributes (read with ``[]``: a missing one is a
+# ``KeyError``), the same Python conversions (``int("1.0")`` fails, ``float`` accepts ``1e3``),
+# the same checks in the same order, so the first problem in the file gives CVAT's message.
 
 class ImportFailure(Exception):
     """An import failure with the message CVAT's worker reports."""
 
 
+#: attribute spec as the importer needs it: (spec id, mutable, input type, default value)
+Spec = tuple[int, bool, str, str]
+
+
 @dataclass
 class Target:
-    """What the importer needs to know about the task it imports into."""
+    """What the importer needs to know about the task (or job) it imports into."""
 
     frame_names: list[str]  # per task frame (relative numbering)
     start_frame: int
@@ -330,263 +341,322 @@ class Target:
     size: int
     is_video: bool
     labels: dict[tuple[str, int | None], int]  # (name, parent id) -> label id
-    attrs: dict[int, dict[str, tuple[int, bool, str]]]  # label id -> name -> (spec, mutable, type)
-    frame_range: tuple[int, int] | None = None  # limit to a job's frames
+    attrs: dict[int, dict[str, Spec]]  # label id -> attribute name -> spec
+    frame_range: tuple[int, int] | None = None  # a job's frames (task-relative, inclusive)
 
 
-def _parse(data: bytes) -> Any:
-    from lxml import etree
+CVAT_IMPORT_ERROR = "cvat.apps.dataset_manager.bindings.CvatImportError"
+SHAPE_TAGS = ("box", "ellipse", "polygon", "polyline", "points", "cuboid", "skeleton", "mask")
+CUBOID = ("xtl1", "ytl1", "xbl1", "ybl1", "xtr1", "ytr1", "xbr1", "ybr1",
+          "xtl2", "ytl2", "xbl2", "ybl2", "xtr2", "ytr2", "xbr2", "ybr2")
+_ENTITY = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s>]+)")
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                             remove_blank_text=False)
+
+def _refuse_entities(data: bytes) -> None:
+    """defusedxml (CVAT's parser) refuses entity declarations; external DTDs stay unread."""
+    match = _ENTITY.search(data)
+    if match and b"<!DOCTYPE" in data[:match.start()]:
+        name = match.group(2).decode("utf-8", "replace")
+        raise ImportFailure("defusedxml.common.EntitiesForbidden: "
+                            f"EntitiesForbidden(name='{name}', system_id=None, public_id=None)")
+
+
+def _events(data: bytes) -> Iterator[tuple[str, Any]]:
+    """``ElementTree.iterparse`` events, fed 16 KiB at a time as CVAT's parser is: events
+    before a syntax error are seen before the error."""
+    from xml.etree import ElementTree
+
+    _refuse_entities(data)
+    parser: Any = ElementTree.XMLPullParser(events=("start", "end"))
     try:
-        return etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError:
-        import xml.parsers.expat
+        for at in range(0, len(data), 16 * 1024):
+            parser.feed(data[at:at + 16 * 1024])
+            yield from parser.read_events()
+        parser.close()
+        yield from parser.read_events()
+    except ElementTree.ParseError as exc:
+        raise ImportFailure(f"xml.etree.ElementTree.ParseError: {exc}") from None
 
-        expat = xml.parsers.expat.ParserCreate()
-        try:
-            expat.Parse(data, True)
-        except xml.parsers.expat.ExpatError as exc:
-            raise ImportFailure(f"xml.etree.ElementTree.ParseError: {exc}") from None
-        raise ImportFailure("xml.etree.ElementTree.ParseError: syntax error") from None
+
+def read_xml_payloads(blob: bytes) -> list[bytes]:
+    """The XML documents of an import file: the file itself, or every ``*.xml`` of a zip (CVAT
+    extracts the zip and runs ``load_anno`` on ``glob('**/*.xml')``)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(io.BytesIO(blob)):
+        return [blob]
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        return [zf.read(n) for n in sorted(zf.namelist()) if n.endswith(".xml")]
 
 
 def read_xml_payload(blob: bytes) -> bytes:
-    """The XML of an import file: the file itself or the first ``.xml`` member of a zip."""
-    import zipfile
-
-    if blob[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-            names = sorted(n for n in zf.namelist() if n.lower().endswith(".xml"))
-            if not names:
-                raise ImportFailure("datumaro.components.errors.DatasetImportError: "
-                                    "Failed to import dataset 'cvat' at '<ABS_PATH>'.")
-            preferred = [n for n in names if os.path.basename(n) == "annotations.xml"]
-            return zf.read(preferred[0] if preferred else names[0])
-    return blob
+    """The first XML document of an import file (``annotations.xml`` in a CVAT zip)."""
+    payloads = read_xml_payloads(blob)
+    if not payloads:
+        raise ImportFailure("datumaro.components.errors.DatasetImportError: "
+                            "Failed to import dataset 'cvat' at '<ABS_PATH>'.")
+    return payloads[0]
 
 
-def _num(el: Any, name: str) -> float:
-    value = el.get(name)
-    if value is None:
-        raise ImportFailure(f"KeyError: '{name}'")
+def _int_or_none(value: Any) -> int | None:
+    """``datumaro.util.cast(value, int)``: None when ``int()`` fails."""
     try:
-        return float(value)
-    except ValueError:
-        raise ImportFailure(f"ValueError: could not convert string to float: '{value}'") from None
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
-def _shape_points(el: Any) -> tuple[str, list[float]]:
-    tag = el.tag
+def _coords(el: Any, tag: str) -> list[float]:
+    """A shape's coordinates as ``load_anno`` reads them (ellipse corners at 2 decimals)."""
+    a = el.attrib
     if tag == "box":
-        return "rectangle", [_num(el, n) for n in ("xtl", "ytl", "xbr", "ybr")]
+        return [float(a["xtl"]), float(a["ytl"]), float(a["xbr"]), float(a["ybr"])]
     if tag == "ellipse":
-        cx, cy, rx, ry = (_num(el, n) for n in ("cx", "cy", "rx", "ry"))
-        return "ellipse", [cx, cy, cx + rx, cy - ry]
+        cx, cy = float(a["cx"]), float(a["cy"])
+        return [cx, cy, float(f"{cx + float(a['rx']):.2f}"), float(f"{cy - float(a['ry']):.2f}")]
     if tag == "cuboid":
-        names = ("xtl1", "ytl1", "xbl1", "ybl1", "xtr1", "ytr1", "xbr1", "ybr1",
-                 "xtl2", "ytl2", "xbl2", "ybl2", "xtr2", "ytr2", "xbr2", "ybr2")
-        return "cuboid", [_num(el, n) for n in names]
-    if tag == "mask":
-        rle = [float(v) for v in (el.get("rle") or "").split(",") if v.strip()]
-        left, top = int(_num(el, "left")), int(_num(el, "top"))
-        width, height = int(_num(el, "width")), int(_num(el, "height"))
-        return "mask", [*rle, float(left), float(top), float(left + width - 1), float(top + height - 1)]
-    raw = el.get("points")
-    if raw is None:
-        raise ImportFailure("KeyError: 'points'")
+        return [float(a[n]) for n in CUBOID]
+    if tag == "skeleton":
+        return []
     points: list[float] = []
-    for pair in raw.split(";"):
-        if pair.strip():
-            x, _, y = pair.partition(",")
-            points.extend([float(x), float(y)])
-    return {"polygon": "polygon", "polyline": "polyline", "points": "points"}[tag], points
+    for pair in a["points"].split(";"):
+        points.extend(map(float, pair.split(",")))
+    return points
 
 
-SHAPE_TAGS = ("box", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton")
+def _mask(el: Any) -> list[float]:
+    a = el.attrib
+    points: list[float] = [float(v) for v in map(int, a["rle"].split(","))]
+    left, top = int(a["left"]), int(a["top"])
+    return [*points, float(left), float(top), float(left + int(a["width"]) - 1),
+            float(top + int(a["height"]) - 1)]
 
 
-class _Importer:
+class _Loader:
+    """``load_anno`` into a task or job, producing the write form of the annotations."""
+
     def __init__(self, target: Target) -> None:
         self.t = target
-        self.names = {os.path.splitext(n)[0]: i for i, n in enumerate(target.frame_names)}
+        lo, hi = target.frame_range if target.frame_range is not None else (0, target.size - 1)
+        self.rel_range = range(lo, hi + 1)
+        self.names = {os.path.splitext(n)[0]: i for i, n in enumerate(target.frame_names)
+                      if i in self.rel_range}
+        self.label_names = {lid: name for (name, _), lid in target.labels.items()}
+        self.data: Obj = {"version": 0, "tags": [], "shapes": [], "tracks": []}
 
-    def label(self, name: str | None, parent: int | None = None) -> int:
-        if name is None:
-            raise ImportFailure("KeyError: 'label'")
+    # -- bindings.py -------------------------------------------------------------------------
+    def label_id(self, name: str, parent: int | None = None) -> int:
         lid = self.t.labels.get((name, parent))
         if lid is None:
-            raise ImportFailure(f"ValueError: Label '{name}' is not registered for this task")
+            raise ValueError(f"Label {name!r} is not registered for this task")
         return lid
 
-    def attributes(self, el: Any, label_id: int, *, mutable: bool | None = None) -> list[Obj]:
-        specs = self.t.attrs.get(label_id, {})
+    def rel_frame(self, absolute: int) -> int:
+        rel, rem = divmod(absolute - self.t.start_frame, self.t.step)
+        if rem or rel not in self.rel_range:
+            raise ValueError(f"Unknown frame {absolute}")
+        return rel
+
+    def match_image(self, el: Any) -> int:
+        """``match_dm_item``: the name without extension, else ``id`` as a task-relative frame
+        index, else (video) the number in ``frame_NNNNNN``; the absolute frame number."""
+        item_id = os.path.splitext(el.attrib["name"])[0]
+        ident = el.attrib["id"]
+        frame = self.names.get(item_id)
+        if frame is None:
+            frame = _int_or_none(ident)
+        if frame is None and self.t.is_video:
+            frame = _int_or_none(os.path.basename(item_id)[len("frame_"):])
+        if frame is None or frame not in self.rel_range:
+            raise ImportFailure(f"{CVAT_IMPORT_ERROR}: Could not match item id: "
+                                f"'{item_id}' with any task frame")
+        return frame * self.t.step + self.t.start_frame
+
+    def spec(self, label_id: int, name: str, mutable: bool | None = None) -> Spec | None:
+        spec = self.t.attrs.get(label_id, {}).get(name)
+        if spec is None or (mutable is not None and spec[1] != mutable):
+            return None
+        return spec
+
+    def attributes(self, label_id: int, attrs: list[tuple[str, str]],
+                   mutable: bool | None = None) -> list[Obj]:
         out = []
-        for attr in el.findall("attribute"):
-            name = attr.get("name")
-            spec = specs.get(name or "")
-            if spec is None or (mutable is not None and spec[1] != mutable):
-                continue
-            value = attr.text or ""
-            if spec[2] == "checkbox":
-                low = value.lower()
-                if low not in ("true", "false"):
-                    raise ImportFailure(f"Exception: Failed to convert attribute '{name}'='{value}': ")
-                value = low
+        for name, value in attrs:
+            spec = self.spec(label_id, name, mutable)
+            if spec is None:
+                continue  # CVAT drops attributes the label does not have
+            if spec[2] == "checkbox" and value != spec[3]:
+                value = value.lower()
+                if value not in ("true", "false"):
+                    raise ImportFailure(f"Exception: Failed to convert attribute "
+                                        f"'{self.label_names[label_id]}'='{value}': ")
             out.append({"spec_id": spec[0], "value": value})
         return out
 
-    def frame_of_image(self, el: Any) -> int:
-        name = el.get("name")
-        if name is not None:
-            key = os.path.splitext(name)[0]
-            if key in self.names:
-                return self.names[key]
-            match = re.fullmatch(r"frame_(\d+)", os.path.basename(key))
-            if match and self.t.is_video:
-                return self._rel(int(match.group(1)), name)
-        ident = el.get("id")
-        if ident is not None:
-            try:
-                return self._rel(int(ident), os.path.splitext(name or "")[0])
-            except ImportFailure:
-                pass
-        raise ImportFailure("cvat.apps.dataset_manager.bindings.CvatImportError: Could not match "
-                            f"item id: '{os.path.splitext(name or '')[0]}' with any task frame")
-
-    def _rel(self, absolute: int, name: str) -> int:
-        rel, rem = divmod(absolute - self.t.start_frame, self.t.step)
-        if rem or not 0 <= rel < self.t.size:
-            raise ImportFailure("cvat.apps.dataset_manager.bindings.CvatImportError: Could not "
-                                f"match item id: '{name}' with any task frame")
-        return rel
-
-    def shape(self, el: Any, frame: int, *, label_id: int | None = None) -> Obj:
-        from_track = label_id is not None
-        if label_id is None:
-            label_id = self.label(el.get("label"))
-        kind, points = ("skeleton", []) if el.tag == "skeleton" else _shape_points(el)
-        shape: Obj = {
-            "type": kind,
-            "occluded": el.get("occluded", "0") == "1",
-            "outside": False,
-            "z_order": int(float(el.get("z_order", "0"))),
-            "rotation": float(el.get("rotation", "0")),
-            "points": points,
-            "id": None,
-            "label_id": label_id,
-            # a mask track's first keyframe becomes a shape with TrackedShape's defaults
-            "group": 0 if from_track else int(el.get("group_id", "0")),
-            "source": "manual" if from_track else "file",
-            "frame": frame,
-            "score": 1.0,
-            "attributes": self.attributes(el, label_id),
-            "elements": [],
-        }
-        if kind == "skeleton":
-            for child in el.findall("points"):
-                if child.get("outside") is None or child.get("occluded") is None:
-                    raise ImportFailure("KeyError: 'occluded'" if child.get("occluded") is None
-                                        else "KeyError: 'outside'")
-                sub_id = self.label(child.get("label"), label_id)
-                _, pts = _shape_points(child)
-                shape["elements"].append({
-                    "type": "points", "occluded": child.get("occluded") == "1",
-                    "outside": child.get("outside") == "1", "z_order": 0, "rotation": 0.0,
-                    "points": pts, "id": None, "label_id": sub_id, "group": 0, "source": "file",
-                    "frame": frame, "score": 1.0, "attributes": self.attributes(child, sub_id),
-                })
-        return shape
-
-    def track(self, el: Any) -> Obj | None:
-        label_id = self.label(el.get("label"))
-        track_attrs: list[Obj] = []
-        shapes: list[Obj] = []
-        elements: dict[int, Obj] = {}
-        for child in el:
-            if not isinstance(child.tag, str) or child.tag not in SHAPE_TAGS:
-                continue
-            if child.get("keyframe") is None:
-                raise ImportFailure("KeyError: 'keyframe'")
-            if child.get("frame") is None:
-                raise ImportFailure("KeyError: 'frame'")
-            if child.get("keyframe") != "1":
-                continue
-            frame = self._rel(int(child.get("frame")), f"frame_{int(child.get('frame')):06d}")
-            kind, points = ("skeleton", []) if child.tag == "skeleton" else _shape_points(child)
-            if not track_attrs:
-                track_attrs = self.attributes(child, label_id, mutable=False)
-            shapes.append({
-                "type": kind, "occluded": child.get("occluded", "0") == "1",
-                "outside": child.get("outside", "0") == "1",
-                "z_order": int(float(child.get("z_order", "0"))),
-                "rotation": float(child.get("rotation", "0")), "points": points, "id": None,
-                "frame": frame, "attributes": self.attributes(child, label_id, mutable=True),
-            })
-            if kind == "skeleton":
-                for sub in child.findall("points"):
-                    if sub.get("keyframe") is None:
-                        raise ImportFailure("KeyError: 'keyframe'")
-                    if sub.get("keyframe") != "1":
-                        continue
-                    sub_id = self.label(sub.get("label"), label_id)
-                    _, pts = _shape_points(sub)
-                    etrack = elements.setdefault(sub_id, {
-                        "id": None, "label_id": sub_id, "group": 0, "source": "file",
-                        "frame": frame, "attributes": [], "shapes": []})
-                    etrack["shapes"].append({
-                        "type": "points", "occluded": sub.get("occluded") == "1",
-                        "outside": sub.get("outside") == "1", "z_order": 0, "rotation": 0.0,
-                        "points": pts, "id": None, "frame": frame,
-                        "attributes": self.attributes(sub, sub_id, mutable=True)})
-        if not shapes:
-            raise ImportFailure("IndexError: list index out of range")  # track.shapes[0]
-        if shapes[0]["type"] == "mask":
-            return None  # CVAT turns mask tracks into a single shape; handled by the caller
+    def import_shape(self, shape: Obj, parent: int | None = None) -> Obj:
+        label_id = self.label_id(shape["label"], parent)
+        frame = self.rel_frame(int(shape["frame"]))
         return {
-            "id": None, "label_id": label_id, "group": int(el.get("group_id", "0")),
-            "source": "file", "frame": min(s["frame"] for s in shapes),
-            "attributes": track_attrs, "shapes": sorted(shapes, key=lambda s: s["frame"]),
-            "elements": list(elements.values()),
+            "type": shape["type"], "occluded": shape["occluded"], "outside": shape["outside"],
+            "z_order": shape.get("z_order", 0), "rotation": shape.get("rotation", 0.0),
+            "points": [float(p) for p in shape["points"]], "id": None, "label_id": label_id,
+            "group": shape.get("group", 0), "source": shape.get("source", "manual"),
+            "frame": frame, "score": 1.0,
+            "attributes": self.attributes(label_id, shape["attributes"]),
+            "elements": [self.import_shape(e, label_id) for e in shape.get("elements", [])],
         }
+
+    def import_track(self, track: Obj, parent: int | None = None) -> Obj:
+        label_id = self.label_id(track["label"], parent)
+        frame = self.rel_frame(min(int(s["frame"]) for s in track["shapes"]))
+        elements = [self.import_track(e, label_id) for e in track.get("elements", [])]
+        attributes: list[Obj] = []
+        shapes = []
+        for s in track["shapes"]:
+            rel = self.rel_frame(int(s["frame"]))
+            attributes = self.attributes(label_id, s["attributes"], mutable=False)  # last wins
+            shapes.append({
+                "type": s["type"], "occluded": s["occluded"], "outside": s["outside"],
+                "z_order": s.get("z_order", 0), "rotation": s.get("rotation", 0.0),
+                "points": [float(p) for p in s["points"]], "id": None, "frame": rel,
+                "attributes": self.attributes(label_id, s["attributes"], mutable=True),
+            })
+        return {"id": None, "label_id": label_id, "group": track["group"], "source": "file",
+                "frame": frame, "attributes": attributes,
+                "shapes": sorted(shapes, key=lambda s: s["frame"]), "elements": elements}
+
+    def add_tag(self, tag: Obj) -> None:
+        label_id = self.label_id(tag["label"])
+        self.data["tags"].append({
+            "id": None, "label_id": label_id, "group": tag["group"], "source": "file",
+            "frame": self.rel_frame(int(tag["frame"])),
+            "attributes": self.attributes(label_id, tag["attributes"])})
+
+    # -- cvat.py load_anno -------------------------------------------------------------------
+    def run(self, events: Iterator[tuple[str, Any]]) -> None:
+        track: Obj | None = None
+        shape: Obj | None = None
+        element: Obj | None = None
+        tag: Obj | None = None
+        image_open = False
+        frame_id = 0
+        attributes: list[tuple[str, str]] | None = None
+        elem_attributes: list[tuple[str, str]] | None = None
+        track_elements: dict[str, Obj] | None = None
+        next(events, None)  # the root, whatever its name
+        for ev, el in events:
+            name = el.tag
+            if ev == "start":
+                if name == "track":
+                    track = {"label": el.attrib["label"],
+                             "group": int(el.attrib.get("group_id", 0)),
+                             "shapes": [], "elements": []}
+                elif name == "image":
+                    image_open = True
+                    frame_id = self.match_image(el)
+                elif name in SHAPE_TAGS and (track is not None or image_open):
+                    kind = "rectangle" if name == "box" else name
+                    if shape is not None and shape["type"] == "skeleton":
+                        elem_attributes = []
+                        element = {"attributes": elem_attributes, "points": [], "type": kind}
+                        if track is not None and track_elements is not None and \
+                                el.attrib["label"] not in track_elements:
+                            track_elements[el.attrib["label"]] = {
+                                "label": el.attrib["label"], "group": 0, "shapes": [],
+                                "elements": []}
+                    else:
+                        attributes = []
+                        shape = {"attributes": attributes, "points": [], "type": kind}
+                        if track is None:
+                            shape["elements"] = []
+                        elif kind == "skeleton":
+                            shape["frame"] = el.attrib["frame"]
+                            if track_elements is None:
+                                track_elements = {}
+                elif name == "tag" and image_open:
+                    attributes = []
+                    tag = {"frame": frame_id, "label": el.attrib["label"],
+                           "group": int(el.attrib.get("group_id", 0)),
+                           "attributes": attributes}
+                continue
+            if name == "attribute" and elem_attributes is not None and element is not None:
+                elem_attributes.append((el.attrib["name"], el.text or ""))
+            if name == "attribute" and attributes is not None and element is None:
+                attributes.append((el.attrib["name"], el.text or ""))
+            if name in SHAPE_TAGS and shape["type"] == "skeleton" and name != "skeleton":  # type: ignore[index]
+                assert element is not None and shape is not None
+                element["label"] = el.attrib["label"]
+                element["occluded"] = el.attrib["occluded"] == "1"
+                element["outside"] = el.attrib["outside"] == "1"
+                element["elements"] = []
+                element["points"] = _coords(el, "points" if name == "mask" else name)
+                if track is None:
+                    element["frame"] = frame_id
+                    element["source"] = "file"
+                    shape["elements"].append(element)
+                else:
+                    element["frame"] = shape["frame"]
+                    element["keyframe"] = el.attrib["keyframe"] == "1"
+                    if element["keyframe"]:
+                        assert track_elements is not None
+                        track_elements[el.attrib["label"]]["shapes"].append(element)
+                element = None
+            elif name in SHAPE_TAGS:
+                assert shape is not None
+                if track is not None:
+                    shape["frame"] = el.attrib["frame"]
+                    shape["outside"] = el.attrib.get("outside", "0") == "1"
+                    shape["keyframe"] = el.attrib["keyframe"] == "1"
+                else:
+                    shape["frame"] = frame_id
+                    shape["label"] = el.attrib["label"]
+                    shape["group"] = int(el.attrib.get("group_id", 0))
+                    shape["source"] = "file"
+                    shape["outside"] = False
+                shape["occluded"] = el.attrib.get("occluded", "0") == "1"
+                shape["z_order"] = int(el.attrib.get("z_order", 0))
+                shape["rotation"] = float(el.attrib.get("rotation", 0))
+                shape["points"] = _mask(el) if name == "mask" else _coords(el, name)
+                if track is not None:
+                    if shape["keyframe"]:
+                        track["shapes"].append(shape)
+                else:
+                    self.data["shapes"].append(self.import_shape(shape))
+                shape = None
+            elif name == "track":
+                assert track is not None
+                first = track["shapes"][0]  # IndexError when the track has no keyframe
+                if first["type"] == "mask":
+                    # "convert mask tracks to shapes because mask track are not supported":
+                    # the first keyframe, with TrackedShape's defaults (source manual, group 0)
+                    self.data["shapes"].append(self.import_shape({
+                        **first, "label": track["label"], "source": "manual", "group": 0,
+                        "outside": False}))
+                else:
+                    if track_elements is not None:
+                        track["elements"] = list(track_elements.values())
+                        track_elements = None
+                    self.data["tracks"].append(self.import_track(track))
+                track = None
+            elif name == "image":
+                image_open = False
+            elif name == "tag":
+                if tag is None:
+                    raise TypeError("Tag() argument after ** must be a mapping, not NoneType")
+                self.add_tag(tag)
+                tag = None
+            el.clear()
 
 
 def load_cvat(blob: bytes, target: Target) -> Obj:
-    """Parse a "CVAT 1.1" file into annotations (write form, ``source`` = ``file``)."""
-    root = _parse(read_xml_payload(blob))
-    imp = _Importer(target)
-    data: Obj = {"version": 0, "tags": [], "shapes": [], "tracks": []}
-    for el in root:
-        if not isinstance(el.tag, str):
-            continue
-        if el.tag == "image":
-            frame = imp.frame_of_image(el)
-            for child in el:
-                if not isinstance(child.tag, str):
-                    continue
-                if child.tag in SHAPE_TAGS:
-                    data["shapes"].append(imp.shape(child, frame))
-                elif child.tag == "tag":
-                    label_id = imp.label(child.get("label"))
-                    data["tags"].append({"id": None, "label_id": label_id,
-                                         "group": int(child.get("group_id", "0")),
-                                         "source": "file", "frame": frame,
-                                         "attributes": imp.attributes(child, label_id)})
-        elif el.tag == "track":
-            track = imp.track(el)
-            if track is not None:
-                data["tracks"].append(track)
-            else:
-                # CVAT's load_anno: "convert mask tracks to shapes because mask track are not
-                # supported" -- the first keyframe (outside or not), with the track's label
-                for child in el:
-                    if isinstance(child.tag, str) and child.tag == "mask" and child.get("keyframe") == "1":
-                        frame = imp._rel(int(child.get("frame")), "mask")
-                        data["shapes"].append(imp.shape(child, frame, label_id=imp.label(el.get("label"))))
-                        break
-    if target.frame_range is not None:
-        lo, hi = target.frame_range
-        data["tags"] = [t for t in data["tags"] if lo <= t["frame"] <= hi]
-        data["shapes"] = [s for s in data["shapes"] if lo <= s["frame"] <= hi]
-    return data
+    """Parse a "CVAT 1.1" file (XML or zip) into annotations (write form, ``source`` = file),
+    or raise ``ImportFailure`` with the message CVAT's worker gives for the first problem."""
+    loader = _Loader(target)
+    for payload in read_xml_payloads(blob):
+        try:
+            loader.run(iter(_events(payload)))
+        except ImportFailure:
+            raise
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            raise ImportFailure(f"{type(exc).__name__}: {exc}") from None
+    return loader.data

@@ -158,11 +158,16 @@ class _Importer:
                 raise _Bad(where, f"a second image {key!r} (id {image_id})")
             keys.add(key)
             for dim in ("width", "height"):
-                _int(img.get(dim), f"{where}.{dim}")
+                if _int(img.get(dim), f"{where}.{dim}") <= 0:
+                    raise _Bad(f"{where}.{dim}", "expected a positive integer")
             self.images[image_id] = (key, img, source)
             self.samples[key] = {"det": [], "poly": [], "kp": []}
         for n, ann in enumerate(_list(self.data.get("annotations", []), "annotations")):
-            self.annotation(ann, f"annotations[{n}]")
+            where = f"annotations[{n}]"
+            try:
+                self.annotation(ann, where)
+            except ValueError as exc:  # the label models' own checks (pydantic's errors)
+                raise _Bad(where, " ".join(str(exc).splitlines()[:3])) from None
 
     def annotation(self, ann: Any, where: str) -> None:
         if not isinstance(ann, dict):
@@ -180,15 +185,18 @@ class _Importer:
         attrs: dict[str, Any] = {"coco_id": coco_id}
         for name in ("iscrowd", "area"):
             if name in ann:
-                value = ann[name]
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise _Bad(f"{where}.{name}", "expected a number")
-                attrs[name] = value
-        extra = dict(ann.get("attributes") or {})
+                _num(ann[name], f"{where}.{name}")
+                attrs[name] = ann[name]
+        cvat_attrs = ann.get("attributes") or {}
+        if not isinstance(cvat_attrs, dict):
+            raise _Bad(f"{where}.attributes", "expected an object")
+        extra = dict(cvat_attrs)
         extra.update({k: v for k, v in ann.items() if k not in KNOWN})
         for name, value in extra.items():
             if not (value is None or isinstance(value, (bool, int, float, str))):
                 raise _Bad(f"{where}.{name}", "only scalar extra fields are kept")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _Bad(f"{where}.{name}", "expected a finite number")
             attrs[name] = value
         out = self.samples[key]
         bbox = None

@@ -35,7 +35,7 @@ from annosync.dataset.media import media_kind, probe
 from annosync.errors import InputError, StateError
 from annosync.interop import fo_schema
 from annosync.interop.ejson import oid
-from annosync.interop.fo_labels import TYPES, LabelError, from_fo, to_fo
+from annosync.interop.fo_labels import TYPES, LabelError, from_fo, tags_of, to_fo
 from annosync.interop.staging import staged_folder
 from annosync.model.labels import label_objects
 from annosync.model.sample import MediaMetadata, Sample
@@ -263,7 +263,10 @@ def read_fiftyone(src: str | os.PathLike[str], skip_unsupported: bool = False,
             try:
                 sample = Sample(media=media, metadata=metadata, fields=fields,
                                 frames={k: v for k, v in frames.items() if v},
-                                tags=list(doc.get("tags") or []))
+                                tags=tags_of(doc, where))
+            except LabelError as exc:
+                raise InputError.at(str(exc), str(root / "samples.json"),
+                                    json_path=exc.where) from None
             except ValueError as exc:
                 raise InputError.at(f"not a valid sample: {str(exc).splitlines()[0]}",
                                     str(root / "samples.json"), json_path=where) from None

@@ -72,6 +72,16 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
+def tags_of(doc: dict[str, Any], where: str) -> list[str]:
+    """A document's ``tags`` (a list of strings; absent or null: none)."""
+    tags = doc.get("tags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise LabelError(f"{where}.tags", "expected a list of strings")
+    return list(tags)
+
+
 def _attributes(doc: dict[str, Any], cls: str, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     legacy = doc.get("attributes") or {}
@@ -140,12 +150,12 @@ def _item(doc: Any, cls: str, where: str, load_mask: Callable[[str], str]) -> An
     if doc.get("_cls", cls) != cls:
         raise LabelError(where, f"expected a {cls}, got {doc.get('_cls')!r}")
     label_id = doc.get(ID_ATTR) or oid(doc.get("_id"))
-    data: dict[str, Any] = {"attributes": _attributes(doc, cls, where),
-                            "tags": list(doc.get("tags") or [])}
-    if label_id:
-        data["_id"] = label_id
-    conf = number(doc.get("confidence"))
     try:
+        data: dict[str, Any] = {"attributes": _attributes(doc, cls, where),
+                                "tags": tags_of(doc, where)}
+        if label_id:
+            data["_id"] = label_id
+        conf = number(doc.get("confidence"))
         if cls == "Classification":
             if doc.get("logits") is not None:
                 raise LabelError(f"{where}.logits", "logits are not supported")

@@ -23,16 +23,17 @@ from annosync.model.labels import CONTAINERS, LABEL_CLASSES
 from annosync.sync.create import Creator, planned_tasks
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
+from annosync.sync.index import CleanMemo, content_digest
 from annosync.sync.journal import Journal
 from annosync.sync.lock import dataset_lock
 from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
-from annosync.sync.planner import plan_run
+from annosync.sync.planner import memo_context, plan_run
 from annosync.sync.pool import Pool
 from annosync.sync.previous import save_previous
 from annosync.sync.push import PushResult, Wanted, push_task
 from annosync.sync.record import JobRecord, now_iso, save_record
-from annosync.sync.refresh import RunWork, SampleWork
+from annosync.sync.refresh import RunWork, SampleWork, agrees, ensure_samples, merge_sample
 from annosync.sync.remote import TaskView, bound_schema, frame_map, job_records
 from annosync.sync.review import jobs_of_frames, keep_held, set_status, status_body
 from annosync.sync.session import RunSession
@@ -253,6 +254,33 @@ def sync_labels(session: RunSession, work: RunWork, result: ApplyResult, report:
     if pushed_tasks:
         record.pushed_at = stamp
     save_record(session.state_dir, record)
+    _carry_memo(session, work, result, pushed_tasks)
+
+
+def _carry_memo(session: RunSession, work: RunWork, result: ApplyResult,
+                pushed: set[int]) -> None:
+    """The plan's clean memo, for the record just saved: so the next plan does not read every
+    file again after each pull. Carried: samples apply did not touch (same file, same base
+    entries, same schema). Verified: samples it merged, against their new base."""
+    old, record, schema = work.memo, session.record, session.schema
+    if old is None or record is None or schema is None:
+        return
+    fresh = CleanMemo.fresh(session.state_dir, session.anno_key, memo_context(session))
+    in_pushed = {k for i in pushed for k in record.tasks[i].samples}
+    for key, sha in old.items():
+        if key not in work.samples and key not in in_pushed:
+            fresh.mark(key, sha)
+    written = set(result.written)
+    for key, sw in work.samples.items():
+        if sw.task < 0 or key in in_pushed or sw.held:
+            continue
+        if not agrees(merge_sample(session, key, sw.merged, schema, None)):
+            continue
+        if key in written:
+            fresh.mark(key, content_digest(sample_to_bytes(sw.merged)))
+        elif (known := session.index.known(key)) is not None:
+            fresh.mark(key, known.sha)
+    fresh.save()
 
 
 def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Report) -> set[int]:
@@ -270,6 +298,8 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
                 continue
             by_task.setdefault(sw.task, []).append(sw)
     client = session.client
+    for index in sorted(by_task):
+        ensure_samples(session, work, record.tasks[index])
 
     def push_one(index: int) -> tuple[int, PushResult]:
         try:

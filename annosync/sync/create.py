@@ -122,6 +122,8 @@ class Creator:
         self.journal = Journal(session.state_dir, session.anno_key)
         self._user_ids: dict[str, int] = {}
         self._lock = threading.RLock()
+        #: tasks this process created (no data yet, by construction: no resume probe needed)
+        self._fresh: set[int] = set()
         self.workers = max(1, session.options.concurrency)
 
     @property
@@ -270,6 +272,7 @@ class Creator:
             assignee_id=self.user_id(task.assignee), bug_tracker=task.bug_tracker, **body,
         )
         self._created(task, created)
+        self._fresh.add(int(created["id"]))
         self.report(f"created task {task.name} ({created['id']})")
 
     def _created(self, task: TaskRecord, created: dict[str, Any]) -> None:
@@ -294,7 +297,7 @@ class Creator:
         files: list[tuple[str, Path]] = []
         server_files: list[str] = []
         for i, key in enumerate(task.samples):
-            sample = folder.read(key)
+            sample = self.session.read(key)
             path = folder.media_path(sample, media_field)
             if self.session.manifest.cvat.cloud_storage_id is not None:
                 server_files.append(sample.media if media_field in ("filepath", "media")
@@ -309,7 +312,8 @@ class Creator:
 
     def upload_media(self, task: TaskRecord) -> None:
         assert task.id is not None
-        current = self.client.get_task(task.id)
+        # a task from an interrupted apply may hold its data already (or be unusable)
+        current = {} if task.id in self._fresh else self.client.get_task(task.id)
         if int(current.get("size") or 0) > 0:
             task.size = int(current["size"])
             task.state = "data_uploaded"
@@ -392,7 +396,12 @@ class Creator:
             response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
             step.update(count)
         id_map = build_id_map(task.id, upload, response, bound)
-        now = self.client.get_annotations(task_id=task.id)
+        # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
+        # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
+        # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
+        # boundaries, the answer does not.
+        now = (response if not upload.data.tracks
+               else self.client.get_annotations(task_id=task.id))
         previous = PreviousLabels.from_samples(samples, schema.fields)
         pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
                            scope=f"task{task.id}")

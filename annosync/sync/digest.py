@@ -91,9 +91,13 @@ def aspects(obj: Any, attributes: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, with the
+#: encoder made once (``dumps`` builds one per call, which was most of a digest's cost).
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def digest_value(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(_ENCODE(value).encode("utf-8")).hexdigest()[:16]
 
 
 def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:

@@ -195,9 +195,12 @@ class _Merger:
         self.policy = policy
         self.out = FieldMerge()
         self.additions: list[Item] = []
+        #: local items known to equal their base (``local_agrees``): digests taken from it
+        self.known: dict[int, dict[str, str]] = {}
 
     def digest(self, item: Item) -> dict[str, str]:
-        return digests(item.obj, self.rules.attributes)
+        known = self.known.get(id(item))
+        return known if known is not None else digests(item.obj, self.rules.attributes)
 
     def same(self, aspect: str, loc: Item, rem: Item, ld: Mapping[str, str],
              rd: Mapping[str, str]) -> bool:
@@ -278,7 +281,7 @@ class _Merger:
             return merged
         # Per aspect: pending pushes keep the old local digest (still "changed locally"), refused
         # remote changes keep the old remote digest (reported again), the rest is acknowledged.
-        res = self.digest(Item(loc.id, merged.obj, loc.frame))
+        res = ld if merged.obj is loc.obj else self.digest(Item(loc.id, merged.obj, loc.frame))
         refused = {r.reason.split(":", 1)[0] for r in self.out.rejections if r.label_id == loc.id}
         new_l: dict[str, str | None] = {}
         new_r: dict[str, str | None] = {}
@@ -434,9 +437,15 @@ def merge_field(
     remote: Sequence[Item],
     rules: FieldRules,
     policy: ConflictPolicy = "fail",
+    local_agrees: bool = False,
 ) -> FieldMerge:
-    """Merge one field of one sample. See docs/sync-algorithm.md for the table implemented."""
+    """Merge one field of one sample. See docs/sync-algorithm.md for the table implemented.
+
+    ``local_agrees``: the caller knows the local items equal the base (``local_changes`` found
+    nothing for this very content and base): their digests are the base's ``l`` digests."""
     m = _Merger(rules, policy)
+    if local_agrees:
+        m.known = {id(i): dict(b.l) for i in local if (b := base.get(i.key)) is not None}
     local_by = {i.key: i for i in local}
     remote_by = {i.key: i for i in remote}
     result: list[Item] = []

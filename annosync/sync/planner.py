@@ -15,7 +15,7 @@ from typing import Any
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
 from annosync.sync.create import existing_project, planned_tasks
-from annosync.sync.ids import missing_ids
+from annosync.sync.index import CleanMemo
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation
 from annosync.sync.record import record_path, record_to_bytes
@@ -50,14 +50,23 @@ def fingerprint(session: RunSession, work: RunWork,
     h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
     h.update(_record_bytes(session))
     for key in session.run_keys():
-        data = session.folder.read_bytes(key)
+        entry = session.index.entry(key)  # read only if changed since the index saw it
         h.update(key.encode())
-        h.update(hashlib.sha256(data).digest())
-        if lacking is not None and (count := missing_ids(data)):
-            lacking[key] = count
+        h.update(entry.sha.encode())
+        if lacking is not None and entry.missing_ids:
+            lacking[key] = entry.missing_ids
     for index in sorted(work.views):
         for job in work.views[index].jobs:
             h.update(f"{job.id}:{job.updated_date}".encode())
+    return h.hexdigest()[:32]
+
+
+def memo_context(session: RunSession) -> str:
+    """What a clean memo is valid for: what ``merge.local_changes`` depends on besides the
+    file, i.e. this run record's bytes (base, schema) and where fields load (``dest_field``).
+    The mode and the conflict policy only filter or resolve changes, never make one."""
+    h = hashlib.sha256(_record_bytes(session))
+    h.update(json.dumps(session.dest_field, sort_keys=True).encode())
     return h.hexdigest()[:32]
 
 
@@ -198,7 +207,9 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
                 else:
                     rp.use_project = int(found["id"])
     if record is not None and session.schema is not None and mode != "cleanup":
-        refresh(session, session.schema, work)
+        memo = CleanMemo(session.state_dir, session.anno_key, memo_context(session))
+        refresh(session, session.schema, work, memo)
+        memo.save()
         _gone(session, work, rp)
         dests = {p: d for p in session.schema.fields if (d := session.dest_for(p))}
         samples, conflicts, rejections, ignored = summarize(work, session.schema, verbose, dests)
@@ -247,6 +258,7 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         )
     lacking: dict[str, int] = {}
     rp.fingerprint = fingerprint(session, work, lacking)
+    session.index.save()
     if lacking:
         rp.unsaved_ids = sorted(lacking)
         first = session.folder.label_path(rp.unsaved_ids[0])

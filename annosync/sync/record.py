@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annosync.convert import TaskIdMap
 from annosync.dataset import jsonfmt
-from annosync.dataset.atomic import write_if_changed
+from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import InputError, StateError
 from annosync.model.problems import problems_from_validation
 from annosync.sync.merge import BaseEntry
@@ -164,18 +164,35 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
 
 
 def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
-    """Write the record if anything but its timestamp changed (so git sees no churn)."""
+    """Write the record if anything but its timestamp changed (so git sees no churn).
+
+    The record is serialized once (a big run's record is megabytes): with a new timestamp,
+    compared with the file's bytes carrying that same timestamp."""
     path = record_path(state_dir, record.anno_key)
-    try:
-        if path.read_bytes() == record_to_bytes(record):
-            return False
-    except FileNotFoundError:
-        pass
+    previous = record.updated_at
     record.updated_at = now_iso()
+    data = record_to_bytes(record)
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old is not None and _unstamped(old) == _unstamped(data):
+        record.updated_at = previous
+        return False
     ignore = Path(state_dir) / ".gitignore"
     if not ignore.exists():  # machine-local state never travels with a git clone
-        write_if_changed(ignore, GITIGNORE.encode())
-    return write_if_changed(path, record_to_bytes(record))
+        write_bytes_atomic(ignore, GITIGNORE.encode())
+    write_bytes_atomic(path, data)
+    return True
+
+
+def _unstamped(data: bytes) -> bytes:
+    """A record's bytes without its ``updated_at`` value (the last top-level key)."""
+    at = data.rfind(b'"updated_at": "')
+    if at < 0:
+        return data
+    end = data.find(b'"', at + len(b'"updated_at": "'))
+    return data[:at] + data[end + 1:]
 
 
 def list_records(state_dir: str | os.PathLike[str]) -> list[str]:

@@ -17,6 +17,7 @@ from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedField, ResolvedSchema
 from annosync.sync.digest import ScalarItem
 from annosync.sync.fields import field_items, pulled_items, rules_for, with_field
+from annosync.sync.index import CleanMemo
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
 from annosync.sync.pool import Pool
@@ -47,6 +48,7 @@ class RunWork:
 
     views: dict[int, TaskView] = field(default_factory=dict)
     samples: dict[str, SampleWork] = field(default_factory=dict)
+    memo: CleanMemo | None = None  # the plan's clean memo, carried past apply
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)  # indexes of tasks deleted in CVAT
@@ -64,8 +66,11 @@ def merge_sample(
     local: Sample,
     schema: ResolvedSchema,
     remote: tuple[dict, dict[int, dict]] | None,
+    local_agrees: bool = False,
 ) -> SampleWork:
-    """Merge every schema field of one sample (``remote`` None: CVAT did not change it)."""
+    """Merge every schema field of one sample (``remote`` None: CVAT did not change it).
+    ``local_agrees``: the clean memo vouches that the file agrees with the base, so its
+    labels' digests are the base's (not computed again)."""
     assert session.record is not None
     base = session.record.base.get(key, {})
     ref = session.record.samples[key]
@@ -80,7 +85,8 @@ def merge_sample(
             m = local_changes(field_base, local_items, rules)
         else:
             remote_items = pulled_items(remote[0], remote[1], rf)
-            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy)
+            m = merge_field(field_base, local_items, remote_items, rules, session.conflict_policy,
+                            local_agrees=local_agrees)
         if dest is not None:
             # load into another field: the source stays as it is, nothing is pushed from it
             check_dest(session, key, local, rf, dest)
@@ -110,29 +116,79 @@ def check_dest(session: RunSession, key: str, sample: Sample, rf: ResolvedField,
             )
 
 
-def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
+def agrees(sw: SampleWork) -> bool:
+    """Nothing to do for this sample: no change, conflict, rejection or note, file as it is."""
+    return not sw.changed_locally and not sw.held and all(
+        not (m.changes or m.conflicts or m.rejections or m.notes or m.ignored)
+        for m in sw.merges.values())
+
+
+def ensure_samples(session: RunSession, work: RunWork, task: TaskRecord) -> None:
+    """Merge now the samples of ``task`` the plan skipped (their files agree with the base and
+    CVAT did not change them): pushing a task needs all of its samples."""
+    assert session.schema is not None
+    for key in task.samples:
+        if key not in work.samples:
+            sample, _ = session.read_indexed(key)
+            work.samples[key] = merge_sample(session, key, sample, session.schema, None)
+
+
+def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
+            memo: CleanMemo | None = None) -> None:
     """Fill ``work`` for every uploaded task of the run.
 
     Tasks are fetched in parallel (``options.concurrency`` at a time), in windows so that only
     a few tasks' samples are in memory at once; merging is pure and runs in order.
+
+    With a ``memo`` (``sync/index.py``), a sample of a task CVAT did not change whose file is
+    byte for byte one that agreed with this very run record before is not read at all: it is
+    left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
+    work.memo = memo
     record = session.record
     assert record is not None
     client = session.client
     tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
+    only = session.options.only_tasks
+    if only is not None:
+        tasks = [t for t in tasks if t.id in only]
     workers = max(1, session.options.concurrency)
 
     review = ReviewFilter.of(session.manifest.load)
 
-    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, Sample]]:
+    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, tuple[Sample, str] | None]]:
         view = TaskView(task)
         refresh_jobs(client, view, review)
         if view.gone:
             return view, {}
-        samples = {k: session.read(k) for k in task.samples}
+        # frames whose samples must be read: all of a video; of an image task, those of the
+        # jobs CVAT changed (the others only count when their file changed)
+        frames: set[int] = set()
+        for job in view.changed:
+            frames |= set(range(job.start_frame, job.stop_frame + 1))
+        needed = None if view.changed and task.media_type == "video" else frames
+        quiet = memo is not None and not view.held and needed is not None
+        samples: dict[str, tuple[Sample, str] | None] = {}
+        for position, k in enumerate(task.samples):
+            known = None
+            if quiet and needed is not None and position not in needed:
+                known = session.index.known(k)
+            if known is not None and memo is not None and memo.is_clean(k, known.sha):
+                samples[k] = None
+            else:
+                samples[k] = session.read_indexed(k)  # read once: digest and parse
         if view.changed:
-            previous = PreviousLabels.from_samples(samples.values(), schema.fields)
+            previous = PreviousLabels.from_samples(
+                [s[0] for s in samples.values() if s is not None], schema.fields)
             download(client, view, schema, previous, id_map_of(record, task.index))
+            skipped = {p for p, k in enumerate(task.samples) if samples[k] is None}
+            if view.covered & skipped:  # tracks: the whole task was read; so are its samples
+                for p in sorted(skipped):
+                    samples[task.samples[p]] = session.read_indexed(task.samples[p])
+                previous = PreviousLabels.from_samples(
+                    [s[0] for s in samples.values() if s is not None], schema.fields)
+                view.pulled, view.covered = None, set()
+                download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
@@ -151,12 +207,18 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork) -> None:
                     work.notes.extend(view.pulled.notes)
                 held = held_frames(view.jobs, view.held)
                 for position, key in enumerate(task.samples):
+                    got = samples[key]
+                    if got is None:  # agrees with the base, CVAT did not change it
+                        continue
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    sw = merge_sample(session, key, samples[key], schema, remote)
+                    clean = memo is not None and memo.is_clean(key, got[1])
+                    sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
                     work.samples[key] = sw
+                    if memo is not None:
+                        memo.mark(key, got[1] if remote is None and agrees(sw) else None)
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from annosync.cvat import Credentials, CvatClient
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.errors import InputError, StateError
 from annosync.manifest.load import LoadedManifest
 from annosync.manifest.select import Selection, iter_select
@@ -24,6 +27,8 @@ from annosync.model.manifest import Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.progress import NULL, Progress
+from annosync.sync import index as index_mod
+from annosync.sync.index import LabelIndex, stat_of
 from annosync.sync.record import RunRecord, load_record
 
 Mode = Literal["sync", "pull", "push", "cleanup"]
@@ -66,9 +71,18 @@ class SyncOptions:
     #: Where long steps report progress (uploads, waits, downloads, planning); the CLI picks
     #: the renderer, the Python API reports nothing by default.
     tracker: Progress = NULL
+    #: Refresh only these CVAT tasks (a webhook named them); the others are left as they are:
+    #: neither downloaded, merged nor pushed this time.
+    only_tasks: frozenset[int] | None = None
 
 
 ClientFactory = Callable[["RunSession"], CvatClient]
+#: Parsed samples a session keeps (a run's passes over a task's samples then parse each once).
+PARSED_CACHE = 2048
+
+
+def _sig(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def default_client(session: RunSession) -> CvatClient:
@@ -109,6 +123,11 @@ class RunSession:
         self._client: CvatClient | None = None
         self.folder = DatasetFolder.open(loaded.dataset_root)
         self.record: RunRecord | None = None
+        self._index: LabelIndex | None = None
+        #: parsed samples by key, with the stat they were read at (bounded: memory stays flat)
+        self._parsed: OrderedDict[str, tuple[tuple[int, ...], Sample]] = OrderedDict()
+        self._parsed_lock = threading.Lock()
+        self._selection: list[str] | None = None
         self.schema: ResolvedSchema | None = None
         self.reload()
 
@@ -199,12 +218,57 @@ class RunSession:
         seen = set(recorded)
         return recorded + [k for k in self.selected() if k not in seen]
 
+    @property
+    def index(self) -> LabelIndex:
+        """The dataset's label index (``sync/index.py``): content digests without re-reading."""
+        if self._index is None:
+            self._index = LabelIndex(self.folder)
+        return self._index
+
     def read(self, key: str) -> Sample:
-        return self.folder.read(key)
+        """A parsed sample; a file read before in this process and unchanged since (same
+        stat, old enough to trust it, as in ``sync/index.py``) is not parsed again."""
+        path = self.folder.label_path(key)
+        try:
+            st = stat_of(path)
+        except FileNotFoundError:
+            raise StateError(f"{path}: no such sample {key!r}") from None
+        sig = _sig(st)
+        with self._parsed_lock:
+            hit = self._parsed.get(key)
+            if hit is not None and hit[0] == sig:
+                self._parsed.move_to_end(key)
+                return hit[1]
+        sample = parse_sample(self.folder.read_bytes(key), str(path))
+        self._remember(key, st, sample)
+        return sample
+
+    def read_indexed(self, key: str) -> tuple[Sample, str]:
+        """Read and parse a sample, entering its content into the index; (sample, digest)."""
+        path = self.folder.label_path(key)
+        try:
+            st = stat_of(path)
+        except FileNotFoundError:
+            raise StateError(f"{path}: no such sample {key!r}") from None
+        data = self.folder.read_bytes(key)
+        entry = self.index.record(key, data, st)
+        sample = parse_sample(data, str(path))
+        if not entry.racy:
+            self._remember(key, st, sample)
+        return sample, entry.sha
+
+    def _remember(self, key: str, st: os.stat_result, sample: Sample) -> None:
+        if max(st.st_mtime_ns, st.st_ctime_ns) + index_mod.RACY_NS >= time.time_ns():
+            return  # too recent to trust the stat (racy): parse it again next time
+        with self._parsed_lock:
+            self._parsed[key] = (_sig(st), sample)
+            self._parsed.move_to_end(key)
+            while len(self._parsed) > PARSED_CACHE:
+                self._parsed.popitem(last=False)
 
     def iter_samples(self, keys: list[str]) -> Iterator[tuple[str, Sample]]:
         for key in keys:
-            yield key, self.folder.read(key)
+            yield key, self.read(key)
 
     def is_terminal(self) -> bool:
         return sys.stdin.isatty() and sys.stdout.isatty()

@@ -9,11 +9,10 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from annosync.dataset.folder import DatasetFolder, parse_sample
+from annosync.dataset.folder import DatasetFolder, parse_sample, validate_sample
 from annosync.errors import InputError, StateError
-from annosync.model.sample import Sample
 from annosync.sync.plan import Plan
-from annosync.sync.previous import load_previous
+from annosync.sync.previous import load_previous, previous_path
 from annosync.sync.record import RunRecord, load_record, runs_dir
 from annosync.visual.changes import SampleDiff, diff_samples, from_merges
 from annosync.visual.draw import Skeletons
@@ -101,9 +100,10 @@ def previous_diffs(folder: DatasetFolder, anno_key: str | None) -> tuple[str, li
                          ": choose one with --anno-key")
     key_name, (stamp, samples) = found[0]
     record = load_record(folder.state_dir, key_name)
+    where = str(previous_path(folder.state_dir, key_name))
     diffs = []
     for key, raw in sorted(samples.items()):
-        before = None if raw is None else Sample.model_validate(raw)
+        before = None if raw is None else validate_sample(raw, where, ("samples", key))
         after = folder.read(key) if folder.exists(key) else None
         diff = diff_samples(key, before, after, record)
         if diff.changes:

@@ -40,18 +40,28 @@ def _ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
+#: What the format does not define, kept as-is and reported: datumaro's video sample puts
+#: <source> in <meta> (CVAT: in <task>) and a skeleton track's elements in nested <track>s.
+KNOWN_WARNINGS = {
+    "ovtk_datumaro__for_video__annotations.xml": [
+        "unknown element <source> in <meta> kept as-is",
+        *["unknown element <track> in <track> kept as-is"] * 4],
+}
+
+
 def test_the_real_files_are_there() -> None:
-    assert len(REAL_EXPORTS) == 2 and len(SAMPLE_FILES) == 5 and len(ALL_ZIPS) == 2
+    assert len(REAL_EXPORTS) == 2 and len(SAMPLE_FILES) == 6 and len(ALL_ZIPS) == 2
 
 
 @pytest.mark.parametrize("path", ALL_XML, ids=_ids(ALL_XML))
 def test_parses_without_warnings_and_round_trips(path: Path) -> None:
     doc = read_document(path)
-    assert doc.warnings == []
+    expected = KNOWN_WARNINGS.get(path.name, [])
+    assert [w.message for w in doc.warnings] == expected
     assert doc.items, "every file holds images or tracks"
     for numbers in ("exact", "cvat"):
         again = read_document(document_bytes(doc, numbers=numbers))  # type: ignore[arg-type]
-        assert again.warnings == []
+        assert [w.message for w in again.warnings] == expected
         assert again == doc
         assert again.meta == doc.meta
 

@@ -25,6 +25,7 @@ REFUSED = {
     "cvat_docs__format-cvat__images_example.xml": "label 'good_frame' is not in the file's",
     "cvatai_datumaro__for_images__train.xml": "empty label name",
     "ovtk_datumaro__for_images__export_task__train.xml": "empty label name",
+    "ovtk_datumaro__for_video__annotations.xml": r"a <track> \(label '1'\) inside track",
 }
 
 

@@ -79,13 +79,16 @@ def normalize(data: bytes) -> Any:
 def repaired(path: Path, target: Path) -> Path:
     """A copy of a sample CVAT would refuse, made acceptable the way a user would: shapes with
     an empty label dropped (datumaro writes them for unlabelled shapes), labels the shapes use
-    but the meta lacks added to it (the docs' example tags 'good_frame')."""
+    but the meta lacks added to it (the docs' example tags 'good_frame'), ``<track>``s nested
+    in a track dropped (datumaro's video sample)."""
     from annosync.cvatxml import read_document, write_document
     from annosync.cvatxml.meta import LabelMeta
 
     doc = read_document(path)
     for img in doc.images:
         img.shapes = [s for s in img.shapes if s.label]
+    for track in doc.tracks:  # datumaro's nested element tracks: CVAT reads no such thing
+        track.passthrough = [p for p in track.passthrough if not p.startswith("<track")]
     assert doc.meta is not None
     holder = doc.meta.project or doc.meta.task
     assert holder is not None and holder.labels is not None

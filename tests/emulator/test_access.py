@@ -163,11 +163,10 @@ def test_tasks_in_a_project(iam: Emulator) -> None:
 
 def test_the_client_says_which_permission_is_missing(iam: Emulator) -> None:
     task = make_task(As(iam, "owner1"), "t-message")
-    with CvatClient(iam.url, Credentials(username="other1",
-                                         password="other1-password-1")) as client:
-        with pytest.raises(CvatForbidden) as info:
-            client.put_annotations({"version": 0, "tags": [], "shapes": [], "tracks": []},
-                                   task_id=task["id"])
+    creds = Credentials(username="other1", password="other1-password-1")
+    with CvatClient(iam.url, creds) as client, pytest.raises(CvatForbidden) as info:
+        client.put_annotations({"version": 0, "tags": [], "shapes": [], "tracks": []},
+                               task_id=task["id"])
     text = str(info.value)
     assert "HTTP 403" in text and "changing a task's annotations" in text
     assert "its owner or assignee" in text and "\n" not in text

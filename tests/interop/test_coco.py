@@ -155,6 +155,15 @@ def test_broken_files_are_refused_with_their_place(tmp_path: Path) -> None:
          f"images[1].file_name: no file {DATA / 'images' / 'missing.jpg'}"),
         (lambda d: d["annotations"][3].update(bbox=[1, 2, -3, 4]),
          "annotations[3].bbox: expected [x, y, width, height], sizes >= 0"),
+        # these were tracebacks ("internal error") before
+        (lambda d: d["images"][0].update(width=0),
+         "images[0].width: expected a positive integer"),
+        (lambda d: d["annotations"][0].update(attributes=["occluded"]),
+         "annotations[0].attributes: expected an object"),
+        (lambda d: d["annotations"][0].update(iscrowd=float("nan")),
+         "annotations[0].iscrowd: expected a number"),
+        (lambda d: d["annotations"][0].update(difficulty=float("inf")),
+         "annotations[0].difficulty: expected a finite number"),
     ]
     for change, message in cases:
         broken = json.loads(json.dumps(data))

@@ -156,6 +156,27 @@ def test_broken_exports_are_refused_and_leave_nothing(tmp_path: Path) -> None:
         import_fiftyone(DATA / "images", tmp_path / "out")
 
 
+def test_malformed_tags_and_numbers_are_refused_with_their_place(tmp_path: Path) -> None:
+    """These were internal errors (TypeError, ValueError tracebacks) before."""
+    src = tmp_path / "src"
+    shutil.copytree(DATA / "images", src)
+    cases = [
+        (lambda d: d[0]["ground_truth"]["detections"][0].update(tags=3),
+         "samples[0].ground_truth.detections[0].tags: expected a list of strings"),
+        (lambda d: d[1].update(tags=5), "samples[1].tags: expected a list of strings"),
+        (lambda d: d[0]["ground_truth"]["detections"][0].update(size={"$numberInt": "big"}),
+         "samples[0].ground_truth.detections[0]: invalid literal for int() with base 10: 'big'"),
+    ]
+    for change, message in cases:
+        docs = fo_samples("images")
+        change(docs)
+        (src / "samples.json").write_text(json.dumps({"samples": docs}))
+        with pytest.raises(InputError) as err:
+            import_fiftyone(src, tmp_path / "out")
+        assert str(err.value) == f"{src / 'samples.json'}: {message}"
+        assert not (tmp_path / "out").exists()
+
+
 FO_PYTHON = os.environ.get("ANNOSYNC_TEST_FIFTYONE_PYTHON")
 LOAD = """
 import sys, fiftyone as fo

@@ -4,6 +4,7 @@ assignee, committed by the user, with the run state; the user's own changes neve
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,8 @@ def repo_run(ws: Workspace, **cvat: Any) -> list[str]:
     return ws.record.tasks[0].samples
 
 
-def pull(ws: Workspace, paths: tuple[Path, ...] = ()) -> list[str]:
-    with open_sessions([ws.manifest_path], SyncOptions(mode="pull"), ws.connection) as eng:
+def pull(ws: Workspace, paths: tuple[Path, ...] = (), mode: str = "pull") -> list[str]:
+    with open_sessions([ws.manifest_path], SyncOptions(mode=mode), ws.connection) as eng:  # type: ignore[arg-type]
         plan = make_plan(eng)
         attribution = Attribution(eng, paths)
         attribution.prepare(plan)
@@ -186,3 +187,48 @@ def test_cli_pull_commit(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None
     move(ws, keys[0], 30)
     got = CliRunner().invoke(cli, ["pull", "--commit-paths", str(outside), "manifests"], env=env)
     assert got.exit_code == 1 and "must lie inside the repository" in got.output
+
+
+def test_a_video_is_one_commit_by_its_jobs_assignee(ws: Workspace) -> None:
+    ws.copy("traffic")
+    alice = ws.user("alice")
+    ws.manifest(label_field="frames.vehicles", samples={"keys": ["day"]},
+                cvat={"job_assignees": [alice]})
+    ws.run()
+    git(ws.root, "init", "-q", "-b", "main")
+    git(ws.root, "add", "-A")
+    git(ws.root, "commit", "-q", "-m", "start")
+    (task_id,) = ws.task_ids()
+    with ws.client() as client:  # an annotator moves a track's first keyframe
+        data = client.get_annotations(task_id=task_id)
+        track = data["tracks"][0]
+        track["shapes"][0]["points"][0] += 8
+        track["shapes"][0]["points"][2] += 8
+        client.patch_annotations("update", {"tracks": [track], "shapes": [], "tags": []},
+                                 task_id=task_id)
+    (sha,) = pull(ws)
+    assert git(ws.root, "show", "-s", "--format=%an <%ae>", sha).strip() == (
+        f"{alice} <{alice}@example.com>")
+    assert git(ws.root, "show", "--name-only", "--format=", sha).split() == sorted(
+        [rel(ws, "day"), record_rel(ws)])
+    message = git(ws.root, "show", "-s", "--format=%B", sha)
+    assert re.search(r"Labels:   frames\.vehicles: \d+ edited\n", message), message
+
+
+def test_sync_commit_pushes_then_commits_the_run_state_as_the_user(ws: Workspace) -> None:
+    keys = repo_run(ws)
+    sample = ws.sample(keys[4])
+    box = sample.fields["ground_truth"].detections[0]
+    box.attributes["iscrowd"] = not box.attributes.get("iscrowd")
+    ws.save(keys[4], sample)
+    git(ws.root, "commit", "-qam", "my edit")  # the user's own edit, committed by them
+    move(ws, keys[0], 5)
+    shas = pull(ws, mode="sync")
+    assert len(shas) == 2
+    log = git(ws.root, "log", "--format=%an|%s", "-3").splitlines()
+    assert log[0] == f"Dana Reviewer|sync {ws.anno_key}: run state"
+    assert log[1].startswith(f"{ws.user('alice')}|sync {ws.anno_key}: job ")
+    assert log[2] == "Dana Reviewer|my edit"
+    assert git(ws.root, "show", "--name-only", "--format=", shas[1]).split() == [record_rel(ws)]
+    assert git(ws.root, "status", "--porcelain", "--untracked-files=no") == ""
+    assert not ws.plan().has_changes

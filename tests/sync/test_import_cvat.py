@@ -154,8 +154,9 @@ def read(root: Path, key: str) -> Sample:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
+    """The dataset's files (the lock and the plan's caches, like git's index, are not data)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "lock" not in p.name}
+            if p.is_file() and "lock" not in p.name and ".annosync/cache" not in p.as_posix()}
 
 
 # -- import ------------------------------------------------------------------------------------

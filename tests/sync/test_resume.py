@@ -102,7 +102,7 @@ def crash_points(monkeypatch: pytest.MonkeyPatch, points: Points) -> Iterator[No
 
     with monkeypatch.context() as m:
         m.setattr(folder_mod, "write_if_changed", wrap(folder_mod.write_if_changed))
-        m.setattr(record_mod, "write_if_changed", wrap(record_mod.write_if_changed))
+        m.setattr(record_mod, "write_bytes_atomic", wrap(record_mod.write_bytes_atomic))
         m.setattr(Journal, "_append", wrap(Journal._append))
         yield
 

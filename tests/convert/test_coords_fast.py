@@ -1,0 +1,78 @@
+"""The short-cut in ``convert/coords.py`` (skip the ulp search when the plain quotient is short
+and exact) gives exactly what the full search gives: same floats, bit for bit."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annosync.convert import coords
+
+
+def full_rel(a: float, size: int) -> float:
+    a = float(a)
+    found = coords._candidates(a / size, lambda v: v * size, a)
+    return found[0] if found else a / size
+
+
+def full_edge(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """``_edge`` as it was before the short-cut (the full search only)."""
+    if hi < lo:
+        lo, hi = hi, lo
+    lo, hi = float(lo), float(hi)
+    starts = coords._candidates(lo / size, lambda v: v * size, lo) or [lo / size]
+    ends = coords._candidates(hi / size, lambda v: v * size, hi) or [hi / size]
+    for start in starts:
+        for end in ends:
+            def total(w: float, s: float = start) -> float:
+                return s + w
+
+            found = coords._candidates(max(end - start, 0.0), total, end)
+            found = [w for w in found if w >= 0 and (start + w) * size == hi]
+            if found:
+                return start, found[0]
+    return starts[0], max(ends[0] - starts[0], 0.0)
+
+
+pixels = st.one_of(
+    st.integers(0, 4000).map(float),
+    st.integers(0, 400000).map(lambda n: n / 100),
+    st.floats(0, 5000, allow_nan=False, allow_infinity=False),
+)
+sizes = st.integers(1, 8000)
+
+
+def same(a: float, b: float) -> bool:
+    return math.copysign(1, a) == math.copysign(1, b) and a == b
+
+
+@settings(max_examples=1000, deadline=None)
+@given(a=pixels, size=sizes)
+def test_to_rel_equals_the_full_search(a: float, size: int) -> None:
+    assert same(coords.to_rel(a, size), full_rel(a, size))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(x=st.integers(0, 10**7).map(lambda n: n / 10**7), size=sizes)
+def test_uploaded_points_come_back_identical(x: float, size: int) -> None:
+    a = x * size
+    assert same(coords.to_rel(a, size), full_rel(a, size))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(lo=pixels, hi=pixels, size=sizes)
+def test_box_edges_equal_the_full_search(lo: float, hi: float, size: int) -> None:
+    got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
+    assert same(got[0], want[0]) and same(got[1], want[1])
+
+
+@settings(max_examples=800, deadline=None)
+@given(x=st.one_of(st.floats(0, 1), st.integers(0, 10**6).map(lambda n: n / 10**6)),
+       w=st.one_of(st.floats(0, 1), st.integers(0, 10**4).map(lambda n: n / 10**4)),
+       size=sizes)
+def test_uploaded_boxes_come_back_identical(x: float, w: float, size: int) -> None:
+    lo, hi = x * size, (x + w) * size
+    got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
+    assert same(got[0], want[0]) and same(got[1], want[1])

@@ -1,0 +1,94 @@
+"""The fast pixel <-> relative conversion gives exactly the results of the old one.
+
+``pixels_reference.py`` is the implementation before the speed-up (issue 11), verbatim; every
+function of ``annosync.cvatxml.pixels`` must return the same floats (bit for bit, sign of zero
+included) for two-decimal pixels (what CVAT writes), float noise around them, arbitrary floats
+and awkward sizes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pixels_reference as ref
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from annosync.cvatxml import pixels
+
+SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 640, 480, 720, 1080, 1280, 1600, 1920, 3840]),
+                  st.integers(1, 20000))
+
+
+def _bits(x: object) -> object:
+    if isinstance(x, float):
+        return struct.pack("<d", x)
+    if isinstance(x, (list, tuple)):
+        return [_bits(v) for v in x]
+    return x
+
+
+def _two_decimal(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.integers(int(lo * 100), int(hi * 100)).map(lambda n: n / 100)
+
+
+@st.composite
+def pixel_values(draw: st.DrawFn, size: int | None = None) -> float:
+    """Two-decimal pixels (mostly), those plus a few ulps of noise, or any finite float."""
+    top = float(size or 4000)
+    kind = draw(st.integers(0, 5))
+    if kind <= 2:
+        return draw(_two_decimal(-20, top + 20))
+    if kind == 3:
+        v = draw(_two_decimal(-20, top + 20))
+        for _ in range(draw(st.integers(1, 6))):
+            v = math.nextafter(v, math.inf if draw(st.booleans()) else -math.inf)
+        return v
+    if kind == 4:
+        return draw(st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False))
+    return draw(st.floats(allow_nan=False, allow_infinity=False, width=64))
+
+
+@settings(max_examples=500)
+@given(pixel_values())
+@example(965.5200000000001)
+@example(-0.0)
+@example(1e6)
+@example(999999.995)
+def test_snap_equals_reference(a: float) -> None:
+    assert _bits(pixels.snap(a)) == _bits(ref.snap(a))
+
+
+@settings(max_examples=500)
+@given(st.data(), SIZES)
+def test_rel_and_px_equal_reference(data: st.DataObject, size: int) -> None:
+    a = data.draw(pixel_values(size))
+    assert _bits(pixels.rel(a, size)) == _bits(ref.rel(a, size))
+    x = ref.rel(a, size)
+    assert _bits(pixels.px(x, size)) == _bits(ref.px(x, size))
+
+
+@settings(max_examples=500)
+@given(st.data(), SIZES, SIZES)
+def test_box_rel_and_box_px_equal_reference(data: st.DataObject, w: int, h: int) -> None:
+    pts = [data.draw(pixel_values(w)), data.draw(pixel_values(h)),
+           data.draw(pixel_values(w)), data.draw(pixel_values(h))]
+    if data.draw(st.booleans()):  # mostly proper boxes, as the importer checks
+        pts = [min(pts[0], pts[2]), min(pts[1], pts[3]), max(pts[0], pts[2]),
+               max(pts[1], pts[3])]
+    got = pixels.box_rel(pts, w, h)
+    assert _bits(list(got)) == _bits(list(ref.box_rel(pts, w, h)))
+    assert _bits(pixels.box_px(got, w, h)) == _bits(ref.box_px(got, w, h))
+
+
+def test_many_typical_boxes_equal_reference() -> None:
+    """A dense sweep of what CVAT files hold: two-decimal boxes on common image sizes."""
+    import random
+
+    rng = random.Random(11)
+    for _ in range(3000):
+        w, h = rng.choice([(1920, 1080), (1280, 720), (1600, 900), (640, 480), (333, 777)])
+        x, y = round(rng.uniform(-5, w), 2), round(rng.uniform(-5, h), 2)
+        pts = [x, y, round(x + rng.uniform(0, 300), 2), round(y + rng.uniform(0, 300), 2)]
+        assert _bits(list(pixels.box_rel(pts, w, h))) == _bits(list(ref.box_rel(pts, w, h)))

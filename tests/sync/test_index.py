@@ -1,0 +1,199 @@
+"""The label index (sync/index.py) never answers with a stale digest, whatever happens to the
+files: edits, renames, same-size rewrites in the same timestamp tick (on a file system whose
+clock is one second coarse), truncation, deletion, torn or foreign cache files.
+
+The property: after any sequence of such operations, interleaved with index saves and reloads
+(a new process), the digest the index gives for every label file equals the digest of the
+file's bytes computed from scratch; and a clean memo only vouches for bytes it has seen.
+The end-to-end check (a plan on the index equals a plan from scratch) is in
+``test_plan_uses_the_index``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from annosync.dataset.folder import DatasetFolder
+from annosync.sync import index as index_mod
+from annosync.sync.index import CleanMemo, LabelIndex, content_digest
+
+KEYS = ("a", "b", "c", "d/e")
+
+
+def coarse_stat(path: Path) -> os.stat_result:
+    """A file system with a 1-second clock that does not move ctime on in-place writes."""
+    st = os.stat(path)
+    fields = list(st)
+    mtime = st.st_mtime_ns // 1_000_000_000 * 1_000_000_000
+    return _Stat(fields, st.st_size, mtime, mtime, st.st_ino)
+
+
+class _Stat:
+    def __init__(self, fields: list[Any], size: int, mtime_ns: int, ctime_ns: int,
+                 ino: int) -> None:
+        self.st_size, self.st_mtime_ns, self.st_ctime_ns, self.st_ino = size, mtime_ns, \
+            ctime_ns, ino
+
+
+def label_bytes(n: int, width: int = 0) -> bytes:
+    """Label file content; ``width`` pads so two contents can have the same size."""
+    body = {"media": f"media/{n}.jpg", "tags": [str(n).rjust(width, "0")]}
+    return (json.dumps(body) + "\n").encode()
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("same_size"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("keep_mtime"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("truncate"), st.sampled_from(KEYS), st.integers(0, 20)),
+    st.tuples(st.just("rename"), st.sampled_from(KEYS), st.sampled_from(KEYS)),
+    st.tuples(st.just("delete"), st.sampled_from(KEYS), st.just(0)),
+    st.tuples(st.just("look"), st.sampled_from(KEYS), st.just(0)),
+    st.tuples(st.just("save"), st.just(""), st.just(0)),
+    st.tuples(st.just("reload"), st.just(""), st.just(0)),
+    st.tuples(st.just("tear"), st.just(""), st.integers(1, 200)),
+), min_size=1, max_size=30)
+
+
+def apply_op(folder: DatasetFolder, op: tuple[str, str, int | str]) -> None:
+    kind, key, arg = op
+    path = folder.labels_dir / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "write":
+        path.write_bytes(label_bytes(int(arg)))
+    elif kind == "same_size":
+        # rewrite in place (same inode), same size, within the same clock tick
+        path.write_bytes(label_bytes(int(arg), width=4))
+    elif kind == "keep_mtime" and path.exists():
+        st0 = path.stat()
+        with open(path, "r+b") as fh:  # in place, same size, mtime restored (like `touch -d`)
+            fh.write(label_bytes(int(arg), width=4)[: st0.st_size].ljust(st0.st_size, b" "))
+        os.utime(path, ns=(st0.st_atime_ns, st0.st_mtime_ns))
+    elif kind == "truncate" and path.exists():
+        with open(path, "r+b") as fh:
+            fh.truncate(int(arg))
+    elif kind == "rename" and path.exists() and key != arg:
+        target = folder.labels_dir / f"{arg}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    elif kind == "delete" and path.exists():
+        path.unlink()
+
+
+def check(folder: DatasetFolder, idx: LabelIndex) -> None:
+    for key in KEYS:
+        path = folder.labels_dir / f"{key}.json"
+        if path.exists():
+            assert idx.sha(key) == content_digest(path.read_bytes()), key
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["real-clock", "coarse-clock"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=ops)
+def test_index_digests_equal_digests_from_scratch(tmp_path_factory: pytest.TempPathFactory,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  coarse: bool,
+                                                  steps: list[tuple[str, str, Any]]) -> None:
+    if coarse:
+        monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    root = tmp_path_factory.mktemp("ds")
+    folder = DatasetFolder.init(root)
+    for key in KEYS[:2]:
+        apply_op(folder, ("write", key, 1))
+    idx = LabelIndex(folder)
+    check(folder, idx)
+    for step in steps:
+        kind = step[0]
+        if kind == "save":
+            idx.save()
+        elif kind == "reload":
+            idx = LabelIndex(folder)
+        elif kind == "tear":  # a crash left a torn cache file behind
+            idx.save()
+            if idx.path.exists():
+                data = idx.path.read_bytes()
+                idx.path.write_bytes(data[: int(step[2]) % max(1, len(data))])
+            idx = LabelIndex(folder)
+        elif kind == "look":
+            check(folder, idx)
+        else:
+            apply_op(folder, step)
+    check(folder, idx)
+    idx.save()
+    check(folder, LabelIndex(folder))
+
+
+def test_racy_entries_are_rehashed_until_old_enough(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    path.write_bytes(label_bytes(1, width=4))
+    idx = LabelIndex(folder)
+    assert idx.entry("a").racy  # just written: the stat cannot vouch for the content yet
+    path.write_bytes(label_bytes(2, width=4))  # same size, same (coarse) second, same inode
+    assert idx.sha("a") == content_digest(label_bytes(2, width=4))
+    # once the file is old enough, the stat is trusted and the file is no longer read
+    old = (os.stat(path).st_mtime_ns // 10**9 - 10) * 10**9
+    os.utime(path, ns=(old, old))
+    entry = idx.entry("a")
+    assert not entry.racy
+    hashed = idx.hashed
+    assert idx.entry("a") is entry and idx.hashed == hashed
+
+
+def test_foreign_or_torn_cache_files_are_rebuilt(tmp_path: Path) -> None:
+    folder = DatasetFolder.init(tmp_path / "ds")
+    (folder.labels_dir / "a.json").write_bytes(label_bytes(1))
+    idx = LabelIndex(folder)
+    idx.sha("a")
+    idx.save()
+    assert (idx.path.parent / ".gitignore").read_text().strip().endswith("*")
+    # a copy of the dataset elsewhere (other root): its index is not used
+    other = DatasetFolder.init(tmp_path / "copy")
+    other.state_dir.mkdir(parents=True, exist_ok=True)
+    (other.state_dir / "cache").mkdir()
+    (other.state_dir / "cache" / "index.json").write_bytes(idx.path.read_bytes())
+    (other.labels_dir / "a.json").write_bytes(label_bytes(2))
+    assert LabelIndex(other).sha("a") == content_digest(label_bytes(2))
+    # a body that does not match its checksum
+    raw = idx.path.read_bytes().replace(content_digest(label_bytes(1)).encode(), b"0" * 32)
+    idx.path.write_bytes(raw)
+    fresh = LabelIndex(folder)
+    assert fresh.sha("a") == content_digest(label_bytes(1)) and fresh.hashed == 1
+
+
+def test_clean_memo_is_bound_to_its_context_and_content(tmp_path: Path) -> None:
+    memo = CleanMemo(tmp_path, "run", "ctx1")
+    memo.mark("a", "sha-a")
+    memo.save()
+    assert CleanMemo(tmp_path, "run", "ctx1").is_clean("a", "sha-a")
+    assert not CleanMemo(tmp_path, "run", "ctx1").is_clean("a", "sha-other")
+    assert not CleanMemo(tmp_path, "run", "ctx2").is_clean("a", "sha-a")  # record changed
+    again = CleanMemo(tmp_path, "run", "ctx1")
+    again.mark("a", None)
+    again.save()
+    assert not CleanMemo(tmp_path, "run", "ctx1").is_clean("a", "sha-a")
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=12))
+def test_digests_are_the_documented_json_digest(value: Any) -> None:
+    """Run records hold these digests: the faster encoder must give the very same bytes."""
+    import hashlib
+
+    from annosync.sync.digest import digest_value
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert digest_value(value) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
