@@ -135,7 +135,7 @@ class RunSession:
         """Read the run record (and the schema it holds) again: another process may have
         changed it while this one waited for the dataset lock."""
         self.record = load_record(self.folder.state_dir, self.anno_key)
-        self._selection: list[str] | None = None
+        self._selection = None
         self.schema = None
         if self.record is not None and self.record.label_schema:
             self.schema = ResolvedSchema.model_validate(self.record.label_schema)
