@@ -24,7 +24,10 @@ Cases:
   plan      no-op plan of N samples x 10 boxes (cold, then warm), plan after 10 files changed,
             pull after 10 jobs changed and push of 10 edited files, with peak RSS, at N/10 and N
   merge     the pure three-way merge of N x 10 labels
-  xml       benchmarks/bench_cvatxml.py, when present
+  xml       benchmarks/bench_cvatxml.py (CVAT XML import/export beside datumaro and lxml), as
+            it is (``--xml-args`` passes arguments)
+  webhook   benchmarks/bench_webhook.py (an annotator's save to the label file with
+            ``watch --webhook``), as it is (``--webhook-args``)
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ sys.path.insert(0, str(HERE))
 from data import edit_files, make_dataset, write_manifest  # noqa: E402
 
 CLI = "import sys; from annosync.cli.main import main; sys.argv[0] = 'annosync'; main()"
-CASES = ("startup", "upload", "noop", "pull_job", "pull_jobs", "plan", "merge", "xml")
+CASES = ("startup", "upload", "noop", "pull_job", "pull_jobs", "plan", "merge", "xml",
+         "webhook")
 
 
 class Bench:
@@ -114,7 +118,7 @@ class Bench:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-        out, err = proc.communicate()
+        _, err = proc.communicate()
         code = os.waitstatus_to_exitcode(status)
         if code not in check:
             raise RuntimeError(f"annosync {' '.join(argv)} exited {code}:\n{err[-3000:]}")
@@ -161,16 +165,28 @@ class Bench:
             runs.append(self.child("sync", manifest=str(manifest)))
         self.results["upload"] = runs
         peer = ""
-        sdk = []
+        sdk: list[dict[str, Any]] = []
+        sdk_labels: list[dict[str, Any]] = []
         if self._has_sdk():
             sdk = self.repeat(lambda _: self.child("sdk_create", python=self.args.peer_python,
                                                    media=str(ds / "media")))
             self.results["sdk_create"] = sdk
             peer = (f"cvat-sdk {_med(sdk, 'total_s'):.2f} s "
                     f"(emu {_med(sdk, 'emu_cpu_s'):.2f})")
+            sdk_labels = self.repeat(lambda _: self.child(
+                "sdk_create", python=self.args.peer_python, media=str(ds / "media"),
+                labels=str(ds / "labels")))
+            self.results["sdk_create_labels"] = sdk_labels
         self.row("upload", "first sync, 500 images x 20 boxes (in-process)",
                  f"{_med(runs, 'total_s'):.2f} s (emu {_med(runs, 'emu_cpu_s'):.2f})", peer,
                  "<= 2x cvat-sdk")
+        self.row("upload", "  CPU seconds of the client process",
+                 f"{_med(runs, 'cpu_s'):.2f} s",
+                 f"cvat-sdk {_med(sdk, 'cpu_s'):.2f} s" if sdk else "", "")
+        if sdk:
+            self.row("upload", "  peer: cvat-sdk media + set_annotations (10k boxes)", "",
+                     f"{_med(sdk_labels, 'total_s'):.2f} s (emu "
+                     f"{_med(sdk_labels, 'emu_cpu_s'):.2f})", "")
         self.row("upload", "  requests / status polls / read-backs",
                  f"{_med(runs, 'requests'):.0f} / {_med(runs, 'polls'):.0f} / "
                  f"{_med(runs, 'annotation_reads'):.0f}", "", "")
@@ -295,15 +311,22 @@ class Bench:
                  f"{_med(runs, 'merge_s'):.2f} s", "", "< 5 s")
 
     def xml(self) -> None:
-        script = HERE / "bench_cvatxml.py"
+        self._script("xml", "bench_cvatxml.py", self.args.xml_args)
+
+    def webhook(self) -> None:
+        self._script("webhook", "bench_webhook.py", self.args.webhook_args)
+
+    def _script(self, case: str, name: str, extra: str) -> None:
+        """Another benchmark of this folder, run as it is with the code under test."""
+        script = HERE / name
         if not script.exists():
-            self.row("xml", "benchmarks/bench_cvatxml.py not present", "-")
+            self.row(case, f"benchmarks/{name} not present", "-")
             return
-        argv = [sys.executable, str(script), *self.args.xml_args.split()]
-        print(f"  running {' '.join(argv[1:])}", flush=True)
-        proc = subprocess.run(argv, env=self.env, capture_output=True, text=True)
+        argv = [self.python, str(script), *extra.split()]
+        print(f"  running {name} {extra}".rstrip(), flush=True)
+        proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, cwd=self.work)
         print(proc.stdout, proc.stderr[-2000:] if proc.returncode else "", flush=True)
-        self.results["xml"] = {"stdout": proc.stdout, "code": proc.returncode}
+        self.results[case] = {"stdout": proc.stdout, "code": proc.returncode}
 
 
 def _anno_key(manifest: Path) -> str:
@@ -346,6 +369,7 @@ def main() -> None:
     ap.add_argument("--peer-python", default=sys.executable,
                     help="Python with cvat-sdk installed (default: this one)")
     ap.add_argument("--xml-args", default="", help="arguments for bench_cvatxml.py")
+    ap.add_argument("--webhook-args", default="", help="arguments for bench_webhook.py")
     ap.add_argument("--workdir", help="keep data here (reused by later runs)")
     ap.add_argument("--json", dest="json_out", help="write all results to this file")
     args = ap.parse_args()

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from annosync.convert.results import (
 )
 from annosync.convert.specs import VALUE_ATTR
 from annosync.model.cvat import LabeledData, Shape, Tag, Track
+from annosync.model.ids import derived_id
 from annosync.model.labels import (
     LABEL_ID_PATTERN,
     BinaryMask,
@@ -71,11 +71,6 @@ _NATURAL_TYPE = {
     "rectangle": "detections", "mask": "instances", "polygon": "polygons",
     "polyline": "polylines", "points": "keypoints", "tag": "classifications",
 }
-
-
-def derived_id(key: str) -> str:
-    """A label id derived from a CVAT object (24 hex digits, like every label id)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @dataclass

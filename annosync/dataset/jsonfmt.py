@@ -4,13 +4,18 @@ Rules: keys sorted (numeric keys such as frame numbers in numeric order); two-sp
 holding no objects are written on one line (a box, a point list, mask runs), so changing one label
 touches few lines; floats in Python's shortest round-trip form with ``-0.0`` written as ``0.0``;
 non-ASCII text kept as UTF-8; a newline at the end. NaN and infinities are refused.
+
+:func:`read_json` reads any JSON file back, every problem as one located ``InputError``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
+
+from annosync.errors import InputError
 
 _INDENT = "  "
 #: json.dumps(s, ensure_ascii=False) without its per-call overhead (the C encoder when present).
@@ -92,3 +97,17 @@ def dumps(value: Any) -> str:
 
 def dump_bytes(value: Any) -> bytes:
     return dumps(value).encode("utf-8")
+
+
+def read_json(path: str | os.PathLike[str], missing: str = "no such file") -> Any:
+    """A JSON file's value; a missing, unreadable or invalid file is an ``InputError`` naming
+    the file (and the line), ``missing`` saying what an absent file means."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise InputError.at(missing, str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.at(f"cannot read: {exc}", str(path)) from None

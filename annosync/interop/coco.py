@@ -21,7 +21,6 @@ FiftyOne.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
 from annosync.interop.rle import mask_to_rle, rle_to_mask
 from annosync.interop.staging import staged_folder
+from annosync.model.ids import derived_id
 from annosync.model.labels import (
     BinaryMask,
     Detection,
@@ -63,10 +63,6 @@ class CocoReport:
     annotations: int = 0
     labels: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def _label_id(*parts: Any) -> str:
-    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
 class _Bad(Exception):
@@ -102,15 +98,7 @@ def crop_box(bbox: list[float], width: int, height: int) -> tuple[int, int, int,
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError.at("no such file", str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(f"cannot read: {exc}", str(path)) from None
+    data = jsonfmt.read_json(path)
     if not isinstance(data, dict):
         raise InputError.at("expected a COCO object (images, annotations, categories)", str(path))
     return data
@@ -228,14 +216,14 @@ class _Importer:
                     raise _Bad(f"{where}.segmentation[{i}]", "a polygon needs 3+ x, y pairs")
                 shapes.append([(coords[j] / width, coords[j + 1] / height)
                                for j in range(0, len(coords), 2)])
-            out["poly"].append(Polyline(id=_label_id(key, coco_id, "polygon"), label=label,
+            out["poly"].append(Polyline(id=derived_id(key, coco_id, "polygon"), label=label,
                                         points=shapes, closed=True, filled=True,
                                         attributes={"coco_id": coco_id}))
         elif seg is not None and seg != []:
             raise _Bad(f"{where}.segmentation", "expected polygons (a list) or an RLE object")
         if bbox is not None:
             x, y, w, h = bbox
-            det = Detection(id=_label_id(key, coco_id, "box"), label=label,
+            det = Detection(id=derived_id(key, coco_id, "box"), label=label,
                             bounding_box=(x / width, y / height, w / width, h / height),
                             mask=mask, attributes=attrs,
                             confidence=_num(ann["score"], f"{where}.score") if "score" in ann
@@ -250,7 +238,7 @@ class _Importer:
                 px, py = (_num(flat[j + d], f"{where}.keypoints[{j + d}]") for d in (0, 1))
                 v = _num(flat[j + 2], f"{where}.keypoints[{j + 2}]")
                 points.append((px / width, py / height) if v > 0 else None)
-            out["kp"].append(Keypoint(id=_label_id(key, coco_id, "keypoints"), label=label,
+            out["kp"].append(Keypoint(id=derived_id(key, coco_id, "keypoints"), label=label,
                                       points=points, attributes={"coco_id": coco_id}))
         self.report.annotations += 1
 

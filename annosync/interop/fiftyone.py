@@ -20,7 +20,6 @@ lossless. Fields of types annosync does not model are refused with their place (
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ from annosync.interop import fo_schema
 from annosync.interop.ejson import oid
 from annosync.interop.fo_labels import TYPES, LabelError, from_fo, tags_of, to_fo
 from annosync.interop.staging import staged_folder
+from annosync.model.ids import derived_id
 from annosync.model.labels import label_objects
 from annosync.model.sample import MediaMetadata, Sample
 from annosync.progress import NULL, Progress
@@ -66,15 +66,7 @@ class FiftyOneReport:
 # -- reading ------------------------------------------------------------------------------------
 
 def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise InputError.at("missing: not a FiftyOneDataset export", str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(f"cannot read: {exc}", str(path)) from None
+    return jsonfmt.read_json(path, missing="missing: not a FiftyOneDataset export")
 
 
 def _documents(root: Path, name: str, key: str, required: bool) -> list[Any]:
@@ -312,10 +304,6 @@ def import_fiftyone(src: str | os.PathLike[str], dataset: str | os.PathLike[str]
 
 # -- writing ------------------------------------------------------------------------------------
 
-def _object_id(*parts: str) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:24]
-
-
 def _rand(sample_id: str) -> float:
     return int(sample_id[-8:], 16) / 0xFFFFFFFF
 
@@ -404,7 +392,7 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
         for frame in sample.frames.values():
             schema.see(frame, key, "frames.")
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
-    dataset_id = _object_id("dataset", folder.name)
+    dataset_id = derived_id("dataset", folder.name)
     with staged_folder(out) as tmp:
         (tmp / "data").mkdir()
         copied: dict[str, str] = {}
@@ -417,7 +405,7 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
                 target = f"fields/{field_path}/{PurePosixPath(mask_path).name}"
                 if copied.get(target, mask_path) != mask_path:
                     stem = PurePosixPath(target)
-                    target = str(stem.with_name(f"{_object_id(mask_path)[:8]}_{stem.name}"))
+                    target = str(stem.with_name(f"{derived_id(mask_path)[:8]}_{stem.name}"))
                 copied[target] = mask_path
                 (tmp / target).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, tmp / target)
@@ -442,7 +430,7 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
         media_names: dict[str, str] = {}
         with progress.step("write samples", len(loaded), "samples") as step:
             for key, sample in loaded:
-                sid = kept_ids.get(key) or _object_id("sample", folder.name, key)
+                sid = kept_ids.get(key) or derived_id("sample", folder.name, key)
                 source = folder.root / sample.media
                 if not source.is_file():
                     raise InputError.at("media file is missing", str(source))
@@ -467,7 +455,7 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
                 samples_out.append(doc)
                 for number, frame in sorted(sample.frames.items()):
                     fid = (kept_frames.get(key) or {}).get(str(number)) or \
-                        _object_id("frame", folder.name, key, str(number))
+                        derived_id("frame", folder.name, key, str(number))
                     fdoc: dict[str, Any] = {"_id": {"$oid": fid}, "frame_number": number}
                     fdoc.update(convert(frame, "frames."))
                     fdoc.update({"_sample_id": {"$oid": sid}, "_dataset_id": {"$oid": dataset_id},

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from annosync.interop.ejson import decode_array, double, encode_array, is_nan, number, oid
-from annosync.model.ids import is_valid_id
+from annosync.model.ids import derived_id, is_valid_id
 from annosync.model.labels import (
     BinaryMask,
     Classification,
@@ -218,9 +218,7 @@ def fo_id(label_id: str) -> tuple[str, str | None]:
     """The ObjectId to write and, for ids that are not one, the original (``annosync_id``)."""
     if is_valid_id(label_id):
         return label_id, None
-    import hashlib
-
-    return hashlib.sha256(label_id.encode()).hexdigest()[:24], label_id
+    return derived_id(label_id), label_id
 
 
 def to_fo(label: Any, save_mask: Callable[[str], str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 COCO RLE runs over the mask in column-major (Fortran) order, alternating 0s and 1s starting with
 0s; ``counts`` is either a list of ints ("uncompressed") or a string in COCO's own compact
 encoding (``rleToString``/``rleFrString``: 5 bits a character, offset 48, counts after the
-second stored as the difference to the count two before). Polygons are rasterised with Pillow.
+second stored as the difference to the count two before).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from annosync.model.labels import bool_runs, runs_to_bools
 
 
 def decode_counts(s: str) -> list[int]:
@@ -62,31 +64,11 @@ def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
         raise ValueError("negative run length")
     if sum(runs) != h * w:
         raise ValueError(f"run lengths sum to {sum(runs)}, expected {h}*{w} = {h * w}")
-    values = np.zeros(len(runs), dtype=bool)
-    values[1::2] = True
-    return np.repeat(values, runs).reshape(w, h).T
+    return runs_to_bools(runs).reshape(w, h).T
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     """A bool array as a compressed COCO RLE (what pycocotools' ``encode`` gives)."""
-    flat = np.asarray(mask, dtype=bool).T.reshape(-1)
-    counts: list[int] = []
-    if flat.size:
-        change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-        bounds = np.concatenate(([0], change, [flat.size]))
-        counts = np.diff(bounds).astype(int).tolist()
-        if flat[0]:
-            counts.insert(0, 0)
+    counts = bool_runs(np.asarray(mask, dtype=bool).T.reshape(-1))
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": encode_counts(counts)}
 
-
-def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
-    """Rasterise COCO polygons (flat ``[x1, y1, x2, y2, ...]`` in pixels) to a bool mask."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("1", (width, height), 0)
-    draw = ImageDraw.Draw(img)
-    for poly in polygons:
-        if len(poly) >= 6:
-            draw.polygon([(poly[i], poly[i + 1]) for i in range(0, len(poly) - 1, 2)], fill=1)
-    return np.array(img, dtype=bool)

@@ -8,6 +8,7 @@ since the epoch, 8 random bytes), so FiftyOne users recognise it and ids sort ro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -22,3 +23,9 @@ def new_id() -> str:
 
 def is_valid_id(value: str) -> bool:
     return bool(ID_PATTERN.match(value))
+
+
+def derived_id(*parts: object) -> str:
+    """A label id derived from a stable key (its parts joined by ``/``): the same key always
+    gives the same id, so re-importing or re-downloading an object does not mint a new one."""
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:24]

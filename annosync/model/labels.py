@@ -82,23 +82,36 @@ class BinaryMask(_Strict):
         arr = np.asarray(array).astype(bool)
         if arr.ndim != 2:
             raise ValueError("a mask must be a 2-D array")
-        flat = arr.reshape(-1)
-        counts: list[int] = []
-        if flat.size:
-            change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-            bounds = np.concatenate(([0], change, [flat.size]))
-            counts = np.diff(bounds).astype(int).tolist()
-            if flat[0]:
-                counts.insert(0, 0)
-        return cls(size=(int(arr.shape[0]), int(arr.shape[1])), counts=counts)
+        return cls(size=(int(arr.shape[0]), int(arr.shape[1])), counts=bool_runs(arr.reshape(-1)))
 
     def to_array(self) -> np.ndarray:
-        import numpy as np
-
         h, w = self.size
-        values = np.zeros(len(self.counts), dtype=bool)
-        values[1::2] = True
-        return np.repeat(values, self.counts).reshape(h, w)
+        return runs_to_bools(self.counts).reshape(h, w)
+
+
+def bool_runs(flat: Any) -> list[int]:
+    """Run lengths of a flat bool array, alternating False and True, starting with False
+    (a leading 0 when it starts True): the ``counts`` of a :class:`BinaryMask` (row-major) and
+    of a COCO RLE (column-major)."""
+    import numpy as np
+
+    if not flat.size:
+        return []
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    counts: list[int] = np.diff(bounds).astype(int).tolist()
+    if flat[0]:
+        counts.insert(0, 0)
+    return counts
+
+
+def runs_to_bools(counts: list[int]) -> np.ndarray:
+    """The flat bool array of :func:`bool_runs`' run lengths."""
+    import numpy as np
+
+    values = np.zeros(len(counts), dtype=bool)
+    values[1::2] = True
+    return np.repeat(values, counts)
 
 
 class IndexMask(_Strict):

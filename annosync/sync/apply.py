@@ -388,7 +388,12 @@ def _refresh_base(session: RunSession, work: RunWork, index: int) -> None:
     samples = [work.samples[k].merged for k in task.samples]
     now = session.client.get_annotations(task_id=view.task_id)
     previous = PreviousLabels.from_samples(samples, schema.fields)
+    # only the frames of samples that pushed something are converted (a video: its whole task)
+    pushed_at = [p for p, k in enumerate(task.samples)
+                 if any(st == "push" for m in work.samples[k].merges.values()
+                        for st in m.status.values())]
     pulled = from_cvat(now, view.frames, view.bound, id_map=task.id_map, previous=previous,
+                       covered=None if task.media_type == "video" else pushed_at,
                        scope=f"task{view.task_id}")
     for position, key in enumerate(task.samples):
         sw = work.samples[key]

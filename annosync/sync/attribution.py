@@ -232,7 +232,7 @@ class Attribution:
             files: dict[str, bytes | None] = {
                 repo.relative(session.folder.label_path(k)): None for k in jw.keys}
             files[record_rel] = record_to_bytes(staged)
-            author, co_authors = self._authors(session, jw)
+            author, co_authors = self._authors(run, jw)
             message = self._message(run, jw, author, co_authors)
             sha = repo.commit(files, message, author=author, date=_git_date(jw.jobs[0].updated_date))
             summary = (f"committed job {jw.jobs[0].id} of task {jw.task.id} as {sha[:10]} "
@@ -256,14 +256,14 @@ class Attribution:
         run.committed = made
         return made
 
-    def _authors(self, session: RunSession, jw: JobWork) -> tuple[Identity, list[Identity]]:
+    def _authors(self, run: _Run, jw: JobWork) -> tuple[Identity, list[Identity]]:
         people = []
         for job in jw.jobs:
             who = job.assignee or jw.task.assignee
             if who:
-                people.append(self._person(session, who))
-        if not people:
-            people.append(jw_fallback(session))
+                people.append(self._person(run.session, who))
+        if not people:  # no assignee on the job nor the task: the committer is the author
+            people.append(run.repo.committer())
         first, rest = people[0], []
         for p in people[1:]:
             if p != first and p not in rest:
@@ -328,12 +328,6 @@ class Attribution:
             *(f"Co-authored-by: {p.name} <{p.email}>" for p in co_authors),
         ]
         return "\n".join([first, "", *body]) + "\n"
-
-
-def jw_fallback(session: RunSession) -> Identity:
-    """No assignee on the job nor the task: the committer is the author."""
-    folder = Repo.containing(session.folder.root)
-    return folder.committer()
 
 
 def _differs(repo: Repo, path: str) -> bool:

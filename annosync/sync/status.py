@@ -16,7 +16,7 @@ from annosync.cvat.errors import CvatNotFound
 from annosync.sync.record import JobRecord, RunRecord
 from annosync.sync.remote import job_records
 from annosync.sync.render import STYLES, Line
-from annosync.sync.review import ReviewFilter, reopened
+from annosync.sync.review import ReviewFilter, job_url, reopened
 
 
 def _username(user: Any) -> str | None:
@@ -40,7 +40,7 @@ def job_status(job: dict[str, Any], server: str, task_id: int,
         "assignee": _username(job.get("assignee")),
         "frames": [int(job.get("start_frame", 0)), int(job.get("stop_frame", 0))],
         "last_updated": job.get("updated_date"),
-        "url": f"{server}/tasks/{task_id}/jobs/{int(job['id'])}",
+        "url": job_url(server, task_id, int(job["id"])),
         "changed": recorded is None or recorded.updated_date != now.updated_date,
         "held": (review or ReviewFilter()).why_held(now),
         "reopened": reopened(recorded, now),

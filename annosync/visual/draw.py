@@ -219,9 +219,13 @@ def render(diff: SampleDiff, media_root: Path, skeletons: Skeletons | None = Non
     frames: list[int | None] = [None]
     if sample.is_video:
         frames = list(diff.frames[:MAX_FRAMES]) or [1]
-    media = {side: s for side, s in (("before", diff.before), ("after", diff.after)) if s}
-    images: dict[str, dict[int | None, Any]] = {
-        side: load_frames(media_root / s.media, s, frames) for side, s in media.items()}
+    images: dict[str, dict[int | None, Any]] = {}
+    decoded: dict[str, dict[int | None, Any]] = {}  # before and after mostly share their media
+    for side, s in (("before", diff.before), ("after", diff.after)):
+        if s is not None:
+            if s.media not in decoded:
+                decoded[s.media] = load_frames(media_root / s.media, s, frames)
+            images[side] = decoded[s.media]
     first = next(iter(images.values()))[frames[0]]
     scale = min(1.0, PANEL / max(first.width, first.height))
     pw, ph = round(first.width * scale), round(first.height * scale)

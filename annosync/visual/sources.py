@@ -13,7 +13,7 @@ from annosync.dataset.folder import DatasetFolder, parse_sample, validate_sample
 from annosync.errors import InputError, StateError
 from annosync.sync.plan import Plan
 from annosync.sync.previous import load_previous, previous_path
-from annosync.sync.record import RunRecord, load_record, runs_dir
+from annosync.sync.record import RunRecord, list_records, load_record
 from annosync.visual.changes import SampleDiff, diff_samples, from_merges
 from annosync.visual.draw import Skeletons
 
@@ -39,12 +39,8 @@ def plan_diffs(plan: Plan, sessions: list[Any]) -> list[tuple[SampleDiff, Path]]
 
 
 def records(folder: DatasetFolder) -> list[RunRecord]:
-    out = []
-    for path in sorted(runs_dir(folder.state_dir).glob("*.json")):
-        record = load_record(folder.state_dir, path.stem)
-        if record is not None:
-            out.append(record)
-    return out
+    loaded = (load_record(folder.state_dir, key) for key in list_records(folder.state_dir))
+    return [r for r in loaded if r is not None]
 
 
 def _record_for(records: list[RunRecord], key: str) -> RunRecord | None:
@@ -99,7 +95,7 @@ def previous_diffs(folder: DatasetFolder, anno_key: str | None) -> tuple[str, li
         raise StateError(f"{folder.root}: several runs pulled ({', '.join(k for k, _ in found)})"
                          ": choose one with --anno-key")
     key_name, (stamp, samples) = found[0]
-    record = load_record(folder.state_dir, key_name)
+    record = next((r for r in recs if r.anno_key == key_name), None)
     where = str(previous_path(folder.state_dir, key_name))
     diffs = []
     for key, raw in sorted(samples.items()):

@@ -232,3 +232,21 @@ def test_sync_commit_pushes_then_commits_the_run_state_as_the_user(ws: Workspace
     assert git(ws.root, "show", "--name-only", "--format=", shas[1]).split() == [record_rel(ws)]
     assert git(ws.root, "status", "--porcelain", "--untracked-files=no") == ""
     assert not ws.plan().has_changes
+
+
+def test_an_unassigned_job_is_authored_by_the_committer(ws: Workspace,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.copy("street")
+    ws.manifest(label_field="ground_truth", attributes=["iscrowd"], cvat={"segment_size": 2})
+    ws.run()
+    git(ws.root, "init", "-q", "-b", "main")
+    git(ws.root, "add", "-A")
+    git(ws.root, "commit", "-q", "-m", "start")
+    assert ws.record.tasks[0].assignee is None
+    assert {j.assignee for j in ws.record.tasks[0].jobs} == {None}
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Not Used")  # the author is named explicitly
+    move(ws, ws.record.tasks[0].samples[1], 11)
+    (sha,) = pull(ws)
+    assert git(ws.root, "show", "-s", "--format=%an|%ae|%cn", sha).strip() == (
+        "Dana Reviewer|dana@example.org|Dana Reviewer")
+    assert "(unassigned)" in git(ws.root, "show", "-s", "--format=%s", sha)
