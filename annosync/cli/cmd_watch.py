@@ -168,27 +168,29 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     if once:
         cycle(sources, common, out, commit)
         return
-    from watchdog.events import FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    changes = Changes()
-
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event: Any) -> None:
-            changes.dispatch(event)
-
-    observer = Observer()
-    for path in watched_paths(sources, common):
-        observer.schedule(Handler(), str(path), recursive=True)
-    from annosync.sync.lock import LockBusy
-
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    hooks = WebhookMode(sources, common, out, listen=webhook_listen, url=webhook_url,
-                        timeout=webhook_timeout, safety_poll=safety_poll,
-                        wake=changes.event.set) if webhook else None
-    only: frozenset[int] | None = None
+    observer: Any = None
+    hooks: WebhookMode | None = None
     try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        from annosync.sync.lock import LockBusy
+
+        changes = Changes()
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                changes.dispatch(event)
+
+        observer = Observer()
+        for path in watched_paths(sources, common):
+            observer.schedule(Handler(), str(path), recursive=True)
+        hooks = WebhookMode(sources, common, out, listen=webhook_listen, url=webhook_url,
+                            timeout=webhook_timeout, safety_poll=safety_poll,
+                            wake=changes.event.set) if webhook else None
+        only: frozenset[int] | None = None
         observer.start()
         out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
                  "Ctrl-C stops.", "dim")
@@ -224,6 +226,8 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
             hooks.stop()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-        observer.stop()
-        observer.join(timeout=5)
+        if observer is not None:
+            observer.stop()
+            if observer.is_alive():
+                observer.join(timeout=5)
         sys.stdout.flush()

@@ -99,7 +99,8 @@ def test_watch_and_a_manual_sync(tmp_path: Path, emu: Emulator) -> None:
     assert invoke(ws, "sync").exit_code == 0
     watch = ws.popen("watch", "--interval", "0.2", "--debounce", "0.1", probe=False)
     try:
-        time.sleep(1.0)
+        assert watch.stdout is not None
+        assert "Watching" in watch.stdout.readline()  # its SIGTERM handler is in place
         edit_locally(ws)  # watch sees it; so does the manual sync: one of them pushes it
         for _ in range(3):
             res = invoke(ws, "sync", "--lock-timeout", "60")
