@@ -398,14 +398,89 @@ def retired_annotations_get(ctx: Ctx, kind: str) -> Response:
 
 
 def import_project_dataset(ctx: Ctx) -> Response:
+    """``POST /api/projects/{id}/dataset/`` with a multipart ``dataset_file``: CVAT's
+    ``import_dataset_as_project`` (see ``project_import``), all or nothing."""
+    state = ctx.state
     project = _object(ctx, "projects")
+    fmt = _check_import_format(ctx)
+    body = ctx.req.data()
+    upload = None
+    if isinstance(body, FormData):
+        upload = next((f for f in body.files if f.field == "dataset_file"), None)
+    if upload is None:
+        raise bad_request({"dataset_file": ["No file was submitted."]})
     rq_id = f"action=import&target=project&target_id={project.id}&subresource=dataset"
-    enqueue(ctx.state, rq_id, type="import:dataset", target="project", owner_id=ctx.uid,
+    final, message = "finished", ""
+    before_tasks, before_labels = set(state.tasks), set(state.labels)
+    try:
+        if fmt != CVAT_IMPORT:
+            raise ImportFailure(f"NotImplementedError: the annosync emulator imports only "
+                                f"'{CVAT_IMPORT}', not '{fmt}'")
+        _import_into_project(ctx, project, upload.data)
+    except ImportFailure as exc:
+        final, message = "failed", str(exc)
+    except ApiError as exc:
+        final, message = "failed", f"rest_framework.exceptions.ValidationError: {exc.body}"
+    if final == "failed":  # @transaction.atomic: nothing of the import stays
+        for tid in set(state.tasks) - before_tasks:
+            task = state.tasks.pop(tid)
+            for job in state.task_jobs(tid):
+                state.jobs.pop(job.id, None)
+            if task.data_id is not None:
+                state.data.pop(task.data_id, None)
+        for lid in set(state.labels) - before_labels:
+            state.labels.pop(lid, None)
+    enqueue(state, rq_id, type="import:dataset", target="project", owner_id=ctx.uid,
             stages=["started"], project_id=project.id, org_id=project.org_id,
-            final_status="failed",
-            message="NotImplementedError: the annosync emulator does not import datasets "
-                    "into projects")
+            final_status=final, message=message, expiry=timedelta(hours=1),
+            failed_expiry=timedelta(days=30))
     return json_response({"rq_id": rq_id}, 202)
+
+
+def _import_into_project(ctx: Ctx, project: Project, blob: bytes) -> None:
+    """``load_dataset_data`` (labels, one task per subset) then ``import_dm_annotations``."""
+    from .data import process_data, validate_data_fields
+    from .labels import create_labels
+    from .media import MediaError
+    from .project_import import TaskFrames, item_annotations, read_dataset
+
+    state = ctx.state
+    dataset = read_dataset(blob)
+    names = {lb.name for lb in state.labels.values() if lb.project_id == project.id}
+    if not names:
+        create_labels(state, [{"name": n, "type": "any"} for n in dataset.labels],
+                      project_id=project.id)
+    for name in dataset.labels:
+        if name not in names and names:
+            raise ImportFailure(f"cvat.apps.dataset_manager.bindings.CvatImportError: Target "
+                                f'project does not have label with name "{name}"')
+    params = validate_data_fields({"image_quality": 70, "use_zip_chunks": True})
+    for subset, items in dataset.subsets().items():
+        now = state.now()
+        task = Task(id=state.next_id("task"), name=subset, owner_id=project.owner_id,
+                    created=now, updated=now, project_id=project.id, subset=subset,
+                    org_id=project.org_id)
+        state.tasks[task.id] = task
+        data = Data(id=state.next_id("data"))
+        state.data[data.id] = data
+        task.data_id = data.id
+        files = [(i.image_name, i.image) for i in items
+                 if i.image is not None and i.image_name is not None]
+        try:
+            process_data(ctx, task, data, params, files)
+        except MediaError as exc:
+            raise ImportFailure(str(exc)) from None
+        labels = state.task_labels(task)
+        frames = TaskFrames(
+            names=[f.name for f in data.frames],
+            labels={(lb.name, lb.parent_id): lb.id for lb in labels},
+            attrs={lb.id: {a.name: (a.id, a.mutable, a.input_type, a.default_value)
+                           for a in lb.attributes} for lb in labels})
+        out: dict[str, Any] = {"version": 0, "tags": [], "shapes": [], "tracks": []}
+        for item in items:
+            item_annotations(item, frames, dataset.labels, out)
+        task_write(state, task, out, "create")
+    project.updated = state.now()
 
 
 # -- annotation import -------------------------------------------------------------------------

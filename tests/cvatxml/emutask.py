@@ -133,3 +133,59 @@ def _strip(obj: Any) -> Any:
 def comparable(annotations: JsonDict) -> JsonDict:
     """Annotations as read from the server without database ids, every list as a set."""
     return {k: _strip(annotations[k]) for k in ("tags", "shapes", "tracks")}
+
+
+# -- projects: CVAT's project dataset import (a zip with the images, one task per subset) -------
+
+def project_zip(xml: bytes, doc: Document) -> bytes:
+    """``xml`` zipped as a CVAT project export with images: ``images/<subset>/<name>``, JPEGs
+    of the sizes ``doc`` (a project export) gives."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("annotations.xml", xml)
+        for im in doc.images:
+            zf.writestr(f"images/{im.subset or 'default'}/{im.name}",
+                        _jpeg(int(im.width or 1), int(im.height or 1)))
+    return buf.getvalue()
+
+
+def make_project(client: CvatClient, doc: Document, name: str) -> int:
+    """A project with the labels of ``doc``'s meta; its id."""
+    return int(client.create_project(name, labels=labels_of(doc))["id"])
+
+
+def import_dataset(client: CvatClient, project_id: int, blob: bytes,
+                   fmt: str = "CVAT 1.1") -> JsonDict:
+    """``POST /api/projects/{id}/dataset/`` (multipart ``dataset_file``), waited for; raises
+    ``CvatRequestFailed`` with CVAT's message when the import fails."""
+    from annosync.cvat.uploads import UploadFile
+
+    resp = client._uploader.post_multipart(
+        f"/api/projects/{project_id}/dataset/", [("dataset_file", UploadFile.of(("d.zip", blob)))],
+        params={"format": fmt})
+    return client.wait_for_request(str(resp.json()["rq_id"]))
+
+
+def _by_name(obj: Any, labels: dict[int, str], specs: dict[int, str]) -> Any:
+    if isinstance(obj, dict):
+        out = {k: _by_name(v, labels, specs) for k, v in obj.items()}
+        if "label_id" in out:
+            out["label_id"] = labels[out["label_id"]]
+        if "spec_id" in out:
+            out["spec_id"] = specs[out["spec_id"]]
+        return out
+    if isinstance(obj, list):
+        return [_by_name(v, labels, specs) for v in obj]
+    return obj
+
+
+def project_annotations(client: CvatClient, project_id: int) -> dict[str, JsonDict]:
+    """Every task of the project by subset: its annotations, comparable, with label and
+    attribute names instead of the project's ids."""
+    lab = client.get_labels(project_id=project_id)
+    labels = {int(lb["id"]): str(lb["name"]) for lb in lab}
+    specs = {int(a["id"]): str(a["name"]) for lb in lab for a in lb.get("attributes", [])}
+    return {t["subset"]: comparable(_by_name(client.get_annotations(t["id"]), labels, specs))
+            for t in client.list_tasks(project_id=project_id)}
