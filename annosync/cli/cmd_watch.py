@@ -84,7 +84,12 @@ class Changes:
         until ``debounce`` seconds pass without a change, but no longer than ``max_wait``
         (default: ten debounces, at least 1 s), so changes that never pause cannot starve
         the sync."""
-        changed = self.event.wait(timeout=interval)
+        deadline = time.monotonic() + interval
+        changed = False
+        while not STOP.is_set():  # in slices: a swallowed SIGTERM is seen within 0.2 s
+            changed = self.event.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+            if changed or time.monotonic() >= deadline:
+                break
         if changed:
             limit = max(1.0, 10 * debounce) if max_wait is None else max_wait
             started = time.monotonic()
@@ -122,8 +127,14 @@ def cycle(sources: tuple[Path, ...], common: Common, out: Output,
         execute(out, engine, plan, commit)
 
 
+#: set by SIGTERM: the interrupt the handler raises can be swallowed (Python ignores
+#: exceptions raised while an object's ``__del__`` runs), so the loop checks this too
+STOP = threading.Event()
+
+
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM stops watch the way Ctrl-C does (the lock and the observer are released)."""
+    STOP.set()
     raise KeyboardInterrupt
 
 
@@ -169,6 +180,7 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
         cycle(sources, common, out, commit)
         return
     main_thread = threading.current_thread() is threading.main_thread()
+    STOP.clear()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     observer: Any = None
     hooks: WebhookMode | None = None
@@ -194,7 +206,7 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
         observer.start()
         out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
                  "Ctrl-C stops.", "dim")
-        while True:
+        while not STOP.is_set():
             try:
                 cycle(sources, common, out, commit, only, interval)
             except LockBusy as exc:
@@ -219,6 +231,7 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
                     only = named  # only deliveries woke us: refresh just their tasks
                 elif not woke:
                     hooks.check()  # a (safety) poll: are deliveries still arriving?
+        out.echo("Stopped watching.")
     except KeyboardInterrupt:
         out.echo("Stopped watching.")
     finally:
