@@ -34,7 +34,15 @@ from annosync.dataset.media import media_kind, probe
 from annosync.errors import InputError, StateError
 from annosync.interop import fo_schema
 from annosync.interop.ejson import oid
-from annosync.interop.fo_labels import TYPES, LabelError, from_fo, tags_of, to_fo
+from annosync.interop.fo_labels import (
+    CLASSES,
+    CONTAINER_ITEMS,
+    TYPES,
+    LabelError,
+    from_fo,
+    tags_of,
+    to_fo,
+)
 from annosync.interop.staging import staged_folder
 from annosync.model.ids import derived_id
 from annosync.model.labels import label_objects
@@ -317,8 +325,7 @@ def _mime(path: str) -> str | None:
 class _Schema:
     """Field types seen across samples (one kind per field, or an error naming the sample)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
         self.labels: dict[str, str] = {}
         self.scalars: dict[str, set[type]] = {}
 
@@ -334,7 +341,7 @@ class _Schema:
                     raise InputError.at(f"field {path!r} holds {' and '.join(sorted(k.__name__ for k in kinds))} values: FiftyOne fields have one type",
                                         f"labels/{key}.json")
                 continue
-            cls = {v: k for k, v in TYPES.items()}[value.type]
+            cls = CLASSES[value.type]
             if self.labels.setdefault(path, cls) != cls:
                 raise InputError.at(f"field {path!r} holds {self.labels[path]} and {cls} "
                                     "labels: FiftyOne fields have one type", f"labels/{key}.json")
@@ -386,7 +393,7 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
         raise InputError.at("FiftyOne datasets hold images or videos, not both: this folder "
                             "has both", str(folder.root))
     media_type = kinds.pop()
-    schema = _Schema(folder.root)
+    schema = _Schema()
     for key, sample in loaded:
         schema.see(sample.fields, key)
         for frame in sample.frames.values():
@@ -420,9 +427,9 @@ def export_fiftyone(dataset: str | os.PathLike[str], out: str | os.PathLike[str]
                     is_float = float in schema.scalars.get(f"{prefix}{name}", set())
                     out_fields[name] = _scalar_value(value, is_float)
                     continue
-                sub = {"detections": ".detections", "polylines": ".polylines",
-                       "keypoints": ".keypoints", "classifications": ".classifications"}
-                out_fields[name] = to_fo(value, save_mask(f"{name}{sub.get(value.type, '')}"))
+                items = CONTAINER_ITEMS.get(CLASSES[value.type])  # masks of a container's items
+                mask_field = f"{name}.{items[1]}" if items else name  # go to fields/<name>.<key>/
+                out_fields[name] = to_fo(value, save_mask(mask_field))
                 report.labels += len(label_objects(value))
             return out_fields
 

@@ -92,6 +92,11 @@ class Chromium:
         return got["result"].get("value")
 
     def screenshot(self, path: Path) -> Path:
+        # Every image decoded and two frames painted first: on a loaded machine a capture taken
+        # right after the load event can show a page whose images are not painted yet.
+        self.eval("Promise.all([...document.images].map(i => i.decode()))"
+                  ".then(() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(() => r(true)))))")
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
         path.write_bytes(base64.b64decode(data))
         return path

@@ -69,7 +69,10 @@ def test_gallery_opens_from_disk_and_filters(browser: Chromium, tmp_path: Path) 
                          "[c.dataset.key, c.dataset.kinds, c.dataset.labels])")
     assert [c[1] for c in cards] == ["added", "deleted", "edited"]
     assert "bicycle" in cards[0][2].split("|")
-    # every PNG loaded from disk by its relative path
+    # every PNG loaded from disk by its relative path (lazy images may still be loading after
+    # the page's load event: wait for each one's load or error first)
+    browser.eval("Promise.all([...document.images].map(i => i.complete ? null : new Promise("
+                 "r => { i.addEventListener('load', r); i.addEventListener('error', r); })))")
     assert browser.eval("[...document.images].every(i => i.complete && i.naturalWidth > 300)")
     assert browser.eval("document.getElementById('shown').textContent") == "3 of 3 samples"
 
