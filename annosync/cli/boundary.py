@@ -2,7 +2,9 @@
 
 An ``AnnosyncError`` (bad input, located) is printed here, one ``file:line: message`` per
 problem, and exits with its code (1 for input errors), the same as ``main`` would, so the verbs
-behave alike under any click runner. Click's own exceptions pass through. Anything else is a bug
+behave alike under any click runner. Click's own exceptions pass through. An ``OSError`` (a
+full disk, a permission, a lost mount) is the machine's: one line with the file, exit 1.
+Anything else is a bug
 in annosync: it becomes ``internal error: ...`` with a hint and exit code 2
 (``ANNOSYNC_DEBUG=1`` shows the traceback).
 """
@@ -43,6 +45,10 @@ def guarded(fn: F) -> F:
         except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except OSError as exc:  # the machine, not annosync: a full disk, permissions, a mount
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            raise click.exceptions.Exit(1) from None
         except Exception as exc:  # the boundary: everything else is a bug, reported politely
             if os.environ.get("ANNOSYNC_DEBUG"):
                 traceback.print_exc()

@@ -7,9 +7,24 @@ memory and is gone when the command exits.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import click
+
+_log_lock = threading.Lock()
+
+
+def _log_request(method: str, path: str) -> None:
+    with _log_lock:
+        sys.stdout.write(f"> {method} {path}\n")
+        sys.stdout.flush()
+
+
+def _log_fault(kind: str, method: str, path: str) -> None:
+    with _log_lock:
+        sys.stdout.write(f"! {kind} {method} {path}\n")
+        sys.stdout.flush()
 
 
 @click.command("emulator")
@@ -21,7 +36,18 @@ import click
 @click.option("--throttle", "throttles", multiple=True, metavar="SCOPE=RATE",
               help="Rate-limit like CVAT's DRF throttles: anon=100/minute (CVAT's default) "
                    "and/or user=N/minute; repeatable. Off by default.")
-def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, ...]) -> None:
+@click.option("--fault-rate", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
+              help="Fail this share of API requests at random (5xx, resets, truncated "
+                   "answers, stalls, 429), before or after acting on them.")
+@click.option("--fault-seed", type=int, default=0, show_default=True,
+              help="Seed of --fault-rate's random choices.")
+@click.option("--stall", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="How long a --fault-rate stall lasts.")
+@click.option("--log-requests", is_flag=True,
+              help="Print '> METHOD PATH' on stdout as each request arrives ('! KIND METHOD "
+                   "PATH' for each injected fault).")
+def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, ...],
+            fault_rate: float, fault_seed: int, stall: float, log_requests: bool) -> None:
     """Run a local CVAT 2.73 emulator (in-memory state) until interrupted."""
     rates: dict[str, str] = {}
     for spec in throttles:
@@ -36,6 +62,11 @@ def command(port: int, host: str, users: tuple[str, ...], throttles: tuple[str, 
         emu = Emulator(port=port, users=users, host=host, throttle=rates)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--throttle") from None
+    if fault_rate:
+        emu.faults.chaos(fault_rate, seed=fault_seed, stall=stall)
+    if log_requests:
+        emu.app.on_request = _log_request
+        emu.app.on_fault = _log_fault
     try:
         emu.start()
     except OSError as exc:

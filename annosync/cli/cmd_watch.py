@@ -84,7 +84,12 @@ class Changes:
         until ``debounce`` seconds pass without a change, but no longer than ``max_wait``
         (default: ten debounces, at least 1 s), so changes that never pause cannot starve
         the sync."""
-        changed = self.event.wait(timeout=interval)
+        deadline = time.monotonic() + interval
+        changed = False
+        while not STOP.is_set():  # in slices: a swallowed SIGTERM is seen within 0.2 s
+            changed = self.event.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+            if changed or time.monotonic() >= deadline:
+                break
         if changed:
             limit = max(1.0, 10 * debounce) if max_wait is None else max_wait
             started = time.monotonic()
@@ -100,11 +105,14 @@ def _stamp() -> str:
 
 
 def cycle(sources: tuple[Path, ...], common: Common, out: Output,
-          commit: CommitSpec | None = None, only: frozenset[int] | None = None) -> None:
+          commit: CommitSpec | None = None, only: frozenset[int] | None = None,
+          interval: float = 0.0) -> None:
     """One sync; ``only``: just these CVAT tasks (named by webhook deliveries)."""
     from annosync.sync.engine import locked, make_plan
 
     options = common.options("sync", tracker=out.tracker, only_tasks=only)
+    # a manual sync holding the lock: wait for it, up to one poll interval
+    options.lock_timeout = max(options.lock_timeout, interval)
     with open_engine(sources, common, options) as engine, locked(engine):
         with out.progress():
             plan = make_plan(engine, verbose=common.verbose > 0, save_ids=True,
@@ -119,8 +127,14 @@ def cycle(sources: tuple[Path, ...], common: Common, out: Output,
         execute(out, engine, plan, commit)
 
 
+#: set by SIGTERM: the interrupt the handler raises can be swallowed (Python ignores
+#: exceptions raised while an object's ``__del__`` runs), so the loop checks this too
+STOP = threading.Event()
+
+
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM stops watch the way Ctrl-C does (the lock and the observer are released)."""
+    STOP.set()
     raise KeyboardInterrupt
 
 
@@ -165,31 +179,39 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     if once:
         cycle(sources, common, out, commit)
         return
-    from watchdog.events import FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    changes = Changes()
-
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event: Any) -> None:
-            changes.dispatch(event)
-
-    observer = Observer()
-    for path in watched_paths(sources, common):
-        observer.schedule(Handler(), str(path), recursive=True)
     main_thread = threading.current_thread() is threading.main_thread()
+    STOP.clear()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    hooks = WebhookMode(sources, common, out, listen=webhook_listen, url=webhook_url,
-                        timeout=webhook_timeout, safety_poll=safety_poll,
-                        wake=changes.event.set) if webhook else None
-    only: frozenset[int] | None = None
+    observer: Any = None
+    hooks: WebhookMode | None = None
     try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        from annosync.sync.lock import LockBusy
+
+        changes = Changes()
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                changes.dispatch(event)
+
+        observer = Observer()
+        for path in watched_paths(sources, common):
+            observer.schedule(Handler(), str(path), recursive=True)
+        hooks = WebhookMode(sources, common, out, listen=webhook_listen, url=webhook_url,
+                            timeout=webhook_timeout, safety_poll=safety_poll,
+                            wake=changes.event.set) if webhook else None
+        only: frozenset[int] | None = None
         observer.start()
         out.echo(f"Watching {len(observer.emitters)} folder(s); CVAT every {interval:g}s. "
                  "Ctrl-C stops.", "dim")
-        while True:
+        while not STOP.is_set():
             try:
-                cycle(sources, common, out, commit, only)
+                cycle(sources, common, out, commit, only, interval)
+            except LockBusy as exc:
+                out.echo(f"[{_stamp()}] busy, trying again at the next change or poll: {exc}",
+                         "dim")
             except AnnosyncError as exc:
                 out.echo(f"[{_stamp()}] error: {exc}", "red")
             if hooks is not None and not hooks.started:
@@ -209,6 +231,7 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
                     only = named  # only deliveries woke us: refresh just their tasks
                 elif not woke:
                     hooks.check()  # a (safety) poll: are deliveries still arriving?
+        out.echo("Stopped watching.")
     except KeyboardInterrupt:
         out.echo("Stopped watching.")
     finally:
@@ -216,6 +239,8 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
             hooks.stop()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-        observer.stop()
-        observer.join(timeout=5)
+        if observer is not None:
+            observer.stop()
+            if observer.is_alive():
+                observer.join(timeout=5)
         sys.stdout.flush()

@@ -50,13 +50,35 @@ def cli() -> None:
     """Keep CVAT annotation work in sync with plain dataset folders under git."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, ``docker stop``, a CI timeout): stop as cleanly as Ctrl-C does
+    (context managers release the dataset lock; the journal lets the next run resume)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _interrupted(exc: BaseException) -> None:
+    terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
+    click.echo("Terminated." if terminated else "Interrupted.", err=True)
+    sys.exit(143 if terminated else 130)
+
+
 def main() -> None:
     """Entry point: user-facing errors print as messages with exit codes, never tracebacks."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = cli.main(standalone_mode=False)
         if isinstance(rv, int):  # click returns ctx.exit(code) values in this mode
             sys.exit(rv)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted(exc)
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
@@ -67,6 +89,5 @@ def main() -> None:
     except AnnosyncError as exc:
         click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)

@@ -41,6 +41,7 @@ __all__ = [
     "CvatVersionError",
     "describe_body",
     "error_from_response",
+    "forbidden_message",
 ]
 
 _MAX_TEXT = 2000
@@ -254,6 +255,67 @@ _REASONS = {
 }
 
 
+# What CVAT 2.73's IAM policies (cvat/apps/*/rules/*.rego) require, per endpoint, so that a 403
+# ("You do not have permission to perform this action.") says which permission is missing.
+_TASK_STAFF = ("its owner or assignee, its project's owner or assignee, a maintainer or owner "
+               "of its organization, or an admin")
+_JOB_STAFF = ("the job's assignee, its task's or project's owner or assignee, a maintainer or "
+              "owner of its organization, or an admin")
+_CREATOR = ("users with the 'user' role (not 'worker'); in an organization, its supervisors, "
+            "maintainers and owner; and admins")
+_NEEDS: list[tuple[str, re.Pattern[str], str, str]] = [
+    (m, re.compile(p), what, who) for m, p, what, who in (
+        ("GET", r"^/api/tasks/\d+/annotations", "reading a task's annotations", _TASK_STAFF),
+        ("PUT|PATCH|POST", r"^/api/tasks/\d+/annotations", "changing a task's annotations",
+         _TASK_STAFF),
+        ("DELETE", r"^/api/tasks/\d+/annotations", "deleting a task's annotations", _TASK_STAFF),
+        ("POST|PATCH|HEAD", r"^/api/tasks/\d+/data", "uploading a task's media", _TASK_STAFF),
+        ("GET", r"^/api/tasks/\d+/data", "reading a task's media", _TASK_STAFF),
+        ("PATCH", r"^/api/tasks/\d+$", "changing a task (its owner, assignee or project need "
+         "its owner or its project's staff)", _TASK_STAFF),
+        ("DELETE", r"^/api/tasks/\d+$", "deleting a task",
+         "its owner, its project's owner or assignee, a maintainer or owner of its "
+         "organization, or an admin"),
+        ("GET", r"^/api/tasks/\d+", "seeing a task", _TASK_STAFF),
+        ("POST", r"^/api/tasks$", "creating a task (in a project: its owner or assignee may, "
+         "and organization supervisors)", _CREATOR),
+        ("GET", r"^/api/jobs/\d+/annotations", "reading a job's annotations", _JOB_STAFF),
+        ("PUT|PATCH|POST|DELETE", r"^/api/jobs/\d+/annotations", "changing a job's annotations",
+         _JOB_STAFF),
+        ("PATCH", r"^/api/jobs/\d+$", "assigning a job or changing its stage",
+         "its task's or project's owner or assignee, a maintainer or owner of its organization, "
+         "or an admin (the job's assignee may change its state only)"),
+        ("GET", r"^/api/jobs/\d+", "seeing a job", _JOB_STAFF),
+        ("POST", r"^/api/projects$", "creating a project", _CREATOR),
+        ("DELETE", r"^/api/projects/\d+$", "deleting a project",
+         "its owner, a maintainer or owner of its organization, or an admin"),
+        ("PATCH", r"^/api/projects/\d+$", "changing a project",
+         "its owner or assignee, a maintainer or owner of its organization, or an admin"),
+        ("GET", r"^/api/projects/\d+", "seeing a project",
+         "its owner or assignee, a maintainer or owner of its organization, or an admin"),
+        ("PATCH|DELETE", r"^/api/labels/\d+", "changing a label", _TASK_STAFF),
+        ("GET", r"^/api/users/\d+", "seeing a user",
+         "the user themselves, members of the organization you work in, and admins"),
+        ("GET", r"^/api/(tasks|jobs|projects|users|labels)$", "listing in an organization",
+         "its members (pick an organization you belong to, or none)"),
+    )
+]
+_DENIED = "You do not have permission to perform this action."
+
+
+def forbidden_message(method: str, path: str) -> str:
+    """Why CVAT may have refused ``method path`` with a 403: the permission it wants."""
+    for methods, pattern, what, who in _NEEDS:
+        if method in methods.split("|") and pattern.search(path):
+            text = f"forbidden: CVAT allows {what} only to {who}"
+            break
+    else:
+        text = "forbidden: your CVAT role does not allow this"
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        text += "; a read-only access token cannot change anything either"
+    return text
+
+
 def error_from_response(
     status: int,
     method: str,
@@ -265,6 +327,8 @@ def error_from_response(
 ) -> CvatError:
     """Build the right :class:`CvatError` subclass for a non-success HTTP answer."""
     detail, body = describe_body(content, content_type)
+    if status == 403 and message is None and detail == _DENIED:
+        message = forbidden_message(method, path)
     cls = _CLASS_BY_STATUS.get(status)
     if cls is None:
         cls = CvatServerError if status >= 500 else CvatBadRequest

@@ -59,11 +59,11 @@ def iter_pages(
         body = transport.json(resp)
         pages += 1
         if isinstance(body, list):  # an unpaginated answer (some endpoints, old servers)
-            yield from body
+            yield from _objects(body, path)
             return
         if not isinstance(body, dict) or "results" not in body:
             raise CvatProtocolError(f"expected a paginated list from {path}", path=path)
-        yield from body["results"]
+        yield from _objects(body["results"], path)
         nxt = body.get("next")
         if not nxt:
             return
@@ -76,6 +76,12 @@ def iter_pages(
                 f"pagination of {path} did not end after {pages} pages", path=path
             )
         query = parse_qsl(urlsplit(nxt).query, keep_blank_values=True)
+
+
+def _objects(items: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise CvatProtocolError(f"expected a list of objects from {path}", path=path)
+    return items
 
 
 def exact_matches(

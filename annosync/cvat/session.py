@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -59,6 +59,14 @@ log = logging.getLogger("annosync.cvat")
 JSON_MEDIA_TYPE = "application/vnd.cvat+json"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _MAX_ERROR_BODY = 64 * 1024
+_MAX_REDIRECTS = 5
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """Scheme and ``host:port`` (default ports made explicit): what a redirect must keep."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return parts.scheme, f"{(parts.hostname or '').lower()}:{port}"
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,7 @@ class Transport:
         allowed = set(allow_status)
         policy = self.retry
         attempt = 0
+        redirects = 0
         sent = 0
         throttled = 0
         waited = 0.0
@@ -289,10 +298,13 @@ class Transport:
                     data=data,
                     headers=dict(headers) if headers else None,
                     timeout=self.timeouts.pair(long),
+                    # explicit: else requests lets REQUESTS_CA_BUNDLE override a CA bundle or
+                    # verify=False given here
+                    verify=self.session.verify,
                     stream=stream,
-                    # A redirected POST/PATCH would silently become a GET (and a redirect to
-                    # another host drops the credentials): only reads follow redirects.
-                    allow_redirects=method in ("GET", "HEAD"),
+                    # Redirects are followed below, by hand: only reads, only on this server
+                    # (requests would send cookies and custom headers to another host).
+                    allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
                 raise CvatConnectionError(
@@ -353,10 +365,24 @@ class Transport:
                 return resp
             if 300 <= status < 400:
                 resp.close()
-                target = resp.headers.get("Location", "?")
+                location = resp.headers.get("Location")
+                target = urljoin(url, location) if location else "?"
+                if (location and method in ("GET", "HEAD") and redirects < _MAX_REDIRECTS
+                        and _origin(target) == _origin(url)):
+                    redirects += 1
+                    url, params = target, None  # the new URL carries its own query
+                    shown_path = urlsplit(url).path
+                    attempt -= 1
+                    continue
+                where = urlsplit(target)
+                elsewhere = _origin(target) != _origin(url) and location
                 raise CvatBadRequest(
-                    f"the server redirected {method} to {target}; configure the client with "
-                    f"the server's final URL", status=status, method=method, path=shown_path,
+                    (f"the server redirected {method} to another host ({where.scheme}://"
+                     f"{where.netloc}); annosync does not follow it with your credentials: "
+                     "configure the client with the server's final URL") if elsewhere else
+                    (f"the server redirected {method} to {target}; configure the client with "
+                     "the server's final URL"),
+                    status=status, method=method, path=shown_path,
                 )
             content = (resp.raw.read(_MAX_ERROR_BODY, decode_content=True) if stream
                        else resp.content)

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+#: the names ``write_bytes_atomic`` (and downloads) give their temporary files
+_LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp|part)$")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -50,9 +54,12 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a full disk or a lost mount: say which file could not be saved (it is unchanged)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
         raise
     _fsync_dir(target.parent)
 
@@ -71,3 +78,22 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
         pass
     write_bytes_atomic(target, data)
     return True
+
+
+def remove_leftovers(*folders: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folders`` (recursively).
+
+    Safe even if another process is writing: its rename then fails with a clear error and its
+    target file stays whole. Callers run it when they know a writer died (a stale lock note).
+    """
+    removed = []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for path in root.rglob(".*"):
+            if _LEFTOVER.match(path.name) and path.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -87,10 +88,19 @@ class Emulator:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def restart(self, downtime: float = 0.0) -> None:
+        """Stop serving (open connections cut, new ones refused), wait ``downtime`` seconds,
+        serve again on the same port with the same state: a CVAT restart, database kept."""
+        self.stop()
+        if downtime:
+            time.sleep(downtime)
+        self.start()
 
     def __enter__(self) -> Emulator:
         return self.start()

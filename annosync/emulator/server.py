@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import tus
+from . import access, tus
 from .auth import SAFE_METHODS, authenticate, check_write_allowed, unauthorized
 from .context import Ctx
 from .errors import ApiError, detail, html_404, method_not_allowed, server_error
@@ -84,6 +84,10 @@ class App:
         self.routes = routes
         self.faults = faults
         self.throttles = throttles or Throttles()
+        #: called with (method, path) as each request arrives, before faults and handling
+        self.on_request: Callable[[str, str], None] | None = None
+        #: called with (kind, method, path) when a ``chaos`` fault hits a request
+        self.on_fault: Callable[[str, str, str], None] | None = None
 
     def resolve(self, path: str) -> tuple[Route, dict[str, str]] | None:
         for rt in self.routes:
@@ -127,7 +131,8 @@ class App:
             if ctx.user is None:
                 raise unauthorized("Authentication credentials were not provided.")
             check_write_allowed(ctx)
-        # DRF's order: authentication, permissions, then throttles, then the view
+        # DRF's order: authentication, permissions, then throttles, then the view (where
+        # CVAT's PolicyEnforcer judges the object)
         self.throttles.check(ctx)
         self.state.actor = ctx.user.id if ctx.user is not None else None
         method = req.method
@@ -145,6 +150,7 @@ class App:
             raise method_not_allowed(method)
         if ctx.user is not None:
             ctx.scope = resolve_scope(ctx)
+            access.check(ctx, req.raw_path, method)
         resp = handler(ctx)
         if method == "HEAD":
             resp = Response(resp.status, b"", resp.content_type, resp.headers)
@@ -183,7 +189,6 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "uvicorn"
     sys_version = ""
     app: App
-    on_request: Callable[[], None] | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -212,17 +217,25 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def _serve(self) -> None:
         split = urlsplit(self.path)
         body = self._read_body()
         app = self.app
+        if app.on_request is not None:
+            app.on_request(self.command, split.path)
         action = app.faults.match(self.command, split.path)
+        if action is not None and action.kind and app.on_fault is not None:
+            app.on_fault(action.kind, self.command, split.path)
         if action is not None and action.latency:
             time.sleep(action.latency)
-        if action is not None and action.drop:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        before = action is not None and not action.after
+        if before and action is not None and action.drop:
+            self._drop()
             return
         req = Request(self.command, split.path, split.query,
                       Headers(list(self.headers.items())), body, self.client_address[0])
@@ -231,17 +244,30 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"http://{host}"
         with app.state.lock:
             request_id = app.state.uuid4()
-        if action is not None and action.status is not None:
+        if before and action is not None and action.status is not None:
             resp = Response(action.status, action.body, action.content_type,
                             list(action.headers.items()))
         else:
-            resp = app.handle(req, base)
+            resp = app.handle(req, base)  # the server acts
+            if action is not None and action.after:
+                if action.drop:  # ... and the answer is lost
+                    self._drop()
+                    return
+                if action.status is not None:  # ... and a proxy answers an error instead
+                    resp = Response(action.status, action.body, action.content_type,
+                                    list(action.headers.items()))
         status, headers, payload = finalize(resp, req, request_id)
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
+        if action is not None and action.truncate:  # ... and its answer is cut short
+            if self.command != "HEAD" and payload:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+            self._drop()
+            return
         if self.command != "HEAD" and payload:
             self.wfile.write(payload)
 
@@ -254,6 +280,29 @@ class _Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut every open connection (keep-alive ones included), as a server restart does."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (timeouts, retries, dropped faults) are routine, not tracebacks."""

@@ -57,7 +57,10 @@ USER_SPEC = ListSpec(
 
 
 def list_users(ctx: Ctx) -> Response:
-    items = apply_filters(ctx, list(ctx.state.users.values()), USER_SPEC)
+    from .access import visible_user
+
+    users = [u for u in ctx.state.users.values() if visible_user(ctx, u)]
+    items = apply_filters(ctx, users, USER_SPEC)
     return paginate(ctx, items, lambda u: _visible_user_json(ctx, u))
 
 

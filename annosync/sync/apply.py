@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from annosync.convert import PreviousLabels, derived_id, from_cvat
+from annosync.cvat import CvatNotFound
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
 from annosync.dataset.folder import sample_to_bytes
@@ -29,6 +29,7 @@ from annosync.sync.lock import dataset_lock
 from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
 from annosync.sync.planner import memo_context, plan_run
+from annosync.sync.pool import Pool
 from annosync.sync.previous import save_previous
 from annosync.sync.push import PushResult, Wanted, push_task
 from annosync.sync.record import JobRecord, now_iso, save_record
@@ -67,6 +68,9 @@ def check_plan(session: RunSession, rp: RunPlan) -> RunWork:
         setattr(session.options, name, value)
     fresh = plan_run(session)
     if fresh.fingerprint != rp.fingerprint:
+        if fresh.blocked:  # say what changed when the new plan knows (a task deleted, ...)
+            raise StateError(f"run {rp.anno_key}: the saved plan is stale: "
+                             + "; ".join(fresh.blocked))
         raise StateError(
             f"run {rp.anno_key}: the saved plan is stale (a label file, the manifest, the run "
             "record or a CVAT job changed since it was made): run `annosync plan` again"
@@ -90,6 +94,8 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> Appl
             if rp.unresolved:
                 raise ConflictError("\n".join(rp.blocked))
             raise StateError("\n".join(rp.blocked))
+        if rp.recreate:
+            _forget_gone(session, rp.recreate, report)
         if rp.create_project or rp.create_tasks or rp.resume:
             create(session, rp, result, report)
         if work.samples:
@@ -98,6 +104,22 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> Appl
             cleanup(session, result, report)
         Journal(session.state_dir, session.anno_key).clear()
     return result
+
+
+def _forget_gone(session: RunSession, names: list[str], report: Report) -> None:
+    """Tasks deleted in CVAT start over: planned again, their base and ids forgotten (the
+    dataset's labels are uploaded as they are now)."""
+    record = session.record
+    assert record is not None
+    for task in record.tasks:
+        if task.name not in names:
+            continue
+        report(f"task {task.name} ({task.id}) was deleted in CVAT: creating it again")
+        task.id, task.state, task.jobs, task.id_map = None, "planned", [], None
+        task.size, task.created_at, task.labels = None, None, {}
+        for key in task.samples:
+            record.base.pop(key, None)
+    save_record(session.state_dir, record)
 
 
 def create(session: RunSession, rp: RunPlan, result: ApplyResult, report: Report) -> None:
@@ -280,6 +302,18 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
         ensure_samples(session, work, record.tasks[index])
 
     def push_one(index: int) -> tuple[int, PushResult]:
+        try:
+            return push_to(index)
+        except CvatNotFound:
+            task = record.tasks[index]
+            if client.exists("tasks", int(task.id or 0)):
+                raise
+            raise StateError(
+                f"task {task.id} ({task.name}) was deleted in CVAT while this run was applying: "
+                "run `annosync sync` again; its plan will show what to do"
+            ) from None
+
+    def push_to(index: int) -> tuple[int, PushResult]:
         task = record.tasks[index]
         view = work.views.get(index) or TaskView(task)
         if view.frames is None:
@@ -304,7 +338,7 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
 
     pushed: set[int] = set()
     workers = max(1, session.options.concurrency)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with Pool(max_workers=workers) as pool:
         for index, got in pool.map(push_one, sorted(by_task)):
             record.tasks[index].id_map = got.id_map
             result.pushed.created += got.created

@@ -14,7 +14,6 @@ import os
 import threading
 import webbrowser
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
 from annosync.sync.journal import Journal
 from annosync.sync.merge import BaseEntry
+from annosync.sync.pool import Pool
 from annosync.sync.record import (
     ProjectRecord,
     RunRecord,
@@ -141,7 +141,11 @@ class Creator:
         if username not in self._user_ids:
             user = self.client.find_user(username)
             if user is None:
-                raise StateError(f"CVAT has no user {username!r} (task/job assignee)")
+                raise StateError(
+                    f"CVAT shows no user {username!r} (task/job assignee): check the name; "
+                    "outside an organization CVAT shows a regular user only themselves, so "
+                    "assign within an organization (cvat.organization) both belong to, or "
+                    "sync as an admin")
             self._user_ids[username] = int(user["id"])
         return self._user_ids[username]
 
@@ -221,7 +225,7 @@ class Creator:
             for task in tasks:
                 step(task)
             return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with Pool(max_workers=self.workers) as pool:
             for future in [pool.submit(step, t) for t in tasks]:
                 future.result()
 
@@ -250,6 +254,18 @@ class Creator:
         opts = self.session.manifest.cvat
         # the same-named tasks that exist before: on resume, a new one is ours
         before = [int(t["id"]) for t in self.client.find_tasks(task.name, project_id=project_id)]
+        strangers = sorted(set(before) - set(self.record.created_task_ids()))
+        if strangers and intent is None:
+            # Names are deterministic per dataset, run and batch: a task of that name that this
+            # record does not know was made by another clone of the dataset (or a run forgotten
+            # without cleanup). Creating a second one would duplicate the work in CVAT.
+            raise StateError(
+                f"CVAT already has task {task.name!r} (id {', '.join(map(str, strangers))}), "
+                "which this run's record does not know: another clone of this dataset synced "
+                "the run (get its run record, e.g. `git pull`, then sync again), or the run was "
+                "forgotten without cleanup (delete the task in CVAT, or adopt it with "
+                "`annosync import-cvat`)"
+            )
         self.journal.intent("create_task", task.name, before=before)
         created = self.client.create_task(
             task.name, project_id=project_id, segment_size=opts.segment_size,

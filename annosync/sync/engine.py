@@ -114,6 +114,8 @@ def locked(engine: Engine) -> Iterator[None]:
         roots = sorted({s.state_dir.resolve(): s for s in engine.sessions}.items())
         for state_dir, s in roots:
             stack.enter_context(dataset_lock(state_dir, s.options.lock_timeout))
+        for s in engine.sessions:  # what the previous holder wrote is the state now
+            s.reload()
         yield
 
 

@@ -17,7 +17,10 @@ trusted. The rules that keep them safe:
   mtime cannot restore a ctime);
 * git's racy-git rule: a file read within ``RACY_NS`` of its last modification could be
   rewritten with the same size in the same timestamp tick (coarse file system clocks), so such
-  an entry is marked racy and re-read and re-hashed on every use, until it is old enough;
+  an entry is marked racy and re-read and re-hashed on every use, until it is old enough.
+  "Now" is read from the clock that stamps the files (the mtime of a probe file written in the
+  cache), as git compares with its index file's own mtime: a process clock that differs from
+  the file system's (another machine's disk, a moved clock) cannot make a racy entry look old;
 * the index carries a checksum of its body and the dataset root it belongs to; after a crash
   (a torn or half-written cache) it is simply rebuilt;
 * a run's clean memo is keyed by the exact bytes of the run record and by the plan's options:
@@ -115,6 +118,7 @@ class LabelIndex:
         self._dirty = False
         self._lock = threading.Lock()
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
+        self._now: int | None = None
         data = _load_json(self.path, "label-index")
         if data is not None and data.get("root") == str(folder.root):
             for key, row in (data.get("entries") or {}).items():
@@ -161,7 +165,7 @@ class LabelIndex:
                       missing_ids(data))
         # racy: modified too recently to trust the stat (or changed between stat and read)
         entry.racy = (entry.size != len(data)
-                      or max(entry.mtime_ns, entry.ctime_ns) + RACY_NS >= time.time_ns())
+                      or max(entry.mtime_ns, entry.ctime_ns) + RACY_NS >= self.fs_now())
         with self._lock:
             old = self._entries.get(key)
             self._entries[key] = entry
@@ -172,6 +176,20 @@ class LabelIndex:
 
     def sha(self, key: str) -> str:
         return self.entry(key).sha
+
+    def fs_now(self) -> int:
+        """The file system's "now" (taken once, when first needed: a probe file's mtime; the
+        process clock if the cache cannot be written). Taken before the files are read, so it
+        errs on the side of "racy"."""
+        if self._now is None:
+            probe = self.path.parent / ".clock"
+            try:
+                probe.parent.mkdir(parents=True, exist_ok=True)
+                probe.write_bytes(b"")
+                self._now = stat_of(probe).st_mtime_ns
+            except OSError:
+                self._now = time.time_ns()
+        return self._now
 
     def save(self) -> None:
         """Write the index if it changed (best effort: a read-only dataset just stays cold)."""

@@ -5,6 +5,9 @@ by kill -9, releases it with its last file descriptor: a lock can never stay sta
 ``lock.owner`` (JSON: pid, host, command, since) lets a second process say *who* it is waiting
 for; a note left by a dead holder is recognised (its process is gone) and replaced.
 
+A note found on taking the lock was left by a holder that died (kill -9, power loss): the
+temporary files it may have left in ``labels/`` and ``.annosync/`` are removed then.
+
 The lock is re-entrant within one thread (a verb holds it from planning to the end of apply;
 the applier takes it again), and exclusive between threads and processes.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import socket
 import sys
@@ -25,10 +29,18 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from annosync.dataset.atomic import remove_leftovers
+from annosync.dataset.folder import LABELS_DIR
 from annosync.errors import StateError
+
+log = logging.getLogger("annosync.sync")
 
 LOCK_FILE = "lock"
 OWNER_FILE = "lock.owner"
+
+class LockBusy(StateError):
+    """Another process holds the dataset lock (the message names it)."""
+
 
 _held: dict[tuple[Path, int], int] = {}
 _guard = threading.Lock()
@@ -105,11 +117,15 @@ def dataset_lock(state_dir: str | os.PathLike[str], timeout: float = 0.0) -> Ite
     except Timeout:
         owner = read_owner(path)
         waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
-        raise StateError(
+        raise LockBusy(
             f"{path / LOCK_FILE}: {_describe(owner)} is working on this dataset{waited}: wait "
             "for it to finish, or pass --lock-timeout SECONDS to wait"
         ) from None
     note = path / OWNER_FILE
+    if note.exists():  # we hold the lock, so whoever wrote this note died holding it
+        log.info("recovered the lock of %s, which stopped without releasing it",
+                 _describe(read_owner(path)))
+        remove_leftovers(path.parent / LABELS_DIR, path)
     with contextlib.suppress(OSError):  # the note is a courtesy; the lock protects the data
         note.write_text(json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(), "command": _command(),

@@ -127,6 +127,9 @@ class RunPlan(_Data):
     cleanup: Cleanup | None = None
     blocked: list[str] = Field(default_factory=list, description="why apply must not run")
     warnings: list[str] = Field(default_factory=list)
+    recreate: list[str] = Field(
+        default_factory=list, description="tasks deleted in CVAT, to create again"
+    )
     unsaved_ids: list[str] = Field(
         default_factory=list, description="samples whose labels have no `_id` (apply refuses)"
     )

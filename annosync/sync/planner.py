@@ -23,7 +23,8 @@ from annosync.sync.refresh import RunWork, refresh, summarize
 from annosync.sync.review import ReviewFilter, job_url, reopened
 from annosync.sync.session import RunSession
 
-PLAN_OPTIONS = ("mode", "conflicts", "unexpected", "dest_field", "force", "cleanup")
+PLAN_OPTIONS = ("mode", "conflicts", "unexpected", "dest_field", "force", "cleanup",
+                "recreate_missing")
 
 
 def plan_options(session: RunSession) -> dict[str, Any]:
@@ -138,6 +139,26 @@ def _hold_back(work: RunWork, samples: list[Any], rp: RunPlan) -> None:
                            "pushed once those jobs are pulled")
 
 
+def _gone(session: RunSession, work: RunWork, rp: RunPlan) -> None:
+    """Tasks someone deleted in CVAT: uploaded again if asked (sync, push), else the plan
+    stops and says how to go on."""
+    record = session.record
+    if not work.gone or record is None:
+        return
+    tasks = [record.tasks[i] for i in sorted(work.gone)]
+    names = ", ".join(f"{t.id} ({t.name}, {len(t.samples)} sample(s))" for t in tasks)
+    if session.options.recreate_missing and session.options.mode in ("sync", "push"):
+        rp.recreate = [t.name for t in tasks]
+        rp.resume += [f"task {t.name}: deleted in CVAT, upload its samples again" for t in tasks]
+        return
+    rp.blocked.append(
+        f"task(s) {names} no longer exist in CVAT (deleted by someone else?); what annotators "
+        f"did in them since the last pull is gone: `annosync sync --recreate-missing` uploads "
+        f"their samples again from the dataset, `annosync forget {session.anno_key}` drops "
+        "the run"
+    )
+
+
 def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
     record = session.record
     mode = session.options.mode
@@ -189,6 +210,7 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         memo = CleanMemo(session.state_dir, session.anno_key, memo_context(session))
         refresh(session, session.schema, work, memo)
         memo.save()
+        _gone(session, work, rp)
         dests = {p: d for p in session.schema.fields if (d := session.dest_for(p))}
         samples, conflicts, rejections, ignored = summarize(work, session.schema, verbose, dests)
         _hold_back(work, samples, rp)

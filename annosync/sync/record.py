@@ -27,6 +27,10 @@ from annosync.sync.merge import BaseEntry
 
 RECORD_FORMAT = 1
 RUNS_DIR = "runs"
+#: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
+#: dataset lock and its note, the journal of an apply in progress, temporary files (run records
+#: are meant to be committed: they let another clone go on with the run)
+GITIGNORE = "lock\nlock.owner\njournal/\n.*.tmp\n"
 
 TaskState = Literal["planned", "created", "data_uploaded", "labels_uploaded"]
 
@@ -141,10 +145,23 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     except ValidationError:
         pass  # read again below, for the located error this gives
     try:
-        raw = json.loads(data)
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError.at(f"run record is not UTF-8 text: {exc.reason}", str(path)) from None
+    except RecursionError:
+        raise InputError.at("run record nested too deeply", str(path)) from None
     except json.JSONDecodeError as exc:
+        marker = next((n for n, line in enumerate(data.splitlines(), 1)
+                       if line.startswith((b"<<<<<<<", b">>>>>>>"))), None)
+        if marker is not None:
+            raise InputError.at(
+                "unresolved git merge conflict in the run record (two clones synced the same "
+                "run): keep one side (`git checkout --ours` or `--theirs` this file), then "
+                "`annosync plan`: it compares that side with CVAT again and reports any "
+                "conflict instead of overwriting", str(path), marker) from None
         raise InputError.at(f"invalid JSON in run record: {exc.msg}", str(path), exc.lineno) from None
-    if isinstance(raw, dict) and raw.get("format", RECORD_FORMAT) > RECORD_FORMAT:
+    version = raw.get("format", RECORD_FORMAT) if isinstance(raw, dict) else RECORD_FORMAT
+    if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_FORMAT:
         raise StateError(f"{path}: written by a newer annosync (format {raw['format']})")
     try:
         return RunRecord.model_validate(raw)
@@ -168,6 +185,9 @@ def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
     if old is not None and _unstamped(old) == _unstamped(data):
         record.updated_at = previous
         return False
+    ignore = Path(state_dir) / ".gitignore"
+    if not ignore.exists():  # machine-local state never travels with a git clone
+        write_bytes_atomic(ignore, GITIGNORE.encode())
     write_bytes_atomic(path, data)
     return True
 

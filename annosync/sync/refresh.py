@@ -8,7 +8,6 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from annosync.convert import PreviousLabels, TaskIdMap
@@ -21,6 +20,7 @@ from annosync.sync.fields import field_items, pulled_items, rules_for, with_fiel
 from annosync.sync.index import CleanMemo
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
+from annosync.sync.pool import Pool
 from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
 from annosync.sync.review import ReviewFilter, held_frames
@@ -51,6 +51,7 @@ class RunWork:
     memo: CleanMemo | None = None  # the plan's clean memo, carried past apply
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)  # indexes of tasks deleted in CVAT
 
 
 def id_map_of(record: RunRecord, task_index: int) -> TaskIdMap:
@@ -158,6 +159,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, tuple[Sample, str] | None]]:
         view = TaskView(task)
         refresh_jobs(client, view, review)
+        if view.gone:
+            return view, {}
         # frames whose samples must be read: all of a video; of an image task, those of the
         # jobs CVAT changed (the others only count when their file changed)
         frames: set[int] = set()
@@ -190,11 +193,14 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
-    with step, ThreadPoolExecutor(max_workers=workers) as pool:
+    with step, Pool(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
             for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
                 step.advance()
                 task = view.task
+                if view.gone:
+                    work.gone.append(task.index)
+                    continue
                 work.views[task.index] = view
                 if view.pulled is not None:
                     work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)

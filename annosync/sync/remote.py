@@ -45,6 +45,7 @@ class TaskView:
     bound: BoundSchema | None = None
     pulled: Pulled | None = None
     covered: set[int] = field(default_factory=set)
+    gone: bool = False  # the task no longer exists in CVAT
 
     @property
     def task_id(self) -> int:
@@ -73,6 +74,10 @@ def refresh_jobs(client: CvatClient, view: TaskView, review: ReviewFilter | None
     """Current jobs of the task, and which of them changed since the run last looked; changed
     jobs that ``review`` (``load.stages``/``states``) holds back move to ``view.held``."""
     view.jobs = job_records(client.list_jobs(task_id=view.task_id))
+    if not view.jobs and not client.exists("tasks", view.task_id):
+        # CVAT filters the job list by task: a deleted task shows as "no jobs", not an error
+        view.gone = True
+        return
     seen = {j.id: j.updated_date for j in view.task.jobs}
     view.changed = [j for j in view.jobs if seen.get(j.id) != j.updated_date]
     if review is not None and review.active:

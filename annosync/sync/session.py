@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +61,8 @@ class SyncOptions:
     dest_field: str | dict[str, str] | None = None
     force: bool = False
     cleanup: bool = False
+    #: upload again the samples of tasks someone deleted in CVAT (otherwise the plan stops)
+    recreate_missing: bool = False
     concurrency: int = 4
     lock_timeout: float = 0.0
     progress: bool = True
@@ -120,13 +121,21 @@ class RunSession:
         self._client_factory = client_factory or default_client
         self._client: CvatClient | None = None
         self.folder = DatasetFolder.open(loaded.dataset_root)
-        self.record: RunRecord | None = load_record(self.folder.state_dir, self.anno_key)
+        self.record: RunRecord | None = None
         self._index: LabelIndex | None = None
         #: parsed samples by key, with the stat they were read at (bounded: memory stays flat)
         self._parsed: OrderedDict[str, tuple[tuple[int, ...], Sample]] = OrderedDict()
         self._parsed_lock = threading.Lock()
         self._selection: list[str] | None = None
         self.schema: ResolvedSchema | None = None
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the run record (and the schema it holds) again: another process may have
+        changed it while this one waited for the dataset lock."""
+        self.record = load_record(self.folder.state_dir, self.anno_key)
+        self._selection = None
+        self.schema = None
         if self.record is not None and self.record.label_schema:
             self.schema = ResolvedSchema.model_validate(self.record.label_schema)
 
@@ -248,7 +257,7 @@ class RunSession:
         return sample, entry.sha
 
     def _remember(self, key: str, st: os.stat_result, sample: Sample) -> None:
-        if max(st.st_mtime_ns, st.st_ctime_ns) + index_mod.RACY_NS >= time.time_ns():
+        if max(st.st_mtime_ns, st.st_ctime_ns) + index_mod.RACY_NS >= self.index.fs_now():
             return  # too recent to trust the stat (racy): parse it again next time
         with self._parsed_lock:
             self._parsed[key] = (_sig(st), sample)

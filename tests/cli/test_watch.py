@@ -104,7 +104,7 @@ def test_watch_keeps_syncing_while_files_are_read_and_stops_cleanly_on_sigterm(
 
     threading.Thread(target=reader, daemon=True).start()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from annosync.cli.main import main; main()", "watch",
+        [sys.executable, "-X", "faulthandler", "-c", "from annosync.cli.main import main; main()", "watch",
          "--interval", "0.5", "--debounce", "0.3"],
         cwd=ws.root, env={**os.environ, **ws.env}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
@@ -123,7 +123,13 @@ def test_watch_keeps_syncing_while_files_are_read_and_stops_cleanly_on_sigterm(
         assert label.read_bytes() != before
 
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read() if proc.stderr else ""
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGABRT)  # dump where it hangs (faulthandler)
+            proc.wait()
+            raise AssertionError(proc.stderr.read() if proc.stderr else "") from None
+        assert rc == 0, proc.stderr.read() if proc.stderr else ""
         lines.wait_for("Stopped watching.", 5)
     finally:
         stop.set()

@@ -176,7 +176,7 @@ def test_redirected_writes_are_not_followed(client: CvatClient, fake: FakeCvat) 
     client.login()
     fake.fault(r"^/api/projects$", method="POST", times=1,
                reply=Reply(301, body=b"", headers={"Location": "https://other/api/projects"}))
-    with pytest.raises(CvatBadRequest, match="redirected POST to https://other/api/projects"):
+    with pytest.raises(CvatBadRequest, match=r"redirected POST to another host \(https://other\)"):
         client.create_project("x")
     assert fake.projects == {}
 
