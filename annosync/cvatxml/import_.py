@@ -35,6 +35,7 @@ from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
+from annosync.cvatxml.pixvec import image_boxes
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
 from annosync.cvatxml.reader import Document, XmlReader
 from annosync.cvatxml.record import Record, RecordFrame, RecordTask
@@ -65,6 +66,8 @@ __all__ = ["KINDS", "ImportReport", "import_xml", "load_data_map"]
 Unmatched = Literal["error", "skip", "create"]
 
 _VIDEO_FRAME = re.compile(r"^frame_(\d+)$")
+#: images read ahead so their boxes are converted in one ``pixvec`` call (memory stays flat)
+_BATCH = 32
 
 
 @dataclass
@@ -908,7 +911,9 @@ class _Images:
         self.per_key: dict[str, list[tuple[int | None, Imported]]] = {}  # held until the end
         self.video_scope: dict[str, set[int]] = {}
 
-    def add(self, img: Image) -> None:
+    def add(self, img: Image,
+            boxes: list[tuple[float, float, float, float] | None] | None = None) -> None:
+        """Place one image's labels; ``boxes``: ``pixvec.image_boxes`` of it (its own size)."""
         run, tasks, checks, diag = self.run, self.tasks, self.checks, self.diag
         tid = img.task_id if img.task_id in tasks else None
         task = tasks.get(tid) or _TaskInfo(img.task_id, img.subset, None, False)
@@ -952,8 +957,11 @@ class _Images:
             raise diag.error(f"the size of image {img.name!r} is unknown", img.line)
         items = self.per_key.setdefault(key, []) if later else []
         parts: dict[str, Any] = {}  # label_id -> Polyline: parts of one multi-part Polyline
-        for s in img.shapes:
-            c = shape_to_label(s, s.label or "", w, h, checks.types.get(s.label or "", {}))
+        if boxes is None or (w, h) != (img.width, img.height):
+            boxes = [None] * len(img.shapes)
+        types = checks.types
+        for s, box in zip(img.shapes, boxes, strict=True):
+            c = shape_to_label(s, s.label or "", w, h, types.get(s.label or "", {}), box=box)
             first = parts.get(c.label_id or "") if c.kind == "polylines" else None
             if first is not None and first.label == c.obj.label and \
                     first.closed == c.obj.closed and first.attributes == c.obj.attributes:
@@ -1028,8 +1036,25 @@ def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: A
     images = _Images(run, tasks, checks, diag, rec, zip_images)
     tracks: list[Track] = []  # the video layout: tracks are placed together, at the end
     seen_image = False
-    for n, item in enumerate(reader.items()):
+    batch: list[Image] = []  # images read but not placed: their boxes converted together
+
+    def place_batch() -> None:
+        for img, boxes in zip(batch, image_boxes(batch), strict=True):
+            images.add(img, boxes)
+        batch.clear()
+        step.update(len(run.placed))
+
+    items = reader.items()
+    while True:
+        try:
+            item = next(items, None)
+        except InputError:
+            place_batch()  # what comes first in the file is reported first
+            raise
+        if item is None:
+            break
         if isinstance(item, Track):
+            place_batch()
             if seen_image:
                 raise diag.error("the file mixes <image> and <track> elements; CVAT writes one "
                                  "layout")
@@ -1039,9 +1064,10 @@ def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: A
             raise diag.error("the file mixes <image> and <track> elements; CVAT writes one "
                              "layout")
         seen_image = True
-        images.add(item)
-        if n % 256 == 0:
-            step.update(len(run.placed))
+        batch.append(item)
+        if len(batch) >= _BATCH:
+            place_batch()
+    place_batch()
     if tracks:
         rec.layout = "video"
         _import_tracks(run, tracks, tasks, checks, diag, rec)

@@ -234,8 +234,10 @@ def _element_details(s: Shape, e: Shape, w: int, h: int, in_track: bool) -> dict
 
 
 def shape_to_label(s: Shape, label: str, w: int, h: int, types: dict[str, str], *,
-                   in_track: bool = False) -> Converted:
-    """One XML shape as a label (relative coordinates over a ``w`` x ``h`` frame)."""
+                   in_track: bool = False,
+                   box: tuple[float, float, float, float] | None = None) -> Converted:
+    """One XML shape as a label (relative coordinates over a ``w`` x ``h`` frame). ``box``: a
+    box's ``box_rel(points, w, h)`` when the caller has it already (``pixvec.image_boxes``)."""
     attrs, label_id = _read_attrs(s.attributes, types)
     _specials(attrs, s.source, s.occluded, s.group_id)
     z = s.z_order or None
@@ -243,7 +245,7 @@ def shape_to_label(s: Shape, label: str, w: int, h: int, types: dict[str, str], 
     pts = s.points or []
     if kind == "box":
         return Converted("detections", Detection(
-            label=label, bounding_box=box_rel(pts, w, h), rotation=s.rotation or None,
+            label=label, bounding_box=box or box_rel(pts, w, h), rotation=s.rotation or None,
             z_order=z, attributes=attrs), label_id)
     if kind == "ellipse":
         cx, cy, rx, ry = pts

@@ -15,7 +15,7 @@ import pixels_reference as ref
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from annosync.cvatxml import pixels
+from annosync.cvatxml import pixels, pixvec
 
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 640, 480, 720, 1080, 1280, 1600, 1920, 3840]),
                   st.integers(1, 20000))
@@ -92,3 +92,73 @@ def test_many_typical_boxes_equal_reference() -> None:
         x, y = round(rng.uniform(-5, w), 2), round(rng.uniform(-5, h), 2)
         pts = [x, y, round(x + rng.uniform(0, 300), 2), round(y + rng.uniform(0, 300), 2)]
         assert _bits(list(pixels.box_rel(pts, w, h))) == _bits(list(ref.box_rel(pts, w, h)))
+
+
+# -- the vectorised conversion (pixvec): many values at once, the same floats ----------------
+@settings(max_examples=300)
+@given(st.data(), SIZES, st.integers(1, 40))
+def test_rel_many_equals_reference(data: st.DataObject, size: int, n: int) -> None:
+    values = [data.draw(pixel_values(size)) for _ in range(n)]
+    sizes = [size if data.draw(st.booleans()) else data.draw(SIZES) for _ in values]
+    got = pixvec.rel_many(values, sizes)
+    assert _bits(got) == _bits([ref.rel(a, s) for a, s in zip(values, sizes, strict=True)])
+
+
+@settings(max_examples=300)
+@given(st.data(), SIZES, SIZES, st.integers(1, 30))
+def test_boxes_rel_equals_reference(data: st.DataObject, w: int, h: int, n: int) -> None:
+    boxes = []
+    for _ in range(n):
+        pts = [data.draw(pixel_values(w)), data.draw(pixel_values(h)),
+               data.draw(pixel_values(w)), data.draw(pixel_values(h))]
+        if data.draw(st.booleans()):
+            pts = [min(pts[0], pts[2]), min(pts[1], pts[3]), max(pts[0], pts[2]),
+                   max(pts[1], pts[3])]
+        boxes.append(pts)
+    got = pixvec.boxes_rel(boxes, w, h)
+    assert _bits([list(b) for b in got]) == _bits([list(ref.box_rel(b, w, h)) for b in boxes])
+
+
+def test_many_typical_boxes_vectorised_equal_reference() -> None:
+    """Typical CVAT boxes (two decimals, common sizes, edges at 0 and at the frame's end, a few
+    outside it or with float noise), converted 500 at a time, as an import does."""
+    import random
+
+    rng = random.Random(12)
+    for _ in range(12):
+        w, h = rng.choice([(1920, 1080), (1280, 720), (1600, 900), (640, 480), (333, 777),
+                           (4000, 3000), (1, 1), (7, 3)])
+        boxes = []
+        for _ in range(500):
+            x, y = round(rng.uniform(-5, w), 2), round(rng.uniform(-5, h), 2)
+            pts = [x, y, round(x + rng.uniform(0, 300), 2), round(y + rng.uniform(0, 300), 2)]
+            if rng.random() < 0.1:
+                pts[rng.randrange(4)] = rng.choice([0.0, float(w), float(h), 0.01])
+            if rng.random() < 0.05:
+                i = rng.randrange(4)
+                pts[i] = math.nextafter(pts[i], rng.choice([math.inf, -math.inf]))
+            boxes.append(pts)
+        got = pixvec.boxes_rel(boxes, w, h)
+        want = [ref.box_rel(b, w, h) for b in boxes]
+        assert _bits([list(b) for b in got]) == _bits([list(b) for b in want])
+
+
+def test_image_boxes_converts_each_image_at_its_own_size() -> None:
+    from annosync.cvatxml.model import Image, Shape
+
+    imgs = [Image(id=0, name="a.jpg", width=1920, height=1080, shapes=[
+                Shape("box", label="a", points=[10.5, 20.25, 30.0, 40.01]),
+                Shape("points", label="a", points=[1.0, 2.0]),
+                Shape("box", label="a", points=[0.0, 0.0, 1920.0, 1080.0])]),
+            Image(id=1, name="b.jpg", width=None, height=None, shapes=[
+                Shape("box", label="a", points=[1.0, 2.0, 3.0, 4.0])]),
+            Image(id=2, name="c.jpg", width=333, height=777, shapes=[
+                Shape("box", label="a", points=[965.52, 1.0, 1000.0, 2.0])])]
+    got = pixvec.image_boxes(imgs)
+    assert got[0][1] is None and got[1] == [None]
+    assert _bits(list(got[0][0])) == _bits(list(ref.box_rel([10.5, 20.25, 30.0, 40.01], 1920,
+                                                                1080)))
+    assert _bits(list(got[0][2])) == _bits(list(ref.box_rel([0.0, 0.0, 1920.0, 1080.0], 1920,
+                                                                1080)))
+    assert _bits(list(got[2][0])) == _bits(list(ref.box_rel([965.52, 1.0, 1000.0, 2.0], 333,
+                                                                777)))

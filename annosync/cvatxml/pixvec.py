@@ -1,0 +1,309 @@
+"""``pixels.py``'s pixel -> relative conversion for many values at once (numpy), same floats.
+
+Why: an import converts every coordinate of a file (4 million for a million boxes) and the
+exact shortest-decimal search of ``pixels.rel`` / ``pixels._edge`` costs tens of microseconds
+each in Python. Here one image's coordinates go through the same steps as arrays: ``snap``,
+the preimage ``[lo, hi]`` of the target pixels, the binary search of the first decimal place
+count, then ``round(q, p)`` for increasing ``p``.
+
+Every vectorised step is the scalar step's own IEEE operation (``*``, ``/``, ``+``, ``floor``,
+``rint``, ``spacing`` = ``math.ulp`` on non-negative values), or is used only where it is proved
+to give the scalar result; a value outside those cases (negative or huge coordinates, a
+preimage wider than the window looked at, a rounding too close to a tie to decide in floats,
+a decimal place count where ``q * 10**p`` is not exact enough) is handed to the scalar code as
+a whole. ``tests/cvatxml/test_pixels_fast.py`` compares both with the old implementation bit
+for bit. Python's ``round(x, p)`` is the float nearest the exact decimal rounding (half even)
+of ``x`` to ``p`` places; ``rint(x * 10**p) / 10**p`` is the same float whenever the product's
+rounding error cannot cross a half-integer and ``x * 10**p`` is below 2**51.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from annosync.cvatxml import pixels
+from annosync.cvatxml.model import Image
+
+_P10 = np.array(pixels._P10, dtype=np.float64)  # the very floats the scalar code uses
+_SIGN = np.int64(np.iinfo(np.int64).min)
+_MAG = np.int64(np.iinfo(np.int64).max)
+_W = 6  # ulps looked at on each side of a preimage edge's estimate
+_OFFSETS = np.arange(-_W, _W + 1, dtype=np.int64)
+_C = _W  # column of offset 0
+_SNAP = float(pixels.SNAP_ULPS)
+
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    """Monotone integer keys: consecutive floats differ by 1 (``nextafter``), -0.0 and 0.0
+    are both 0 (their neighbours are the same)."""
+    b = x.view(np.int64)
+    return np.where(b < 0, -(b & _MAG), b)
+
+
+def _floats(k: np.ndarray) -> np.ndarray:
+    return np.where(k < 0, (-k) | _SIGN, k).view(np.float64)
+
+
+def _snap(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels.snap`` where decided here, and where: far from a two-decimal value (its fast
+    exit), or a two-decimal value itself (``round(a, 2) == a`` then)."""
+    t = a * 100.0
+    n = np.rint(t)
+    d = t - n
+    inside = (a > -1e6) & (a < 1e6)
+    far = inside & ((d > 1e-6) | (d < -1e-6))
+    exact = inside & ~far & (n / 100.0 == a)
+    return a + 0.0, far | exact
+
+
+def _maps(v: np.ndarray, size: np.ndarray, target: np.ndarray, two: np.ndarray) -> np.ndarray:
+    y = v * size
+    return (y == target) | (two & (np.abs(y - target)
+                                   <= _SNAP * np.spacing(np.maximum(np.abs(y), 1.0))))
+
+
+def _preimage(target: np.ndarray, size: np.ndarray, q: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pixels._preimage`` (``lo``, ``hi``, where found here: the walks of ``_edge_of`` end
+    inside the window of ``_W`` ulps around their start)."""
+    ok = (size >= 1) & (target > -1e5) & (target < 1e5) & np.isfinite(q)
+    two = np.rint(target * 100.0) / 100.0 == target
+    ok &= _maps(q, size, target, two)
+    reach = np.where(two, _SNAP * np.spacing(np.maximum(np.abs(target), 1.0)), 0.0)
+    hi, ok_hi = _edge_of(np.maximum((target + reach) / size, q), size, target, two, False)
+    lo, ok_lo = _edge_of(np.minimum((target - reach) / size, q), size, target, two, True)
+    return lo, hi, ok & ok_hi & ok_lo
+
+
+def _edge_of(start: np.ndarray, size: np.ndarray, target: np.ndarray, two: np.ndarray,
+             down: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels._edge_of`` towards +inf (``down``: -inf): from ``start`` back to the first
+    float that maps, then out to the last one that does."""
+    ok = np.isfinite(start) & (np.abs(start) < 1e300)
+    keys = _keys(np.where(ok, start, 0.0))
+    offsets = -_OFFSETS if down else _OFFSETS  # column j: j - _W steps outwards
+    grid = _floats(keys[:, None] + offsets[None, :])
+    m = _maps(grid, size[:, None], target[:, None], two[:, None])
+    back = m[:, _C::-1]  # offset 0, then inwards
+    found = back.any(axis=1)
+    first = _C - back.argmax(axis=1)  # column where the walk back stops
+    cols = np.arange(2 * _W + 1)[None, :]
+    beyond = ~m & (cols > first[:, None])
+    ends = beyond.any(axis=1)
+    stop = beyond.argmax(axis=1) - 1  # last column that maps
+    ok &= found & ends
+    rows = np.arange(len(start))
+    return grid[rows, np.where(ok, stop, 0)], ok
+
+
+def _may_hold(lo: np.ndarray, hi: np.ndarray, places: np.ndarray) -> np.ndarray:
+    scale = _P10[places]
+    a, b = lo * scale, hi * scale
+    inside = (a > -4e15) & (a < 4e15) & (b > -4e15) & (b < 4e15)
+    slack = (np.abs(a) + np.abs(b) + 1.0) * 1e-15
+    return ~inside | (np.floor(b + slack) >= np.ceil(a - slack))
+
+
+def _long(g: np.ndarray) -> np.ndarray:
+    """Surely ``len(repr(g)) > 8``: in fixed notation (1e-4 <= |g| < 1e16) with more than six
+    decimals, i.e. no integer ``n`` with ``n / 1e6 == g`` (for |g| < 1e9, ``rint(g * 1e6)``
+    is that ``n`` if there is one)."""
+    m = np.abs(g)
+    return (m >= 1e-4) & (m < 1e9) & (np.rint(g * 1e6) / 1e6 != g)
+
+
+class _Ok:
+    """``ok(v)`` of a ``_best`` call: ``lo <= v <= hi``, or for an extent ``w >= 0`` and
+    ``lo <= start + w <= hi``."""
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, start: np.ndarray | None) -> None:
+        self.lo, self.hi, self.start = lo, hi, start
+
+    def many(self, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if self.start is None:
+            return (self.lo[rows] <= v) & (v <= self.hi[rows])
+        s = self.start[rows] + v
+        return (v >= 0) & (self.lo[rows] <= s) & (s <= self.hi[rows])
+
+    def one(self, v: float, row: int) -> bool:
+        if self.start is None:
+            return bool(self.lo[row] <= v <= self.hi[row])
+        return v >= 0 and bool(self.lo[row] <= float(self.start[row]) + v <= self.hi[row])
+
+
+def _best(guess: np.ndarray, ok: _Ok, lo_b: np.ndarray, hi_b: np.ndarray,
+          todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels._best`` with bounds, for the rows ``todo``; returns the results and where they
+    were found (the rest: the scalar code)."""
+    n = len(guess)
+    out = guess.copy()
+    done = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(todo)
+    if not len(rows):
+        return out, done
+    g = guess[rows]
+    okg = ok.many(g, rows)
+    # the short-form exit: where it may apply, Python's own repr decides
+    for j in np.flatnonzero(okg & ~_long(g)).tolist():
+        if len(repr(float(g[j]))) <= 8:
+            done[rows[j]] = True
+    rows = rows[~done[rows]]
+    if not len(rows):
+        return out, done
+    g, lb, hb = guess[rows], lo_b[rows], hi_b[rows]
+    low = np.zeros(len(rows), dtype=np.int64)
+    high = np.full(len(rows), 18, dtype=np.int64)
+    while True:
+        act = low < high
+        if not act.any():
+            break
+        mid = np.minimum((low + high) // 2, 17)  # inactive rows may sit at 18
+        hold = _may_hold(lb, hb, mid)
+        high = np.where(act & hold, mid, high)
+        low = np.where(act & ~hold, mid + 1, low)
+    first = low
+    left = np.ones(len(rows), dtype=bool)  # no candidate found yet
+    slow: list[tuple[int, int]] = []  # (index in rows, places) to go on with in Python
+    start_p = int(first.min()) if len(first) else 18
+    for p in range(start_p, 18):
+        act = left & (first <= p)
+        if not act.any():
+            if not left.any():
+                break
+            continue
+        idx = np.flatnonzero(act)
+        gi = g[idx]
+        t = gi * _P10[p]
+        frac = t - np.floor(t)
+        # t < 0 needs |t| >= 1 for ``t - floor(t)`` to be exact
+        safe = (t < 2e15) & ((t >= 0) | (t <= -1.0)) & (t > -2e15) & \
+            (np.abs(frac - 0.5) > np.spacing(np.abs(t)))
+        cand = np.rint(t) / _P10[p] + 0.0
+        hit = safe & ok.many(cand, rows[idx])
+        good = idx[hit]
+        out[rows[good]] = cand[hit]
+        done[rows[good]] = True
+        left[good] = False
+        unsafe = idx[~safe]
+        left[unsafe] = False
+        slow.extend((i, p) for i in unsafe.tolist())
+    for i, p in slow:
+        row = int(rows[i])
+        x = float(g[i])
+        for places in range(p, 18):
+            c = round(x, places) + 0.0
+            if ok.one(c, row):
+                out[row] = c
+                done[row] = True
+                break
+    return out, done
+
+
+def _rel(a: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels.rel`` where decided here."""
+    target, ok = _snap(a)
+    q = target / size
+    lo, hi, found = _preimage(target, size, q)
+    ok &= found
+    pad = 2.0 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))
+    return _best(q, _Ok(lo, hi, None), lo - pad, hi + pad, ok)
+
+
+def rel_many(values: Sequence[float], sizes: Sequence[int]) -> list[float]:
+    """``[pixels.rel(a, s) for a, s in zip(values, sizes)]``, bit for bit."""
+    if not values:
+        return []
+    a = np.array(values, dtype=np.float64)
+    size = np.array(sizes, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        res, done = _rel(a, size)
+    out: list[float] = res.tolist()
+    for i in np.flatnonzero(~done).tolist():
+        out[i] = pixels.rel(values[i], sizes[i])
+    return out
+
+
+def edges_many(los: Sequence[float], his: Sequence[float], sizes: Sequence[int]
+               ) -> list[tuple[float, float]]:
+    """``[pixels._edge(lo, hi, s) ...]`` (a box's start and extent on one axis), bit for bit."""
+    n = len(los)
+    if not n:
+        return []
+    with np.errstate(all="ignore"):
+        start, width, done = _edges(np.array(los, dtype=np.float64),
+                                    np.array(his, dtype=np.float64),
+                                    np.array(sizes, dtype=np.float64))
+    starts: list[float] = start.tolist()
+    widths: list[float] = width.tolist()
+    out = list(zip(starts, widths, strict=True))
+    for i in np.flatnonzero(~done).tolist():
+        out[i] = pixels._edge(los[i], his[i], sizes[i])
+    return out
+
+
+def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    start, ok = _rel(lo_px, size)
+    ok &= ~(hi_px < lo_px)  # swapped edges: the scalar code
+    target, snapped = _snap(hi_px)
+    ok &= snapped
+    q = target / size
+    guess = q - start
+    ok &= guess > 0
+    ulo, uhi, found = _preimage(target, size, q)
+    ok &= found
+    pad = 4.0 * np.spacing(np.maximum(np.maximum(np.abs(ulo), np.abs(uhi)), np.abs(start)))
+    width, done = _best(guess, _Ok(ulo, uhi, start), ulo - start - pad, uhi - start + pad, ok)
+    return start, width, done
+
+
+def boxes_rel(boxes: Sequence[Sequence[float]], width: int, height: int
+              ) -> list[tuple[float, float, float, float]]:
+    """``[pixels.box_rel(b, width, height) for b in boxes]``, bit for bit."""
+    n = len(boxes)
+    if not n:
+        return []
+    los = [b[0] for b in boxes] + [b[1] for b in boxes]
+    his = [b[2] for b in boxes] + [b[3] for b in boxes]
+    edges = edges_many(los, his, [width] * n + [height] * n)
+    return [(x, y, w, h) for (x, w), (y, h) in zip(edges[:n], edges[n:], strict=True)]
+
+
+def image_boxes(images: Sequence[Image]) -> list[list[tuple[float, float, float, float] | None]]:
+    """For each image, ``box_rel(points, width, height)`` of each of its ``box`` shapes over
+    the image's own ``width`` x ``height`` (``None`` for other shapes, or for every shape of
+    an image without a size), all images in one go."""
+    los: list[float] = []
+    his: list[float] = []
+    sizes: list[int] = []
+    where: list[list[int | None]] = []
+    for img in images:
+        w, h = img.width, img.height
+        spots: list[int | None] = []
+        for s in img.shapes:
+            pts = s.points
+            if s.kind == "box" and w and h and w >= 1 and h >= 1 and pts and len(pts) == 4:
+                spots.append(len(los))
+                los.append(pts[0])
+                los.append(pts[1])
+                his.append(pts[2])
+                his.append(pts[3])
+                sizes.append(w)
+                sizes.append(h)
+            else:
+                spots.append(None)
+        where.append(spots)
+    edges = edges_many(los, his, sizes)
+    out: list[list[tuple[float, float, float, float] | None]] = []
+    for spots in where:
+        row: list[tuple[float, float, float, float] | None] = []
+        for i in spots:
+            if i is None:
+                row.append(None)
+            else:
+                (x, bw), (y, bh) = edges[i], edges[i + 1]
+                row.append((x, y, bw, bh))
+        out.append(row)
+    return out
