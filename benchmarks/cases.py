@@ -157,10 +157,15 @@ def case_jobs(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def case_merge(args: dict[str, Any]) -> dict[str, Any]:
-    """The pure three-way merge of ``samples`` x ``boxes`` labels, 1% edited on each side."""
+    """The pure three-way merge of ``samples`` x ``boxes`` labels, 1% edited on each side.
+
+    As in a pull: the local labels, the remote ones and the base come from three different
+    places, so they are distinct objects (equal where nothing changed); digest caches are
+    emptied before the clock starts (the base was digested from the same boxes)."""
     import random
 
     from annosync.model.labels import Detection
+    from annosync.sync import digest as digest_mod
     from annosync.sync.digest import digests
     from annosync.sync.merge import BaseEntry, FieldRules, Item, merge_field
 
@@ -169,25 +174,36 @@ def case_merge(args: dict[str, Any]) -> dict[str, Any]:
     samples = []
     for s in range(args["samples"]):
         local, remote, base = [], [], {}
+        edited = False
         for b in range(args["boxes"]):
             box = (rng.random() * 0.5, rng.random() * 0.5, 0.1, 0.2)
             d = Detection(id=f"{s:012x}{b:012x}", label="car", bounding_box=box,
                           attributes={"iscrowd": False})
-            item = Item(d.id, d)
             base[d.id] = BaseEntry.of(digests(d, rules.attributes),
                                       digests(d, rules.attributes))
             r = rng.random()
-            rem = d.model_copy(update={"label": "truck"}) if r < 0.01 else d
-            loc = d.model_copy(update={"bounding_box": (0.1, 0.1, 0.1, 0.1)}) if r > 0.99 else d
+            rem = d.model_copy(update={"label": "truck"}) if r < 0.01 else d.model_copy(deep=True)
+            loc = d.model_copy(update={"bounding_box": (0.1, 0.1, 0.1, 0.1)}) if r > 0.99 \
+                else d.model_copy(deep=True)
+            edited = edited or r > 0.99
             local.append(Item(d.id, loc))
-            remote.append(Item(d.id, rem) if rem is not d else item)
-        samples.append((base, local, remote))
-    t0 = time.perf_counter()
-    changes = 0
-    for base, local, remote in samples:
-        m = merge_field(base, local, remote, rules, "fail")
-        changes += len(m.changes)
-    return {"merge_s": time.perf_counter() - t0, "changes": changes, "rss_mb": _rss_mb()}
+            remote.append(Item(d.id, rem))
+        samples.append((base, local, remote, not edited))
+    out: dict[str, Any] = {}
+    # "merge": nothing known about the local files; "merge_pull": as a pull merges, the clean
+    # memo vouching for the files without local edits (``local_agrees``)
+    for name, use_memo in (("merge", False), ("merge_pull", True)):
+        clear = getattr(digest_mod, "clear_caches", None)
+        if clear is not None:
+            clear()
+        t0, cpu0 = time.perf_counter(), _cpu_s()
+        changes = 0
+        for base, local, remote, clean in samples:
+            m = merge_field(base, local, remote, rules, "fail", local_agrees=use_memo and clean)
+            changes += len(m.changes)
+        out.update({f"{name}_s": time.perf_counter() - t0, f"{name}_cpu_s": _cpu_s() - cpu0,
+                    f"{name}_changes": changes})
+    return {**out, "changes": out["merge_changes"], "rss_mb": _rss_mb()}
 
 
 def case_sdk_create(args: dict[str, Any]) -> dict[str, Any]:

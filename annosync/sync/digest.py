@@ -100,5 +100,137 @@ def digest_value(value: Any) -> str:
     return hashlib.sha256(_ENCODE(value).encode("utf-8")).hexdigest()[:16]
 
 
-def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
+def reference_digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
+    """The definition of a label's digests (``digests`` computes the same, faster)."""
     return {name: digest_value(v) for name, v in aspects(obj, attributes).items()}
+
+
+# -- the fast path --------------------------------------------------------------------------
+# A merge digests every label of both sides (a million labels: millions of digests), yet most
+# aspects hold one of a few values (a class name, ``None``, ``False``). Those digests are
+# cached by (exact type, value): ``True == 1`` and ``0.0 == -0.0`` hash alike but encode
+# differently, so only ``str`` (short), ``int``, ``bool`` and ``None`` are cached, keyed with
+# their type. A plain box's geometry is written out directly, byte for byte what the encoder
+# writes (finite floats are their ``repr``); anything else goes the reference way. And the
+# remote version of a label is rarely digested at all: ``same_aspects`` finds most equal to
+# the local one, field by field.
+# ``tests/sync/test_digest_fast.py`` checks ``digests == reference_digests`` on any label.
+
+_CACHE: dict[tuple[type, Any], str] = {}
+_CACHE_MAX = 1 << 16
+_SHORT = 256
+_NONE = type(None)
+_INF = float("inf")
+_ATTR_KEYS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def clear_caches() -> None:
+    """Forget every cached digest (benchmarks start cold with it)."""
+    _CACHE.clear()
+
+
+def _value_digest(value: Any) -> str:
+    try:
+        found = _CACHE.get((type(value), value))
+    except TypeError:  # not hashable
+        return digest_value(value)
+    if found is not None:
+        return found
+    kind = type(value)
+    if kind is str:
+        if len(value) > _SHORT:
+            return digest_value(value)
+    elif kind is not bool and kind is not int and kind is not _NONE:
+        return digest_value(value)
+    found = digest_value(value)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[(kind, value)] = found
+    return found
+
+
+def _box_digest(obj: Detection) -> str | None:
+    """The ``spatial`` digest of a plain detection (four finite coordinates, no mask, an
+    integer z order), written out as the encoder would; None: take the long way."""
+    if obj.mask is not None or obj.mask_path:
+        return None
+    z = obj.z_order or 0
+    box = obj.bounding_box
+    if type(z) is not int or len(box) != 4 or None in box:
+        return None
+    a, b, c, d = box
+    a, b, c, d = (round(float(a), COORD_DECIMALS) + 0.0, round(float(b), COORD_DECIMALS) + 0.0,
+                  round(float(c), COORD_DECIMALS) + 0.0, round(float(d), COORD_DECIMALS) + 0.0)
+    turn = round(obj.rotation or 0.0, 4) + 0.0
+    if type(turn) is not float or not -_INF < a + b + c + d + turn < _INF:
+        return None  # NaN or infinity somewhere: the encoder writes those its own way
+    text = f'{{"box":[{a!r},{b!r},{c!r},{d!r}],"mask":null,"rotation":{turn!r},"z":{z}}}'
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _attr_keys(attributes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    if type(attributes) is tuple:
+        found = _ATTR_KEYS.get(attributes)
+        if found is None:
+            found = _ATTR_KEYS[attributes] = tuple((n, f"attr:{n}") for n in attributes)
+        return found
+    return tuple((n, f"attr:{n}") for n in attributes)
+
+
+_SPATIAL = (Detection, Polyline, Keypoint, Segmentation)
+_LABELLED = (Classification, Detection, Polyline, Keypoint)
+_INDEXED = (Detection, Polyline, Keypoint)
+
+
+def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
+    """``{aspect: digest}`` of one label (or scalar): what a run record's base holds."""
+    value = _value_digest
+    if type(obj) is Detection:
+        box = _box_digest(obj)
+        out = {"label": value(obj.label),
+               "spatial": box if box is not None else digest_value(spatial(obj)),
+               "index": value(obj.index)}
+    elif isinstance(obj, ScalarItem):
+        return {"value": value(obj.value)}
+    else:
+        out = {}
+        if isinstance(obj, _LABELLED):
+            out["label"] = value(obj.label)
+        if isinstance(obj, _SPATIAL):
+            out["spatial"] = digest_value(spatial(obj))
+        if isinstance(obj, _INDEXED):
+            out["index"] = value(obj.index)
+    attrs = getattr(obj, "attributes", {})
+    for name, key in _attr_keys(attributes):
+        out[key] = value(attrs.get(name))
+    return out
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` encode to the same JSON (scalars only; anything else: False)."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is str or kind is bool or kind is int or kind is _NONE:
+        return bool(a == b)
+    if kind is float:
+        return float.__repr__(a) == float.__repr__(b)
+    return False
+
+
+def same_aspects(a: Any, b: Any, attributes: Iterable[str]) -> bool:
+    """True only if ``digests(a) == digests(b)`` for sure, found without digesting (a plain
+    box compared field by field, type-strict where JSON tells types apart); False says
+    nothing. A merge asks it of the local and remote version of each label: most are equal."""
+    if type(a) is not Detection or type(b) is not Detection:
+        return False
+    if a.mask is not None or b.mask is not None or a.mask_path != b.mask_path:
+        return False
+    if not (_same_json(a.label, b.label) and _same_json(a.index, b.index)
+            and _same_json(a.z_order or 0, b.z_order or 0)):
+        return False
+    ra, rb = a.rotation, b.rotation
+    if type(ra) is not type(rb) or ra != rb or a.bounding_box != b.bounding_box:
+        return False
+    xa, xb = a.attributes, b.attributes
+    return all(_same_json(xa.get(name), xb.get(name)) for name in attributes)

@@ -1,0 +1,489 @@
+"""The three-way merge as it was before it was made fast (annosync 2814809..df8b820), kept
+verbatim as the reference ``tests/sync/test_merge_fast.py`` compares the fast one with: same
+inputs, same outputs, always. Digests are the reference definition
+(``digest.reference_digests``). Not used by annosync itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from annosync.model.ids import new_id
+from annosync.model.labels import Detection, Keypoint, Polyline, Segmentation
+from annosync.sync.digest import ScalarItem
+from annosync.sync.digest import reference_digests as digests
+
+#: A digest no aspect ever has: marks an aspect as "changed" until the next agreement.
+_NEVER = "-"
+
+ConflictPolicy = Literal["fail", "prefer-local", "prefer-remote", "keep-both"]
+Status = Literal["synced", "push", "diverged", "gone"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One label (or scalar) of a field, at a frame for video frame fields."""
+
+    id: str
+    obj: Any
+    frame: int | None = None
+
+    @property
+    def key(self) -> str:
+        return item_key(self.id, self.frame)
+
+
+def item_key(label_id: str, frame: int | None) -> str:
+    return label_id if frame is None else f"{frame}/{label_id}"
+
+
+class BaseEntry(BaseModel):
+    """What both sides looked like when they last agreed (see ``sync/digest.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    l: dict[str, str]  # noqa: E741 - short keys keep run records small
+    r: dict[str, str] | None = None
+
+    def remote(self) -> dict[str, str]:
+        return self.l if self.r is None else self.r
+
+    @classmethod
+    def of(cls, local: Mapping[str, str | None], remote: Mapping[str, str | None]) -> BaseEntry:
+        lo = {k: v for k, v in local.items() if v is not None}
+        re = {k: v for k, v in remote.items() if v is not None}
+        return cls(l=lo, r=None if re == lo else re)
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """What the merge needs to know of a field's schema."""
+
+    attributes: tuple[str, ...] = ()
+    read_only_attributes: frozenset[str] = frozenset()
+    allow_additions: bool = True
+    allow_deletions: bool = True
+    allow_label_edits: bool = True
+    allow_index_edits: bool = True
+    allow_spatial_edits: bool = True
+    read_only: bool = False
+    single: bool = False
+    #: (attribute, default) pairs: what CVAT holds for an attribute a label does not set.
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def permits(self, aspect: str) -> str | None:
+        """None if a remote change of ``aspect`` may be taken, else the restriction's name."""
+        if aspect == "label" and not self.allow_label_edits:
+            return "allow_label_edits"
+        if aspect == "spatial" and not self.allow_spatial_edits:
+            return "allow_spatial_edits"
+        if aspect == "index" and not self.allow_index_edits:
+            return "allow_index_edits"
+        return None
+
+    def ignored(self, aspect: str) -> bool:
+        return aspect.startswith("attr:") and aspect[5:] in self.read_only_attributes
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Literal["add", "edit", "delete"]
+    side: Literal["pull", "push"]
+    label_id: str
+    frame: int | None = None
+    aspects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Conflict:
+    label_id: str
+    frame: int | None
+    kind: Literal["edit/edit", "edit/delete", "delete/edit", "no-base"]
+    aspects: tuple[str, ...]
+    resolution: str  # the policy applied, or "unresolved" under "fail"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    label_id: str
+    frame: int | None
+    reason: str
+
+
+@dataclass
+class FieldMerge:
+    result: list[Item] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    ignored: int = 0
+    status: dict[str, Status] = field(default_factory=dict)
+    #: The base to record after this pull if nothing is pushed (pushed keys are refreshed by the
+    #: caller once the push succeeded). Missing key = no base entry.
+    base: dict[str, BaseEntry] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[Conflict]:
+        return [c for c in self.conflicts if c.resolution == "unresolved"]
+
+    def count(self, side: str, kind: str) -> int:
+        return sum(1 for c in self.changes if c.side == side and c.kind == kind)
+
+    @property
+    def changed_locally(self) -> bool:
+        """True when the merged result differs from the local labels."""
+        return any(c.side == "pull" for c in self.changes) or any(
+            c.resolution in ("prefer-remote", "keep-both") for c in self.conflicts
+        )
+
+
+_GEOMETRY: dict[type, tuple[str, ...]] = {
+    Detection: ("bounding_box", "rotation", "mask", "mask_path", "z_order", "keyframe"),
+    Polyline: ("points", "closed", "filled", "z_order", "keyframe"),
+    Keypoint: ("points", "z_order", "keyframe"),
+    Segmentation: ("mask", "mask_path"),
+}
+
+
+def take_aspects(local: Any, remote: Any, names: Iterable[str]) -> Any:
+    """A copy of ``local`` with the named aspects replaced by ``remote``'s."""
+    names = list(names)
+    if not names:
+        return local
+    if isinstance(local, ScalarItem):
+        return ScalarItem(remote.value) if "value" in names else local
+    update: dict[str, Any] = {}
+    attrs = dict(local.attributes)
+    for name in names:
+        if name == "label":
+            update["label"] = remote.label
+        elif name == "index":
+            update["index"] = remote.index
+        elif name == "spatial":
+            for geometry in _GEOMETRY.get(type(local), ()):
+                update[geometry] = getattr(remote, geometry)
+        elif name.startswith("attr:"):
+            attrs[name[5:]] = remote.attributes.get(name[5:])
+    if attrs != local.attributes:
+        update["attributes"] = attrs
+    return local.model_copy(update=update, deep=True)
+
+
+def _changed(now: Mapping[str, str], then: Mapping[str, str]) -> set[str]:
+    return {a for a in set(now) | set(then) if now.get(a) != then.get(a)}
+
+
+def _as_new(item: Item) -> Item:
+    """A copy of a remote label under a fresh id (keep-both)."""
+    obj = item.obj
+    if not isinstance(obj, ScalarItem):
+        obj = obj.model_copy(update={"id": new_id()}, deep=True)
+        return Item(obj.id, obj, item.frame)
+    return item
+
+
+class _Merger:
+    def __init__(self, rules: FieldRules, policy: ConflictPolicy) -> None:
+        self.rules = rules
+        self.policy = policy
+        self.out = FieldMerge()
+        self.additions: list[Item] = []
+        #: local items known to equal their base (``local_agrees``): digests taken from it
+        self.known: dict[int, dict[str, str]] = {}
+
+    def digest(self, item: Item) -> dict[str, str]:
+        known = self.known.get(id(item))
+        return known if known is not None else digests(item.obj, self.rules.attributes)
+
+    def same(self, aspect: str, loc: Item, rem: Item, ld: Mapping[str, str],
+             rd: Mapping[str, str]) -> bool:
+        """Do both sides hold the same value? An attribute missing on one side counts as the
+        schema's default, which is what CVAT shows (and returns) for it."""
+        if ld.get(aspect) == rd.get(aspect):
+            return True
+        if not aspect.startswith("attr:") or isinstance(loc.obj, ScalarItem):
+            return False
+        name = aspect[5:]
+        default = dict(self.rules.defaults).get(name)
+        lv = loc.obj.attributes.get(name)
+        rv = rem.obj.attributes.get(name)
+        return (default if lv is None else lv) == (default if rv is None else rv)
+
+    def conflict(self, item_id: str, frame: int | None, kind: Any, aspects: Iterable[str]) -> str:
+        resolution = "unresolved" if self.policy == "fail" else self.policy
+        self.out.conflicts.append(Conflict(item_id, frame, kind, tuple(sorted(aspects)), resolution))
+        return resolution
+
+    def keep_copy(self, rem: Item) -> None:
+        """keep-both: the remote version becomes a new label (an addition, so it may be refused)."""
+        if not self.rules.allow_additions:
+            self.out.rejections.append(
+                Rejection(rem.id, rem.frame, "keep-both copy: allow_additions=false")
+            )
+            return
+        self.additions.append(_as_new(rem))
+        self.out.changes.append(Change("add", "pull", rem.id, rem.frame, ("keep-both",)))
+
+    def take_remote(self, local: Item, remote: Item, aspects: set[str]) -> tuple[Item, bool]:
+        """Apply remote aspects under the restrictions; returns (item, all taken)."""
+        taken, refused = [], False
+        for aspect in sorted(aspects):
+            if self.rules.ignored(aspect):
+                self.out.ignored += 1
+                continue
+            why = self.rules.permits(aspect)
+            if why:
+                self.out.rejections.append(Rejection(local.id, local.frame, f"{aspect}: {why}=false"))
+                refused = True
+                continue
+            taken.append(aspect)
+        if taken:
+            self.out.changes.append(Change("edit", "pull", local.id, local.frame, tuple(taken)))
+        return Item(local.id, take_aspects(local.obj, remote.obj, taken), local.frame), not refused
+
+    # -- the rows of the table ---------------------------------------------------------------
+    def all_three(self, base: BaseEntry, loc: Item, rem: Item) -> Item:
+        ld, rd = self.digest(loc), self.digest(rem)
+        lchg, rchg = _changed(ld, base.l), _changed(rd, base.remote())
+        both = {a for a in lchg & rchg if not self.same(a, loc, rem, ld, rd)}
+        take = rchg - lchg
+        push = lchg - rchg
+        status: Status = "synced"
+        if self.rules.read_only:
+            self.out.ignored += len(take | both)
+            take, both = set(), set()
+        if both:
+            resolution = self.conflict(loc.id, loc.frame, "edit/edit", both)
+            if resolution in ("prefer-local", "keep-both"):
+                push |= both
+            elif resolution == "prefer-remote":
+                take |= both
+            if resolution == "keep-both":
+                self.keep_copy(rem)
+            if resolution == "unresolved":
+                status = "diverged"
+        merged, complete = self.take_remote(loc, rem, take)
+        if not complete:
+            status = "diverged"
+        if push:
+            self.out.changes.append(Change("edit", "push", loc.id, loc.frame, tuple(sorted(push))))
+            status = "push"
+        self.out.status[loc.key] = status
+        if "unresolved" in {c.resolution for c in self.out.conflicts if c.label_id == loc.id}:
+            self.out.base[loc.key] = base
+            return merged
+        # Per aspect: pending pushes keep the old local digest (still "changed locally"), refused
+        # remote changes keep the old remote digest (reported again), the rest is acknowledged.
+        res = ld if merged.obj is loc.obj else self.digest(Item(loc.id, merged.obj, loc.frame))
+        refused = {r.reason.split(":", 1)[0] for r in self.out.rejections if r.label_id == loc.id}
+        new_l: dict[str, str | None] = {}
+        new_r: dict[str, str | None] = {}
+        for a in set(res) | set(rd) | set(base.l):
+            new_l[a] = base.l.get(a) if a in push else res.get(a)
+            new_r[a] = base.remote().get(a) if a in refused else rd.get(a)
+        self.out.base[loc.key] = BaseEntry.of(new_l, new_r)
+        return merged
+
+    def deleted_remotely(self, base: BaseEntry, loc: Item) -> Item | None:
+        key = loc.key
+        lchg = _changed(self.digest(loc), base.l)
+        if self.rules.read_only:
+            self.out.ignored += 1
+            return self._keep(key, base, "diverged", loc)
+        if not lchg:
+            return self._pull_delete(base, loc)
+        resolution = self.conflict(loc.id, loc.frame, "edit/delete", lchg)
+        if resolution == "prefer-remote":
+            return self._pull_delete(base, loc)
+        if resolution in ("prefer-local", "keep-both"):
+            # The deletion is acknowledged: the label is now simply "added locally", to push.
+            self.out.changes.append(Change("add", "push", loc.id, loc.frame))
+            self.out.status[key] = "push"
+            return loc
+        return self._keep(key, base, "diverged", loc)
+
+    def _pull_delete(self, base: BaseEntry, loc: Item) -> Item | None:
+        if self.rules.allow_deletions:
+            self.out.changes.append(Change("delete", "pull", loc.id, loc.frame))
+            self.out.status[loc.key] = "gone"
+            return None
+        self.out.rejections.append(Rejection(loc.id, loc.frame, "delete: allow_deletions=false"))
+        return self._keep(loc.key, base, "diverged", loc)
+
+    def _keep(self, key: str, base: BaseEntry, status: Status, item: Item | None) -> Item | None:
+        self.out.status[key] = status
+        self.out.base[key] = base
+        return item
+
+    def _agreed(self, item: Item, remote: Item) -> None:
+        self.out.base[item.key] = BaseEntry.of(self.digest(item), self.digest(remote))
+
+    def deleted_locally(self, base: BaseEntry, rem: Item) -> Item | None:
+        rchg = _changed(self.digest(rem), base.remote())
+        if not rchg or self.rules.read_only:
+            self.out.changes.append(Change("delete", "push", rem.id, rem.frame))
+            return self._keep(rem.key, base, "push", None)
+        resolution = self.conflict(rem.id, rem.frame, "delete/edit", rchg)
+        if resolution in ("prefer-remote", "keep-both"):
+            self.out.changes.append(Change("add", "pull", rem.id, rem.frame))
+            self.out.status[rem.key] = "synced"
+            self._agreed(rem, rem)
+            return rem
+        if resolution == "prefer-local":
+            # The remote edit is acknowledged; what is left is a plain deletion to push.
+            self.out.changes.append(Change("delete", "push", rem.id, rem.frame))
+            ack = BaseEntry.of(base.l, self.digest(rem))
+            return self._keep(rem.key, ack, "push", None)
+        return self._keep(rem.key, base, "diverged", None)
+
+    def added_remotely(self, rem: Item) -> Item | None:
+        if self.rules.read_only:
+            self.out.ignored += 1
+            return None
+        if not self.rules.allow_additions:
+            self.out.rejections.append(Rejection(rem.id, rem.frame, "add: allow_additions=false"))
+            return None
+        self.out.changes.append(Change("add", "pull", rem.id, rem.frame))
+        self.out.status[rem.key] = "synced"
+        self._agreed(rem, rem)
+        return rem
+
+    def added_locally(self, loc: Item) -> Item:
+        self.out.changes.append(Change("add", "push", loc.id, loc.frame))
+        self.out.status[loc.key] = "push"
+        return loc
+
+    def both_without_base(self, loc: Item, rem: Item) -> Item:
+        ld, rd = self.digest(loc), self.digest(rem)
+        differ = {a for a in _changed(ld, rd) if not self.same(a, loc, rem, ld, rd)}
+        if not differ:
+            self.out.status[loc.key] = "synced"
+            self._agreed(loc, rem)
+            return loc
+        if self.rules.read_only:
+            self.out.ignored += 1
+            self.out.status[loc.key] = "push"
+            self.out.changes.append(Change("edit", "push", loc.id, loc.frame, tuple(sorted(differ))))
+            return loc
+        resolution = self.conflict(loc.id, loc.frame, "no-base", differ)
+        if resolution == "prefer-remote":
+            merged, complete = self.take_remote(loc, rem, differ)
+            self.out.status[loc.key] = "synced" if complete else "diverged"
+            res = self.digest(merged)
+            # A refused aspect gets a remote digest that never matches: it is reported again.
+            remote = {a: (v if res.get(a) == v else _NEVER) for a, v in rd.items()}
+            self.out.base[loc.key] = BaseEntry.of(res, remote if not complete else rd)
+            return merged
+        if resolution in ("prefer-local", "keep-both"):
+            if resolution == "keep-both":
+                self.keep_copy(rem)
+            self.out.changes.append(Change("edit", "push", loc.id, loc.frame, tuple(sorted(differ))))
+            self.out.status[loc.key] = "push"
+            # Local counts as changed until pushed; the remote version is acknowledged.
+            self.out.base[loc.key] = BaseEntry.of({a: _NEVER for a in ld}, rd)
+            return loc
+        self.out.status[loc.key] = "diverged"
+        return loc
+
+
+def local_changes(base: Mapping[str, BaseEntry], local: Sequence[Item],
+                  rules: FieldRules) -> FieldMerge:
+    """The merge when CVAT did not change (its jobs' dates did not move): only pushes.
+
+    Equivalent to ``merge_field`` with a remote equal to the base, without downloading it.
+    """
+    out = FieldMerge(result=list(local))
+    for item in local:
+        b = base.get(item.key)
+        if b is None:
+            out.changes.append(Change("add", "push", item.id, item.frame))
+            out.status[item.key] = "push"
+            continue
+        changed = _changed(digests(item.obj, rules.attributes), b.l)
+        out.base[item.key] = b
+        if changed:
+            out.changes.append(Change("edit", "push", item.id, item.frame, tuple(sorted(changed))))
+            out.status[item.key] = "push"
+        else:
+            out.status[item.key] = "synced"
+    keys = {i.key for i in local}
+    for key, b in base.items():
+        if key not in keys:
+            label_id, frame = split_key(key)
+            out.changes.append(Change("delete", "push", label_id, frame))
+            out.status[key] = "push"
+            out.base[key] = b
+    return out
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """Inverse of ``item_key``."""
+    if "/" in key:
+        frame, label_id = key.split("/", 1)
+        return label_id, int(frame)
+    return key, None
+
+
+def merge_field(
+    base: Mapping[str, BaseEntry],
+    local: Sequence[Item],
+    remote: Sequence[Item],
+    rules: FieldRules,
+    policy: ConflictPolicy = "fail",
+    local_agrees: bool = False,
+) -> FieldMerge:
+    """Merge one field of one sample. See docs/sync-algorithm.md for the table implemented.
+
+    ``local_agrees``: the caller knows the local items equal the base (``local_changes`` found
+    nothing for this very content and base): their digests are the base's ``l`` digests."""
+    m = _Merger(rules, policy)
+    if local_agrees:
+        m.known = {id(i): dict(b.l) for i in local if (b := base.get(i.key)) is not None}
+    local_by = {i.key: i for i in local}
+    remote_by = {i.key: i for i in remote}
+    result: list[Item] = []
+    for loc in local:
+        b, rem = base.get(loc.key), remote_by.get(loc.key)
+        if b is not None and rem is not None:
+            result.append(m.all_three(b, loc, rem))
+        elif b is not None:
+            kept = m.deleted_remotely(b, loc)
+            if kept is not None:
+                result.append(kept)
+        elif rem is not None:
+            result.append(m.both_without_base(loc, rem))
+        else:
+            result.append(m.added_locally(loc))
+    for rem in remote:
+        if rem.key in local_by:
+            continue
+        b = base.get(rem.key)
+        kept = m.deleted_locally(b, rem) if b is not None else m.added_remotely(rem)
+        if kept is not None:
+            m.additions.append(kept)
+    for key in base:
+        if key not in local_by and key not in remote_by:
+            m.out.status[key] = "gone"
+    result.extend(m.additions)
+    if rules.single and len(result) > 1:
+        m.out.notes.append(
+            f"single-label field: kept label {result[0].id}, dropped {len(result) - 1} other(s)"
+        )
+        for extra in result[1:]:
+            m.out.status.pop(extra.key, None)
+        result = result[:1]
+    m.out.result = result
+    return m.out
+
+
+def deletion_share(merge: FieldMerge, base_size: int) -> float:
+    """Percentage of the base's labels this merge deletes (pull and push), for the safety limit."""
+    if base_size <= 0:
+        return 0.0
+    deleted = sum(1 for c in merge.changes if c.kind == "delete")
+    return 100.0 * deleted / base_size
