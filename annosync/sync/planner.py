@@ -65,7 +65,10 @@ def memo_context(session: RunSession) -> str:
     """What a clean memo is valid for: what ``merge.local_changes`` depends on besides the
     file, i.e. this run record's bytes (base, schema) and where fields load (``dest_field``).
     The mode and the conflict policy only filter or resolve changes, never make one."""
-    h = hashlib.sha256(_record_bytes(session))
+    record = session.record
+    # the bytes the in-memory record came from (re-reading the file could see a newer record)
+    source = getattr(record, "_source", None) if record is not None else None
+    h = hashlib.sha256(source.encode() if source else _record_bytes(session))
     h.update(json.dumps(session.dest_field, sort_keys=True).encode())
     return h.hexdigest()[:32]
 

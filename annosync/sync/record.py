@@ -10,13 +10,14 @@ not part of any model written here, and the config is the manifest, which refuse
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from annosync.convert import TaskIdMap
 from annosync.dataset import jsonfmt
@@ -94,6 +95,10 @@ class SampleRef(_Record):
 
 
 class RunRecord(_Record):
+    #: digest of the file bytes this record was loaded from or last saved as (the clean memo
+    #: of ``sync/index.py`` is valid for exactly these bytes); None for a record never on disk
+    _source: str | None = PrivateAttr(default=None)
+
     format: int = RECORD_FORMAT
     anno_key: str
     run_id: str = Field(default_factory=lambda: secrets.token_hex(3))
@@ -141,6 +146,7 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     try:  # the common case in one pass (pydantic's own JSON parser: a big record loads 2x faster)
         record = RunRecord.model_validate_json(data)
         if record.format <= RECORD_FORMAT:
+            record._source = source_digest(data)
             return record
     except ValidationError:
         pass  # read again below, for the located error this gives
@@ -164,9 +170,15 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_FORMAT:
         raise StateError(f"{path}: written by a newer annosync (format {raw['format']})")
     try:
-        return RunRecord.model_validate(raw)
+        record = RunRecord.model_validate(raw)
     except ValidationError as exc:
         raise InputError(problems_from_validation(exc, str(path))) from None
+    record._source = source_digest(data)
+    return record
+
+
+def source_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
@@ -184,11 +196,13 @@ def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
         old = None
     if old is not None and _unstamped(old) == _unstamped(data):
         record.updated_at = previous
+        record._source = source_digest(old)
         return False
     ignore = Path(state_dir) / ".gitignore"
     if not ignore.exists():  # machine-local state never travels with a git clone
         write_bytes_atomic(ignore, GITIGNORE.encode())
     write_bytes_atomic(path, data)
+    record._source = source_digest(data)
     return True
 
 
