@@ -46,7 +46,7 @@ def item_key(label_id: str, frame: int | None) -> str:
 class BaseEntry(BaseModel):
     """What both sides looked like when they last agreed (see ``sync/digest.py``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     l: dict[str, str]  # noqa: E741 - short keys keep run records small
     r: dict[str, str] | None = None
