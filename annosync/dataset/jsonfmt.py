@@ -89,10 +89,129 @@ def _write(value: Any, depth: int, out: list[str]) -> None:
 
 def dumps(value: Any) -> str:
     """Serialize plain JSON data (dicts, lists, scalars) deterministically, newline-terminated."""
+    try:
+        return _fast(value, 0) + "\n"
+    except _Slow:
+        return dumps_plain(value)
+
+
+def dumps_plain(value: Any) -> str:
+    """``dumps`` by the rules written out one by one: the definition ``_fast`` must equal (and
+    what it falls back to for anything out of the ordinary: other types, non-finite numbers)."""
     out: list[str] = []
     _write(value, 0, out)
     out.append("\n")
     return "".join(out)
+
+
+# -- the fast path: the same bytes, with type checks by identity and whole lines at a time ---
+class _Slow(Exception):
+    """Something the fast path does not handle: ``dumps_plain`` does it (or refuses it)."""
+
+
+_PADS = ["\n" + _INDENT * depth for depth in range(32)]
+_DIGITS = frozenset("0123456789")
+_repr = repr
+_frepr = float.__repr__
+
+
+def _fast(value: Any, depth: int) -> str:
+    kind = type(value)
+    if kind is dict:
+        return _dict_fast(value, depth)
+    if kind is list or kind is tuple:
+        return _list_fast(value, depth)
+    return _scalar_fast(value)
+
+
+def _dict_fast(value: dict[Any, Any], depth: int) -> str:
+    if not value:
+        return "{}"
+    if depth >= 30:
+        raise _Slow
+    keys = list(value)
+    numeric = False
+    for k in keys:
+        if type(k) is not str:
+            raise _Slow
+        if k[:1] in _DIGITS:
+            numeric = True
+    if numeric:
+        keys.sort(key=_key_order)
+    else:
+        keys.sort()
+    enc = _encode_str
+    parts: list[str] = []
+    append = parts.append
+    for k in keys:
+        v = value[k]
+        t = type(v)
+        if t is str:
+            append(enc(k) + ": " + enc(v))
+        elif t is list or t is tuple:
+            append(enc(k) + ": " + _list_fast(v, depth + 1))
+        elif t is dict:
+            append(enc(k) + ": " + _dict_fast(v, depth + 1))
+        else:
+            append(enc(k) + ": " + _scalar_fast(v))
+    sep = _PADS[depth + 1]
+    return "{" + sep + ("," + sep).join(parts) + _PADS[depth] + "}"
+
+
+def _list_fast(value: list[Any] | tuple[Any, ...], depth: int) -> str:
+    if not value:
+        return "[]"
+    try:  # the common case: numbers only (a box, a point, a mask's runs)
+        text = ", ".join(map(_frepr, value))
+    except TypeError:
+        pass
+    else:
+        if "n" in text:  # inf, nan: refused by dumps_plain
+            raise _Slow
+        if 0.0 in value:  # -0.0 is written 0.0
+            text = ", ".join([_frepr(v + 0.0) for v in value])
+        return "[" + text + "]"
+    if not _flat(value):
+        if depth >= 30:
+            raise _Slow
+        sep = _PADS[depth + 1]
+        return "[" + sep + ("," + sep).join([_fast(v, depth + 1) for v in value]) + \
+            _PADS[depth] + "]"
+    return _inline_fast(value)
+
+
+def _flat(value: list[Any] | tuple[Any, ...]) -> bool:
+    """No object anywhere inside (so the array goes on one line)."""
+    for v in value:
+        t = type(v)
+        if t is dict:
+            return False
+        if (t is list or t is tuple) and not _flat(v):
+            return False
+    return True
+
+
+def _inline_fast(value: list[Any] | tuple[Any, ...]) -> str:
+    return "[" + ", ".join([_inline_fast(v) if type(v) is list or type(v) is tuple
+                            else _scalar_fast(v) for v in value]) + "]"
+
+
+def _scalar_fast(value: Any) -> str:
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if t is float:
+        text = _repr(value + 0.0)  # -0.0 is written 0.0
+        if "n" in text:  # inf, nan: refused by dumps_plain
+            raise _Slow
+        return text
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return _repr(value)
+    if value is None:
+        return "null"
+    raise _Slow
 
 
 def dump_bytes(value: Any) -> bytes:
