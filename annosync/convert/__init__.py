@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from annosync.convert.binding import BoundLabel, BoundSchema, Target, bind, schema_from_project
     from annosync.convert.cvat_to_labels import derived_id, from_cvat
     from annosync.convert.frames import FrameMap, FrameSize
-    from annosync.convert.id_map import IdEntry, RunIdMap, TaskIdMap, build_id_map
+    from annosync.convert.id_map import IdEntry, RunIdMap, TaskIdMap
+    from annosync.convert.id_match import build_id_map
     from annosync.convert.infer import FieldObserver, infer_field, infer_fields
     from annosync.convert.interpolate import TrackFrame, interpolate
     from annosync.convert.labels_to_cvat import MaskLoader, to_cvat
@@ -61,7 +62,7 @@ _WHERE = {
     "UnexpectedObject": "annosync.convert.results",
     "Upload": "annosync.convert.results",
     "bind": "annosync.convert.binding",
-    "build_id_map": "annosync.convert.id_map",
+    "build_id_map": "annosync.convert.id_match",
     "check_schema": "annosync.model.schema_rules",
     "derived_id": "annosync.convert.cvat_to_labels",
     "from_cvat": "annosync.convert.cvat_to_labels",

@@ -64,14 +64,14 @@ NATURAL: dict[str, frozenset[str]] = {
 class Target(BaseModel):
     """Where a CVAT label's objects go: a field and a class (None: a scalar ``value`` label)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     field: str
     cls: str | None = None
 
 
 class BoundLabel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: int
     name: str
@@ -87,7 +87,7 @@ class BoundLabel(BaseModel):
 class BoundSchema(BaseModel):
     """A resolved schema plus the server's ids for its labels and attributes."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     resolved: ResolvedSchema
     labels: list[BoundLabel] = Field(default_factory=list)

@@ -19,7 +19,7 @@ _STEP = re.compile(r"step\s*=\s*(\d+)")
 
 
 class FrameSize(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     width: int = Field(gt=0)
     height: int = Field(gt=0)
@@ -29,7 +29,7 @@ class FrameMap(BaseModel):
     """Task frames of one task. Images: task frame ``i`` is the ``i``-th sample of the task.
     Video: task frame ``i`` is the sample's frame ``start + i*step + 1``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     media_type: Literal["image", "video"]
     size: int = Field(ge=0, description="number of task frames")

@@ -28,8 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from annosync.model.cvat import TrackedShape
+if TYPE_CHECKING:  # only named in annotations: the package imports this module eagerly
+    from annosync.model.cvat import TrackedShape
 
 
 @dataclass

@@ -4,18 +4,19 @@ labels, and the unexpected objects. Serializable, so the reconciler can keep the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from annosync.convert.id_map import ObjectKind
 from annosync.model.cvat import LabeledData
 from annosync.model.labels import FieldValue
 
-ObjectKind = Literal["tag", "shape", "track"]
+__all__ = ["ObjectKind"]  # re-exported: the conversions name it from here
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class SentObject(_Model):

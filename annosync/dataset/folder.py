@@ -38,7 +38,7 @@ INFO_FILE = "dataset.yaml"
 class DatasetInfo(BaseModel):
     """``dataset.yaml``: optional facts about the folder."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str | None = None
     media_dir: str = Field(default="media", description="folder of media, relative to the root")

@@ -28,7 +28,7 @@ Source = Literal["auto", "semi-auto", "manual", "file", "consensus"]
 
 
 class _Cvat(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 # -- label specs -------------------------------------------------------------------------------

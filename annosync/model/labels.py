@@ -47,7 +47,8 @@ Point = tuple[float, float]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, allow_inf_nan=False, validate_default=False
+        extra="forbid", populate_by_name=True, allow_inf_nan=False, validate_default=False,
+        defer_build=True,
     )
 
 
@@ -340,7 +341,7 @@ def _field_kind(value: Any) -> str:
 class _UnknownLabel(BaseModel):
     """Never valid: gives a clear error for a dict without a known ``_type``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

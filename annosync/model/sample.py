@@ -20,7 +20,7 @@ _FIELD_NAME = re.compile(NAME_PATTERN)
 class MediaMetadata(BaseModel):
     """What the media is: recorded once so planning never needs to open the media again."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     media_type: Literal["image", "video"] = "image"
     width: int = Field(gt=0)
@@ -47,7 +47,7 @@ def _check_field_names(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 class Sample(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     media: str = Field(description="media path, relative to the dataset root, '/'-separated")
     metadata: MediaMetadata | None = None

@@ -45,7 +45,7 @@ MAX_NAME_LENGTH = 64
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class ResolvedAttribute(_Model):

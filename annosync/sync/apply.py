@@ -20,7 +20,7 @@ from annosync.dataset.atomic import write_bytes_atomic
 from annosync.dataset.folder import sample_to_bytes
 from annosync.errors import ConflictError, StateError
 from annosync.model.labels import CONTAINERS, LABEL_CLASSES
-from annosync.sync.create import Creator, planned_tasks
+from annosync.sync.create import Creator
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
 from annosync.sync.index import CleanMemo, content_digest
@@ -28,6 +28,7 @@ from annosync.sync.journal import Journal
 from annosync.sync.lock import dataset_lock
 from annosync.sync.merge import BaseEntry
 from annosync.sync.plan import RunPlan
+from annosync.sync.planned import planned_tasks
 from annosync.sync.planner import memo_context, plan_run
 from annosync.sync.pool import Pool
 from annosync.sync.previous import save_previous

@@ -32,11 +32,12 @@ from annosync.errors import InputError, StateError
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.progress import Later, byte_callback, request_callback
-from annosync.sync.batching import SampleInfo, plan_tasks, round_robin
+from annosync.sync.batching import round_robin
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
 from annosync.sync.journal import Journal
 from annosync.sync.merge import BaseEntry
+from annosync.sync.planned import existing_project
 from annosync.sync.pool import Pool
 from annosync.sync.record import (
     ProjectRecord,
@@ -56,48 +57,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-# -- what is new -----------------------------------------------------------------------------
-def sample_infos(session: RunSession, keys: list[str]) -> list[SampleInfo]:
-    out = []
-    for key in keys:
-        sample = session.read(key)
-        if sample.metadata is None:
-            raise InputError.at(
-                "sample has no metadata (width/height): run `annosync init` or `annosync fmt` "
-                "to probe its media", str(session.folder.label_path(key)),
-            )
-        out.append(SampleInfo(key, sample.media, sample.metadata.media_type,
-                              sample.metadata.frame_count))
-    return out
-
-
-def new_keys(session: RunSession) -> list[str]:
-    recorded = session.record.samples if session.record else {}
-    return [k for k in session.selected() if k not in recorded]
-
-
-def planned_tasks(session: RunSession) -> list[TaskRecord]:
-    """Tasks for the selected samples the run does not hold yet."""
-    keys = new_keys(session)
-    if not keys:
-        return []
-    first = len(session.record.tasks) if session.record else 0
-    return plan_tasks(sample_infos(session, keys), session.manifest.cvat, session.folder.name,
-                      session.anno_key, first_index=first)
-
-
 # -- the schema ------------------------------------------------------------------------------
-def existing_project(session: RunSession) -> dict[str, Any] | None:
-    opts = session.manifest.cvat
-    client = session.client
-    if opts.project_id is not None:
-        return client.get_project(opts.project_id)
-    if opts.project_name:
-        found = client.find_projects(opts.project_name)
-        return found[0] if found else None
-    return None
-
-
 def resolve_run_schema(session: RunSession, project: dict[str, Any] | None) -> ResolvedSchema:
     """The schema to send: inferred from the selected labels, or taken from a project."""
     m = session.manifest

@@ -14,18 +14,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import AnnosyncError, InputError, StateError
 from annosync.manifest.load import load_manifests
-from annosync.sync.apply import ApplyResult, apply_run
-from annosync.sync.ids import assign_ids
-from annosync.sync.lock import dataset_lock
 from annosync.sync.plan import Plan, RunPlan
 from annosync.sync.planner import plan_run
 from annosync.sync.record import now_iso
 from annosync.sync.session import ClientFactory, Connection, RunSession, SyncOptions
+
+if TYPE_CHECKING:  # apply (creation, conversion, the client) loads only when a plan is applied
+    from annosync.sync.apply import ApplyResult
 
 Report = Callable[[str], None]
 
@@ -96,6 +97,9 @@ def make_plan(engine: Engine, verbose: bool = True, save_ids: bool = False,
 
 
 def _save_ids(session: RunSession, keys: list[str], report: Report) -> None:
+    from annosync.sync.ids import assign_ids
+    from annosync.sync.lock import dataset_lock
+
     with dataset_lock(session.state_dir, session.options.lock_timeout):
         record = session.record
         done = assign_ids(session.folder, keys, session.schema, record.base if record else None)
@@ -110,6 +114,8 @@ def locked(engine: Engine) -> Iterator[None]:
     """Hold every dataset's lock of the engine's runs (in a fixed order) from planning to the
     end of apply, so a second process waits (or fails naming this one) instead of applying a
     plan made before this one changed the dataset."""
+    from annosync.sync.lock import dataset_lock  # filelock: only when something is written
+
     with ExitStack() as stack:
         roots = sorted({s.state_dir.resolve(): s for s in engine.sessions}.items())
         for state_dir, s in roots:
@@ -121,6 +127,8 @@ def locked(engine: Engine) -> Iterator[None]:
 
 def apply_plan(engine: Engine, plan: Plan, report: Report | None = None) -> list[ApplyResult]:
     """Apply every run that could be planned; then raise the first error, if any."""
+    from annosync.sync.apply import apply_run
+
     results = []
     errors = []
     for rp in plan.runs:

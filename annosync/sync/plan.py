@@ -16,7 +16,7 @@ PLAN_FORMAT = 1
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Counts(_Data):

@@ -14,10 +14,10 @@ from typing import Any
 
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
-from annosync.sync.create import existing_project, planned_tasks
 from annosync.sync.index import CleanMemo
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation
+from annosync.sync.planned import existing_project, planned_tasks
 from annosync.sync.record import record_path, record_to_bytes
 from annosync.sync.refresh import RunWork, refresh, summarize
 from annosync.sync.review import ReviewFilter, job_url, reopened

@@ -41,7 +41,7 @@ def now_iso() -> str:
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ServerInfo(_Record):

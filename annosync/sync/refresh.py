@@ -9,9 +9,9 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from annosync.convert import PreviousLabels, TaskIdMap
-from annosync.convert.results import UnexpectedObject
+from annosync.convert.id_map import TaskIdMap
 from annosync.errors import InputError
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedField, ResolvedSchema
@@ -22,9 +22,12 @@ from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
 from annosync.sync.pool import Pool
 from annosync.sync.record import RunRecord, TaskRecord
-from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
 from annosync.sync.review import ReviewFilter, held_frames
 from annosync.sync.session import RunSession
+
+if TYPE_CHECKING:  # what talks to CVAT and converts its answers loads when a server is asked
+    from annosync.convert.results import UnexpectedObject
+    from annosync.sync.remote import TaskView
 
 
 @dataclass
@@ -144,6 +147,9 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     byte for byte one that agreed with this very run record before is not read at all: it is
     left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
+    from annosync.convert.previous import PreviousLabels
+    from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
+
     work.memo = memo
     record = session.record
     assert record is not None

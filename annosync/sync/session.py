@@ -15,9 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.errors import InputError, StateError
 from annosync.manifest.load import LoadedManifest
@@ -29,6 +28,9 @@ from annosync.progress import NULL, Progress
 from annosync.sync import index as index_mod
 from annosync.sync.index import LabelIndex, stat_of
 from annosync.sync.record import RunRecord, load_record
+
+if TYPE_CHECKING:  # the client (requests, urllib3, ssl) loads when a server is first contacted
+    from annosync.cvat import CvatClient
 
 Mode = Literal["sync", "pull", "push", "cleanup"]
 ConflictPolicy = Literal["fail", "prefer-local", "prefer-remote", "keep-both"]
@@ -75,7 +77,7 @@ class SyncOptions:
     only_tasks: frozenset[int] | None = None
 
 
-ClientFactory = Callable[["RunSession"], CvatClient]
+ClientFactory = Callable[["RunSession"], "CvatClient"]
 #: Parsed samples a session keeps (a run's passes over a task's samples then parse each once).
 PARSED_CACHE = 2048
 
@@ -86,6 +88,8 @@ def _sig(st: os.stat_result) -> tuple[int, ...]:
 
 def default_client(session: RunSession) -> CvatClient:
     """A client from the connection, the manifest's ``cvat`` options and the run record."""
+    from annosync.cvat import Credentials, CvatClient
+
     conn = session.connection
     opts = session.manifest.cvat
     recorded = session.record.server.url if session.record and session.record.server else None

@@ -2,7 +2,9 @@
 
 ``annosync --help`` lists every verb without the sync engine, the emulator, PyAV, numpy, Pillow
 or lxml; ``annosync plan`` plans without the emulator, the media and mask libraries, the XML
-layer or the Python API. The figures (start-up in seconds) are in docs/benchmarks.md.
+layer or the Python API, and a plan that asks no server (a new run) loads neither the HTTP
+client nor the code that creates, uploads or converts. The figures (start-up in seconds) are in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ HELP_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "requests", "pydantic", "yaml", 
 PLAN_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "rich", "watchdog", "annosync.emulator",
                   "annosync.api", "annosync.cvatxml", "annosync.convert.masks",
                   "annosync.sync.adopt")
+#: Not imported by a plan that contacts no server (nor writes anything): the HTTP stack, the
+#: client, applying, creating, pushing, the conversions both ways, the dataset lock.
+NEW_RUN_PLAN_FORBIDDEN = ("requests", "urllib3", "ssl", "filelock", "annosync.cvat",
+                          "annosync.sync.apply", "annosync.sync.create",
+                          "annosync.sync.push", "annosync.sync.remote", "annosync.sync.lock",
+                          "annosync.convert.labels_to_cvat",
+                          "annosync.convert.cvat_to_labels", "annosync.convert.id_match",
+                          "annosync.convert.binding", "annosync.convert.results")
 
 
 def run_cli(*args: str, cwd: Path) -> tuple[int, set[str], str]:
@@ -77,4 +87,5 @@ def test_plan_imports_no_media_mask_xml_or_emulator_code(tmp_path: Path) -> None
     assert code == 2, out  # a new run: a task to create
     assert "1 task to create" in out
     assert loaded(modules, PLAN_FORBIDDEN) == []
+    assert loaded(modules, NEW_RUN_PLAN_FORBIDDEN) == []
     assert "annosync.sync.planner" in modules  # it did plan

@@ -1,0 +1,125 @@
+"""Building a task's id map from an upload and the server's answer to it.
+
+``build_id_map`` pairs what was sent (``Upload``) with what the server answered to the
+PUT/PATCH: first by the ``label_id`` attribute each answered object carries, then, for objects
+that lost it, by position among the unmatched objects of the same CVAT label and frame. Tracks
+match when any of their keyframes carries a sent keyframe's label id on the same frame (a track
+cut at job boundaries comes back as several pieces; each piece is recorded), else by position.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from annosync.convert.binding import BoundSchema
+from annosync.convert.id_map import IdEntry, ObjectKind, TaskIdMap
+from annosync.convert.results import SentObject, Upload
+from annosync.model.cvat import LabeledData, Shape, Tag, Track
+
+
+def _label_id(bound: BoundSchema, label_id: int, attributes: list[Any]) -> str | None:
+    bl = bound.label(label_id)
+    spec = bl.label_id_spec if bl else None
+    if spec is None:
+        return None
+    for a in attributes:
+        if a.spec_id == spec and a.value:
+            return str(a.value)
+    return None
+
+
+def _match_flat(kind: ObjectKind, sent: list[SentObject], got: list[Tag] | list[Shape],
+                bound: BoundSchema) -> list[IdEntry]:
+    out: list[IdEntry] = []
+    claimed: set[int] = set()
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(sent):
+        for lid in s.label_ids:
+            by_label[lid].append(i)
+    unmatched: list[int] = []
+    for j, obj in enumerate(got):
+        if obj.id is None:
+            continue
+        found = _label_id(bound, obj.label_id, obj.attributes)
+        candidates = [i for i in by_label.get(found or "", []) if i not in claimed]
+        candidates = [i for i in candidates if sent[i].cvat_label == obj.label_id] or candidates
+        if candidates:
+            i = candidates[0]
+            claimed.add(i)
+            s = sent[i]
+            out.append(IdEntry(kind=kind, cvat_id=obj.id, field=s.field, label_id=found,
+                               index=s.index, part=s.part))
+        else:
+            unmatched.append(j)
+    # by position, among the unmatched objects of the same CVAT label and frame
+    pending: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, s in enumerate(sent):
+        if i not in claimed:
+            pending[(s.cvat_label, s.frames[0] if s.frames else -1)].append(i)
+    for j in unmatched:
+        obj = got[j]
+        queue = pending.get((obj.label_id, obj.frame))
+        if queue and obj.id is not None:
+            s = sent[queue.pop(0)]
+            out.append(IdEntry(kind=kind, cvat_id=obj.id, field=s.field,
+                               label_id=s.label_ids[0] if s.label_ids else None,
+                               index=s.index, part=s.part))
+    return out
+
+
+def _match_tracks(sent: list[SentObject], got: list[Track], bound: BoundSchema) -> list[IdEntry]:
+    out: list[IdEntry] = []
+    keys: dict[tuple[int, str], int] = {}
+    for i, s in enumerate(sent):
+        for frame, lid in zip(s.frames, s.label_ids, strict=False):
+            keys.setdefault((frame, lid), i)
+    used: set[int] = set()
+    unmatched: list[Track] = []
+    for track in got:
+        if track.id is None:
+            continue
+        hits = []
+        for shape in track.shapes:
+            carried = _label_id(bound, track.label_id, shape.attributes)
+            if carried is not None and (shape.frame, carried) in keys:
+                hits.append(keys[(shape.frame, carried)])
+        if not hits:
+            unmatched.append(track)
+            continue
+        i = hits[0]
+        used.add(i)
+        out.extend(_track_entries(sent[i], track))
+    rest = [i for i in range(len(sent)) if i not in used]
+    for track in unmatched:
+        same = [i for i in rest if sent[i].cvat_label == track.label_id]
+        if same:
+            i = same[0]
+            rest.remove(i)
+            out.extend(_track_entries(sent[i], track))
+    return out
+
+
+def _track_entries(s: SentObject, track: Track) -> list[IdEntry]:
+    assert track.id is not None
+    out = [IdEntry(kind="track", cvat_id=track.id, field=s.field, index=s.index, part=s.part)]
+    by_frame = dict(zip(s.frames, s.label_ids, strict=False))
+    for shape in track.shapes:
+        lid = by_frame.get(shape.frame)
+        if lid is not None and not shape.outside:
+            out.append(IdEntry(kind="track", cvat_id=track.id, field=s.field, label_id=lid,
+                               index=s.index, part=s.part, frame=shape.frame))
+    return out
+
+
+def build_id_map(task_id: int, upload: Upload, response: LabeledData | Mapping[str, Any],
+                 bound: BoundSchema) -> TaskIdMap:
+    """The ids the server gave to what ``upload`` sent (PUT, or PATCH ``action=create``)."""
+    got = response if isinstance(response, LabeledData) else LabeledData.model_validate(response)
+    entries = (
+        _match_flat("tag", upload.tags, got.tags, bound)
+        + _match_flat("shape", upload.shapes, got.shapes, bound)
+        + _match_tracks(upload.tracks, got.tracks, bound)
+    )
+    return TaskIdMap(task_id=task_id, entries=entries)
