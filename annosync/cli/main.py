@@ -10,6 +10,7 @@ import their heavy dependencies inside the command, so the CLI starts at once
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import pkgutil
 import sys
@@ -65,6 +66,15 @@ def _interrupted(exc: BaseException) -> None:
     sys.exit(143 if terminated else 130)
 
 
+def _ignore_late_signals() -> None:
+    """At exit the work is done: a late Ctrl-C or SIGTERM must not turn a finished run into
+    a killed one (Python would restore the default action and die with -2 / -15)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> None:
     """Entry point: user-facing errors print as messages with exit codes, never tracebacks."""
     import signal
@@ -72,6 +82,7 @@ def main() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        atexit.register(_ignore_late_signals)
     try:
         rv = cli.main(standalone_mode=False)
         if isinstance(rv, int):  # click returns ctx.exit(code) values in this mode

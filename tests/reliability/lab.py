@@ -480,6 +480,7 @@ class Killed:
     err: str
     seconds: float
     requests: int = 0  # requests the run made before it ended
+    finished: bool = False  # the run had printed its last line when the signal came
 
     def before_startup(self, sig: int) -> bool:
         """The signal took the process down before annosync began (interpreter start-up,
@@ -526,7 +527,7 @@ def run_and_signal(ws: Workspace, emu: EmulatorProcess, trigger: Trigger, sig: i
                 fire.set()
                 _signal(proc, sig)
         assert proc.stdout is not None
-        proc.stdout.read()
+        out = proc.stdout.read()
         rc = proc.wait(timeout=300)
     finally:
         with emu._lock:
@@ -536,7 +537,8 @@ def run_and_signal(ws: Workspace, emu: EmulatorProcess, trigger: Trigger, sig: i
             proc.wait()
     reader.join(timeout=5)
     err = "".join(lines.queue)
-    return Killed(rc, fire.is_set(), err, time.monotonic() - started, emu.count() - first)
+    return Killed(rc, fire.is_set(), err, time.monotonic() - started, emu.count() - first,
+                  finished="Apply complete" in out or "No changes" in out)
 
 
 def _signal(proc: subprocess.Popen[str], sig: int) -> None:

@@ -43,6 +43,7 @@ class Outcome:
     rc: int
     landed: bool
     early: bool
+    finished: bool
     clean_stop: bool
     lock_free: bool
     note_left: bool
@@ -116,7 +117,8 @@ class Lab:
         if sig_name == "SIGKILL":
             clean = killed.rc in (0, -signal.SIGKILL)
         else:
-            clean = early or (killed.rc in (0, 130, 143) and "Traceback" not in killed.err)
+            clean = early or (killed.rc in (0, 130, 143) and "Traceback" not in killed.err) or (
+                killed.finished and killed.rc == -SIGNALS[sig_name])  # during interpreter exit
         if not clean:
             errors.append(f"stop rc={killed.rc}: {killed.err.strip()[-500:]}")
         free = lock_free(ws)
@@ -136,7 +138,8 @@ class Lab:
             got = snapshot(ws, client)
         return Outcome(
             phase=phase, signal=sig_name, trigger=trigger.describe(), rc=killed.rc,
-            landed=killed.landed and killed.rc != 0, early=early, clean_stop=clean,
+            landed=killed.landed and killed.rc != 0, early=early, finished=killed.finished,
+            clean_stop=clean,
             lock_free=free,
             note_left=note, resync_rc=resync.rc, resyncs=resyncs, plan_rc=len(left),
             duplicate_tasks=got.duplicate_tasks, orphan_tasks=got.orphan_tasks,
@@ -158,6 +161,7 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         total["runs"] += 1
         total["landed"] += int(o.landed)
         total["before_startup"] += int(o.early)
+        total["after_the_end"] += int(o.finished and o.rc != 0)
         total["clean_stop"] += int(o.clean_stop)
         total["lock_released"] += int(o.lock_free)
         total["resync_ok"] += int(o.resync_rc == 0)

@@ -51,7 +51,8 @@ def test_kill_sweep(sig: str, tmp_path: Path, emulator_process: EmulatorProcess)
     totals = summarize(outcomes)
     bad = [o for o in outcomes if not o.ok]
     record(f"{sig} of `annosync sync`", f"{KILLS} random moments",
-           {k: totals.get(k, 0) for k in ("landed", "before_startup", "duplicate_tasks",
+           {k: totals.get(k, 0) for k in ("landed", "before_startup", "after_the_end",
+                                          "duplicate_tasks",
                                           "lost_local",
                                           "lost_remote", "orphan_tasks", "corrupt",
                                           "temporaries", "clean_stop", "lock_released",
