@@ -52,7 +52,13 @@ from annosync.cvatxml.zipio import ANNOTATIONS_XML, IMAGES_DIR, ZipWriter
 from annosync.dataset.folder import DatasetFolder
 from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
-from annosync.model.labels import Classification, Keypoint, Segmentation, label_objects
+from annosync.model.labels import (
+    Classification,
+    Detection,
+    Keypoint,
+    Segmentation,
+    label_objects,
+)
 from annosync.model.sample import Sample
 from annosync.progress import NULL, Progress, Step
 
@@ -163,25 +169,29 @@ class _Labels:
         return out
 
     def note(self, obj: Any) -> None:
-        attrs = self.used.setdefault(obj.label, {})
-        for k, v in obj.attributes.items():
-            if not k.startswith(PREFIX) and v is not None:
+        attrs = self.used.get(obj.label)
+        if attrs is None:
+            attrs = self.used[obj.label] = {}
+        labels_attrs = obj.attributes
+        for k, v in labels_attrs.items():
+            if v is not None and not k.startswith(PREFIX):
                 seen = attrs.get(k)
                 if seen is None:
                     seen = attrs[k] = _Values()
                 seen.add(v)
-        if obj.attributes.get(SHAPE) == "skeleton" and isinstance(obj.attributes.get(ELEMENTS),
-                                                                  str):
+        if labels_attrs.get(SHAPE) == "skeleton" and isinstance(labels_attrs.get(ELEMENTS),
+                                                                str):
             names = self.elements.setdefault(obj.label, [])
             for n in str(obj.attributes[ELEMENTS]).split(";"):
                 if n not in names:
                     names.append(n)
 
-    def shapes(self, field_name: str, obj: Any, w: int, h: int) -> list[Shape]:
+    def shapes(self, field_name: str, obj: Any, w: int, h: int,
+               box: list[float] | None = None) -> list[Shape]:
         if isinstance(obj, Segmentation):
             return self.segmentation(field_name, obj, w, h)
         try:
-            made = label_to_shapes(obj, w, h, label_id=self.label_ids)
+            made = label_to_shapes(obj, w, h, label_id=self.label_ids, box=box)
         except Unexportable as exc:
             if isinstance(obj, Segmentation):
                 self.warn(f"{field_name}: segmentation labels are written as masks only with "
@@ -219,14 +229,18 @@ class _Labels:
     def frame(self, labels: list[tuple[str, Any]], w: int, h: int) -> tuple[list[Shape],
                                                                              list[Tag]]:
         """Shapes (by ``z_order``, stable) and tags of one frame, as the images layout has."""
+        from annosync.cvatxml.pixvec import boxes_px  # numpy: only for exporting
+
         shapes: list[Shape] = []
         tags: list[Tag] = []
+        boxes = iter(boxes_px([o.bounding_box for _, o in labels if type(o) is Detection], w, h))
         for name, obj in labels:
             if isinstance(obj, Classification):
                 self.note(obj)
                 tags.append(label_to_tag(obj, label_id=self.label_ids))
             else:
-                shapes.extend(image_shape(s) for s in self.shapes(name, obj, w, h))
+                box = next(boxes) if type(obj) is Detection else None
+                shapes.extend(image_shape(s) for s in self.shapes(name, obj, w, h, box))
         shapes.sort(key=lambda s: s.z_order or 0)
         return shapes, tags
 

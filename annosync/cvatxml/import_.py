@@ -35,7 +35,6 @@ from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
-from annosync.cvatxml.pixvec import image_boxes
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
 from annosync.cvatxml.reader import Document, XmlReader
 from annosync.cvatxml.record import Record, RecordFrame, RecordTask
@@ -1037,6 +1036,7 @@ def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: A
     tracks: list[Track] = []  # the video layout: tracks are placed together, at the end
     seen_image = False
     batch: list[Image] = []  # images read but not placed: their boxes converted together
+    from annosync.cvatxml.pixvec import image_boxes  # numpy: only for importing
 
     def place_batch() -> None:
         for img, boxes in zip(batch, image_boxes(batch), strict=True):

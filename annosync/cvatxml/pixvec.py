@@ -47,15 +47,21 @@ def _floats(k: np.ndarray) -> np.ndarray:
 
 
 def _snap(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pixels.snap`` where decided here, and where: far from a two-decimal value (its fast
-    exit), or a two-decimal value itself (``round(a, 2) == a`` then)."""
+    """``pixels.snap`` where decided here: far from a two-decimal value (its fast exit), or
+    near one, where ``round(a, 2)`` is ``rint(a * 100) / 100`` (the product's rounding cannot
+    cross a half-integer: ``a * 100`` is more than an ulp from one, and positive or <= -1 so
+    that ``t - floor(t)`` is exact)."""
     t = a * 100.0
     n = np.rint(t)
     d = t - n
     inside = (a > -1e6) & (a < 1e6)
     far = inside & ((d > 1e-6) | (d < -1e-6))
-    exact = inside & ~far & (n / 100.0 == a)
-    return a + 0.0, far | exact
+    frac = t - np.floor(t)
+    safe = inside & ~far & ((t >= 0) | (t <= -1.0)) & \
+        (np.abs(frac - 0.5) > np.spacing(np.abs(t)))
+    r = n / 100.0  # round(a, 2) where safe
+    near = (r != a) & (np.abs(r - a) <= _SNAP * np.spacing(np.maximum(np.abs(a), 1.0)))
+    return np.where(safe & near, r, a) + 0.0, far | safe
 
 
 def _maps(v: np.ndarray, size: np.ndarray, target: np.ndarray, two: np.ndarray) -> np.ndarray:
@@ -306,4 +312,22 @@ def image_boxes(images: Sequence[Image]) -> list[list[tuple[float, float, float,
                 (x, bw), (y, bh) = edges[i], edges[i + 1]
                 row.append((x, y, bw, bh))
         out.append(row)
+    return out
+
+
+def boxes_px(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[list[float]]:
+    """``[pixels.box_px(b, width, height) for b in boxes]``, bit for bit: the same products
+    (``x * width``, ``(x + w) * width``), then ``snap`` where decided here, else the scalar."""
+    if not boxes:
+        return []
+    b = np.array(boxes, dtype=np.float64)
+    x, y, bw, bh = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    wf, hf = float(width), float(height)
+    with np.errstate(all="ignore"):
+        vals = np.stack([x * wf, y * hf, (x + bw) * wf, (y + bh) * hf], axis=1)
+        snapped, ok = _snap(vals)
+    out: list[list[float]] = snapped.tolist()
+    if not ok.all():
+        for i, j in zip(*np.nonzero(~ok), strict=True):
+            out[i][j] = pixels.snap(float(vals[i, j]))
     return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -247,6 +248,14 @@ class XmlWriter:
 
     # -- items ----------------------------------------------------------------------------------
     def write_image(self, image: Image) -> None:
+        text = image_text(image, self._fmt)
+        if text is not None:  # the same bytes lxml would write, made as one string
+            self._xf.flush()
+            self._file.write(text.encode("utf-8"))
+            return
+        self._write_image(image)
+
+    def _write_image(self, image: Image) -> None:
         attrs = {"id": str(image.id), "name": image.name}
         if image.subset is not None:
             attrs["subset"] = image.subset
@@ -346,6 +355,154 @@ class XmlWriter:
             self.close()
         else:
             self.abort()
+
+
+# -- the fast path of write_image ---------------------------------------------------------------
+class _Other(Exception):
+    """Something ``image_text`` leaves to lxml (which writes it, or refuses it)."""
+
+
+#: what lxml escapes in attribute values and in text, and what it refuses (not XML 1.0 text)
+_SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_FAST_KINDS = frozenset({"box", "ellipse", "cuboid", "polygon", "polyline", "points"})
+_IND2, _IND3 = _INDENT[2], _INDENT[3]
+
+
+_ESCAPED: dict[str, str] = {}  # attribute values seen (labels, sources, names repeat a lot)
+
+
+def _att(value: str) -> str:
+    """An attribute value as lxml writes it (between double quotes)."""
+    if type(value) is not str:
+        raise _Other
+    done = _ESCAPED.get(value)
+    if done is not None:
+        return done
+    if _SPECIAL.search(value) is None:
+        text = value
+    elif _INVALID.search(value):
+        raise _Other
+    else:
+        text = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
+                .replace("\t", "&#9;"))
+    if len(_ESCAPED) > 4096:
+        _ESCAPED.clear()
+    _ESCAPED[value] = text
+    return text
+
+
+_TEXTS: dict[str, str] = {}  # attribute texts seen
+
+
+def _txt(value: str) -> str:
+    """Text content as lxml writes it."""
+    if type(value) is not str:
+        raise _Other
+    done = _TEXTS.get(value)
+    if done is not None:
+        return done
+    if _SPECIAL.search(value) is None:
+        text = value
+    elif _INVALID.search(value):
+        raise _Other
+    else:
+        text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+            .replace("\r", "&#13;")
+    if len(_TEXTS) > 4096:
+        _TEXTS.clear()
+    _TEXTS[value] = text
+    return text
+
+
+def _attribute_lines(attributes: list[Attr], indent: str, out: list[str]) -> None:
+    for name, value in attributes:
+        out.append(f'{indent}<attribute name="{_att(name)}">{_txt(value)}</attribute>')
+
+
+def _flag(name: str, value: bool | None) -> str:
+    if value is None:
+        return ""
+    return f' {name}="1"' if value else f' {name}="0"'
+
+
+def _shape_text(s: Shape, fmt: Callable[[float], str], out: list[str]) -> None:
+    """An images-layout shape (``_IMAGE_SHAPE_ORDER``) with nothing but known attributes."""
+    kind = s.kind
+    if kind not in _FAST_KINDS or s.elements or s.passthrough or s.extra:
+        raise _Other
+    pts = s.points
+    if pts is None:
+        raise _Other
+    names = COORD_ATTRS.get(kind)
+    if names is not None:
+        if len(pts) != len(names):
+            raise _Other
+        if kind == "box":
+            x0, y0, x1, y1 = pts
+            coords = f' xtl="{fmt(x0)}" ytl="{fmt(y0)}" xbr="{fmt(x1)}" ybr="{fmt(y1)}"'
+        else:
+            coords = "".join([f' {n}="{fmt(v)}"' for n, v in zip(names, pts, strict=True)])
+    else:
+        if len(pts) % 2:
+            raise _Other
+        if fmt is fmt_cvat:
+            it = iter(pts)
+            text = ";".join([f"{x:.2f},{y:.2f}" for x, y in zip(it, it, strict=True)])
+        else:
+            text = fmt_points(pts, fmt)
+        coords = f' points="{text}"'
+    label = "" if s.label is None else f' label="{_att(s.label)}"'
+    source = "" if s.source is None else f' source="{_att(s.source)}"'
+    rotation = "" if s.rotation is None else f' rotation="{fmt(s.rotation)}"'
+    z_order = "" if s.z_order is None else f' z_order="{_att(str(s.z_order))}"'
+    group = "" if s.group_id is None else f' group_id="{_att(str(s.group_id))}"'
+    frame = "" if s.frame is None else f' frame="{_att(str(s.frame))}"'
+    out.append(f"{_IND2}<{kind}{label}{source}{_flag('outside', s.outside)}"
+               f"{_flag('occluded', s.occluded)}{coords}{rotation}{z_order}{group}{frame}"
+               f"{_flag('keyframe', s.keyframe)}>")
+    if s.attributes:
+        _attribute_lines(s.attributes, _IND3, out)
+    out.append(f"{_IND2}</{kind}>")
+
+
+def image_text(image: Image, fmt: Callable[[float], str]) -> str | None:
+    """``XmlWriter.write_image``'s bytes (decoded) for an image of plain shapes and tags, made
+    as strings instead of through lxml's incremental writer (about 3x faster); ``None`` for
+    anything else (extra attributes, unknown elements, masks, skeletons, text lxml refuses or
+    a shape lxml's path would refuse), which lxml then writes or refuses as always."""
+    if image.extra or image.passthrough:
+        return None
+    try:
+        head = [f'{_INDENT[1]}<image id="{_att(str(image.id))}" name="{_att(image.name)}"']
+        if image.subset is not None:
+            head.append(f' subset="{_att(image.subset)}"')
+        if image.task_id is not None:
+            head.append(f' task_id="{_att(str(image.task_id))}"')
+        if image.width is not None:
+            head.append(f' width="{_att(str(image.width))}"')
+        if image.height is not None:
+            head.append(f' height="{_att(str(image.height))}"')
+        head.append(">")
+        out = ["".join(head)]
+        for shape in image.shapes:
+            _shape_text(shape, fmt, out)
+        for t in image.tags:
+            if t.extra or t.passthrough:
+                return None
+            line = f'{_IND2}<tag label="{_att(t.label)}"'
+            if t.source is not None:
+                line += f' source="{_att(t.source)}"'
+            if t.group_id is not None:
+                line += f' group_id="{_att(str(t.group_id))}"'
+            out.append(line + ">")
+            _attribute_lines(t.attributes, _IND3, out)
+            out.append(f"{_IND2}</tag>")
+        out.append(f"{_INDENT[1]}</image>")
+    except _Other:
+        return None
+    return "".join(out)
 
 
 _CLOSING = b"\n</annotations>\n"

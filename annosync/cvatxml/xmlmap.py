@@ -114,8 +114,13 @@ def _read_attrs(attributes: Sequence[Attr], types: dict[str, str]
 
 def user_attrs(attributes: dict[str, Any]) -> list[Attr]:
     """The label's own attributes (not ``cvat.``), as XML attributes sorted by name."""
-    return [Attr(k, value_text(v)) for k, v in sorted(attributes.items())
-            if not k.startswith(PREFIX) and v is not None]
+    out: list[Attr] = []
+    for k in sorted(attributes):
+        v = attributes[k]
+        if v is None or k.startswith(PREFIX):
+            continue
+        out.append(Attr(k, v if type(v) is str else value_text(v)))
+    return out
 
 
 # -- shapes as JSON (outside frames, element details) ------------------------------------------
@@ -399,9 +404,11 @@ class Unexportable(ValueError):
 
 
 def label_to_shapes(obj: Any, w: int, h: int, *, label_id: bool = False,
-                    in_track: bool = False) -> list[Shape]:
+                    in_track: bool = False, box: list[float] | None = None) -> list[Shape]:
     """The XML shape(s) of one spatial label (images-layout fields set: label, source,
-    occluded, coordinates, rotation, z_order, group_id, attributes, skeleton elements)."""
+    occluded, coordinates, rotation, z_order, group_id, attributes, skeleton elements).
+    ``box``: a ``Detection``'s ``box_px(bounding_box, w, h)`` when the caller has it already
+    (``pixvec.boxes_px``)."""
     attrs = obj.attributes
     xml_attrs = user_attrs(attrs)
     if label_id:
@@ -428,7 +435,7 @@ def label_to_shapes(obj: Any, w: int, h: int, *, label_id: bool = False,
         if obj.mask is not None:
             return [Shape("mask", mask=_mask(obj, w, h), rotation=_float_attr(attrs, ROTATION),
                           **base)]
-        return [Shape("box", points=box_px(obj.bounding_box, w, h),
+        return [Shape("box", points=box or box_px(obj.bounding_box, w, h),
                       rotation=obj.rotation or None, **base)]
     rotation = _float_attr(attrs, ROTATION)
     if isinstance(obj, Polyline):

@@ -162,3 +162,33 @@ def test_image_boxes_converts_each_image_at_its_own_size() -> None:
                                                                 1080)))
     assert _bits(list(got[2][0])) == _bits(list(ref.box_rel([965.52, 1.0, 1000.0, 2.0], 333,
                                                                 777)))
+
+
+@settings(max_examples=300)
+@given(st.data(), SIZES, SIZES, st.integers(1, 30))
+def test_boxes_px_equals_reference(data: st.DataObject, w: int, h: int, n: int) -> None:
+    boxes = []
+    for _ in range(n):
+        pts = [data.draw(pixel_values(w)), data.draw(pixel_values(h)),
+               data.draw(pixel_values(w)), data.draw(pixel_values(h))]
+        box = list(ref.box_rel(pts, w, h)) if data.draw(st.booleans()) else \
+            [data.draw(st.floats(-2, 2, allow_nan=False)) for _ in range(4)]
+        if data.draw(st.integers(0, 9)) == 0:
+            box = [data.draw(st.floats(allow_nan=False, allow_infinity=False)) for _ in range(4)]
+        boxes.append(box)
+    got = pixvec.boxes_px(boxes, w, h)
+    assert _bits(got) == _bits([ref.box_px(b, w, h) for b in boxes])
+
+
+@settings(max_examples=300)
+@given(st.lists(pixel_values(), min_size=1, max_size=40))
+@example([965.5200000000001, 965.52, -0.0, 0.004999999999999999, -0.5000000000000001, 1e6,
+          -999999.995, 0.125, 12.345000000000001, -12.344999999999999])
+def test_vectorised_snap_equals_reference_where_it_decides(values: list[float]) -> None:
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        got, decided = pixvec._snap(np.array(values))
+    for v, g, d in zip(values, got.tolist(), decided.tolist(), strict=True):
+        if d:
+            assert _bits(g) == _bits(ref.snap(v))
