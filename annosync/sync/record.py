@@ -284,11 +284,34 @@ def _serialize(record: RunRecord, everything: bool = False
                               labels=label_counts(base.values()))
         blobs[name] = data
     ordered = [refs[p] for p in sorted(refs, key=_order)]
-    head = super(RunRecord, record).model_dump(
-        mode="json", exclude_none=True, exclude={"base": True, "tasks": {"__all__": {"id_map"}}})
+    exclude: dict[str, Any] = {"base": True, "tasks": {"__all__": {"id_map"}}}
+    if _derivable(record):  # the tasks' sample lists say it all (3/4 of a head's bytes)
+        exclude["samples"] = True
+    head = super(RunRecord, record).model_dump(mode="json", exclude_none=True, exclude=exclude)
     head["format"] = RECORD_FORMAT
     head["shards"] = [r.model_dump(mode="json", exclude_none=True) for r in ordered]
     return jsonfmt.dump_bytes(head), blobs, ordered
+
+
+def _derivable(record: RunRecord) -> bool:
+    """Whether ``record.samples`` is exactly what the tasks' sample lists give (each sample in
+    the task listing it, at its position: how annosync makes and adopts tasks)."""
+    samples = record.samples
+    if sum(len(t.samples) for t in record.tasks) != len(samples):
+        return False
+    for task in record.tasks:
+        index = task.index
+        for frame, key in enumerate(task.samples):
+            ref = samples.get(key)
+            if ref is None or ref.task != index or ref.frame != frame:
+                return False
+    return True
+
+
+def _derive_samples(record: RunRecord) -> None:
+    """Sample refs of a head that left them out (``_derivable``): from the tasks."""
+    record.samples = {key: SampleRef.model_construct(task=task.index, frame=frame)
+                      for task in record.tasks for frame, key in enumerate(task.samples)}
 
 
 def _order(part: Part) -> tuple[bool, int]:
@@ -305,6 +328,8 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     source = source_digest(data)
     record._source = source
     if record.format >= 2:
+        if "samples" not in record.model_fields_set:
+            _derive_samples(record)
         _attach(record, ShardStore(record, shard_dir(state_dir, anno_key), path, source,
                                    record.shards), path)
     return record

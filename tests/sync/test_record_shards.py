@@ -106,6 +106,8 @@ def run_records(draw: Any) -> RunRecord:
                 record.base[key] = draw(base_fields)
     if draw(st.booleans()):  # an entry of no sample (kept, never dropped)
         record.base["stray"] = draw(base_fields)
+    if record.samples and draw(st.booleans()):  # refs the tasks do not give: written out
+        record.samples[draw(st.sampled_from(sorted(record.samples)))].frame = 99
     return record
 
 
@@ -119,6 +121,7 @@ def test_a_sharded_record_round_trips_equal_to_the_model(tmp_path: Path, record:
     assert save_record(state, record)
     head = json.loads(record_path(state, "run").read_bytes())
     assert head["format"] == RECORD_FORMAT and "base" not in head
+    assert ("samples" in head) == any(r.frame == 99 for r in record.samples.values())
     assert all("id_map" not in t for t in head["tasks"])
     loaded = load_record(state, "run")
     assert loaded is not None
