@@ -36,17 +36,30 @@ def to_abs(x: float, size: int) -> float:
 def _candidates(guess: float, f: Callable[[float], float], target: float) -> list[float]:
     """Floats near ``guess`` with ``f(v) == target``: the shortest decimal spelling first (so a
     file says ``0.3`` rather than ``0.30000000000000004`` when both map to the same pixels),
-    then the closest to ``guess``."""
-    found = [guess] if f(guess) == target else []
+    then the closest to ``guess`` (order of trial: guess, 1 up, 1 down, 2 up, 2 down, ...).
+
+    ``f`` is non-decreasing (``v * size`` with size > 0, ``start + v``), so once a float above
+    ``guess`` maps past ``target`` every larger one does too, and likewise below: each side
+    stops there instead of trying all ``SEARCH_ULPS`` (same result, a third of the work)."""
+    found = [(0, guess)] if f(guess) == target else []
     up = down = guess
-    for _ in range(SEARCH_ULPS):
+    for k in range(1, SEARCH_ULPS + 1):
         up = math.nextafter(up, math.inf)
+        got = f(up)
+        if got == target:
+            found.append((2 * k - 1, up))
+        elif got > target:
+            break
+    for k in range(1, SEARCH_ULPS + 1):
         down = math.nextafter(down, -math.inf)
-        if f(up) == target:
-            found.append(up)
-        if f(down) == target:
-            found.append(down)
-    return sorted(found, key=lambda v: len(repr(v)))
+        got = f(down)
+        if got == target:
+            found.append((2 * k, down))
+        elif got < target:
+            break
+    if len(found) > 1:
+        found.sort(key=lambda kv: (len(repr(kv[1])), kv[0]))
+    return [v for _, v in found]
 
 
 def _short(v: float) -> bool:
@@ -57,7 +70,10 @@ def _short(v: float) -> bool:
     a = abs(v)
     if not (1e-4 <= a < 1e15):
         return False
-    digits = repr(a).replace(".", "").lstrip("0").rstrip("0")
+    text = repr(a)
+    if len(text) <= 15:  # positional: a "." and at most 14 digits
+        return True
+    digits = text.replace(".", "").lstrip("0").rstrip("0")
     return len(digits) <= 14
 
 

@@ -289,6 +289,16 @@ class Placer:
         except ValidationError as exc:
             raise InputError.at(f"the imported labels do not make a valid sample: {exc}") from None
 
+    def placed_direct(self, fname: str | None, n: int) -> None:
+        """What ``place`` records when ``n`` new labels went to field ``fname`` (None: no
+        label) of a sample without labels by another way (``direct.py``)."""
+        receiving = set() if fname is None else {fname}
+        if fname is not None:
+            self._check_field(fname)
+        self.counts.labels += n
+        self.receiving |= receiving
+        self.last_receiving = receiving
+
     def _check_field(self, fname: str) -> None:
         """The sample model's own rule for field names (each name checked once)."""
         if fname in self._good_fields:

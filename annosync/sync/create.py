@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from annosync.convert import (
+    BoundSchema,
+    FrameMap,
     PreviousLabels,
+    TaskIdMap,
+    Upload,
     build_id_map,
     from_cvat,
     infer_fields,
@@ -27,14 +31,18 @@ from annosync.convert import (
     to_cvat,
     to_specs,
 )
+from annosync.convert.id_map import IdEntry
+from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
 from annosync.errors import InputError, StateError
+from annosync.model.cvat import LabeledData
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.progress import Later, byte_callback, request_callback
 from annosync.sync.batching import round_robin
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, pulled_items, rules_for
+from annosync.sync.gcpause import gc_paused
 from annosync.sync.journal import Journal
 from annosync.sync.merge import BaseEntry
 from annosync.sync.planned import existing_project
@@ -49,6 +57,7 @@ from annosync.sync.record import (
 )
 from annosync.sync.remote import bound_schema, frame_map, job_records
 from annosync.sync.session import RunSession
+from annosync.sync.upload_parts import PART_OBJECTS, Part, send_parts, split_upload
 
 Report = Callable[[str], None]
 
@@ -85,6 +94,8 @@ class Creator:
         #: tasks this process created (no data yet, by construction: no resume probe needed)
         self._fresh: set[int] = set()
         self.workers = max(1, session.options.concurrency)
+        #: objects per request when a task's labels go up in parts (upload_parts)
+        self.part_objects = PART_OBJECTS
 
     @property
     def record(self) -> RunRecord:
@@ -337,6 +348,10 @@ class Creator:
                 job.assignee = who
 
     def upload_labels(self, task: TaskRecord) -> None:
+        with gc_paused():  # a burst of small objects, bounded by the task (see gcpause)
+            self._upload_labels(task)
+
+    def _upload_labels(self, task: TaskRecord) -> None:
         assert task.id is not None and self.session.schema is not None
         schema = self.session.schema
         frames = frame_map(self.client, task)
@@ -351,20 +366,17 @@ class Creator:
                          load_mask=_mask_loader(self.session))
         self.journal.intent("upload_labels", str(task.id))
         count = len(upload.label_ids())
+        previous = PreviousLabels.from_samples(samples, schema.fields)
+        parts = (split_upload(upload, frames.size, self.part_objects)
+                 if task.media_type == "image" else None)
         with self.session.options.tracker.step(f"upload labels {task.name}", count,
                                                "labels") as step:
-            response = self.client.put_annotations(upload.data.to_api(), task_id=task.id)
-            step.update(count)
-        id_map = build_id_map(task.id, upload, response, bound)
-        # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
-        # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
-        # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
-        # boundaries, the answer does not.
-        now = (response if not upload.data.tracks
-               else self.client.get_annotations(task_id=task.id))
-        previous = PreviousLabels.from_samples(samples, schema.fields)
-        pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
-                           scope=f"task{task.id}")
+            if parts is None:
+                id_map, pulled = self._put_labels(task.id, upload, frames, bound, previous)
+                step.update(count)
+            else:
+                id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
+                                                 step.update)
         jobs = job_records(self.client.list_jobs(task_id=task.id))
         with self._lock:  # other tasks' threads save the same record
             task.labels = {b.name: b.id for b in bound.labels}
@@ -378,6 +390,43 @@ class Creator:
             self.save()
         self.journal.done("upload_labels", str(task.id))
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
+
+    def _put_labels(self, task_id: int, upload: Upload, frames: FrameMap, bound: BoundSchema,
+                    previous: PreviousLabels) -> tuple[TaskIdMap, Pulled]:
+        """One PUT of the task's labels; the ids it gave and the labels as CVAT holds them."""
+        response = LabeledData.model_validate(
+            self.client.put_annotations(upload.data.to_api(), task_id=task_id))
+        id_map = build_id_map(task_id, upload, response, bound)
+        # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
+        # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
+        # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
+        # boundaries, the answer does not.
+        now = (response if not upload.data.tracks
+               else self.client.get_annotations(task_id=task_id))
+        pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
+                           scope=f"task{task_id}")
+        return id_map, pulled
+
+    def _put_parts(self, task_id: int, parts: list[Part], frames: FrameMap, bound: BoundSchema,
+                   previous: PreviousLabels, progress: Callable[[int], Any]
+                   ) -> tuple[TaskIdMap, Pulled]:
+        """The same in parts (see upload_parts): each answer is converted while the server
+        stores the next part. The answers echo what was stored, as a PUT's does."""
+        kinds: dict[str, list[IdEntry]] = {"tag": [], "shape": [], "track": []}
+        pulled = Pulled()
+
+        def consume(part: Part, response: LabeledData) -> None:
+            fresh = build_id_map(task_id, part.upload, response, bound)
+            for entry in fresh.entries:
+                kinds[entry.kind].append(entry)
+            got = from_cvat(response, frames, bound, id_map=fresh, previous=previous,
+                            covered=part.covered, scope=f"task{task_id}")
+            pulled.samples.update(got.samples)
+            progress(len(part.upload.label_ids()))
+
+        send_parts(self.client, task_id, parts, consume)
+        # entries in the order one PUT's answer gives them: tags, then shapes
+        return TaskIdMap(task_id=task_id, entries=[e for k in kinds.values() for e in k]), pulled
 
     def launch_editor(self) -> None:
         if not self.session.manifest.launch_editor:

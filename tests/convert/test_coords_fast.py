@@ -11,9 +11,31 @@ from hypothesis import strategies as st
 from annosync.convert import coords
 
 
+def ref_candidates(guess, f, target):
+    """``coords._candidates`` as it was first written (every float within SEARCH_ULPS tried,
+    sorted by length of repr): the early stop of the fast one must not change its answer."""
+    found = [guess] if f(guess) == target else []
+    up = down = guess
+    for _ in range(coords.SEARCH_ULPS):
+        up = math.nextafter(up, math.inf)
+        down = math.nextafter(down, -math.inf)
+        if f(up) == target:
+            found.append(up)
+        if f(down) == target:
+            found.append(down)
+    return sorted(found, key=lambda v: len(repr(v)))
+
+
+def ref_short(v: float) -> bool:
+    a = abs(v)
+    if not (1e-4 <= a < 1e15):
+        return False
+    return len(repr(a).replace(".", "").lstrip("0").rstrip("0")) <= 14
+
+
 def full_rel(a: float, size: int) -> float:
     a = float(a)
-    found = coords._candidates(a / size, lambda v: v * size, a)
+    found = ref_candidates(a / size, lambda v: v * size, a)
     return found[0] if found else a / size
 
 
@@ -22,14 +44,14 @@ def full_edge(lo: float, hi: float, size: int) -> tuple[float, float]:
     if hi < lo:
         lo, hi = hi, lo
     lo, hi = float(lo), float(hi)
-    starts = coords._candidates(lo / size, lambda v: v * size, lo) or [lo / size]
-    ends = coords._candidates(hi / size, lambda v: v * size, hi) or [hi / size]
+    starts = ref_candidates(lo / size, lambda v: v * size, lo) or [lo / size]
+    ends = ref_candidates(hi / size, lambda v: v * size, hi) or [hi / size]
     for start in starts:
         for end in ends:
             def total(w: float, s: float = start) -> float:
                 return s + w
 
-            found = coords._candidates(max(end - start, 0.0), total, end)
+            found = ref_candidates(max(end - start, 0.0), total, end)
             found = [w for w in found if w >= 0 and (start + w) * size == hi]
             if found:
                 return start, found[0]
@@ -76,3 +98,21 @@ def test_uploaded_boxes_come_back_identical(x: float, w: float, size: int) -> No
     lo, hi = x * size, (x + w) * size
     got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
     assert same(got[0], want[0]) and same(got[1], want[1])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(a=pixels, size=sizes, shift=st.integers(-12, 12))
+def test_candidates_equal_the_exhaustive_search(a: float, size: int, shift: int) -> None:
+    guess = a / size
+    for _ in range(abs(shift)):  # a guess off the quotient, as _edge's width guess can be
+        guess = math.nextafter(guess, math.inf if shift > 0 else -math.inf)
+    for f, target in ((lambda v: v * size, a), (lambda v: 0.25 + v, 0.25 + a / size)):
+        got, want = coords._candidates(guess, f, target), ref_candidates(guess, f, target)
+        assert len(got) == len(want) and all(map(same, got, want))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(v=st.one_of(pixels, st.floats(allow_nan=False, allow_infinity=False),
+                   st.integers(0, 10**15).map(lambda n: n / 10**9)))
+def test_short_equals_the_digit_count(v: float) -> None:
+    assert coords._short(v) == ref_short(v)

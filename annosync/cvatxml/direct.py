@@ -1,0 +1,131 @@
+"""The common import case without the model round trip: an image of boxes into a sample that
+has no labels yet goes straight to plain JSON data.
+
+Why: making a pydantic ``Detection`` per box, placing it, dumping the sample and validating it
+cost more than reading the XML (issue 11). For a sample without labels nothing can merge, so
+the placer's rules reduce to: ids (the file's ``label_id`` when valid and free, else a fresh
+one), order by ``z_order`` (stable), one ``<field>_detections`` container. This module does
+exactly that and checks what the models would (non-negative finite box, non-empty attribute
+names); anything else returns ``None`` and the caller takes the general path, which reports it
+the usual way. ``tests/cvatxml/test_direct.py`` compares the bytes of both paths (Hypothesis).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from annosync.cvatxml.model import Shape
+from annosync.cvatxml.xmlmap import _read_attrs, _specials
+from annosync.dataset import jsonfmt
+from annosync.dataset.jsonfmt import _PADS, _dict_fast, _list_fast, _scalar_fast
+from annosync.model.labels import LABEL_ID_PATTERN
+
+_LABEL_ID = re.compile(LABEL_ID_PATTERN)
+_isfinite = math.isfinite
+_enc = jsonfmt._encode_str
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` fresh label ids, as ``annosync.model.ids.new_id`` makes them, in one go."""
+    head = f"{int(time.time()) & 0xFFFFFFFF:08x}"
+    tail = os.urandom(8 * n).hex()
+    return [head + tail[i:i + 16] for i in range(0, 16 * n, 16)]
+
+
+def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, dict[str, str]],
+               taken: set[str], dataset_ids: set[str]) -> list[dict[str, Any]] | None:
+    """The ``detections`` list (as ``Detections.model_dump(mode="json", by_alias=True)`` has
+    it) of an image's ``box`` shapes placed into an empty sample, or None when anything is out
+    of the ordinary. ``taken`` (ids this import gave out) gets the file's ids it keeps."""
+    out: list[dict[str, Any]] = []
+    keep: set[str] = set()
+    fresh = 0
+    sort = False
+    for s, box in zip(shapes, boxes, strict=True):
+        if s.kind != "box" or box is None or s.elements:
+            return None
+        x, y, bw, bh = box
+        if not (bw >= 0 and bh >= 0 and _isfinite(x) and _isfinite(y) and _isfinite(bw)
+                and _isfinite(bh)):
+            return None
+        label = s.label
+        attrs, label_id = _read_attrs(s.attributes, types.get(label or "", {}))
+        _specials(attrs, s.source, s.occluded, s.group_id)
+        d: dict[str, Any] = {"_id": label_id, "bounding_box": [x, y, bw, bh], "label": label}
+        if attrs:
+            if "" in attrs:
+                return None
+            d["attributes"] = attrs
+        rotation = s.rotation
+        if rotation:
+            d["rotation"] = rotation
+        z = s.z_order
+        if z:
+            d["z_order"] = z
+            sort = True
+        if label_id is None:
+            fresh += 1
+        out.append(d)
+    ids = iter(new_ids(fresh) if fresh else ())
+    for d in out:  # ids in file order, as the placer gives them
+        lid = d["_id"]
+        if lid is None:
+            d["_id"] = next(ids)
+        elif _LABEL_ID.match(lid) and lid not in taken and lid not in dataset_ids \
+                and lid not in keep:
+            keep.add(lid)
+        else:
+            d["_id"] = new_ids(1)[0]
+    taken.update(keep)
+    if sort:
+        out.sort(key=lambda d: d.get("z_order") or 0)
+    return out
+
+
+def _detection_text(d: dict[str, Any]) -> str:
+    """``jsonfmt``'s text of one detection dict of ``box_labels`` at its place in a sample
+    (depth 4: sample, fields, field, list), keys in their sorted order."""
+    pad = _PADS[5]
+    text = "{" + pad + '"_id": ' + _enc(d["_id"])
+    attrs = d.get("attributes")
+    if attrs is not None:
+        text += "," + pad + '"attributes": ' + _dict_fast(attrs, 5)
+    text += ("," + pad + '"bounding_box": ' + _list_fast(d["bounding_box"], 5) + "," + pad
+             + '"label": ' + _enc(d["label"]))
+    rotation = d.get("rotation")
+    if rotation is not None:
+        text += "," + pad + '"rotation": ' + _scalar_fast(rotation)
+    z = d.get("z_order")
+    if z is not None:
+        text += "," + pad + '"z_order": ' + _scalar_fast(z)
+    return text + _PADS[4] + "}"
+
+
+def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]]) -> bytes:
+    """The label file of a sample dumped as ``data`` (its ``fields`` empty) with ``dets``
+    (``box_labels``) in field ``fname``: ``jsonfmt.dump_bytes`` of the whole, bit for bit,
+    with the detections written without the general walk over every value."""
+    fields = data["fields"]
+    if not dets or fields:
+        if dets:
+            fields[fname] = {"_type": "detections", "detections": dets}
+        return jsonfmt.dump_bytes(data)
+    try:
+        body = ("," + _PADS[4]).join([_detection_text(d) for d in dets])
+    except (jsonfmt._Slow, TypeError, KeyError):  # out of the ordinary: the general walk
+        fields[fname] = {"_type": "detections", "detections": dets}
+        return jsonfmt.dump_bytes(data)
+    text = jsonfmt.dumps(data)
+    marker = '\n  "fields": {}'  # depth 1: the only place such a line can be
+    p2, p3 = _PADS[2], _PADS[3]
+    value = ("{" + p2 + _enc(fname) + ": {" + p3 + '"_type": "detections",' + p3
+             + '"detections": [' + _PADS[4] + body + p3 + "]" + p2 + "}" + _PADS[1] + "}")
+    if text.count(marker) != 1:
+        fields[fname] = {"_type": "detections", "detections": dets}
+        return jsonfmt.dump_bytes(data)
+    return text.replace(marker, '\n  "fields": ' + value).encode("utf-8")

@@ -1,0 +1,44 @@
+"""Pausing Python's cyclic garbage collector around bounded bursts of object creation.
+
+Why: converting one task's labels builds tens of thousands of small objects (pydantic models,
+dicts, lists) that stay alive until the task is done. Every 700 allocations CPython's collector
+walks the young objects, and the older generations grow with them, so collections keep
+re-walking the same live objects: measured on a 500-image x 20-box upload, 35-40% of the
+client's CPU (2.6 s -> 1.7 s with collection paused; benchmarks/run.py, docs/benchmarks.md).
+These objects hold no reference cycles worth collecting early (reference counting frees them),
+so collection is paused for the burst and resumes after it. Bursts are bounded (one task's
+labels), so memory cannot grow without bound. Nested and concurrent pauses (tasks converted in
+parallel threads) resume collection only when the last one ends, and never turn on a collector
+someone else had turned off.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["gc_paused"]
+
+_lock = threading.Lock()
+_depth = 0
+_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Automatic cyclic collection off inside the block (reference counting still frees)."""
+    global _depth, _was_enabled
+    with _lock:
+        if _depth == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _was_enabled:
+                gc.enable()

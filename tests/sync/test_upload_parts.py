@@ -1,0 +1,157 @@
+"""A new task's labels sent in parts (PUT, then PATCH action=create, overlapped with converting
+the answers) leave the same run record and the same CVAT annotations as one PUT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import annosync.sync.create as create_mod
+from annosync.convert.results import SentObject, Upload
+from annosync.cvat import CvatClient
+from annosync.model.cvat import LabeledData, Shape, Tag, Track
+from annosync.sync.upload_parts import split_upload
+
+from .conftest import Workspace
+
+SCHEMA = {"ground_truth": {}, "scene_tags": {}, "weather": {}, "lanes": {}, "num_cars": {}}
+
+
+def _upload(frames: list[int], tag_frames: list[int] = ()) -> Upload:  # type: ignore[assignment]
+    up = Upload()
+    for i, f in enumerate(frames):
+        up.data.shapes.append(Shape(type="rectangle", frame=f, label_id=1, points=[0, 0, 1, 1]))
+        up.shapes.append(SentObject(kind="shape", field="d", cvat_label=1, label_ids=[f"s{i}"],
+                                    frames=[f]))
+    for i, f in enumerate(tag_frames):
+        up.data.tags.append(Tag(frame=f, label_id=2))
+        up.tags.append(SentObject(kind="tag", field="c", cvat_label=2, label_ids=[f"t{i}"],
+                                  frames=[f]))
+    return up
+
+
+def test_split_cuts_at_frames_and_keeps_every_object_once() -> None:
+    frames = [0, 0, 1, 2, 2, 2, 3, 5, 5, 6]
+    up = _upload(frames, tag_frames=[1, 4, 6])
+    parts = split_upload(up, 8, limit=3)
+    assert parts is not None and len(parts) >= 2
+    # the parts cover the task's frames once, in order
+    assert [f for p in parts for f in p.covered] == list(range(8))
+    for p in parts:
+        objs = p.upload.shapes + p.upload.tags
+        assert all(p.start <= s.frames[0] < p.stop for s in objs)
+        assert len(p.upload.data.shapes) == len(p.upload.shapes)
+        assert len(p.upload.data.tags) == len(p.upload.tags)
+        assert all(d.frame == s.frames[0] for d, s in
+                   zip(p.upload.data.shapes, p.upload.shapes, strict=True))
+    sent = [s.label_ids[0] for p in parts for s in p.upload.shapes + p.upload.tags]
+    assert sorted(sent) == sorted(s.label_ids[0] for s in up.shapes + up.tags)
+    # frame order within a kind is kept
+    assert [s.label_ids[0] for p in parts for s in p.upload.shapes] == \
+        [s.label_ids[0] for s in up.shapes]
+
+
+def test_small_uploads_and_tracks_are_not_split() -> None:
+    assert split_upload(_upload([0, 1, 2]), 3, limit=3) is None
+    assert split_upload(_upload([0, 0, 0, 0]), 1, limit=2) is None  # one frame: one part
+    tracked = _upload([0, 1, 2, 3, 4])
+    tracked.data.tracks.append(Track(frame=0, label_id=1))
+    assert split_upload(tracked, 5, limit=2) is None
+    outside = _upload([0, 1, 2, 9])
+    assert split_upload(outside, 4, limit=2) is None  # a frame the task lacks
+    twice = _upload([0, 1, 2, 3])
+    twice.shapes[3].label_ids = ["s0"]  # one label id on two frames: converted as one task
+    assert split_upload(twice, 4, limit=2) is None
+
+
+def _server_view(ws: Workspace) -> list[tuple[Any, ...]]:
+    """The task's annotations without CVAT's ids (label names for label ids), sorted."""
+    (task_id,) = ws.task_ids()
+    names = {lb["id"]: lb["name"] for lb in ws.labels(task_id)}
+    data = ws.api.get_annotations(task_id=task_id)
+    out = []
+    for kind in ("tags", "shapes"):
+        for obj in data[kind]:
+            out.append((kind, obj["frame"], names[obj["label_id"]], tuple(obj.get("points", ())),
+                        tuple(sorted(a["value"] for a in obj["attributes"]))))
+    return sorted(out)
+
+
+def _record_view(ws: Workspace) -> tuple[Any, ...]:
+    record = ws.record
+    (task,) = record.tasks
+    assert task.id_map is not None
+    entries = sorted((e.kind, e.field, e.label_id or "", e.index or 0, e.part, e.frame or 0)
+                     for e in task.id_map.entries)
+    return record.base, entries, task.state, task.size
+
+
+def test_parts_give_what_one_put_gives(workspaces: list[Workspace], server: Any,
+                                       tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = Workspace(tmp_path / "one", server)
+    many = Workspace(tmp_path / "many", server)
+    workspaces.extend([one, many])
+    sent: list[str] = []
+    put, patch = CvatClient.put_annotations, CvatClient.patch_annotations
+
+    def put_spy(self: CvatClient, data: Any, *a: Any, **k: Any) -> Any:
+        sent.append(f"PUT {len(data['shapes']) + len(data['tags'])}")
+        return put(self, data, *a, **k)
+
+    def patch_spy(self: CvatClient, action: str, data: Any, *a: Any, **k: Any) -> Any:
+        sent.append(f"PATCH {action} {len(data['shapes']) + len(data['tags'])}")
+        return patch(self, action, data, *a, **k)
+
+    monkeypatch.setattr(CvatClient, "put_annotations", put_spy)
+    monkeypatch.setattr(CvatClient, "patch_annotations", patch_spy)
+    for ws in (one, many):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema=SCHEMA)
+    one.run()
+    single = list(sent)
+    sent.clear()
+    monkeypatch.setattr(create_mod, "PART_OBJECTS", 7)
+    many.run()
+    assert len(single) == 1 and single[0].startswith("PUT")
+    assert sent[0].startswith("PUT") and len(sent) >= 3
+    assert all(s.startswith("PATCH create") for s in sent[1:])
+    assert sum(int(s.rsplit(" ", 1)[1]) for s in sent) == int(single[0].split()[1])
+    assert _record_view(many) == _record_view(one)
+    assert _server_view(many) == _server_view(one)
+    for ws in (one, many):
+        assert not ws.plan().has_changes
+    # label files untouched by the upload, in both
+    for key in one.record.samples:
+        assert one.sample(key) == many.sample(key)
+
+
+def test_a_failed_part_is_resumed_from_a_clean_task(ws: Workspace,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part refused mid-way fails the apply; the next apply starts over with the PUT (which
+    replaces the parts that made it) and ends with each label once."""
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA)
+    monkeypatch.setattr(create_mod, "PART_OBJECTS", 7)
+    patch = CvatClient.patch_annotations
+    calls = {"n": 0}
+
+    def flaky(self: CvatClient, action: str, data: Any, *a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("connection dropped")
+        return patch(self, action, data, *a, **k)
+
+    monkeypatch.setattr(CvatClient, "patch_annotations", flaky)
+    with pytest.raises(RuntimeError, match="connection dropped"):
+        ws.run()
+    assert ws.record.tasks[0].state == "data_uploaded"
+    ws.run()
+    assert ws.record.tasks[0].state == "labels_uploaded"
+    (task_id,) = ws.task_ids()
+    data = LabeledData.model_validate(ws.api.get_annotations(task_id=task_id))
+    carried = [a.value for o in [*data.shapes, *data.tags] for a in o.attributes
+               if len(a.value) == 24]
+    assert carried and len(carried) == len(set(carried))
+    assert not ws.plan().has_changes
