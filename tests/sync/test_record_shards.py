@@ -35,6 +35,7 @@ from annosync.sync.record import (
     shard_dir,
 )
 from annosync.sync.session import SyncOptions
+from annosync.sync.shards import label_counts
 
 from .conftest import Workspace
 from .test_plan_index import edit, path_of, restore, settle, short_racy_window  # noqa: F401
@@ -124,7 +125,10 @@ def test_a_sharded_record_round_trips_equal_to_the_model(tmp_path: Path, record:
     assert ("samples" in head) == any(r.frame == 99 for r in record.samples.values())
     assert all("id_map" not in t for t in head["tasks"])
     loaded = load_record(state, "run")
-    assert loaded is not None
+    assert loaded is not None and loaded._store is not None
+    # what --max-delete needs comes from the head: no shard loaded for it
+    assert loaded.base_sizes() == label_counts(record.base.values())
+    assert not loaded._store.loaded
     # lazily: one key at a time, the same as the model
     for key in [*record.samples, "stray", "nothing"]:
         assert loaded.base.get(key) == record.base.get(key)
