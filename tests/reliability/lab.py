@@ -372,6 +372,8 @@ def snapshot(ws: Workspace, client: CvatClient) -> Snapshot:
             for d in getattr(value, "detections", []))
     try:
         record = load_record(ws.state, ws.key)
+        if record is not None:
+            record.load_all()  # every shard the head names exists with the bytes it names
     except Exception as exc:
         corrupt.append(f"run record: {exc}")
         record = None
