@@ -123,7 +123,7 @@ class Bench:
         if code not in check:
             raise RuntimeError(f"annosync {' '.join(argv)} exited {code}:\n{err[-3000:]}")
         return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024,
-                "emu_cpu_s": self.emu_cpu() - cpu0}
+                "cpu_s": usage.ru_utime + usage.ru_stime, "emu_cpu_s": self.emu_cpu() - cpu0}
 
     def repeat(self, fn: Any, n: int | None = None) -> list[dict[str, Any]]:
         return [fn(i) for i in range(n or self.args.repeat)]
@@ -291,11 +291,13 @@ class Bench:
         self.row("plan", f"no-op plan, {label} samples x 10 (CLI, cold)",
                  f"{cold['wall_s']:.2f} s", "", "")
         self.row("plan", f"no-op plan, {label} samples x 10 (CLI, warm)",
-                 f"{_med(warm, 'wall_s'):.2f} s, {_med(warm, 'rss_mb'):.0f} MB", "", "< 1 s")
+                 f"{_med(warm, 'wall_s'):.2f} s ({_med(warm, 'cpu_s'):.2f} CPU s), "
+                 f"{_med(warm, 'rss_mb'):.0f} MB", "", "< 1 s")
         self.row("plan", "  in-process plan / label files read",
                  f"{inproc['plan_s']:.2f} s / {inproc['files_read']}", "", "0 read")
         self.row("plan", "plan after 10 files changed (CLI)",
-                 f"{changed_cli['wall_s']:.2f} s", "", "")
+                 f"{changed_cli['wall_s']:.2f} s ({changed_cli['cpu_s']:.2f} CPU s), "
+                 f"{changed_cli['rss_mb']:.0f} MB", "", "")
         self.row("plan", "  label files read / push changes",
                  f"{changed['files_read']} / {changed['push']}", "", "10")
         self.row("plan", "push of those 10 files (in-process)",

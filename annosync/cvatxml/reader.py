@@ -42,9 +42,14 @@ from annosync.errors import InputError, Problem
 
 Source = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 
-CHUNK_BYTES = 256 * 1024
+#: bytes fed to the parser at a time: small enough that what it builds is still in the CPU cache
+#: when the items are read (256 KiB was ~20% slower on a 100k-box file)
+CHUNK_BYTES = 32 * 1024
 _SHAPES = frozenset(SHAPE_KINDS)
 _ELEMENT_SHAPES = frozenset(SHAPE_KINDS) - {"skeleton"}
+#: the attributes of a ``<box>`` of an image as CVAT writes it (``_Body.plain_box``)
+_PLAIN_BOX = {"label", "source", "occluded", "xtl", "ytl", "xbr", "ybr", "z_order"}
+_isfinite = math.isfinite
 
 
 @dataclass
@@ -228,6 +233,47 @@ class _Body:
                                el.sourceline)
 
     # -- shapes ---------------------------------------------------------------------------------
+    def plain_box(self, el: etree._Element) -> Shape | None:
+        """``shape(el, False, False)`` of a ``<box>`` as CVAT writes it in an image (exactly
+        its eight attributes, only ``<attribute name>`` children, no stray text): the same
+        ``Shape`` with fewer calls into lxml; None when it is anything else (``shape`` then)."""
+        a = dict(el.items())
+        if a.keys() != _PLAIN_BOX:
+            return None
+        occluded = a["occluded"]
+        if occluded == "0":
+            occ = False
+        elif occluded == "1":
+            occ = True
+        else:
+            return None
+        try:
+            points = [float(a["xtl"]), float(a["ytl"]), float(a["xbr"]), float(a["ybr"])]
+            z_order = int(a["z_order"])
+        except ValueError:
+            return None
+        if not _isfinite(points[0] + points[1] + points[2] + points[3]):
+            return None
+        attributes: list[Attr] = []
+        for child in el:
+            if child.tag != "attribute":
+                return None
+            tail = child.tail
+            if tail and not tail.isspace():
+                return None
+            pairs = child.items()
+            if len(pairs) != 1 or pairs[0][0] != "name" or len(child):
+                return None
+            attributes.append(Attr(pairs[0][1], child.text or ""))
+        text = el.text
+        if text and not text.isspace():
+            return None
+        s = Shape("box", a["label"], a["source"], None, None, None, occ, points, None, None,
+                  z_order, None, line=el.sourceline)
+        if attributes:
+            s.attributes = attributes
+        return s
+
     def shape(self, el: etree._Element, in_track: bool, is_element: bool) -> Shape:
         """One shape element (the hot path of the reader: keep it lean)."""
         kind = el.tag
@@ -337,15 +383,20 @@ class _Body:
         img.height = self._opt_int(a, "height", el)
         img.extra = self._extra(a, el)
         shapes, tags = img.shapes, img.tags
+        plain_box = self.plain_box
         for child in el:
             tag = child.tag
-            if tag in _SHAPES:
+            if tag == "box":
+                shapes.append(plain_box(child) or self.shape(child, False, False))
+            elif tag in _SHAPES:
                 shapes.append(self.shape(child, False, False))
             elif tag == "tag":
                 tags.append(self.tag(child))
             elif isinstance(tag, str):
                 self._unknown_child(child, el, img.passthrough)
-            self._tail_check(el, child)
+            tail = child.tail
+            if tail and not tail.isspace():
+                self._tail_check(el, child)
         self._text_check(el)
         return img
 

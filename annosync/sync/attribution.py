@@ -30,7 +30,14 @@ from annosync.sync.apply import ApplyResult
 from annosync.sync.engine import Engine
 from annosync.sync.gitrepo import GitError, Identity, Repo
 from annosync.sync.plan import Counts, Plan, RunPlan
-from annosync.sync.record import JobRecord, RunRecord, TaskRecord, record_path, record_to_bytes
+from annosync.sync.record import (
+    JobRecord,
+    RunRecord,
+    TaskRecord,
+    record_files,
+    record_path,
+    shard_dir,
+)
 from annosync.sync.refresh import RunWork
 from annosync.sync.render import label_file
 from annosync.sync.review import job_url
@@ -170,10 +177,13 @@ class Attribution:
     def _check(self, repo: Repo, runs: list[_Run]) -> None:
         scope = self._scope(repo)
         ours: set[str] = set()
+        shards: list[str] = []  # the runs' shard folders (annosync's own files too)
         writes: set[str] = set()
         for run in runs:
             try:
                 ours.add(repo.relative(record_path(run.session.state_dir, run.session.anno_key)))
+                shards.append(repo.relative(shard_dir(run.session.state_dir,
+                                                      run.session.anno_key)) + "/")
                 work = run.rp._work
                 if isinstance(work, RunWork) and run.session.options.mode in ("sync", "pull"):
                     writes |= {repo.relative(run.session.folder.label_path(k))
@@ -186,7 +196,8 @@ class Attribution:
             raise StateError(f"--commit: annosync would write {_some(outside)} outside "
                              "--commit-paths: name those paths too")
         changes = repo.status()
-        dirty = sorted(c.path for c in changes if _within(c.path, scope) and c.path not in ours)
+        dirty = sorted(c.path for c in changes if _within(c.path, scope) and c.path not in ours
+                       and not c.path.startswith(tuple(shards)))
         if dirty:
             hint = ("commit or stash them first" if scope is None else
                     "commit or stash them first, or leave them out of --commit-paths")
@@ -220,6 +231,7 @@ class Attribution:
         if record is None:
             return []
         record_rel = repo.relative(record_path(session.state_dir, session.anno_key))
+        shard_rel = repo.relative(shard_dir(session.state_dir, session.anno_key))
         written = set(result.written)
         done_keys: set[str] = set()
         done_jobs: set[int] = set()
@@ -231,10 +243,13 @@ class Attribution:
             staged = staged_record(run.old, record, done_keys, done_jobs)
             files: dict[str, bytes | None] = {
                 repo.relative(session.folder.label_path(k)): None for k in jw.keys}
-            files[record_rel] = record_to_bytes(staged)
+            head, shards = record_files(staged)
+            files[record_rel] = head
+            files.update({f"{shard_rel}/{name}": data for name, data in shards.items()})
             author, co_authors = self._authors(run, jw)
             message = self._message(run, jw, author, co_authors)
-            sha = repo.commit(files, message, author=author, date=_git_date(jw.jobs[0].updated_date))
+            sha = repo.commit(files, message, author=author, date=_git_date(jw.jobs[0].updated_date),
+                              replace=[shard_rel])
             summary = (f"committed job {jw.jobs[0].id} of task {jw.task.id} as {sha[:10]} "
                        f"(author {author.name} <{author.email}>, {len(jw.keys)} file(s))")
             made.append(Committed(sha, summary))
@@ -243,13 +258,20 @@ class Attribution:
         for key in sorted(written - done_keys):
             rest[repo.relative(session.folder.label_path(key))] = None
         rest[record_rel] = None
+        on_disk = repo.root / shard_rel
+        current = {f"{shard_rel}/{p.name}" for p in on_disk.glob("*.json")} if \
+            on_disk.is_dir() else set()
+        rest.update(dict.fromkeys(sorted(current)))
         changed = {p: b for p, b in rest.items() if _differs(repo, p)}
-        if changed:
+        stale = repo.tracked([shard_rel]) - current
+        if changed or stale:
             first = f"{session.options.mode} {session.anno_key}: run state"
             body = [f"Run: {session.anno_key} (run {record.run_id})",
                     *(f"File: {p}" for p in sorted(changed)), "",
                     f"Annosync-Run: {session.anno_key}"]
-            sha = repo.commit(changed, "\n".join([first, "", *body]) + "\n")
+            everything = {**changed, **dict.fromkeys(current)}  # the folder as on disk
+            sha = repo.commit(everything, "\n".join([first, "", *body]) + "\n",
+                              replace=[shard_rel])
             summary = f"committed the run state of {session.anno_key} as {sha[:10]}"
             made.append(Committed(sha, summary))
             say(summary)

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,13 +117,22 @@ class Repo:
         return Identity(name, rest.split(">", 1)[0])
 
     def commit(self, files: Mapping[str, bytes | None], message: str, *,
-               author: Identity | None = None, date: str | None = None) -> str:
+               author: Identity | None = None, date: str | None = None,
+               replace: Sequence[str] = ()) -> str:
         """Commit ``files`` (repo-relative path -> content, None: as in the work tree) on top of
-        HEAD, leaving every other index entry and the work tree as they are; the new commit."""
+        HEAD, leaving every other index entry and the work tree as they are; the new commit.
+        ``replace``: folders that hold exactly the ``files`` under them after the commit
+        (others tracked there are removed, e.g. a run record's shards no head names)."""
         parent = self.head()
+        removed: list[str] = []
         with tempfile.TemporaryDirectory(prefix="annosync-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            if replace:
+                listed = self.run("ls-files", "-z", "--", *replace, env=env)
+                removed = sorted(p for p in listed.split("\0") if p and p not in files)
+                if removed:
+                    self.run("update-index", "--force-remove", "--", *removed, env=env)
             on_disk = sorted(p for p, blob in files.items() if blob is None)
             if on_disk:
                 self.run("update-index", "--add", "--", *on_disk, env=env)
@@ -143,5 +152,5 @@ class Repo:
         self.run("update-ref", "-m", f"annosync: {message.splitlines()[0]}", "HEAD", sha,
                  parent or "0" * 40)
         # the user's index learns about our files only (their staged work stays staged)
-        self.run("reset", "-q", "--", *sorted(files))
+        self.run("reset", "-q", "--", *sorted({*files, *removed}))
         return sha

@@ -91,14 +91,13 @@ def _deletion_limits(session: RunSession, rp: RunPlan, work: RunWork) -> None:
     if record is None or session.options.force:
         return
     limit = session.manifest.load.max_delete
-    base_sizes: dict[str, int] = defaultdict(int)
-    for fields in record.base.values():
-        for path, entries in fields.items():
-            base_sizes[path] += len(entries)
     deletes: dict[str, int] = defaultdict(int)
     for sw in work.samples.values():
         for path, m in sw.merges.items():
             deletes[path] += sum(1 for c in m.changes if c.kind == "delete")
+    if not any(deletes.values()):
+        return
+    base_sizes = record.base_sizes()  # from the head's counts: no shard is loaded for this
     for path, count in sorted(deletes.items()):
         size = base_sizes.get(path, 0)
         if size and count and 100.0 * count / size > limit:

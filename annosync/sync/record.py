@@ -1,21 +1,28 @@
 """The run record: everything a run needs to resume, re-plan and merge, safe to commit.
 
-One deterministic JSON file per anno key at ``<dataset>/.annosync/runs/<anno_key>.json``. It
-holds the reference's run info (config, schema as sent, timestamps, server URL and version), the
-CVAT ids (project, tasks, jobs; each sample's task and frame), the ``label_id <-> CVAT id`` map of
-every task, and the base digests of the three-way merge. It never holds a secret: credentials are
-not part of any model written here, and the config is the manifest, which refuses them.
+A deterministic JSON *head* per anno key at ``<dataset>/.annosync/runs/<anno_key>.json`` holds
+the reference's run info (config, schema as sent, timestamps, server URL and version) and the
+CVAT ids (project, tasks, jobs; each sample's task and frame). The heavy parts, each task's
+``label_id <-> CVAT id`` map and its samples' base digests of the three-way merge (~450 bytes
+per label), live in one *shard* per task, ``runs/<anno_key>/task-<index>-<digest>.json``, named
+in the head with the digest of its bytes. A plan loads a shard only when it needs that task
+(``record.base`` and ``task.id_map`` load on first use), so a no-op plan of a million labels
+reads the head alone. ``sharding.py`` says how a save stays crash-safe. The record never holds
+a secret: credentials are not part of any model written here, and the config is the manifest,
+which refuses them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
@@ -25,13 +32,27 @@ from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import InputError, StateError
 from annosync.model.problems import problems_from_validation
 from annosync.sync.merge import BaseEntry
+from annosync.sync.shards import (
+    LazyBase,
+    Part,
+    ShardFile,
+    ShardRef,
+    ShardStore,
+    git_blob_id,
+    label_counts,
+    shard_name,
+)
 
-RECORD_FORMAT = 1
+#: 1: one file holding everything; 2: a head and one shard per task (``sync/shards.py``)
+RECORD_FORMAT = 2
 RUNS_DIR = "runs"
 #: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
 #: dataset lock and its note, the journal of an apply in progress, temporary files (run records
 #: are meant to be committed: they let another clone go on with the run)
 GITIGNORE = "lock\nlock.owner\njournal/\n.*.tmp\n"
+#: shards are named by the digest of their bytes: git must keep each side's bytes in a merge
+#: (a textual merge of two sides' shards would match neither head) and never convert them
+GITATTRIBUTES = "runs/*/*.json -merge -text\n"
 
 TaskState = Literal["planned", "created", "data_uploaded", "labels_uploaded"]
 
@@ -87,6 +108,31 @@ class TaskRecord(_Record):
     )
     id_map: TaskIdMap | None = Field(default=None, description="CVAT id <-> label id")
     created_at: str | None = None
+    #: the store that loads ``id_map`` from the task's shard on first use (a sharded record)
+    _shard: ShardStore | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "id_map":  # not loaded yet (see ``shards.py``)
+                store = (self.__pydantic_private__ or {}).get("_shard")
+                if store is not None:
+                    store.ensure(self.index)
+                return self.__dict__.setdefault("id_map", None)
+            return super().__getattr__(name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskRecord):
+            return NotImplemented
+        self.id_map, other.id_map  # noqa: B018  # load them: equal content is what counts
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> TaskRecord:
+        self.id_map  # noqa: B018  # load it: a copy is a plain, complete task
+        out = super().__deepcopy__(memo)
+        out._shard = None
+        return out
 
 
 class SampleRef(_Record):
@@ -117,6 +163,52 @@ class RunRecord(_Record):
     base: dict[str, dict[str, dict[str, BaseEntry]]] = Field(
         default_factory=dict, description="sample key -> field -> label key -> base digests"
     )
+    shards: list[ShardRef] = Field(default_factory=list, exclude=True,
+                                   description="the head's shard list (format 2), as read")
+    #: loads the shards of a record read from disk (None: everything is in memory)
+    _store: ShardStore | None = PrivateAttr(default=None)
+
+    def load_all(self) -> RunRecord:
+        """Load every shard (what a full dump, a copy or a comparison needs)."""
+        if self._store is not None:
+            self._store.load_all()
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content (every shard loaded), whatever is loaded or where it came from."""
+        if not isinstance(other, RunRecord):
+            return NotImplemented
+        mine, theirs = dict(self.load_all().__dict__), dict(other.load_all().__dict__)
+        mine.pop("shards"), theirs.pop("shards")
+        return mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RunRecord:
+        self.load_all()
+        out = super().__deepcopy__(memo)
+        out._store = None  # the base came out a plain dict (``LazyBase.__deepcopy__``)
+        return out
+
+    def model_dump(self, **kw: Any) -> dict[str, Any]:
+        self.load_all()
+        return super().model_dump(**kw)
+
+    def model_dump_json(self, **kw: Any) -> str:
+        self.load_all()
+        return super().model_dump_json(**kw)
+
+    def base_sizes(self) -> dict[str, int]:
+        """Field -> base entries of the run, without loading a shard that is not loaded."""
+        store = self._store
+        if store is None or not isinstance(self.base, LazyBase):
+            return label_counts(self.base.values())
+        counts = label_counts(dict.values(self.base))
+        for part, ref in store.refs.items():
+            if part not in store.loaded:
+                for path, n in ref.labels.items():
+                    counts[path] = counts.get(path, 0) + n
+        return counts
 
     def task_by_id(self, task_id: int) -> TaskRecord | None:
         return next((t for t in self.tasks if t.id == task_id), None)
@@ -130,11 +222,100 @@ def runs_dir(state_dir: str | os.PathLike[str]) -> Path:
 
 
 def record_path(state_dir: str | os.PathLike[str], anno_key: str) -> Path:
+    """The record's head (the file a git merge conflict shows up in)."""
     return runs_dir(state_dir) / f"{anno_key}.json"
 
 
+def shard_dir(state_dir: str | os.PathLike[str], anno_key: str) -> Path:
+    """Where the record's shards live (``runs/<anno_key>/``)."""
+    return runs_dir(state_dir) / anno_key
+
+
+def record_files(record: RunRecord) -> tuple[bytes, dict[str, bytes]]:
+    """The whole record as files: the head's bytes, and every shard's (file name -> bytes)."""
+    record.load_all()
+    head, blobs, _ = _serialize(record, everything=True)
+    return head, blobs
+
+
 def record_to_bytes(record: RunRecord) -> bytes:
-    return jsonfmt.dump_bytes(record.model_dump(mode="json", exclude_none=True))
+    """The head's bytes (what names the whole record: it carries every shard's digest)."""
+    return record_files(record)[0]
+
+
+def _serialize(record: RunRecord, everything: bool = False
+               ) -> tuple[bytes, dict[str, bytes], list[ShardRef]]:
+    """The head's bytes and the bytes of the shards in memory (all of them with
+    ``everything``, else those loaded); shards not loaded keep what the head said."""
+    store = record._store
+    lazy = store is not None and isinstance(record.base, LazyBase) and not everything
+    tasks = record.tasks
+    if lazy:
+        assert store is not None
+        for task in tasks:  # an id map set without loading its shard: load the rest of it
+            if (task.index in store.refs and task.index not in store.loaded
+                    and "id_map" in task.__dict__):
+                store.ensure(task.index)
+        refs = {p: r for p, r in store.refs.items() if p not in store.loaded}
+        parts: set[Part] = set(store.loaded)
+        entries = dict.items(record.base)
+    else:
+        refs = {}
+        parts = {t.index for t in tasks}
+        entries = record.base.items()
+    grouped: dict[Part, dict[str, Any]] = {}
+    samples = record.samples
+    for key, fields in entries:
+        ref = samples.get(key)
+        grouped.setdefault(None if ref is None else ref.task, {})[key] = fields
+    blobs: dict[str, bytes] = {}
+    for part in sorted(parts | set(grouped), key=_order):
+        base = dict(sorted(grouped.get(part, {}).items()))
+        id_map = tasks[part].id_map if part is not None and 0 <= part < len(tasks) else None
+        if not base and id_map is None:
+            refs.pop(part, None)
+            continue
+        shard = ShardFile.model_construct(format=RECORD_FORMAT, task=part, id_map=id_map,
+                                          base=base)
+        data = jsonfmt.dump_bytes(shard.model_dump(mode="json", exclude_none=True))
+        digest = source_digest(data)
+        name = shard_name(part, digest)
+        refs[part] = ShardRef(task=part, file=name, digest=digest, blob=git_blob_id(data),
+                              labels=label_counts(base.values()))
+        blobs[name] = data
+    ordered = [refs[p] for p in sorted(refs, key=_order)]
+    exclude: dict[str, Any] = {"base": True, "tasks": {"__all__": {"id_map"}}}
+    if _derivable(record):  # the tasks' sample lists say it all (3/4 of a head's bytes)
+        exclude["samples"] = True
+    head = super(RunRecord, record).model_dump(mode="json", exclude_none=True, exclude=exclude)
+    head["format"] = RECORD_FORMAT
+    head["shards"] = [r.model_dump(mode="json", exclude_none=True) for r in ordered]
+    return jsonfmt.dump_bytes(head), blobs, ordered
+
+
+def _derivable(record: RunRecord) -> bool:
+    """Whether ``record.samples`` is exactly what the tasks' sample lists give (each sample in
+    the task listing it, at its position: how annosync makes and adopts tasks)."""
+    samples = record.samples
+    if sum(len(t.samples) for t in record.tasks) != len(samples):
+        return False
+    for task in record.tasks:
+        index = task.index
+        for frame, key in enumerate(task.samples):
+            ref = samples.get(key)
+            if ref is None or ref.task != index or ref.frame != frame:
+                return False
+    return True
+
+
+def _derive_samples(record: RunRecord) -> None:
+    """Sample refs of a head that left them out (``_derivable``): from the tasks."""
+    record.samples = {key: SampleRef.model_construct(task=task.index, frame=frame)
+                      for task in record.tasks for frame, key in enumerate(task.samples)}
+
+
+def _order(part: Part) -> tuple[bool, int]:
+    return (part is None, part or 0)
 
 
 def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord | None:
@@ -143,10 +324,21 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    record = _validate(data, path)
+    source = source_digest(data)
+    record._source = source
+    if record.format >= 2:
+        if "samples" not in record.model_fields_set:
+            _derive_samples(record)
+        _attach(record, ShardStore(record, shard_dir(state_dir, anno_key), path, source,
+                                   record.shards), path)
+    return record
+
+
+def _validate(data: bytes, path: Path) -> RunRecord:
     try:  # the common case in one pass (pydantic's own JSON parser: a big record loads 2x faster)
         record = RunRecord.model_validate_json(data)
         if record.format <= RECORD_FORMAT:
-            record._source = source_digest(data)
             return record
     except ValidationError:
         pass  # read again below, for the located error this gives
@@ -170,11 +362,25 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_FORMAT:
         raise StateError(f"{path}: written by a newer annosync (format {raw['format']})")
     try:
-        record = RunRecord.model_validate(raw)
+        return RunRecord.model_validate(raw)
     except ValidationError as exc:
         raise InputError(problems_from_validation(exc, str(path))) from None
-    record._source = source_digest(data)
-    return record
+
+
+def _attach(record: RunRecord, store: ShardStore, path: Path) -> None:
+    """Make a format-2 head's ``base`` and id maps load from its shards on first use."""
+    if record.base or any(t.id_map is not None for t in record.tasks):
+        raise InputError.at("run record head holds base digests or id maps (they belong in "
+                            "its shards): was it edited by hand?", str(path))
+    parts = [r.task for r in record.shards]
+    if len(set(parts)) != len(parts):
+        raise InputError.at("run record names two shards for one task", str(path))
+    record._store = store
+    record.base = LazyBase(store)
+    for task in record.tasks:
+        if task.index in store.refs:
+            del task.__dict__["id_map"]
+            task._shard = store
 
 
 def source_digest(data: bytes) -> str:
@@ -184,30 +390,70 @@ def source_digest(data: bytes) -> str:
 def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
     """Write the record if anything but its timestamp changed (so git sees no churn).
 
-    The record is serialized once (a big run's record is megabytes): with a new timestamp,
-    compared with the file's bytes carrying that same timestamp."""
+    Only shards in memory are serialized, and only those whose bytes changed are written:
+    first the shards (under new, digest-named files), then the head (atomically), then the
+    shards no head names any more are deleted. A record read in format 1 is written in
+    format 2 here (its old single file is replaced by the head last: a crash before leaves
+    it as it was)."""
     path = record_path(state_dir, record.anno_key)
+    folder = shard_dir(state_dir, record.anno_key)
+    store = record._store
+    if store is not None and store.folder != folder:  # renamed: every shard is written anew
+        record.load_all()
+        record._store = store = None
     previous = record.updated_at
     record.updated_at = now_iso()
-    data = record_to_bytes(record)
+    head, blobs, refs = _serialize(record)
     try:
         old = path.read_bytes()
     except FileNotFoundError:
         old = None
-    if old is not None and _unstamped(old) == _unstamped(data):
+    # files known to be on disk as the head names them (shards recovered from git are not)
+    known = {r.file for r in store.refs.values()} - store.recovered if store is not None else set()
+    missing = [r for r in refs if r.file not in known and not (folder / r.file).exists()]
+    if old is not None and not missing and _unstamped(old) == _unstamped(head):
         record.updated_at = previous
         record._source = source_digest(old)
+        _clean_shards(folder, {r.file for r in refs})  # what an interrupted save left
         return False
     ignore = Path(state_dir) / ".gitignore"
     if not ignore.exists():  # machine-local state never travels with a git clone
         write_bytes_atomic(ignore, GITIGNORE.encode())
-    write_bytes_atomic(path, data)
-    record._source = source_digest(data)
+    attributes = Path(state_dir) / ".gitattributes"
+    if not attributes.exists():
+        write_bytes_atomic(attributes, GITATTRIBUTES.encode())
+    for ref in missing:
+        data = blobs.get(ref.file)
+        if data is None:  # a shard not loaded is gone from disk: never write a head naming it
+            raise StateError(f"{folder / ref.file}: run record shard is missing")
+        write_bytes_atomic(folder / ref.file, data)
+    write_bytes_atomic(path, head)
+    record.format = RECORD_FORMAT
+    record.shards = refs
+    source = source_digest(head)
+    record._source = source
+    if store is not None:
+        store.refs = {r.task: r for r in refs}
+        store.source = source
+        store.recovered.clear()
+    _clean_shards(folder, {r.file for r in refs})
     return True
 
 
+def _clean_shards(folder: Path, keep: set[str]) -> None:
+    """Delete the shards the head no longer names (best effort: they are never read)."""
+    try:
+        names = [p for p in folder.iterdir() if p.suffix == ".json"]
+    except FileNotFoundError:
+        return
+    for stale in names:
+        if stale.name not in keep:
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 def _unstamped(data: bytes) -> bytes:
-    """A record's bytes without its ``updated_at`` value (the last top-level key)."""
+    """A record's bytes without its ``updated_at`` value."""
     at = data.rfind(b'"updated_at": "')
     if at < 0:
         return data
@@ -223,12 +469,15 @@ def list_records(state_dir: str | os.PathLike[str]) -> list[str]:
 
 
 def delete_record(state_dir: str | os.PathLike[str], anno_key: str) -> bool:
+    """Delete the head first (a record without it is no record), then the shards."""
     path = record_path(state_dir, anno_key)
     try:
         path.unlink()
-        return True
+        found = True
     except FileNotFoundError:
-        return False
+        found = False
+    shutil.rmtree(shard_dir(state_dir, anno_key), ignore_errors=True)
+    return found
 
 
 def rename_record(state_dir: str | os.PathLike[str], old: str, new: str) -> None:
@@ -237,6 +486,7 @@ def rename_record(state_dir: str | os.PathLike[str], old: str, new: str) -> None
         raise StateError(f"no annotation run {old!r}")
     if record_path(state_dir, new).exists():
         raise StateError(f"an annotation run {new!r} already exists")
+    record.load_all()
     record.anno_key = new
     save_record(state_dir, record)
     delete_record(state_dir, old)

@@ -219,6 +219,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
                     clean = memo is not None and memo.is_clean(key, got[1])
+                    if remote is None and clean and not view.held:
+                        continue  # read again (a racy index entry) but known to agree: as above
                     sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))

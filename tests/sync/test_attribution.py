@@ -16,7 +16,7 @@ from annosync.cli.main import cli
 from annosync.errors import StateError
 from annosync.sync.attribution import Attribution, _git_date
 from annosync.sync.engine import apply_plan, make_plan, open_sessions
-from annosync.sync.record import record_path
+from annosync.sync.record import record_path, shard_dir, source_digest
 from annosync.sync.session import SyncOptions
 
 from .conftest import Workspace
@@ -69,6 +69,23 @@ def record_rel(ws: Workspace) -> str:
     return record_path(ws.folder.state_dir, ws.anno_key).relative_to(ws.root).as_posix()
 
 
+def committed(ws: Workspace, sha: str) -> list[str]:
+    """The files a commit changed, the run record's shards left out; they are checked here:
+    the commit holds exactly the shards its record head names, with the bytes it names."""
+    shards = shard_dir(ws.folder.state_dir, ws.anno_key).relative_to(ws.root).as_posix() + "/"
+    head = json.loads(git(ws.root, "show", f"{sha}:{record_rel(ws)}"))
+    assert head["format"] == 2
+    for ref in head["shards"]:
+        data = subprocess.run(["git", "-C", str(ws.root), "cat-file", "blob",
+                               f"{sha}:{shards}{ref['file']}"], check=True,
+                              capture_output=True).stdout
+        assert source_digest(data) == ref["digest"]
+    held = git(ws.root, "ls-tree", "-r", "--name-only", sha, "--", shards).split()
+    assert sorted(held) == sorted(shards + r["file"] for r in head["shards"])
+    names = git(ws.root, "show", "--name-only", "--format=", sha).split()
+    return [n for n in names if not n.startswith(shards)]
+
+
 def test_one_commit_per_pulled_job_by_its_assignee(ws: Workspace) -> None:
     keys = repo_run(ws)
     jobs = ws.record.tasks[0].jobs
@@ -88,9 +105,9 @@ def test_one_commit_per_pulled_job_by_its_assignee(ws: Workspace) -> None:
                                      "dana@example.org"]
     assert log[2].endswith("|start")
     first, second = shas
-    assert git(ws.root, "show", "--name-only", "--format=", first).split() == sorted(
+    assert committed(ws, first) == sorted(
         [rel(ws, keys[1]), record_rel(ws)])
-    assert git(ws.root, "show", "--name-only", "--format=", second).split() == sorted(
+    assert committed(ws, second) == sorted(
         [rel(ws, keys[2]), record_rel(ws)])
     message = git(ws.root, "show", "-s", "--format=%B", first)
     task = ws.record.tasks[0]
@@ -209,7 +226,7 @@ def test_a_video_is_one_commit_by_its_jobs_assignee(ws: Workspace) -> None:
     (sha,) = pull(ws)
     assert git(ws.root, "show", "-s", "--format=%an <%ae>", sha).strip() == (
         f"{alice} <{alice}@example.com>")
-    assert git(ws.root, "show", "--name-only", "--format=", sha).split() == sorted(
+    assert committed(ws, sha) == sorted(
         [rel(ws, "day"), record_rel(ws)])
     message = git(ws.root, "show", "-s", "--format=%B", sha)
     assert re.search(r"Labels:   frames\.vehicles: \d+ edited\n", message), message
@@ -229,7 +246,7 @@ def test_sync_commit_pushes_then_commits_the_run_state_as_the_user(ws: Workspace
     assert log[0] == f"Dana Reviewer|sync {ws.anno_key}: run state"
     assert log[1].startswith(f"{ws.user('alice')}|sync {ws.anno_key}: job ")
     assert log[2] == "Dana Reviewer|my edit"
-    assert git(ws.root, "show", "--name-only", "--format=", shas[1]).split() == [record_rel(ws)]
+    assert committed(ws, shas[1]) == [record_rel(ws)]
     assert git(ws.root, "status", "--porcelain", "--untracked-files=no") == ""
     assert not ws.plan().has_changes
 
