@@ -61,8 +61,13 @@ def record(experiment: str, tried: str, counts: dict[str, Any], survived: str) -
 CLASSES = ("car", "person", "truck")
 
 PROBE = r"""
-import os, sys, time, signal
-from annosync.cli.main import _terminate, main
+try:  # as annosync.cli.entry does: an interrupt while the CLI loads stops quietly
+    import os, sys, time, signal
+    from annosync.cli.main import _terminate, main
+except KeyboardInterrupt:
+    import sys  # built in, always loaded: cannot be interrupted half-way
+    sys.stderr.write("Interrupted.\n")
+    raise SystemExit(130) from None
 signal.signal(signal.SIGTERM, _terminate)  # what main() does first, before the probe's work
 _replace = os.replace
 def _kind(dst):
@@ -231,7 +236,7 @@ class Workspace:
                 "PYTHONUNBUFFERED": "1"}
 
     def popen(self, *args: str, probe: bool = True) -> subprocess.Popen[str]:
-        code = PROBE if probe else "from annosync.cli.main import main; main()"
+        code = PROBE if probe else "from annosync.cli.entry import run; run()"
         return subprocess.Popen([sys.executable, "-c", code, *args], cwd=self.root,
                                 env=self.env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, bufsize=1)
