@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from annosync.dataset.atomic import write_bytes_atomic
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, is_valid_key
 from annosync.errors import StateError
 
 CACHE_DIR = "cache"
@@ -78,9 +78,9 @@ class Entry:
                 int(self.racy)]
 
 
-def stat_of(path: Path) -> os.stat_result:
+def stat_of(path: str | os.PathLike[str]) -> os.stat_result:
     """The ``stat`` the index compares (a seam: tests simulate coarse file system clocks)."""
-    return path.stat()
+    return os.stat(path)
 
 
 def _load_json(path: Path, kind: str) -> dict[str, Any] | None:
@@ -118,6 +118,7 @@ class LabelIndex:
         self._dirty = False
         self._lock = threading.Lock()
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
+        self._labels = str(folder.labels_dir)
         self._now: int | None = None
         data = _load_json(self.path, "label-index")
         if data is not None and data.get("root") == str(folder.root):
@@ -133,7 +134,7 @@ class LabelIndex:
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
         read and hashed now."""
-        path = self.folder.label_path(key)
+        path = self._path(key)
         try:
             st = stat_of(path)
         except FileNotFoundError:
@@ -143,10 +144,16 @@ class LabelIndex:
     def known(self, key: str) -> Entry | None:
         """The entry of ``key`` if the index can vouch for the file without reading it."""
         try:
-            st = stat_of(self.folder.label_path(key))
+            st = stat_of(self._path(key))
         except FileNotFoundError:
             return None
         return self._trusted(key, st)
+
+    def _path(self, key: str) -> str:
+        """``folder.label_path(key)`` as a string (pathlib costs more than the stat itself)."""
+        if not is_valid_key(key):
+            return str(self.folder.label_path(key))  # raises, naming the key
+        return os.path.join(self._labels, key + ".json")
 
     def _trusted(self, key: str, st: os.stat_result) -> Entry | None:
         with self._lock:

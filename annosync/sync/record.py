@@ -168,12 +168,6 @@ class RunRecord(_Record):
     #: loads the shards of a record read from disk (None: everything is in memory)
     _store: ShardStore | None = PrivateAttr(default=None)
 
-    def load_all(self) -> RunRecord:
-        """Load every shard (what a full dump, a copy or a comparison needs)."""
-        if self._store is not None:
-            self._store.load_all()
-        return self
-
     def __eq__(self, other: object) -> bool:
         """Equal content (every shard loaded), whatever is loaded or where it came from."""
         if not isinstance(other, RunRecord):
@@ -189,6 +183,15 @@ class RunRecord(_Record):
         out = super().__deepcopy__(memo)
         out._store = None  # the base came out a plain dict (``LazyBase.__deepcopy__``)
         return out
+
+    def load_all(self) -> RunRecord:
+        """Load every shard and make every sample ref (what a full dump, a copy or a
+        comparison needs)."""
+        if self._store is not None:
+            self._store.load_all()
+        if isinstance(self.samples, SampleRefs):
+            self.samples.materialize()
+        return self
 
     def model_dump(self, **kw: Any) -> dict[str, Any]:
         self.load_all()
@@ -287,10 +290,79 @@ def _serialize(record: RunRecord, everything: bool = False
     exclude: dict[str, Any] = {"base": True, "tasks": {"__all__": {"id_map"}}}
     if _derivable(record):  # the tasks' sample lists say it all (3/4 of a head's bytes)
         exclude["samples"] = True
+    elif isinstance(record.samples, SampleRefs):
+        record.samples.materialize()
     head = super(RunRecord, record).model_dump(mode="json", exclude_none=True, exclude=exclude)
     head["format"] = RECORD_FORMAT
     head["shards"] = [r.model_dump(mode="json", exclude_none=True) for r in ordered]
     return jsonfmt.dump_bytes(head), blobs, ordered
+
+
+class SampleRefs(dict[str, SampleRef]):
+    """``record.samples`` of a head that left them out: made from the tasks' sample lists.
+
+    The dict holds ``(task, frame)`` tuples, made into ``SampleRef`` objects when read (a
+    hundred thousand pydantic objects take seconds to build; a no-op plan reads none, it only
+    asks which keys the run holds)."""
+
+    def __init__(self, tasks: list[TaskRecord]) -> None:
+        super().__init__((key, (task.index, frame))  # type: ignore[misc]
+                         for task in tasks for frame, key in enumerate(task.samples))
+
+    def _ref(self, key: str, value: Any) -> SampleRef:
+        if isinstance(value, SampleRef):
+            return value
+        ref = SampleRef.model_construct(task=value[0], frame=value[1])
+        dict.__setitem__(self, key, ref)
+        return ref
+
+    def __getitem__(self, key: str) -> SampleRef:
+        return self._ref(key, dict.__getitem__(self, key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key)
+        return default if value is None else self._ref(key, value)
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = dict.pop(self, key, *default)
+        return value if isinstance(value, SampleRef) or not isinstance(value, tuple) else \
+            SampleRef.model_construct(task=value[0], frame=value[1])
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
+
+    def copy(self) -> dict[str, SampleRef]:
+        return dict(self.items())
+
+    def materialize(self) -> None:
+        for key in self:
+            self[key]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SampleRefs):
+            other.materialize()
+        self.materialize()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, SampleRef]:
+        return {k: v.model_copy() for k, v in self.items()}
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self.items()),))
 
 
 def _derivable(record: RunRecord) -> bool:
@@ -302,16 +374,13 @@ def _derivable(record: RunRecord) -> bool:
     for task in record.tasks:
         index = task.index
         for frame, key in enumerate(task.samples):
-            ref = samples.get(key)
-            if ref is None or ref.task != index or ref.frame != frame:
+            ref = dict.get(samples, key)  # as stored: a SampleRef, or a (task, frame) tuple
+            if isinstance(ref, tuple):
+                if ref != (index, frame):
+                    return False
+            elif ref is None or ref.task != index or ref.frame != frame:
                 return False
     return True
-
-
-def _derive_samples(record: RunRecord) -> None:
-    """Sample refs of a head that left them out (``_derivable``): from the tasks."""
-    record.samples = {key: SampleRef.model_construct(task=task.index, frame=frame)
-                      for task in record.tasks for frame, key in enumerate(task.samples)}
 
 
 def _order(part: Part) -> tuple[bool, int]:
@@ -329,7 +398,7 @@ def load_record(state_dir: str | os.PathLike[str], anno_key: str) -> RunRecord |
     record._source = source
     if record.format >= 2:
         if "samples" not in record.model_fields_set:
-            _derive_samples(record)
+            record.samples = SampleRefs(record.tasks)
         _attach(record, ShardStore(record, shard_dir(state_dir, anno_key), path, source,
                                    record.shards), path)
     return record
