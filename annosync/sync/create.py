@@ -40,7 +40,7 @@ from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
 from annosync.progress import Later, byte_callback, request_callback
 from annosync.sync.batching import round_robin
-from annosync.sync.digest import digests
+from annosync.sync.digest import digests, same_aspects
 from annosync.sync.fields import field_items, pulled_items, rules_for
 from annosync.sync.gcpause import gc_paused
 from annosync.sync.journal import Journal
@@ -466,8 +466,11 @@ def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSche
         for item in field_items(local, rf):
             other = remote_by.get(item.key)
             if other is not None:
-                entries[item.key] = BaseEntry.of(digests(item.obj, rules.attributes),
-                                                 digests(other.obj, rules.attributes))
+                ld = digests(item.obj, rules.attributes)
+                # a label that came back as it went needs no second digest
+                rd = (ld if same_aspects(item.obj, other.obj, rules.attributes)
+                      else digests(other.obj, rules.attributes))
+                entries[item.key] = BaseEntry.of(ld, rd)
         if entries:
             fields[path] = entries
     if fields:

@@ -221,16 +221,34 @@ def _same_json(a: Any, b: Any) -> bool:
 def same_aspects(a: Any, b: Any, attributes: Iterable[str]) -> bool:
     """True only if ``digests(a) == digests(b)`` for sure, found without digesting (a plain
     box compared field by field, type-strict where JSON tells types apart); False says
-    nothing. A merge asks it of the local and remote version of each label: most are equal."""
+    nothing. A merge asks it of the local and remote version of each label: most are equal.
+    The common values (a ``str`` class, no index, an ``int`` z order, the same ``bool`` or
+    ``None`` attribute object on both sides) are settled inline; the rest by ``_same_json``."""
     if type(a) is not Detection or type(b) is not Detection:
         return False
     if a.mask is not None or b.mask is not None or a.mask_path != b.mask_path:
         return False
-    if not (_same_json(a.label, b.label) and _same_json(a.index, b.index)
-            and _same_json(a.z_order or 0, b.z_order or 0)):
+    la, lb = a.label, b.label
+    if not (type(la) is str and type(lb) is str and la == lb) and not _same_json(la, lb):
+        return False
+    ia, ib = a.index, b.index
+    if not (ia is None and ib is None) and not _same_json(ia, ib):
+        return False
+    za, zb = a.z_order or 0, b.z_order or 0
+    if not (type(za) is int and type(zb) is int and za == zb) and not _same_json(za, zb):
         return False
     ra, rb = a.rotation, b.rotation
     if type(ra) is not type(rb) or ra != rb or a.bounding_box != b.bounding_box:
         return False
     xa, xb = a.attributes, b.attributes
-    return all(_same_json(xa.get(name), xb.get(name)) for name in attributes)
+    for name in attributes:
+        va, vb = xa.get(name), xb.get(name)
+        if va is vb and type(va) in _SCALARS:
+            continue
+        if not _same_json(va, vb):
+            return False
+    return True
+
+
+#: Types whose one object always encodes the same JSON as itself (``_same_json(v, v)``).
+_SCALARS = frozenset({str, bool, int, float, _NONE})

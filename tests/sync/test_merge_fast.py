@@ -187,10 +187,95 @@ def _plain(m: Any) -> dict[str, Any]:
     }
 
 
+@st.composite
+def clean_states(draw: Any) -> tuple[dict[str, Any], list[Any], list[Any], bool]:
+    """Fields where nothing changed on either side (the per-sample short cut of
+    ``merge_field``), or all but one twist that must send the merge back to the rows."""
+    kind = draw(st.sampled_from(["det", "det", "cls", "poly", "kp"]))
+    frames = draw(st.booleans())
+    origin = []
+    for i in range(draw(st.integers(0, 5))):
+        label_id = f"{i:024x}"
+        frame = draw(st.sampled_from([1, 2])) if frames else None
+        origin.append((label_id, draw(labels(label_id, kind)), frame))
+    local = [(i, o.model_copy(deep=True), f) for i, o, f in origin]
+    remote = [(i, o if draw(st.booleans()) else o.model_copy(deep=True), f)
+              for i, o, f in origin]
+    base: dict[str, Any] = {fast.item_key(i, f): (reference_digests(o, ATTRS), None)
+                            for i, o, f in origin}
+    twist = draw(st.sampled_from(["none", "none", "none", "remote", "remote", "remote",
+                                  "drop local", "drop remote", "extra remote", "extra local", "reorder",
+                                  "twice", "r spelled out", "r differs", "no base",
+                                  "extra base"]))
+    if origin:
+        k = draw(st.integers(0, len(origin) - 1))
+        label_id, obj, frame = origin[k]
+        key = fast.item_key(label_id, frame)
+        if twist == "remote":
+            remote[k] = (label_id, draw(variants(obj)), frame)
+        elif twist == "drop local":
+            del local[k]
+        elif twist == "drop remote":
+            del remote[k]
+        elif twist == "reorder":
+            remote.reverse()
+        elif twist == "twice":
+            local.append(local[k])
+            remote.append(remote[k])
+        elif twist == "r spelled out":
+            base[key] = (base[key][0], dict(base[key][0]))
+        elif twist == "r differs":
+            base[key] = (base[key][0], reference_digests(draw(variants(obj)), ATTRS))
+        elif twist == "no base":
+            del base[key]
+    new_id = f"{90:024x}"
+    if twist == "extra remote":
+        remote.append((new_id, draw(labels(new_id, kind)), None))
+    elif twist == "extra local":
+        local.append((new_id, draw(labels(new_id, kind)), None))
+    elif twist == "extra base":
+        base[new_id] = (reference_digests(draw(labels(new_id, kind)), ATTRS), None)
+    agrees = all(reference_digests(obj, ATTRS) == base[fast.item_key(i, f)][0]
+                 for i, obj, f in local if fast.item_key(i, f) in base)
+    return base, local, remote, agrees
+
+
 @settings(max_examples=600, deadline=None)
 @given(state=field_states(), rules=RULES, policy=POLICIES)
 def test_merge_field_equals_the_reference(state: Any, rules: fast.FieldRules,
                                           policy: str) -> None:
+    _check_against_reference(state, rules, policy)
+
+
+@settings(max_examples=400, deadline=None)
+@given(state=clean_states(), rules=RULES, policy=POLICIES)
+def test_unchanged_fields_equal_the_reference(state: Any, rules: fast.FieldRules,
+                                              policy: str) -> None:
+    """The per-sample short cut (and every way out of it) gives what the reference gives."""
+    _check_against_reference(state, rules, policy)
+
+
+def test_unchanged_fields_take_the_short_cut() -> None:
+    """A field where nothing changed is merged without the per-label rows, and with the
+    outcome the rows give; one edit in CVAT sends it back to the rows."""
+    objs = [Detection(_id=f"{i:024x}", label="car", bounding_box=(0.1 * i, 0.1, 0.2, 0.2),
+                      attributes={"iscrowd": False}) for i in range(3)]
+    base = {o.id: fast.BaseEntry(digests(o, ATTRS)) for o in objs}
+    local = [fast.Item(o.id, o.model_copy(deep=True)) for o in objs]
+    remote = [fast.Item(o.id, o.model_copy(deep=True)) for o in objs]
+    rules = fast.FieldRules(attributes=ATTRS)
+    quick = fast._all_synced(base, local, remote, ATTRS)
+    assert quick is not None
+    assert _plain(fast.merge_field(base, local, remote, rules, local_agrees=True)) == _plain(quick)
+    assert _plain(fast.merge_field(base, local, remote, rules, local_agrees=False)) == \
+        _plain(quick)
+    edited = [*remote[:2], fast.Item(objs[2].id, objs[2].model_copy(update={"label": "bus"}))]
+    assert fast._all_synced(base, local, edited, ATTRS) is None
+    merged = fast.merge_field(base, local, edited, rules, local_agrees=True)
+    assert [c.kind for c in merged.changes] == ["edit"] and merged.result[2].obj.label == "bus"
+
+
+def _check_against_reference(state: Any, rules: fast.FieldRules, policy: str) -> None:
     base_pairs, local, remote, agrees = state
     new_base = {k: fast.BaseEntry(lo, re) for k, (lo, re) in base_pairs.items()}
     old_base = {k: ref.BaseEntry(l=lo, r=re) for k, (lo, re) in base_pairs.items()}
@@ -218,6 +303,41 @@ def test_fast_digests_equal_their_definition(data: st.DataObject) -> None:
     other = data.draw(variants(obj))
     if same_aspects(obj, other, attrs):
         assert reference_digests(other, attrs) == reference_digests(obj, attrs)
+
+
+def plain_same_aspects(a: Any, b: Any, attributes: Any) -> bool:
+    """``same_aspects`` as first written (every comparison through ``_same_json``)."""
+    from annosync.sync.digest import _same_json
+
+    if type(a) is not Detection or type(b) is not Detection:
+        return False
+    if a.mask is not None or b.mask is not None or a.mask_path != b.mask_path:
+        return False
+    if not (_same_json(a.label, b.label) and _same_json(a.index, b.index)
+            and _same_json(a.z_order or 0, b.z_order or 0)):
+        return False
+    ra, rb = a.rotation, b.rotation
+    if type(ra) is not type(rb) or ra != rb or a.bounding_box != b.bounding_box:
+        return False
+    xa, xb = a.attributes, b.attributes
+    return all(_same_json(xa.get(name), xb.get(name)) for name in attributes)
+
+
+@settings(max_examples=800, deadline=None)
+@given(data=st.data())
+def test_same_aspects_equals_its_plain_form(data: st.DataObject) -> None:
+    obj = data.draw(labels("a" * 24, data.draw(st.sampled_from(["det", "det", "cls"]))))
+    other = data.draw(variants(obj))
+    if data.draw(st.booleans()) and isinstance(obj, Detection):  # odd values, shared objects
+        odd = st.sampled_from([None, True, 1, 1.0, "car", ["x"], {"a": 1}, float("nan")])
+        shared = data.draw(odd)
+        obj = obj.model_copy(update={"attributes": {"iscrowd": shared, "make": shared},
+                                     "label": data.draw(st.sampled_from(["car", 1, None])),
+                                     "index": data.draw(odd)})
+        other = obj.model_copy(update={"attributes": dict(obj.attributes)})
+    for attrs in (ATTRS, ("iscrowd",), ()):
+        assert same_aspects(obj, other, attrs) == plain_same_aspects(obj, other, attrs)
+        assert same_aspects(other, obj, attrs) == plain_same_aspects(other, obj, attrs)
 
 
 def test_equal_values_that_encode_differently_are_not_confused() -> None:
