@@ -94,6 +94,8 @@ class Creator:
         #: tasks this process created (no data yet, by construction: no resume probe needed)
         self._fresh: set[int] = set()
         self.workers = max(1, session.options.concurrency)
+        #: data/meta of tasks whose media this process just uploaded (read once, used twice)
+        self._meta: dict[int, dict[str, Any]] = {}
         #: objects per request when a task's labels go up in parts (upload_parts)
         self.part_objects = PART_OBJECTS
 
@@ -329,10 +331,14 @@ class Creator:
             sent.status(f"{count} file(s)")
             self.client.upload_task_data(task_id, files, progress=byte_callback(sent),
                                          watch=request_callback(prepared), **kwargs)
-        size = int(self.client.get_task(task_id).get("size") or 0)
+        # data/meta carries the size, and it is what the labels' upload needs next: one
+        # request where a GET of the task and then data/meta were two
+        meta = self.client.get_data_meta(task_id)
+        size = int(meta.get("size") or 0)
         with self._lock:
             task.size = size
             task.state = "data_uploaded"
+            self._meta[task_id] = meta
             self.save()
         self.journal.done("upload_media", str(task.id))
         self.report(f"uploaded {len(files) or len(server_files)} file(s) to task {task.id}")
@@ -354,7 +360,7 @@ class Creator:
     def _upload_labels(self, task: TaskRecord) -> None:
         assert task.id is not None and self.session.schema is not None
         schema = self.session.schema
-        frames = frame_map(self.client, task)
+        frames = frame_map(self.client, task, self._meta.pop(task.id, None))
         bound = bound_schema(self.client, task.id, schema)
         if bound.missing:
             raise StateError(

@@ -53,9 +53,12 @@ class TaskView:
         return self.task.id
 
 
-def frame_map(client: CvatClient, task: TaskRecord) -> FrameMap:
+def frame_map(client: CvatClient, task: TaskRecord,
+              meta: dict[str, Any] | None = None) -> FrameMap:
+    """The task's frames from its ``data/meta`` (``meta``, if the caller just read it)."""
     assert task.id is not None
-    meta = client.get_data_meta(task.id)
+    if meta is None:
+        meta = client.get_data_meta(task.id)
     fm = FrameMap.from_data_meta(meta, task.media_type)
     if task.media_type == "image" and fm.size != len(task.samples):
         raise StateError(

@@ -1,8 +1,8 @@
 """A new task's labels sent in parts, the server storing one part while the client reads the last.
 
-Why: one ``PUT`` of a 10,000-shape task keeps the client idle while the server validates and
-stores it, then the server idle while the client converts the answer back (ids, base digests).
-Sent in parts of a few thousand objects, the two overlap: a worker thread sends part k+1 while
+Why: one ``PUT`` of a big task keeps the client idle while the server validates and stores it,
+then the server idle while the client converts the answer back (ids, base digests), and its body
+grows without bound. Sent in parts, the two overlap: a worker thread sends part k+1 while
 the caller converts the answer to part k, and progress moves per part. CVAT's limits are kept:
 one request at a time, in frame order, on the task.
 
@@ -29,8 +29,11 @@ from annosync.sync.pool import Pool
 
 __all__ = ["Part", "send_parts", "split_upload"]
 
-#: Objects per request when a task's labels are sent in parts.
-PART_OBJECTS = 2000
+#: Objects per request when a task's labels are sent in parts. Measured on a 10,000-box task
+#: against the emulator sharing a loaded 2-core machine (docs/benchmarks.md), parts of 2,000
+#: cost 0.15-0.3 s more client CPU than one PUT and gained no wall time: only tasks above this
+#: many objects are split, where one request body would pass ~6 MB of JSON.
+PART_OBJECTS = 20_000
 
 
 @dataclass(frozen=True)
