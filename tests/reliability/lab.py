@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner, Result
 from PIL import Image
 
+from annosync.cli.main import cli
 from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.model.ids import new_id
@@ -274,6 +276,18 @@ class Completed:
     rc: int
     out: str
     err: str
+
+
+def invoke(ws: Workspace, *args: str) -> Result:
+    """``annosync <args>`` in this process (click's runner) inside the workspace, with only the
+    workspace's ``ANNOSYNC_*`` settings: for the cases that monkeypatch annosync's internals."""
+    cwd = os.getcwd()
+    os.chdir(ws.root)
+    try:
+        env = {k: v for k, v in ws.env().items() if k.startswith("ANNOSYNC_")}
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    finally:
+        os.chdir(cwd)
 
 
 # -- edits made between runs ----------------------------------------------------------------------

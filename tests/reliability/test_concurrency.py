@@ -3,7 +3,6 @@ sync, and two clones of a dataset shared through git."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -13,10 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from lab import ADMIN, Workspace, edit_locally
+from lab import ADMIN, Workspace, edit_locally, invoke
 
-from annosync.cli.main import cli
 from annosync.cvat import Credentials, CvatClient
 from annosync.emulator import Emulator
 from annosync.sync.lock import OWNER_FILE, is_stale, read_owner
@@ -26,16 +23,6 @@ from annosync.sync.lock import OWNER_FILE, is_stale, read_owner
 def emu() -> Iterator[Emulator]:
     with Emulator(users=["alice"]) as server:
         yield server
-
-
-def invoke(ws: Workspace, *args: str) -> Result:
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
-        env = {k: v for k, v in ws.env().items() if k.startswith("ANNOSYNC_")}
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-    finally:
-        os.chdir(cwd)
 
 
 def server_tasks(emu: Emulator, key: str) -> Counter[str]:

@@ -3,15 +3,12 @@ shows it, nothing is silently skipped, and the user can upload the samples again
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from lab import Workspace
+from lab import Workspace, invoke
 
-from annosync.cli.main import cli
 from annosync.cvat import Credentials, CvatClient
 from annosync.emulator import Emulator
 from annosync.sync.record import load_record
@@ -21,16 +18,6 @@ from annosync.sync.record import load_record
 def emu() -> Iterator[Emulator]:
     with Emulator(users=["alice"]) as server:
         yield server
-
-
-def invoke(ws: Workspace, *args: str) -> Result:
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
-        env = {k: v for k, v in ws.env().items() if k.startswith("ANNOSYNC_")}
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-    finally:
-        os.chdir(cwd)
 
 
 def test_a_task_deleted_between_plan_and_apply(tmp_path: Path, emu: Emulator) -> None:

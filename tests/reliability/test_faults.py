@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from lab import ADMIN, Workspace, edit_in_cvat, extra, missing, record, snapshot
+from lab import ADMIN, Workspace, edit_in_cvat, extra, invoke, missing, record, snapshot
 
 import annosync.dataset.atomic as atomic
-from annosync.cli.main import cli
 from annosync.cvat import Credentials, CvatClient
 from annosync.dataset.folder import parse_sample
 from annosync.emulator import Emulator
@@ -135,16 +133,6 @@ def test_cvat_restarting_in_the_middle_of_a_run(tmp_path: Path, emu: Emulator) -
     counts = compare(ws, oracle, emu)
     assert {k: counts[k] for k in ZERO} == dict.fromkeys(ZERO, 0), (counts, errors)
     assert runs <= 2, errors
-
-
-def invoke(ws: Workspace, *args: str) -> Result:
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
-        env = {k: v for k, v in ws.env().items() if k.startswith("ANNOSYNC_")}
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-    finally:
-        os.chdir(cwd)
 
 
 def test_a_full_disk_during_a_pull_leaves_every_label_file_whole(
