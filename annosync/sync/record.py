@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import secrets
@@ -33,6 +32,7 @@ from annosync.errors import InputError, StateError
 from annosync.model.problems import problems_from_validation
 from annosync.sync.merge import BaseEntry
 from annosync.sync.shards import (
+    RECORD_FORMAT,
     LazyBase,
     Part,
     ShardFile,
@@ -41,10 +41,9 @@ from annosync.sync.shards import (
     git_blob_id,
     label_counts,
     shard_name,
+    source_digest,
 )
 
-#: 1: one file holding everything; 2: a head and one shard per task (``sync/shards.py``)
-RECORD_FORMAT = 2
 RUNS_DIR = "runs"
 #: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
 #: dataset lock and its note, the journal of an apply in progress, temporary files (run records
@@ -450,10 +449,6 @@ def _attach(record: RunRecord, store: ShardStore, path: Path) -> None:
         if task.index in store.refs:
             del task.__dict__["id_map"]
             task._shard = store
-
-
-def source_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:

@@ -36,6 +36,14 @@ from annosync.sync.merge import BaseEntry
 if TYPE_CHECKING:
     from annosync.sync.record import RunRecord
 
+#: the run record's format. 1: one file holding everything; 2: a head and one shard per task
+RECORD_FORMAT = 2
+
+
+def source_digest(data: bytes) -> str:
+    """The digest a head names a shard by, and the clean memo keys a head by."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
 Part = int | None  # a task index; None: base entries of keys with no sample ref (never, normally)
 Fields = dict[str, dict[str, BaseEntry]]
 
@@ -140,8 +148,6 @@ class ShardStore:
             self.ensure(part)
 
     def _load(self, part: Part) -> None:
-        from annosync.sync.record import RECORD_FORMAT, source_digest
-
         ref = self.refs.get(part)
         shard = None
         if ref is not None:
@@ -175,8 +181,6 @@ class ShardStore:
         self.loaded.add(part)
 
     def _broken(self, path: Path, what: str) -> Exception:
-        from annosync.sync.record import source_digest
-
         try:
             now = source_digest(self.head.read_bytes())
         except OSError:
