@@ -461,27 +461,41 @@ def _annotation_scope(ctx: Ctx, method: str) -> str | None:
     return None
 
 
+def _object_scopes(ctx: Ctx, method: str, fields: dict[str, str],
+                   default: str | None) -> set[str]:
+    """The object itself (``/api/<kind>s/<id>``): view, delete, or its fields' update scopes."""
+    if method in ("GET", "HEAD"):
+        return {"view"}
+    if method == "DELETE":
+        return {"delete"}
+    if method == "PATCH":
+        return _patch_scopes(ctx, fields, default)
+    return set()
+
+
+def _annotations_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
+    if "/" in rest and method in ("HEAD", "PATCH"):  # a TUS chunk of an import
+        return {"import:annotations"}
+    scope = _annotation_scope(ctx, method)
+    return {scope} if scope else set()
+
+
+def _export_scope(ctx: Ctx) -> set[str]:
+    save_images = (ctx.req.q("save_images") or "").lower() in ("true", "1")
+    return {"export:dataset" if save_images else "export:annotations"}
+
+
 def _task_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
     if rest == "":
-        if method in ("GET", "HEAD"):
-            return {"view"}
-        if method == "DELETE":
-            return {"delete"}
-        if method == "PATCH":
-            return _patch_scopes(ctx, TASK_FIELDS, "update:desc")
-        return set()
+        return _object_scopes(ctx, method, TASK_FIELDS, "update:desc")
     if rest.startswith("annotations"):
-        if "/" in rest and method in ("HEAD", "PATCH"):  # a TUS chunk of an import
-            return {"import:annotations"}
-        scope = _annotation_scope(ctx, method)
-        return {scope} if scope else set()
+        return _annotations_scopes(ctx, rest, method)
     if rest.startswith("data/meta"):
         return {"view:metadata"} if method in ("GET", "HEAD") else {"update:metadata"}
     if rest.startswith("data"):
         return {"view:data"} if method == "GET" else {"upload:data"}
     if rest.startswith("dataset/export"):
-        save_images = (ctx.req.q("save_images") or "").lower() in ("true", "1")
-        return {"export:dataset" if save_images else "export:annotations"}
+        return _export_scope(ctx)
     if rest.startswith(("preview", "status")):
         return {"view"}
     return set()
@@ -489,25 +503,15 @@ def _task_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
 
 def _job_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
     if rest == "":
-        if method in ("GET", "HEAD"):
-            return {"view"}
-        if method == "DELETE":
-            return {"delete"}
-        if method == "PATCH":
-            return _patch_scopes(ctx, JOB_FIELDS, None)
-        return set()
+        return _object_scopes(ctx, method, JOB_FIELDS, None)
     if rest.startswith("annotations"):
-        if "/" in rest and method in ("HEAD", "PATCH"):
-            return {"import:annotations"}
-        scope = _annotation_scope(ctx, method)
-        return {scope} if scope else set()
+        return _annotations_scopes(ctx, rest, method)
     if rest.startswith("data/meta"):
         return {"view:metadata"} if method in ("GET", "HEAD") else {"update:metadata"}
     if rest.startswith("data"):
         return {"view:data"}
     if rest.startswith("dataset/export"):
-        save_images = (ctx.req.q("save_images") or "").lower() in ("true", "1")
-        return {"export:dataset" if save_images else "export:annotations"}
+        return _export_scope(ctx)
     if rest.startswith("preview"):
         return {"view"}
     return set()
@@ -515,16 +519,9 @@ def _job_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
 
 def _project_scopes(ctx: Ctx, rest: str, method: str) -> set[str]:
     if rest == "":
-        if method in ("GET", "HEAD"):
-            return {"view"}
-        if method == "DELETE":
-            return {"delete"}
-        if method == "PATCH":
-            return _patch_scopes(ctx, PROJECT_FIELDS, "update:desc")
-        return set()
+        return _object_scopes(ctx, method, PROJECT_FIELDS, "update:desc")
     if rest.startswith("dataset/export"):
-        save_images = (ctx.req.q("save_images") or "").lower() in ("true", "1")
-        return {"export:dataset" if save_images else "export:annotations"}
+        return _export_scope(ctx)
     if rest.startswith("dataset") and method == "POST":
         return {"import:dataset"}
     return set()
