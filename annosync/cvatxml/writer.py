@@ -369,51 +369,39 @@ _FAST_KINDS = frozenset({"box", "ellipse", "cuboid", "polygon", "polyline", "poi
 _IND2, _IND3 = _INDENT[2], _INDENT[3]
 
 
-_ESCAPED: dict[str, str] = {}  # attribute values seen (labels, sources, names repeat a lot)
+def _escaper(escape: Callable[[str], str]) -> Callable[[str], str]:
+    """A string as lxml writes it, ``escape`` applied when it holds a special character; plain
+    and escaped forms are memoised (labels, sources, names and attribute texts repeat a lot).
+    Not a string, or characters lxml refuses: ``_Other``."""
+    seen: dict[str, str] = {}
+
+    def convert(value: str) -> str:
+        if type(value) is not str:
+            raise _Other
+        done = seen.get(value)
+        if done is not None:
+            return done
+        if _SPECIAL.search(value) is None:
+            text = value
+        elif _INVALID.search(value):
+            raise _Other
+        else:
+            text = escape(value)
+        if len(seen) > 4096:
+            seen.clear()
+        seen[value] = text
+        return text
+
+    return convert
 
 
-def _att(value: str) -> str:
-    """An attribute value as lxml writes it (between double quotes)."""
-    if type(value) is not str:
-        raise _Other
-    done = _ESCAPED.get(value)
-    if done is not None:
-        return done
-    if _SPECIAL.search(value) is None:
-        text = value
-    elif _INVALID.search(value):
-        raise _Other
-    else:
-        text = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+#: an attribute value (between double quotes)
+_att = _escaper(lambda v: v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                 .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
                 .replace("\t", "&#9;"))
-    if len(_ESCAPED) > 4096:
-        _ESCAPED.clear()
-    _ESCAPED[value] = text
-    return text
-
-
-_TEXTS: dict[str, str] = {}  # attribute texts seen
-
-
-def _txt(value: str) -> str:
-    """Text content as lxml writes it."""
-    if type(value) is not str:
-        raise _Other
-    done = _TEXTS.get(value)
-    if done is not None:
-        return done
-    if _SPECIAL.search(value) is None:
-        text = value
-    elif _INVALID.search(value):
-        raise _Other
-    else:
-        text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
-            .replace("\r", "&#13;")
-    if len(_TEXTS) > 4096:
-        _TEXTS.clear()
-    _TEXTS[value] = text
-    return text
+#: text content
+_txt = _escaper(lambda v: v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace("\r", "&#13;"))
 
 
 def _attribute_lines(attributes: list[Attr], indent: str, out: list[str]) -> None:
