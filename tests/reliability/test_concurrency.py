@@ -1,5 +1,5 @@
 """Concurrent runs on one dataset: two syncs, a stale lock after kill -9, watch plus a manual
-sync, and two clones of a dataset shared through git."""
+sync, and two clones of one dataset exchanging through git."""
 
 from __future__ import annotations
 
@@ -131,12 +131,12 @@ def test_two_clones_sharing_a_dataset_through_git(tmp_path: Path, emu: Emulator)
     assert (a.state / ".gitignore").read_text().startswith("lock\n")
     git(a.root, "add", "-A")
     git(a.root, "commit", "-qm", "sync")
-    git(a.root, "push", "-q", "origin", "HEAD:shared")
+    git(a.root, "push", "-q", "origin", "HEAD:common")
     res = invoke(b, "sync")
     assert res.exit_code == 1 and "another clone of this dataset synced the run" in res.output
     assert set(server_tasks(emu, origin.key).values()) == {1}
     shutil.rmtree(b.state)  # what B's failed attempt left (nothing was created in CVAT)
-    assert git(b.root, "pull", "-q", "origin", "shared").returncode == 0
+    assert git(b.root, "pull", "-q", "origin", "common").returncode == 0
     assert invoke(b, "plan").exit_code == 0  # A's record: CVAT and B's dataset agree
 
     # both edit, sync and commit; B merges A's work: merged, or a conflict said clearly
@@ -149,8 +149,8 @@ def test_two_clones_sharing_a_dataset_through_git(tmp_path: Path, emu: Emulator)
         assert invoke(ws, "sync").exit_code == 0
         git(ws.root, "add", "-A")
         git(ws.root, "commit", "-qm", f"sync {ws.root.name}")
-    git(a.root, "push", "-q", "origin", "HEAD:shared2")
-    merged = git(b.root, "pull", "-q", "--no-rebase", "origin", "shared2")
+    git(a.root, "push", "-q", "origin", "HEAD:common2")
+    merged = git(b.root, "pull", "-q", "--no-rebase", "origin", "common2")
     if merged.returncode != 0:
         res = invoke(b, "plan")
         assert res.exit_code == 1
