@@ -175,10 +175,14 @@ class Bench:
 
     def upload(self) -> None:
         ds = make_dataset(self.work / "up500", 500, 20)
-        runs = []
-        for i in range(self.args.repeat):
+        runs: list[dict[str, Any]] = []
+        fo: list[dict[str, Any]] = []
+        for i in range(self.args.repeat):  # FiftyOne's annotate() interleaved: same load
             manifest = write_manifest(self.work / f"up{i}.yaml", f"up{i}_{time.time_ns()}", ds)
             runs.append(self.child("sync", manifest=str(manifest)))
+            if self._has_fiftyone():
+                fo.append(self.fo_child("annotate", dataset=str(ds),
+                                        name=f"fo_up{i}_{time.time_ns()}"))
         self.results["upload"] = runs
         peer = ""
         sdk: list[dict[str, Any]] = []
@@ -206,9 +210,7 @@ class Bench:
         self.row("upload", "  requests / status polls / read-backs",
                  f"{_med(runs, 'requests'):.0f} / {_med(runs, 'polls'):.0f} / "
                  f"{_med(runs, 'annotation_reads'):.0f}", "", "")
-        if self._has_fiftyone():
-            fo = self.repeat(lambda i: self.fo_child("annotate", dataset=str(ds),
-                                                     name=f"fo_up{i}_{time.time_ns()}"))
+        if fo:
             self.results["fiftyone_annotate"] = fo
             self._fo_rows("upload", "annotate() of the same 500 x 20", runs, fo,
                           ">= 1.5x faster")
@@ -264,17 +266,20 @@ class Bench:
 
     def noop(self) -> None:
         _, manifest = self._run_500()
-        inproc = self.repeat(lambda _: self.child("sync", manifest=str(manifest)))
-        cli = self.repeat(lambda _: self.cli("sync", str(manifest), "-q"))
+        fo_name = self._fo_run_500()[0] if self._has_fiftyone() else ""
+        inproc, cli, fo = [], [], []
+        for _ in range(self.args.repeat):  # interleaved, so that each sees the same load
+            inproc.append(self.child("sync", manifest=str(manifest)))
+            cli.append(self.cli("sync", str(manifest), "-q"))
+            if fo_name:
+                fo.append(self.fo_child("load", name=fo_name))
         self.results["noop"] = {"inproc": inproc, "cli": cli}
         self.row("noop", "annosync sync, 500-image run, nothing changed",
                  f"{_med(cli, 'wall_s'):.2f} s", "", "< 0.5 s")
         self.row("noop", "  in-process / requests / annotation reads",
                  f"{_med(inproc, 'total_s'):.2f} s / {_med(inproc, 'requests'):.0f} / "
                  f"{_med(inproc, 'annotation_reads'):.0f}", "", "1 listing per task, 0")
-        if self._has_fiftyone():
-            name, _ = self._fo_run_500()
-            fo = self.repeat(lambda _: self.fo_child("load", name=name))
+        if fo:
             self.results["fiftyone_load_noop"] = fo
             self._fo_rows("noop", "load_annotations(), nothing changed", inproc, fo, "")
 
@@ -283,26 +288,26 @@ class Bench:
         anno_key = _anno_key(manifest)
         jobs = self.child("jobs", record=str(ds / ".annosync/runs" / f"{anno_key}.json"))["jobs"]
         job = jobs[0][len(jobs[0]) // 2]
-        inproc, cli = [], []
+        fo_name, fo_job = "", 0
+        if self._has_fiftyone():
+            fo_name, fo_jobs = self._fo_run_500()
+            fo_job = fo_jobs[0][len(fo_jobs[0]) // 2]
+        inproc, cli, fo = [], [], []
         for i in range(self.args.repeat):
             self.child("edit_boxes", job_ids=[job], boxes=10, step=1 + i)
             inproc.append(self.child("sync", manifest=str(manifest), mode="pull"))
             self.child("edit_boxes", job_ids=[job], boxes=10, step=-(1 + i))
             cli.append(self.cli("pull", str(manifest), "-q"))
+            for step in (1 + i, -(1 + i)) if fo_name else ():  # the same edits, FiftyOne's run
+                self.child("edit_boxes", job_ids=[fo_job], boxes=10, step=step)
+                fo.append(self.fo_child("load", name=fo_name))
         self.results["pull_job"] = {"inproc": inproc, "cli": cli}
         self.row("pull_job", "pull after 10 boxes moved in one job (CLI)",
                  f"{_med(cli, 'wall_s'):.2f} s", "", "< 1 s")
         self.row("pull_job", "  in-process / jobs downloaded / label changes",
                  f"{_med(inproc, 'total_s'):.2f} s / {_med(inproc, 'annotation_reads'):.0f} "
                  f"/ {_med(inproc, 'pull'):.0f}", "", "1 job")
-        if self._has_fiftyone():
-            name, fo_jobs = self._fo_run_500()
-            fo_job = fo_jobs[0][len(fo_jobs[0]) // 2]
-            fo = []
-            for i in range(self.args.repeat):  # the same edits as above, in FiftyOne's run
-                for step in (1 + i, -(1 + i)):
-                    self.child("edit_boxes", job_ids=[fo_job], boxes=10, step=step)
-                    fo.append(self.fo_child("load", name=name))
+        if fo:
             self.results["fiftyone_load_job"] = fo
             self._fo_rows("pull_job", "load_annotations() after 10 boxes moved", inproc, fo,
                           "")
