@@ -153,6 +153,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     work.memo = memo
     record = session.record
     assert record is not None
+    session.index.pin()  # one stat per file for this plan (the fingerprint reuses it)
     client = session.client
     tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
     only = session.options.only_tasks
