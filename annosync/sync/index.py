@@ -163,8 +163,9 @@ class LabelIndex:
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
         self._labels = str(folder.labels_dir)
         self._now: int | None = None
-        #: stats taken during one plan (``pin``), so a file is stat'ed once per plan
-        self._pinned: dict[str, os.stat_result] | None = None
+        #: stats taken during one plan (``pin``), so a file is stat'ed once per plan, with the
+        #: entry they vouched for (None: not vouched for)
+        self._pinned: dict[str, tuple[os.stat_result, Entry | None]] | None = None
         loaded = _load(self.path, "label-index")
         if loaded is None:
             return
@@ -185,35 +186,64 @@ class LabelIndex:
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
         read and hashed now."""
+        hit = self._pinned_entry(key)
+        if hit is not None:
+            return hit
         path = self._path(key)
         try:
             st = self._stat(key, path)
         except FileNotFoundError:
             raise StateError(f"{path}: no such sample {key!r}") from None
-        return self._trusted(key, st) or self.record(key, self.folder.read_bytes(key), st)
+        found = self._trusted(key, st)
+        if found is None:
+            return self.record(key, self.folder.read_bytes(key), st)
+        self._pin(key, st, found)
+        return found
 
     def known(self, key: str) -> Entry | None:
         """The entry of ``key`` if the index can vouch for the file without reading it."""
+        hit = self._pinned_entry(key)
+        if hit is not None:
+            return hit
+        path = self._path(key)
         try:
-            st = self._stat(key, self._path(key))
+            st = self._stat(key, path)
         except FileNotFoundError:
             return None
-        return self._trusted(key, st)
+        found = self._trusted(key, st)
+        if found is not None:
+            self._pin(key, st, found)
+        return found
 
     def pin(self) -> None:
-        """From now until ``save``: each file is stat'ed once, and the stat is used again
-        (one plan: its refresh, then its fingerprint). The plan then describes the files as
-        its merges saw them: a file changed meanwhile makes a saved plan stale when applied,
-        where a second stat would have hidden the change from the fingerprint."""
+        """From now until ``save``: each file is stat'ed once, and the stat (with the entry
+        it vouched for) is used again (one plan: its refresh, then its fingerprint). The plan
+        then describes the files as its merges saw them: a file changed meanwhile makes a
+        saved plan stale when applied, where a second stat would have hidden the change from
+        the fingerprint."""
         self._pinned = {}
+
+    def _pinned_entry(self, key: str) -> Entry | None:
+        pinned = self._pinned
+        if pinned is None:
+            return None
+        hit = pinned.get(key)
+        return None if hit is None else hit[1]
+
+    def _pin(self, key: str, st: os.stat_result, entry: Entry | None) -> None:
+        pinned = self._pinned
+        if pinned is not None:
+            pinned[key] = (st, entry)
 
     def _stat(self, key: str, path: str) -> os.stat_result:
         pinned = self._pinned
         if pinned is None:
             return stat_of(path)
-        st = pinned.get(key)
-        if st is None:
-            st = pinned[key] = stat_of(path)
+        hit = pinned.get(key)
+        if hit is not None:
+            return hit[0]
+        st = stat_of(path)
+        pinned[key] = (st, None)
         return st
 
     def _path(self, key: str) -> str:
@@ -253,8 +283,8 @@ class LabelIndex:
         with self._lock:
             old = self._get(key)
             self._entries[key] = entry
-            if self._pinned is not None:
-                self._pinned[key] = st
+            if self._pinned is not None:  # the entry is judged again on its next use
+                self._pinned[key] = (st, None)
             self.hashed += 1
             if old is None or old.row() != entry.row():
                 self._dirty = True

@@ -265,3 +265,28 @@ def test_a_format2_cache_that_does_not_add_up_is_rebuilt(tmp_path: Path) -> None
     assert sorted(CleanMemo(folder.state_dir, "run", "ctx").items()) == [("a", "x"), ("b", "y")]
     intact = LabelIndex(folder)
     assert [intact._get(k).sha for k in "ab"] == [content_digest(label_bytes(n)) for n in (1, 2)]
+
+
+def test_a_pin_holds_one_stat_per_file_for_one_plan(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a pin (one plan: refresh, then fingerprint) a file is stat'ed once and the
+    plan sees it as it was then; the index's save ends the pin."""
+    monkeypatch.setattr(index_mod, "RACY_NS", -10**9)  # no racy window: the stat vouches
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    path.write_bytes(label_bytes(1))
+    idx = LabelIndex(folder)
+    first = idx.entry("a")
+    idx.save()
+    idx = LabelIndex(folder)
+    calls: list[str] = []
+    real = index_mod.stat_of
+    monkeypatch.setattr(index_mod, "stat_of", lambda p: calls.append(str(p)) or real(p))
+    idx.pin()
+    seen = idx.known("a")
+    assert seen is not None and seen.sha == first.sha
+    path.write_bytes(label_bytes(22))  # changed during the plan
+    assert idx.entry("a").sha == first.sha and idx.known("a") is seen
+    assert [c for c in calls if c.endswith("a.json")] == [str(path)]  # one stat
+    idx.save()  # the plan is over: the next look sees the change
+    assert idx.entry("a").sha == content_digest(label_bytes(22))
