@@ -163,9 +163,9 @@ class LabelIndex:
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
         self._labels = str(folder.labels_dir)
         self._now: int | None = None
-        #: stats taken during one plan (``pin``), so a file is stat'ed once per plan, with the
-        #: entry they vouched for (None: not vouched for)
-        self._pinned: dict[str, tuple[os.stat_result, Entry | None]] | None = None
+        #: what one plan (``pin``) found per file: the entry its stat vouched for, else the stat
+        #: (so a file is stat'ed once per plan)
+        self._pinned: dict[str, Entry | os.stat_result] | None = None
         loaded = _load(self.path, "label-index")
         if loaded is None:
             return
@@ -228,12 +228,12 @@ class LabelIndex:
         if pinned is None:
             return None
         hit = pinned.get(key)
-        return None if hit is None else hit[1]
+        return hit if type(hit) is Entry else None
 
     def _pin(self, key: str, st: os.stat_result, entry: Entry | None) -> None:
         pinned = self._pinned
         if pinned is not None:
-            pinned[key] = (st, entry)
+            pinned[key] = st if entry is None else entry
 
     def _stat(self, key: str, path: str) -> os.stat_result:
         pinned = self._pinned
@@ -241,9 +241,10 @@ class LabelIndex:
             return stat_of(path)
         hit = pinned.get(key)
         if hit is not None:
-            return hit[0]
+            assert not isinstance(hit, Entry)  # an entry is answered before any stat
+            return hit
         st = stat_of(path)
-        pinned[key] = (st, None)
+        pinned[key] = st
         return st
 
     def _path(self, key: str) -> str:
@@ -284,7 +285,7 @@ class LabelIndex:
             old = self._get(key)
             self._entries[key] = entry
             if self._pinned is not None:  # the entry is judged again on its next use
-                self._pinned[key] = (st, None)
+                self._pinned[key] = st
             self.hashed += 1
             if old is None or old.row() != entry.row():
                 self._dirty = True
