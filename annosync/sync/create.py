@@ -15,7 +15,7 @@ import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from annosync.convert import (
     BoundSchema,
@@ -25,12 +25,14 @@ from annosync.convert import (
     Upload,
     build_id_map,
     from_cvat,
+    from_sent,
     infer_fields,
     resolve_schema,
     schema_from_project,
     to_cvat,
     to_specs,
 )
+from annosync.convert.echo import echoes
 from annosync.convert.id_map import IdEntry
 from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
@@ -375,34 +377,47 @@ class Creator:
         previous = PreviousLabels.from_samples(samples, schema.fields)
         parts = (split_upload(upload, frames.size, self.part_objects)
                  if task.media_type == "image" else None)
+        bases: list[Base] | None = None
         with self.session.options.tracker.step(f"upload labels {task.name}", count,
                                                "labels") as step:
             if parts is None:
-                id_map, pulled = self._put_labels(task.id, upload, frames, bound, previous)
+                id_map, pulled, bases = self._put_labels(task, upload, frames, bound, previous,
+                                                         samples)
                 step.update(count)
             else:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
                                                  step.update)
+        if bases is None:
+            bases = task_bases(task, samples, schema, pulled)
         jobs = job_records(self.client.list_jobs(task_id=task.id))
         with self._lock:  # other tasks' threads save the same record
             task.labels = {b.name: b.id for b in bound.labels}
             task.id_map = id_map
-            for position, (key, sample) in enumerate(zip(task.samples, samples, strict=True)):
-                got = pulled.samples.get(0 if task.media_type == "video" else position)
-                record_base(self.record, key, sample, schema,
-                            (got.fields, got.frames) if got else ({}, {}))
+            for key, base in zip(task.samples, bases, strict=True):
+                set_base(self.record, key, base)
             task.jobs = jobs
             task.state = "labels_uploaded"
             self.save()
         self.journal.done("upload_labels", str(task.id))
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
 
-    def _put_labels(self, task_id: int, upload: Upload, frames: FrameMap, bound: BoundSchema,
-                    previous: PreviousLabels) -> tuple[TaskIdMap, Pulled]:
-        """One PUT of the task's labels; the ids it gave and the labels as CVAT holds them."""
-        response = LabeledData.model_validate(
-            self.client.put_annotations(upload.data.to_api(), task_id=task_id))
-        id_map = build_id_map(task_id, upload, response, bound)
+    def _put_labels(self, task: TaskRecord, upload: Upload, frames: FrameMap,
+                    bound: BoundSchema, previous: PreviousLabels, samples: list[Sample]
+                    ) -> tuple[TaskIdMap, Pulled, list[Base] | None]:
+        """One PUT of the task's labels; the ids it gave, the labels as CVAT holds them and,
+        when known by then, the base of each sample."""
+        assert task.id is not None and self.session.schema is not None
+        task_id, schema = task.id, self.session.schema
+        with Pool(max_workers=1) as pool:
+            # while CVAT stores the labels, convert them back as an echo would give them
+            guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
+                     if not upload.data.tracks else None)
+            response = LabeledData.model_validate(
+                self.client.put_annotations(upload.data.to_api(), task_id=task_id))
+            id_map = build_id_map(task_id, upload, response, bound)
+            guessed = guess.result() if guess is not None else None
+        if guessed is not None and echoes(upload.data, response):
+            return id_map, guessed[0], guessed[1]
         # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
         # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
         # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
@@ -411,7 +426,7 @@ class Creator:
                else self.client.get_annotations(task_id=task_id))
         pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
                            scope=f"task{task_id}")
-        return id_map, pulled
+        return id_map, pulled, None
 
     def _put_parts(self, task_id: int, parts: list[Part], frames: FrameMap, bound: BoundSchema,
                    previous: PreviousLabels, progress: Callable[[int], Any]
@@ -461,9 +476,50 @@ def editor_url(server: str, record: RunRecord) -> str | None:
     return f"{base}/tasks/{first.id}"
 
 
+#: One sample's base digests by field and label key (None: nothing on both sides).
+Base = Union[dict[str, dict[str, BaseEntry]], None]
+
+
+def _guess(task: TaskRecord, upload: Upload, frames: FrameMap, bound: BoundSchema,
+           previous: PreviousLabels, samples: list[Sample], schema: ResolvedSchema
+           ) -> tuple[Pulled, list[Base]] | None:
+    """What ``from_cvat`` and the bases will be if CVAT's answer echoes ``upload`` (checked by
+    the caller with ``echoes``); None when it cannot be known before the answer."""
+    try:
+        pulled = from_sent(upload.data, frames, bound, previous=previous,
+                           scope=f"task{task.id}")
+    except Exception:  # the general path meets it again, on the answer
+        return None
+    if pulled is None:
+        return None
+    return pulled, task_bases(task, samples, schema, pulled)
+
+
+def task_bases(task: TaskRecord, samples: list[Sample], schema: ResolvedSchema,
+               pulled: Pulled) -> list[Base]:
+    """The base of each of the task's samples (in order) once CVAT holds ``pulled``."""
+    out = []
+    for position, sample in enumerate(samples):
+        got = pulled.samples.get(0 if task.media_type == "video" else position)
+        out.append(base_of(sample, schema, (got.fields, got.frames) if got else ({}, {})))
+    return out
+
+
+def set_base(record: RunRecord, key: str, base: Base) -> None:
+    if base:
+        record.base[key] = base
+    else:
+        record.base.pop(key, None)
+
+
 def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSchema,
                 remote: tuple[dict, dict]) -> None:
     """Base digests of a sample whose labels both sides now hold (after an upload)."""
+    set_base(record, key, base_of(local, schema, remote))
+
+
+def base_of(local: Sample, schema: ResolvedSchema, remote: tuple[dict, dict]) -> Base:
+    """The base digests of ``local`` against ``remote`` (fields, frames): pure."""
     fields: dict[str, dict[str, BaseEntry]] = {}
     for path, rf in schema.fields.items():
         rules = rules_for(rf)
@@ -479,10 +535,7 @@ def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSche
                 entries[item.key] = BaseEntry.of(ld, rd)
         if entries:
             fields[path] = entries
-    if fields:
-        record.base[key] = fields
-    else:
-        record.base.pop(key, None)
+    return fields or None
 
 
 def _mask_loader(session: RunSession) -> Callable[[str], Any]:

@@ -155,3 +155,34 @@ def test_a_failed_part_is_resumed_from_a_clean_task(ws: Workspace,
                if len(a.value) == 24]
     assert carried and len(carried) == len(set(carried))
     assert not ws.plan().has_changes
+
+
+def test_the_echo_path_gives_what_converting_the_answer_gives(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The labels converted back from the PUT's body while CVAT stores them (``from_sent``,
+    used when the answer echoes the body) leave the record that converting the answer leaves."""
+    fast = Workspace(tmp_path / "fast", server)
+    slow = Workspace(tmp_path / "slow", server)
+    workspaces.extend([fast, slow])
+    converted: list[int] = []
+    original = create_mod.from_cvat
+
+    def spy(data: Any, *a: Any, **k: Any) -> Any:
+        converted.append(1)
+        return original(data, *a, **k)
+
+    monkeypatch.setattr(create_mod, "from_cvat", spy)
+    for ws in (fast, slow):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema=SCHEMA)
+    fast.run()
+    assert converted == []  # the answer echoed the body: nothing converted after it
+    monkeypatch.setattr(create_mod, "from_sent", lambda *a, **k: None)
+    slow.run()
+    assert converted == [1]
+    assert _record_view(fast) == _record_view(slow)
+    assert _server_view(fast) == _server_view(slow)
+    for ws in (fast, slow):
+        assert not ws.plan().has_changes
