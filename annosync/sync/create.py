@@ -14,12 +14,14 @@ import os
 import threading
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 from annosync.convert import (
     BoundSchema,
     FrameMap,
+    FrameSize,
     PreviousLabels,
     TaskIdMap,
     Upload,
@@ -59,6 +61,7 @@ from annosync.sync.record import (
 )
 from annosync.sync.remote import bound_schema, frame_map, job_records
 from annosync.sync.session import RunSession
+from annosync.sync.switching import short_switches
 from annosync.sync.upload_parts import PART_OBJECTS, Part, send_parts, split_upload
 
 Report = Callable[[str], None]
@@ -100,6 +103,8 @@ class Creator:
         self._meta: dict[int, dict[str, Any]] = {}
         #: objects per request when a task's labels go up in parts (upload_parts)
         self.part_objects = PART_OBJECTS
+        #: labels converted while the media went up, by task index (see ``prepare``)
+        self._prepared: dict[int, Prepared] = {}
 
     @property
     def record(self) -> RunRecord:
@@ -185,12 +190,21 @@ class Creator:
 
     def run(self) -> None:
         """Create tasks in order, upload media in parallel, assign jobs in order (round-robin
-        over the whole run), then upload labels in parallel (bounded by ``concurrency``)."""
+        over the whole run), then upload labels in parallel (bounded by ``concurrency``).
+        While the media goes up, the first tasks' labels are converted (``prepare``)."""
         pending = [t for t in self.record.tasks if t.state != "labels_uploaded"]
         for task in pending:
             if task.state == "planned":
                 self.create_task(task)
-        self._parallel(self.upload_media, [t for t in pending if t.state == "created"])
+        media = [t for t in pending if t.state == "created"]
+        with short_switches(), Pool(max_workers=1) as pool:
+            # pure work (the binding is read here: every request stays in this thread's
+            # order), for the new tasks whose labels go up first
+            for task in [t for t in media if t.id in self._fresh][: self.workers]:
+                assert task.id is not None and self.session.schema is not None
+                pool.submit(self.prepare, task, task.id,
+                            bound_schema(self.client, task.id, self.session.schema))
+            self._parallel(self.upload_media, media)
         for task in pending:
             self.list_and_assign_jobs(task)
         self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
@@ -359,22 +373,69 @@ class Creator:
         with gc_paused():  # a burst of small objects, bounded by the task (see gcpause)
             self._upload_labels(task)
 
+    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema) -> None:
+        """Convert a task's labels while its media is still going up, with the frame sizes
+        the samples' metadata predicts; ``_upload_labels`` keeps the upload only if CVAT's
+        ``data/meta`` reports those very sizes and the task is still ``task_id``, the one
+        ``bound`` was read for (a resumed upload may start the task over). Any failure here
+        is left for that step to meet again, in order: a head start, never a second path."""
+        try:
+            with gc_paused():  # as in upload_labels
+                prepared = self._convert(task, None, bound=(task_id, bound))
+        except Exception:  # the upload step converts (and fails) again
+            return
+        if prepared is not None:
+            with self._lock:
+                self._prepared[task.index] = prepared
+
+    def _convert(self, task: TaskRecord, frames: FrameMap | None,
+                 prepared: Prepared | None = None,
+                 bound: tuple[int, BoundSchema] | None = None) -> Prepared | None:
+        """Samples, binding, upload and previous labels of a task (frames predicted from the
+        samples' metadata when ``frames`` is None: None if they cannot be). What ``prepared``
+        holds for the same task is reused but for the upload; ``bound``: (task id, binding)
+        if already read."""
+        assert task.id is not None and self.session.schema is not None
+        schema = self.session.schema
+        previous: PreviousLabels | None = None
+        if bound is not None:
+            task_id, binding = bound
+            samples = [self.session.read(k) for k in task.samples]
+        elif prepared is not None and prepared.task_id == task.id:
+            task_id, binding = prepared.task_id, prepared.bound
+            samples, previous = prepared.samples, prepared.previous
+        else:
+            task_id = task.id
+            samples = [self.session.read(k) for k in task.samples]
+            binding = bound_schema(self.client, task_id, schema)
+        if frames is None:
+            frames = predicted_frames(task, samples)
+            if frames is None:
+                return None
+        if binding.missing:
+            raise StateError(
+                f"task {task_id} lacks CVAT labels {', '.join(binding.missing)} that the "
+                "schema needs (was the project's schema edited?)"
+            )
+        upload = to_cvat(samples, list(schema.fields), frames, binding,
+                         load_mask=_mask_loader(self.session))
+        if previous is None:
+            previous = PreviousLabels.from_samples(samples, schema.fields)
+        return Prepared(task_id, samples, frames, binding, upload, previous)
+
     def _upload_labels(self, task: TaskRecord) -> None:
         assert task.id is not None and self.session.schema is not None
         schema = self.session.schema
         frames = frame_map(self.client, task, self._meta.pop(task.id, None))
-        bound = bound_schema(self.client, task.id, schema)
-        if bound.missing:
-            raise StateError(
-                f"task {task.id} lacks CVAT labels {', '.join(bound.missing)} that the schema "
-                "needs (was the project's schema edited?)"
-            )
-        samples = [self.session.read(k) for k in task.samples]
-        upload = to_cvat(samples, list(schema.fields), frames, bound,
-                         load_mask=_mask_loader(self.session))
+        with self._lock:
+            prepared = self._prepared.pop(task.index, None)
+        if prepared is None or prepared.task_id != task.id or prepared.frames != frames:
+            prepared = self._convert(task, frames, prepared)
+            assert prepared is not None
+        samples, bound, upload, previous = (prepared.samples, prepared.bound, prepared.upload,
+                                            prepared.previous)
         self.journal.intent("upload_labels", str(task.id))
         count = len(upload.label_ids())
-        previous = PreviousLabels.from_samples(samples, schema.fields)
         parts = (split_upload(upload, frames.size, self.part_objects)
                  if task.media_type == "image" else None)
         bases: list[Base] | None = None
@@ -408,7 +469,7 @@ class Creator:
         when known by then, the base of each sample."""
         assert task.id is not None and self.session.schema is not None
         task_id, schema = task.id, self.session.schema
-        with Pool(max_workers=1) as pool:
+        with short_switches(), Pool(max_workers=1) as pool:
             # while CVAT stores the labels, convert them back as an echo would give them
             guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
                      if not upload.data.tracks else None)
@@ -474,6 +535,33 @@ def editor_url(server: str, record: RunRecord) -> str | None:
     if first.jobs:
         return f"{base}/tasks/{first.id}/jobs/{first.jobs[0].id}"
     return f"{base}/tasks/{first.id}"
+
+
+@dataclass
+class Prepared:
+    """A task's labels converted for upload, and what the conversion started from."""
+
+    task_id: int
+    samples: list[Sample]
+    frames: FrameMap
+    bound: BoundSchema
+    upload: Upload
+    previous: PreviousLabels
+
+
+def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None:
+    """The frame map CVAT will report for an image task whose samples' metadata is right
+    (the size of each image, none deleted); None for a video or a sample without metadata.
+    A guess: it is used only once ``data/meta`` confirms it."""
+    if task.media_type != "image" or not samples:
+        return None
+    sizes = []
+    for sample in samples:
+        meta = sample.metadata
+        if meta is None or meta.media_type != "image":
+            return None
+        sizes.append(FrameSize(width=meta.width, height=meta.height))
+    return FrameMap(media_type="image", size=len(samples), sizes=sizes)
 
 
 #: One sample's base digests by field and label key (None: nothing on both sides).

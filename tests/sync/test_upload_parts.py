@@ -186,3 +186,39 @@ def test_the_echo_path_gives_what_converting_the_answer_gives(
     assert _server_view(fast) == _server_view(slow)
     for ws in (fast, slow):
         assert not ws.plan().has_changes
+
+
+def test_labels_converted_during_the_media_upload_are_used_only_if_cvat_agrees(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The labels are converted while the media goes up, with the frame sizes the samples'
+    metadata predicts; when CVAT's data/meta reports other sizes (metadata wrong), they are
+    converted again with CVAT's, and the task ends as if nothing had been guessed."""
+    right = Workspace(tmp_path / "right", server)
+    wrong = Workspace(tmp_path / "wrong", server)
+    workspaces.extend([right, wrong])
+    sizes: list[list[tuple[int, int]]] = []
+    original = create_mod.to_cvat
+
+    def spy(samples: Any, fields: Any, frames: Any, *a: Any, **k: Any) -> Any:
+        sizes.append([(s.width, s.height) for s in frames.sizes])
+        return original(samples, fields, frames, *a, **k)
+
+    monkeypatch.setattr(create_mod, "to_cvat", spy)
+    for ws in (right, wrong):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema=SCHEMA)
+    right.run()
+    assert len(sizes) == 1 and sizes[0][0][0] > 0  # converted once, during the media upload
+    assert wrong.dataset is not None
+    key = sorted(p.stem for p in (wrong.dataset / "labels").glob("*.json"))[0]
+    sample = wrong.sample(key)
+    assert sample.metadata is not None
+    sample.metadata.width += 7  # the metadata says another width than the image has
+    wrong.save(key, sample)
+    sizes.clear()
+    wrong.run()
+    assert len(sizes) == 2 and sizes[0] != sizes[1]  # guessed, then CVAT's sizes
+    assert _server_view(wrong) == _server_view(right)
+    assert not wrong.plan().has_changes
