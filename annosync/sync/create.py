@@ -219,7 +219,11 @@ class Creator:
                 future.result()
 
     def list_and_assign_jobs(self, task: TaskRecord) -> None:
+        """Assign the task's new jobs (``cvat.job_assignees``, round-robin over the run). With
+        no one to assign, nothing is listed: the labels' upload lists the jobs right after."""
         if task.state != "data_uploaded" or task.id is None:
+            return
+        if not self.session.manifest.cvat.job_assignees:
             return
         task.jobs = job_records(self.client.list_jobs(task_id=task.id))
         offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
@@ -304,6 +308,10 @@ class Creator:
         # a task from an interrupted apply may hold its data already (or be unusable)
         current = {} if task.id in self._fresh else self.client.get_task(task.id)
         if int(current.get("size") or 0) > 0:
+            jobs = current.get("jobs")
+            if isinstance(jobs, dict) and not jobs.get("count"):
+                # a killed run did not see the creation finish: CVAT makes the jobs last
+                current = self.client.wait_for_jobs(task.id)
             task.size = int(current["size"])
             task.state = "data_uploaded"
             self.save()

@@ -222,3 +222,52 @@ def test_labels_converted_during_the_media_upload_are_used_only_if_cvat_agrees(
     assert len(sizes) == 2 and sizes[0] != sizes[1]  # guessed, then CVAT's sizes
     assert _server_view(wrong) == _server_view(right)
     assert not wrong.plan().has_changes
+
+
+@pytest.mark.parametrize("assignees", [False, True])
+def test_jobs_are_listed_before_the_labels_only_to_assign_them(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, assignees: bool) -> None:
+    """One job listing per task (after the labels, for the record) unless jobs are assigned,
+    which needs them listed first (round-robin over the run)."""
+    listed: list[int] = []
+    original = CvatClient.list_jobs
+
+    def spy(self: CvatClient, *a: Any, **k: Any) -> Any:
+        listed.append(int(k["task_id"]))
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(CvatClient, "list_jobs", spy)
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA, cvat={"segment_size": 2, **(
+        {"job_assignees": [ws.user("alice")]} if assignees else {})})
+    ws.run()
+    (task,) = ws.record.tasks
+    assert listed == [task.id] * (2 if assignees else 1)
+    assert len(task.jobs) >= 2 and task.state == "labels_uploaded"
+    assert all(j.assignee == (ws.user("alice") if assignees else None) for j in task.jobs)
+    assert not ws.plan().has_changes
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_a_resume_waits_for_the_jobs_of_a_task_whose_creation_it_did_not_see_end(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed right after sending the media (CVAT still creating the task, its jobs not yet
+    made), then resumed at once: the resume waits for the jobs before recording them."""
+    original = CvatClient._finish_task_data
+
+    def killed(self: CvatClient, *a: Any, **k: Any) -> Any:
+        raise _Killed
+
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA, cvat={"segment_size": 2})
+    monkeypatch.setattr(CvatClient, "_finish_task_data", killed)
+    with pytest.raises(_Killed):
+        ws.run()
+    monkeypatch.setattr(CvatClient, "_finish_task_data", original)
+    ws.run()
+    (task,) = ws.record.tasks
+    assert task.state == "labels_uploaded" and len(task.jobs) >= 2
+    assert not ws.plan().has_changes
