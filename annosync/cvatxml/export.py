@@ -28,12 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from pydantic_core import from_json
+
 from annosync.cvatxml import record as records
-from annosync.cvatxml.encoding import NumberStyle
+from annosync.cvatxml.encoding import NumberStyle, number_formatter
+from annosync.cvatxml.export_fast import FastFrames, apply_notes
 from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, Size, TaskMeta
 from annosync.cvatxml.model import Image, Item, Shape, Tag, Track
-from annosync.cvatxml.record import Record, RecordTask
-from annosync.cvatxml.writer import ItemSpill, XmlWriter
+from annosync.cvatxml.record import Record, RecordFrame, RecordTask
+from annosync.cvatxml.writer import ItemSpill, XmlWriter, image_head
 from annosync.cvatxml.xmlmap import (
     ELEMENTS,
     LABEL_ID_ATTR,
@@ -49,7 +52,7 @@ from annosync.cvatxml.xmlmap import (
     single_shape_track,
 )
 from annosync.cvatxml.zipio import ANNOTATIONS_XML, IMAGES_DIR, ZipWriter
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
 from annosync.model.labels import (
@@ -99,12 +102,16 @@ def select_keys(folder: DatasetFolder, samples: Iterable[str] | None) -> list[st
 
 
 def _media_name(folder: DatasetFolder, sample: Sample) -> str:
-    media = PurePosixPath(sample.media)
-    media_dir = PurePosixPath(folder.info.media_dir)
+    return _media_rel(folder.info.media_dir, sample.media)
+
+
+def _media_rel(media_dir: str, media: str) -> str:
+    """The frame name of a media path: below the media folder when it is inside it."""
+    path = PurePosixPath(media)
     try:
-        return media.relative_to(media_dir).as_posix()
+        return path.relative_to(PurePosixPath(media_dir)).as_posix()
     except ValueError:
-        return media.as_posix()
+        return path.as_posix()
 
 
 def _size(folder: DatasetFolder, key: str, sample: Sample) -> tuple[int, int]:
@@ -348,8 +355,54 @@ def _task_meta(name: str, size: int, mode: str, start: int, stop: int, step: int
     return Meta(kind="task", task=t, dumped="")
 
 
+# -- the direct path (export_fast.py) ---------------------------------------------------------
+#: False: every sample goes the general way (the reference, for tests)
+_FAST = True
+
+
+@dataclass
+class _Text:
+    """An ``<image>`` already rendered by the direct path, with its counts."""
+
+    text: str
+    shapes: int
+    tags: int
+
+
+def _fast_frames(lab: _Labels, numbers: NumberStyle, layout: str) -> FastFrames | None:
+    if not _FAST or layout != "images" or lab.mask_targets is not None:
+        return None
+    return FastFrames(lab.fields, lab.label_ids, number_formatter(numbers))
+
+
+def _raw(folder: DatasetFolder, key: str) -> tuple[bytes, Any]:
+    """A label file's bytes and its JSON (``None`` when the fast parser refuses it: the
+    general path then reads the bytes with ``json`` and says what is wrong)."""
+    data = folder.read_bytes(key)
+    try:
+        return data, from_json(data)
+    except ValueError:
+        return data, None
+
+
+def _fast_image(fast: FastFrames, lab: _Labels, raw: Any,
+                head: Callable[[str, int, int], tuple[str, int, int]]
+                ) -> tuple[str, _Text] | None:
+    """(media, rendered image) of a label file by the direct path, its notes applied."""
+    if raw is None:
+        return None
+    got = fast.image(raw, head)
+    if got is None:
+        return None
+    if fast.notes:
+        apply_notes(fast.notes, lab.used, lab.kinds, _Values)
+        fast.notes.clear()
+    media, text, n_shapes, n_tags = got
+    return media, _Text(text, n_shapes, n_tags)
+
+
 # -- writing -----------------------------------------------------------------------------------
-def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | None],
+def _write(target: Path, items: Iterator[Item | _Text], meta_of: Callable[[], Meta | None],
            numbers: NumberStyle, as_zip: bool,
            media: list[tuple[str, Path]] | Callable[[], list[tuple[str, Path]]],
            version: str | None = "1.1") -> None:
@@ -358,7 +411,10 @@ def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     with ItemSpill(numbers, target.parent) as spill:
         for item in items:
-            spill.write(item)
+            if isinstance(item, _Text):
+                spill.write_text(item.text)
+            else:
+                spill.write(item)
         spill.finish()
         meta = meta_of()
         files = media() if callable(media) else media
@@ -374,12 +430,16 @@ def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | Non
                 w.write_spilled(spill)
 
 
-def _count(report: ExportReport, items: Iterable[Item], step: Step | None = None
-           ) -> Iterator[Item]:
+def _count(report: ExportReport, items: Iterable[Item | _Text], step: Step | None = None
+           ) -> Iterator[Item | _Text]:
     for item in items:
         if step is not None:
             step.advance()
-        if isinstance(item, Image):
+        if isinstance(item, _Text):
+            report.frames += 1
+            report.shapes += item.shapes
+            report.tags += item.tags
+        elif isinstance(item, Image):
             report.frames += 1
             report.shapes += len(item.shapes)
             report.tags += len(item.tags)
@@ -497,10 +557,26 @@ def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: st
                    task_name: str | None, report: ExportReport) -> None:
     size = len(keys)
     media: list[tuple[str, Any]] = []
+    fast = _fast_frames(lab, numbers, layout)
+    media_dir = folder.info.media_dir
 
-    def items() -> Iterator[Item]:
+    def items() -> Iterator[Item | _Text]:
         for i, key in enumerate(keys):
-            smp = folder.read(key)
+            data = b""
+            if fast is not None:
+                data, raw = _raw(folder, key)
+
+                def head(media_path: str, w: int, h: int, i: int = i) -> tuple[str, int, int]:
+                    return image_head(i, _media_rel(media_dir, media_path), None, None, w,
+                                      h), w, h
+
+                done = _fast_image(fast, lab, raw, head)
+                if done is not None:
+                    if include_media:
+                        media.append((_media_rel(media_dir, done[0]), _MediaRef(done[0])))
+                    yield done[1]
+                    continue
+            smp = parse_sample(data, str(folder.label_path(key))) if data else folder.read(key)
             if smp.is_video:
                 raise _mixed(folder)
             w, h = _size(folder, key, smp)
@@ -529,7 +605,7 @@ def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: st
     report.files.append(out)
 
 
-def _numbered(items: Iterable[Item]) -> Iterator[Item]:
+def _numbered(items: Iterable[Item | _Text]) -> Iterator[Item | _Text]:
     """Track ids count from 0 in file order, as CVAT's dumper numbers them."""
     n = 0
     for item in items:
@@ -650,8 +726,9 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
         lab.warn(f"{len(extra)} selected sample(s) are not frames of the recorded task "
                  f"{rec.name!r}; not exported (export them with --record none)")
     media: list[tuple[str, Any]] = []
+    fast = _fast_frames(lab, numbers, layout)
 
-    def items() -> Iterator[Item]:
+    def items() -> Iterator[Item | _Text]:
         for task in rec.tasks:
             ident = (task.id, task.subset) if project else None
             if task.video is not None and not task.frames:
@@ -664,6 +741,14 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
             for row in task.frames:
                 if row.key is not None and row.key not in keys:
                     continue
+                if fast is not None and row.key is not None and row.frame is None:
+                    done = _fast_record_row(fast, lab, folder, row, task, project)
+                    if done is not None:
+                        if include_media:
+                            media.append((f"{task.subset}/{row.name}" if project and task.subset
+                                          else row.name, _MediaRef(done[0])))
+                        yield done[1]
+                        continue
                 row_sample = sample(row.key) if row.key is not None else None
                 w = row.width or 0
                 h = row.height or 0
@@ -713,6 +798,20 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
                lambda: _media_list(folder, include_media, media) if include_media else [],
                version=rec.version)
     report.files.append(out)
+
+
+def _fast_record_row(fast: FastFrames, lab: _Labels, folder: DatasetFolder, row: RecordFrame,
+                     task: RecordTask, project: bool) -> tuple[str, _Text] | None:
+    """A recorded image row by the direct path (its frame size: the row's, else the
+    sample's), or ``None``."""
+    assert row.key is not None
+
+    def head(_media: str, w: int, h: int) -> tuple[str, int, int]:
+        start = image_head(row.id, row.name, row_subset(task, project),
+                           task.id if project else None, row.width, row.height)
+        return start, (row.width or w) or 1, (row.height or h) or 1
+
+    return _fast_image(fast, lab, _raw(folder, row.key)[1], head)
 
 
 def row_subset(task: RecordTask, project: bool) -> str | None:
