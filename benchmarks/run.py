@@ -5,21 +5,25 @@ medians beside the peers that install from PyPI. Not part of the test run.
     python benchmarks/run.py --quick         # small sizes, 2 repetitions (~3 min)
     python benchmarks/run.py --cases startup,upload --repeat 5
     python benchmarks/run.py --python /other/venv/bin/python  # the same cases on other code
+    python benchmarks/run.py --cases upload,noop,pull_job --fiftyone-python /venv-fo/bin/python
 
 The CVAT server is the bundled emulator in a process of its own (``annosync emulator``), so its
 CPU time is reported apart from annosync's ("emu cpu"); there is no real CVAT here. Request
 counts come from the client process. Peers: cvat-sdk's ``create_from_data`` when ``cvat_sdk``
 imports in ``--peer-python`` (default: this Python); the CVAT XML cases are
-``benchmarks/bench_cvatxml.py``'s (run as they are when the file exists). docs/benchmarks.md
+``benchmarks/bench_cvatxml.py``'s (run as they are when the file exists); FiftyOne's CVAT
+integration (``annotate`` / ``load_annotations``, ``benchmarks/peer_fiftyone.py``) when
+``--fiftyone-python`` names a Python where it imports and its database starts. docs/benchmarks.md
 holds the figures, the machine and how to read them.
 
 Cases:
   startup   python -c pass; annosync --help; annosync plan of a 1-sample run (no server)
-  upload    first sync of 500 images x 20 boxes (plan + create + media + labels); peer:
-            cvat-sdk create_from_data of the same 500 images
+  upload    first sync of 500 images x 20 boxes (plan + create + media + labels); peers:
+            cvat-sdk create_from_data of the same 500 images; FiftyOne's annotate()
   noop      annosync sync of a 500 x 20 run (jobs of 50 images), nothing changed (CLI,
-            start-up included)
-  pull_job  an annotator moves 10 boxes in one job of that run; annosync pull
+            start-up included); peer: FiftyOne's load_annotations() of such a run
+  pull_job  an annotator moves 10 boxes in one job of that run; annosync pull; peer:
+            FiftyOne's load_annotations() after the same edit in its own run
   pull_jobs a run of 1,000 jobs; 10 of them change; annosync pull (jobs downloaded)
   plan      no-op plan of N samples x 10 boxes (cold, then warm), plan after 10 files changed,
             pull after 10 jobs changed and push of 10 edited files, with peak RSS, at N/10 and N
@@ -68,6 +72,8 @@ class Bench:
         self.emu: subprocess.Popen[str] | None = None
         self.url = ""
         self.user, self.password = "admin", "admin-password-1"
+        self._fiftyone: str | None = None
+        self._fo_run: tuple[str, list[list[int]]] | None = None
 
     # -- the server ------------------------------------------------------------------------------
     def start_emulator(self) -> None:
@@ -96,13 +102,23 @@ class Bench:
     # -- running things --------------------------------------------------------------------------
     def child(self, case: str, python: str | None = None, **kw: Any) -> dict[str, Any]:
         """Run one case of cases.py in a fresh process; adds wall time and emulator CPU."""
+        return self._case("cases.py", case, python or self.python, self.env, kw)
+
+    def fo_child(self, case: str, **kw: Any) -> dict[str, Any]:
+        """Run one case of peer_fiftyone.py in the FiftyOne Python, with a database of its own
+        in the work folder (FiftyOne starts mongod for the process and stops it after)."""
+        env = dict(self.env, FIFTYONE_DATABASE_DIR=str(self.work / "fiftyone-db"),
+                   FIFTYONE_DO_NOT_TRACK="true")
+        return self._case("peer_fiftyone.py", case, self.args.fiftyone_python, env, kw)
+
+    def _case(self, script: str, case: str, python: str, env: dict[str, str],
+              kw: dict[str, Any]) -> dict[str, Any]:
         kw.setdefault("url", self.url)
         kw.setdefault("username", self.user)
         kw.setdefault("password", self.password)
         cpu0, t0 = self.emu_cpu(), time.perf_counter()
-        proc = subprocess.run([python or self.python, str(HERE / "cases.py"), case,
-                               json.dumps(kw)], env=self.env, capture_output=True, text=True,
-                              cwd=self.work)
+        proc = subprocess.run([python, str(HERE / script), case, json.dumps(kw)], env=env,
+                              capture_output=True, text=True, cwd=self.work)
         wall = time.perf_counter() - t0
         if proc.returncode:
             raise RuntimeError(f"case {case} failed:\n{proc.stderr[-3000:]}")
@@ -190,6 +206,48 @@ class Bench:
         self.row("upload", "  requests / status polls / read-backs",
                  f"{_med(runs, 'requests'):.0f} / {_med(runs, 'polls'):.0f} / "
                  f"{_med(runs, 'annotation_reads'):.0f}", "", "")
+        if self._has_fiftyone():
+            fo = self.repeat(lambda i: self.fo_child("annotate", dataset=str(ds),
+                                                     name=f"fo_up{i}_{time.time_ns()}"))
+            self.results["fiftyone_annotate"] = fo
+            self._fo_rows("upload", "annotate() of the same 500 x 20", runs, fo,
+                          ">= 1.5x faster")
+
+    def _has_fiftyone(self) -> bool:
+        if not self.args.fiftyone_python:
+            return False
+        if self._fiftyone is None:
+            probe = subprocess.run([self.args.fiftyone_python, "-c", _FO_VERSIONS],
+                                   capture_output=True, text=True)
+            self._fiftyone = probe.stdout.strip() if probe.returncode == 0 else ""
+            print(f"  FiftyOne peer: {self._fiftyone or 'fiftyone does not import in '}"
+                  f"{'' if self._fiftyone else self.args.fiftyone_python}", flush=True)
+            self.results["fiftyone_versions"] = self._fiftyone
+        return bool(self._fiftyone)
+
+    def _fo_rows(self, case: str, what: str, ours: list[dict[str, Any]],
+                 fo: list[dict[str, Any]], target: str) -> None:
+        """FiftyOne beside annosync's in-process figures (both after imports; FiftyOne's
+        database start and dataset load are outside its timer)."""
+        ratio = _med(fo, "total_s") / max(_med(ours, "total_s"), 1e-9)
+        self.row(case, f"  peer: FiftyOne {what}", f"{_med(ours, 'total_s'):.2f} s",
+                 f"FiftyOne {_med(fo, 'total_s'):.2f} s (emu {_med(fo, 'emu_cpu_s'):.2f})",
+                 f"{target} (now {ratio:.2f}x)")
+        self.row(case, "    client CPU s (FiftyOne: + mongod CPU)", f"{_med(ours, 'cpu_s'):.2f} s",
+                 f"{_med(fo, 'cpu_s'):.2f} s + {_med(fo, 'db_cpu_s'):.2f} s", "")
+        self.row(case, "    requests / annotation downloads",
+                 f"{_med(ours, 'requests'):.0f} / {_med(ours, 'annotation_reads'):.0f}",
+                 f"{_med(fo, 'requests'):.0f} / {_med(fo, 'annotation_reads'):.0f}", "")
+
+    def _fo_run_500(self) -> tuple[str, list[list[int]]]:
+        """FiftyOne's own run of the same 500 x 20 in jobs of 50 (made once per benchmark)."""
+        if self._fo_run is None:
+            ds = make_dataset(self.work / "up500", 500, 20)
+            name = f"fo_run500_{time.time_ns()}"
+            self.results["fiftyone_setup"] = self.fo_child("annotate", dataset=str(ds),
+                                                           name=name, segment_size=50)
+            self._fo_run = (name, self.fo_child("jobs", name=name)["jobs"])
+        return self._fo_run
 
     def _has_sdk(self) -> bool:
         py = self.args.peer_python
@@ -214,6 +272,11 @@ class Bench:
         self.row("noop", "  in-process / requests / annotation reads",
                  f"{_med(inproc, 'total_s'):.2f} s / {_med(inproc, 'requests'):.0f} / "
                  f"{_med(inproc, 'annotation_reads'):.0f}", "", "1 listing per task, 0")
+        if self._has_fiftyone():
+            name, _ = self._fo_run_500()
+            fo = self.repeat(lambda _: self.fo_child("load", name=name))
+            self.results["fiftyone_load_noop"] = fo
+            self._fo_rows("noop", "load_annotations(), nothing changed", inproc, fo, "")
 
     def pull_job(self) -> None:
         ds, manifest = self._run_500()
@@ -232,6 +295,19 @@ class Bench:
         self.row("pull_job", "  in-process / jobs downloaded / label changes",
                  f"{_med(inproc, 'total_s'):.2f} s / {_med(inproc, 'annotation_reads'):.0f} "
                  f"/ {_med(inproc, 'pull'):.0f}", "", "1 job")
+        if self._has_fiftyone():
+            name, fo_jobs = self._fo_run_500()
+            fo_job = fo_jobs[0][len(fo_jobs[0]) // 2]
+            fo = []
+            for i in range(self.args.repeat):  # the same edits as above, in FiftyOne's run
+                for step in (1 + i, -(1 + i)):
+                    self.child("edit_boxes", job_ids=[fo_job], boxes=10, step=step)
+                    fo.append(self.fo_child("load", name=name))
+            self.results["fiftyone_load_job"] = fo
+            self._fo_rows("pull_job", "load_annotations() after 10 boxes moved", inproc, fo,
+                          "")
+            self.row("pull_job", "    labels moved by the load", f"{_med(inproc, 'pull'):.0f}",
+                     f"{_med(fo, 'moved'):.0f}", "10")
 
     def pull_jobs(self) -> None:
         ds = make_dataset(self.work / "jobs2000", 2000, 2)
@@ -335,6 +411,10 @@ class Bench:
         self.results[case] = {"stdout": proc.stdout, "code": proc.returncode}
 
 
+_FO_VERSIONS = ("from importlib.metadata import version as v; import fiftyone; "
+                "print('fiftyone', v('fiftyone'), 'fiftyone-db', v('fiftyone-db'))")
+
+
 def _anno_key(manifest: Path) -> str:
     for line in manifest.read_text().splitlines():
         if line.startswith("anno_key:"):
@@ -374,6 +454,9 @@ def main() -> None:
                     help="the Python whose annosync is measured (default: this one)")
     ap.add_argument("--peer-python", default=sys.executable,
                     help="Python with cvat-sdk installed (default: this one)")
+    ap.add_argument("--fiftyone-python", default="",
+                    help="Python where fiftyone imports and its database starts: FiftyOne's "
+                         "annotate/load_annotations beside upload, noop and pull_job")
     ap.add_argument("--xml-args", default="", help="arguments for bench_cvatxml.py")
     ap.add_argument("--webhook-args", default="", help="arguments for bench_webhook.py")
     ap.add_argument("--workdir", help="keep data here (reused by later runs)")

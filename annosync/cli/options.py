@@ -145,7 +145,7 @@ def sources_argument(f: F) -> F:
 # -- finding runs ---------------------------------------------------------------------------------
 
 def default_sources() -> list[Path]:
-    from annosync.manifest.validate import is_dataset_folder
+    from annosync.dataset.folder import is_dataset_folder
 
     if DEFAULT_MANIFESTS.is_dir():
         return [DEFAULT_MANIFESTS]
@@ -158,9 +158,8 @@ def default_sources() -> list[Path]:
 
 def load_runs(sources: Sequence[Path], anno_keys: Sequence[str] = ()) -> list[LoadedManifest]:
     """The runs named by manifest files/folders and dataset folders, optionally filtered."""
-    from annosync.dataset.folder import DatasetFolder
+    from annosync.dataset.folder import DatasetFolder, is_dataset_folder
     from annosync.manifest.load import load_manifests
-    from annosync.manifest.validate import is_dataset_folder
 
     paths = list(sources) or default_sources()
     runs: list[LoadedManifest] = []
@@ -199,9 +198,8 @@ def open_engine(sources: Sequence[Path], common: Common, options: SyncOptions) -
 
 def datasets_of(sources: Sequence[Path]) -> list[DatasetFolder]:
     """Dataset folders named directly, or by the manifests given (default: manifests/ or .)."""
-    from annosync.dataset.folder import DatasetFolder
+    from annosync.dataset.folder import DatasetFolder, is_dataset_folder
     from annosync.manifest.load import load_manifests
-    from annosync.manifest.validate import is_dataset_folder
 
     paths = list(sources) or default_sources()
     roots: dict[Path, DatasetFolder] = {}

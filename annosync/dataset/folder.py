@@ -35,6 +35,12 @@ STATE_DIR = ".annosync"
 INFO_FILE = "dataset.yaml"
 
 
+def is_dataset_folder(path: Path) -> bool:
+    """A folder with ``labels/`` or ``dataset.yaml`` (the CLI tells datasets from manifests
+    with this, without importing the validator)."""
+    return path.is_dir() and ((path / LABELS_DIR).is_dir() or (path / INFO_FILE).is_file())
+
+
 class DatasetInfo(BaseModel):
     """``dataset.yaml``: optional facts about the folder."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from .context import Ctx
 from .errors import ApiError, bad_request, html
+from .rq import being_created
 from .state import Job, Label, State, Task
 from .tracks import merge_data, slice_data
 from .wire import Response, empty, json_response
@@ -783,7 +784,7 @@ def get_job_obj(ctx: Ctx) -> tuple[Job, Task]:
 
     jid = ctx.int_param("id", "Job")
     job = ctx.state.jobs.get(jid)
-    if job is None:
+    if job is None or being_created(ctx.state, job.task_id):
         raise no_match("Job")
     can_view_job(ctx, job)
     return job, ctx.state.tasks[job.task_id]

@@ -20,7 +20,7 @@ from . import media, tus
 from .context import Ctx
 from .errors import ApiError, bad_request, no_match
 from .media import MediaError
-from .rq import enqueue
+from .rq import create_rq_id, enqueue
 from .state import Data, Frame, Job, State, Task, TusFile, UploadSession, iso
 from .tasks import get_task_obj, make_jobs
 from .wire import FormData, Response, empty, json_response
@@ -270,7 +270,7 @@ def _start_creation(ctx: Ctx, task: Task, params: dict[str, Any],
                     files: list[tuple[str, bytes]]) -> Response:
     state = ctx.state
     data = _ensure_data(ctx, task)
-    rq_id = f"action=create&target=task&target_id={task.id}"
+    rq_id = create_rq_id(task.id)
     final, message = "finished", ""
     try:
         process_data(ctx, task, data, params, files)

@@ -15,6 +15,7 @@ from .context import Ctx, basic_user
 from .errors import bad_request, server_error
 from .pagination import ListSpec, apply_filters, paginate
 from .projects import storage_json
+from .rq import being_created
 from .state import Job, State, iso
 from .wire import Response, json_response
 
@@ -111,7 +112,7 @@ def list_jobs(ctx: Ctx) -> Response:
     state = ctx.state
     items = [j for j in state.jobs.values()
              if j.task_id in state.tasks and ctx.scope.matches(state.tasks[j.task_id].org_id)
-             and visible_job(ctx, j)]
+             and visible_job(ctx, j) and not being_created(state, j.task_id)]
     items = apply_filters(ctx, items, job_spec(state))
     return paginate(ctx, items, lambda j: job_json(ctx, j))
 

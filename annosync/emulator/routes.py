@@ -56,7 +56,7 @@ def plugins(ctx: Ctx) -> Response:
 def task_status(ctx: Ctx) -> Response:
     """Deprecated ``/api/tasks/<id>/status`` (``RqStatusSerializer``)."""
     task = tasks.get_task_obj(ctx)
-    req = ctx.state.rq.get(f"action=create&target=task&target_id={task.id}")
+    req = ctx.state.rq.get(rq.create_rq_id(task.id))
     if req is None:
         body = {"state": "Finished", "message": "", "progress": 0.0}
     else:

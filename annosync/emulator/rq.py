@@ -88,6 +88,23 @@ def finish_now(state: State, rq: RqJob) -> None:
     _finalize(state, rq)
 
 
+def create_rq_id(task_id: int) -> str:
+    """The id of the request creating task ``task_id`` from its media (``RQId`` in CVAT)."""
+    return f"action=create&target=task&target_id={task_id}"
+
+
+def being_created(state: State, task_id: int) -> bool:
+    """Whether task ``task_id``'s creation request has not finished yet.
+
+    CVAT's ``_create_thread`` (engine/task.py) runs in one database transaction and makes the
+    task's segments and jobs at its end (``_create_segments_and_jobs``), so until the request
+    finishes no job of the task exists for any other request. The emulator does the work at
+    once; this hides its jobs until the request is revealed as final (polled to the end, or
+    ``REVEAL_AFTER`` later, as ``running`` says). Clients that wait by listing jobs, like
+    FiftyOne's ``upload_data``, then see an empty list first, as they would on CVAT."""
+    return running(state, create_rq_id(task_id))
+
+
 def running(state: State, rq_id: str) -> bool:
     rq = state.rq.get(rq_id)
     if rq is None or rq.finished is not None:

@@ -21,19 +21,25 @@ from .projects import (
     patch_people_and_storage,
     storage_json,
 )
+from .rq import being_created
 from .state import Job, State, Task, iso
 from .wire import Response, empty, json_response
 
 
+def committed_jobs(state: State, task: Task) -> list[Job]:
+    """The task's jobs as other requests see them: none while its creation runs."""
+    return [] if being_created(state, task.id) else state.task_jobs(task.id)
+
+
 def job_counts(state: State, task: Task) -> tuple[int, int, int]:
-    jobs = state.task_jobs(task.id)
+    jobs = committed_jobs(state, task)
     completed = sum(1 for j in jobs if j.stage == "acceptance" and j.state == "completed")
     validation = sum(1 for j in jobs if j.stage == "validation")
     return len(jobs), completed, validation
 
 
 def task_status(state: State, task: Task) -> str:
-    jobs = state.task_jobs(task.id)
+    jobs = committed_jobs(state, task)
     if not jobs:
         return task.status
     statuses = {j.status for j in jobs}

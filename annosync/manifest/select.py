@@ -31,9 +31,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import jmespath
-import jmespath.exceptions
-
 from annosync.dataset.folder import DatasetFolder, is_valid_key
 from annosync.errors import AnnosyncError, Problem
 from annosync.model.manifest import SampleSelection
@@ -87,13 +84,26 @@ def key_matches(key: str, include: list[str], exclude: list[str]) -> bool:
 
 def compile_expression(text: str) -> Any:
     """Compile JMESPath; raises ``ValueError`` with a readable message on a syntax error."""
+    import jmespath  # only manifests with ``where``/``sort_by`` need it (start-up)
+    import jmespath.exceptions
+
     try:
         return jmespath.compile(text)
     except jmespath.exceptions.JMESPathError as exc:
         raise ValueError(_jmespath_message(exc)) from None
 
 
+def _jmespath_error() -> type[Exception]:
+    """JMESPath's error class (an ``except`` clause evaluates this only when something was
+    raised, so jmespath stays unimported for manifests without expressions)."""
+    import jmespath.exceptions
+
+    return jmespath.exceptions.JMESPathError
+
+
 def _jmespath_message(exc: Exception) -> str:
+    import jmespath.exceptions
+
     if isinstance(exc, jmespath.exceptions.ParseError):
         token = getattr(exc, "token_value", None)
         pos = getattr(exc, "lex_position", None)
@@ -223,14 +233,14 @@ def iter_select(
                 try:
                     if not truthy(where.search(data)):
                         continue
-                except jmespath.exceptions.JMESPathError as exc:
+                except _jmespath_error() as exc:
                     out.failures.append((key, f"where: {exc}"))
                     continue
             rank: _Kind | None = None
             if sort_by is not None:
                 try:
                     rank = _sort_value(sort_by.search(data))
-                except (jmespath.exceptions.JMESPathError, TypeError) as exc:
+                except (_jmespath_error(), TypeError) as exc:
                     out.failures.append((key, f"sort_by: {exc}"))
                     continue
             yield rank, key

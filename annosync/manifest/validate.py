@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from annosync.dataset.check import check_folder, check_label_bytes, display_path
-from annosync.dataset.folder import INFO_FILE, LABELS_DIR, DatasetFolder
+from annosync.dataset.folder import INFO_FILE, LABELS_DIR, DatasetFolder, is_dataset_folder
 from annosync.errors import AnnosyncError, Location, Problem
 from annosync.manifest.load import MANIFEST_SUFFIXES, LoadedManifest, load_all
 from annosync.manifest.observe import DatasetFacts, observe
@@ -102,10 +102,6 @@ def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
         p.location.path or "", p.location.line or 0, p.location.column or 0,
         p.location.json_path or "", p.message,
     ))
-
-
-def is_dataset_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / LABELS_DIR).is_dir() or (path / INFO_FILE).is_file())
 
 
 def dataset_root_of(label_file: Path) -> Path | None:

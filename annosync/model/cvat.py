@@ -16,13 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ShapeType = Literal[
-    "rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"
-]
-LabelType = Literal[
-    "any", "rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask",
-    "skeleton", "tag",
-]
+# defined apart (a plan's schema needs the names without these models); named here too
+from annosync.model.cvat_types import LabelType as LabelType
+from annosync.model.cvat_types import ShapeType as ShapeType
+
 InputType = Literal["checkbox", "radio", "number", "text", "select"]
 Source = Literal["auto", "semi-auto", "manual", "file", "consensus"]
 

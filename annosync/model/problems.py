@@ -14,7 +14,6 @@ what was expected ("must be a string or a mapping").
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -317,6 +316,8 @@ def _suggestion(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
         for model in _models_in(a):
             for name, info in model.model_fields.items():
                 names.add(info.alias or name)
+    import difflib  # only for an error message
+
     close = difflib.get_close_matches(loc[-1], sorted(names), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from annosync.model.cvat import LabelType
+from annosync.model.cvat_types import LabelType
 from annosync.model.manifest import SchemaValue
 
 #: The label types of the reference, in their canonical (plural) form. Singular forms

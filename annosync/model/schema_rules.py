@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from annosync.errors import InputError, Location, Problem
-from annosync.model.cvat import LabelType
+from annosync.model.cvat_types import LabelType
 from annosync.model.manifest import AttributeSchema, ClassGroup, FieldSchema, SchemaValue
 from annosync.model.schema import (
     LABEL_ID_ATTR,

@@ -18,14 +18,13 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from annosync.convert import TaskIdMap
+from annosync.convert.id_map import TaskIdMap
 from annosync.dataset import jsonfmt
 from annosync.dataset.atomic import write_bytes_atomic
 from annosync.errors import InputError, StateError
@@ -139,6 +138,12 @@ class SampleRef(_Record):
     frame: int = Field(default=0, description="task frame of an image sample")
 
 
+def _token() -> str:
+    import secrets  # hmac, random: only when a run is made
+
+    return secrets.token_hex(3)
+
+
 class RunRecord(_Record):
     #: digest of the file bytes this record was loaded from or last saved as (the clean memo
     #: of ``sync/index.py`` is valid for exactly these bytes); None for a record never on disk
@@ -146,7 +151,7 @@ class RunRecord(_Record):
 
     format: int = RECORD_FORMAT
     anno_key: str
-    run_id: str = Field(default_factory=lambda: secrets.token_hex(3))
+    run_id: str = Field(default_factory=lambda: _token())
     created_at: str = Field(default_factory=now_iso)
     updated_at: str = Field(default_factory=now_iso)
     pulled_at: str | None = None

@@ -20,7 +20,6 @@ from annosync.sync.fields import field_items, pulled_items, rules_for, with_fiel
 from annosync.sync.index import CleanMemo
 from annosync.sync.merge import FieldMerge, local_changes, merge_field
 from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, SampleChange
-from annosync.sync.pool import Pool
 from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.review import ReviewFilter, held_frames
 from annosync.sync.session import RunSession
@@ -196,6 +195,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 view.pulled, view.covered = None, set()
                 download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
+
+    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")

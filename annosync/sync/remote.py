@@ -8,16 +8,33 @@ download the whole task, because CVAT cuts tracks at job boundaries (recordings2
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from annosync.convert import BoundSchema, FrameMap, PreviousLabels, TaskIdMap, bind, from_cvat
-from annosync.convert.results import Pulled, PulledSample
 from annosync.cvat import CvatClient
 from annosync.errors import StateError
 from annosync.model.schema import ResolvedSchema
 from annosync.sync.record import JobRecord, TaskRecord
 from annosync.sync.review import ReviewFilter, held_frames, held_jobs
+
+if TYPE_CHECKING:  # the converters load when a task is read or downloaded: a no-op sync or
+    # pull lists the jobs only (the CLI's start-up, tests/cli/test_startup.py)
+    from annosync.convert import BoundSchema, FrameMap, PreviousLabels, TaskIdMap
+    from annosync.convert.results import Pulled, PulledSample
+
+_IMPORTING = threading.Lock()
+
+
+def _load_converters() -> None:
+    """Import the converters on first use, one thread at a time: tasks are read in pool
+    threads, and first imports of modules that import each other, run at once in two threads,
+    can deadlock."""
+    with _IMPORTING:
+        import annosync.convert.binding
+        import annosync.convert.cvat_to_labels
+        import annosync.convert.frames
+        import annosync.convert.results  # noqa: F401
 
 
 def job_records(jobs: list[dict[str, Any]], assignee_names: dict[int, str] | None = None
@@ -56,6 +73,9 @@ class TaskView:
 def frame_map(client: CvatClient, task: TaskRecord,
               meta: dict[str, Any] | None = None) -> FrameMap:
     """The task's frames from its ``data/meta`` (``meta``, if the caller just read it)."""
+    _load_converters()
+    from annosync.convert.frames import FrameMap
+
     assert task.id is not None
     if meta is None:
         meta = client.get_data_meta(task.id)
@@ -69,6 +89,9 @@ def frame_map(client: CvatClient, task: TaskRecord,
 
 
 def bound_schema(client: CvatClient, task_id: int, schema: ResolvedSchema) -> BoundSchema:
+    _load_converters()
+    from annosync.convert.binding import bind
+
     return bind(schema, client.get_labels(task_id=task_id))
 
 
@@ -96,6 +119,10 @@ def download(
     id_map: TaskIdMap,
 ) -> Pulled:
     """Pull the changed part of a task and convert it to labels."""
+    _load_converters()
+    from annosync.convert.cvat_to_labels import from_cvat
+    from annosync.convert.results import Pulled
+
     if view.frames is None:
         view.frames = frame_map(client, view.task)
     if view.bound is None:
@@ -136,6 +163,9 @@ def sample_data(view: TaskView, position: int) -> PulledSample | None:
     """The pulled labels of the task's ``position``-th sample (None: not downloaded)."""
     if view.pulled is None:
         return None
+    _load_converters()
+    from annosync.convert.results import PulledSample
+
     if view.task.media_type == "video":
         return view.pulled.samples.get(0)
     if position not in view.covered:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -95,6 +94,8 @@ def from_git(folder: Path, blob: str) -> bytes | None:
     it. Why: two clones merging through git each rename the shards they changed; keeping one
     side's head (``git checkout --theirs``) can leave a shard that side named deleted by the
     merge, though git still has its bytes."""
+    import subprocess  # rarely needed (a shard lost in a git merge): not at start-up
+
     exe = shutil.which("git")
     where = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
     if exe is None or where is None or not re.fullmatch(r"[0-9a-f]{40}", blob):

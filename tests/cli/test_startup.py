@@ -2,8 +2,11 @@
 
 ``annosync --help`` lists every verb without the sync engine, the emulator, PyAV, numpy, Pillow
 or lxml; ``annosync plan`` plans without the emulator, the media and mask libraries, the XML
-layer or the Python API, and a plan that asks no server (a new run) loads neither the HTTP
-client nor the code that creates, uploads or converts. The figures (start-up in seconds) are in
+layer, the Python API, the manifest validator, JMESPath (unless the manifest has ``where`` or
+``sort_by``) or CVAT's annotation models, and a plan that asks no server (a new run) loads
+neither the HTTP client, threads, nor the code that creates, uploads or converts. A no-op
+``sync`` or ``pull`` of an existing run lists jobs without loading the converters; a pull that
+finds a changed job loads them (and converts). The figures (start-up in seconds) are in
 docs/benchmarks.md.
 """
 
@@ -15,6 +18,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from tests.cli.conftest import Workspace
 
 PROBE = """
 import atexit, json, sys
@@ -29,22 +34,35 @@ HELP_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "requests", "pydantic", "yaml", 
                   "watchdog", "jmespath", "annosync.sync", "annosync.emulator", "annosync.api",
                   "annosync.cvat", "annosync.cvatxml", "annosync.convert", "annosync.manifest",
                   "annosync.dataset", "annosync.model")
-PLAN_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "rich", "watchdog", "annosync.emulator",
-                  "annosync.api", "annosync.cvatxml", "annosync.convert.masks",
-                  "annosync.sync.adopt")
+PLAN_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "rich", "watchdog", "jmespath",
+                  "annosync.emulator", "annosync.api", "annosync.cvatxml",
+                  "annosync.convert.masks", "annosync.sync.adopt", "annosync.model.cvat",
+                  "annosync.manifest.validate", "annosync.manifest.rules",
+                  "annosync.manifest.observe", "annosync.model.schema_rules")
 #: Not imported by a plan that contacts no server (nor writes anything): the HTTP stack, the
 #: client, applying, creating, pushing, the conversions both ways, the dataset lock.
-NEW_RUN_PLAN_FORBIDDEN = ("requests", "urllib3", "ssl", "filelock", "annosync.cvat",
+NEW_RUN_PLAN_FORBIDDEN = ("requests", "urllib3", "ssl", "filelock", "concurrent.futures",
+                          "annosync.sync.pool", "annosync.sync.remote", "annosync.cvat",
                           "annosync.sync.apply", "annosync.sync.create",
                           "annosync.sync.push", "annosync.sync.remote", "annosync.sync.lock",
                           "annosync.convert.labels_to_cvat",
                           "annosync.convert.cvat_to_labels", "annosync.convert.id_match",
                           "annosync.convert.binding", "annosync.convert.results")
+#: Not imported by a sync or pull that finds nothing changed: what reads a task's labels from
+#: CVAT (converters, CVAT's annotation models, the schema binding), uploads or creates.
+NOOP_FORBIDDEN = ("av", "numpy", "PIL", "lxml", "jmespath", "annosync.emulator", "annosync.api",
+                  "annosync.cvatxml", "annosync.model.cvat", "annosync.model.schema_rules",
+                  "annosync.convert.cvat_to_labels", "annosync.convert.labels_to_cvat",
+                  "annosync.convert.binding", "annosync.convert.specs",
+                  "annosync.convert.results", "annosync.convert.frames",
+                  "annosync.convert.id_match", "annosync.sync.create", "annosync.sync.push",
+                  "annosync.sync.adopt")
 
 
-def run_cli(*args: str, cwd: Path) -> tuple[int, set[str], str]:
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None
+            ) -> tuple[int, set[str], str]:
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})})
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
     return proc.returncode, set(json.loads(line[len("MODULES "):])), proc.stdout
 
@@ -89,3 +107,24 @@ def test_plan_imports_no_media_mask_xml_or_emulator_code(tmp_path: Path) -> None
     assert loaded(modules, PLAN_FORBIDDEN) == []
     assert loaded(modules, NEW_RUN_PLAN_FORBIDDEN) == []
     assert "annosync.sync.planner" in modules  # it did plan
+
+
+def test_noop_sync_and_pull_list_jobs_without_the_converters(ws: Workspace) -> None:
+    manifest = ws.manifest()
+    assert ws.invoke("sync", str(manifest), "-q").exit_code == 0  # the run exists
+    for verb in ("sync", "pull"):
+        code, modules, out = run_cli(verb, "manifests/run.yaml", cwd=ws.root, env=ws.env)
+        assert code == 0, out
+        assert "No changes" in out
+        assert "annosync.sync.remote" in modules  # it did ask CVAT (one job listing)
+        assert loaded(modules, NOOP_FORBIDDEN) == []
+    # an annotator moves a box: the pull now loads the converters and brings the change home
+    task_id = ws.task_id()
+    ann = ws.annotator
+    shape = ann.shapes(task_id)[0]
+    ann.update_shape(shape["id"], points=[p + 5 for p in shape["points"]])
+    before = ws.folder.read_bytes(ws.record.tasks[0].samples[shape["frame"]])
+    code, modules, out = run_cli("pull", "manifests/run.yaml", cwd=ws.root, env=ws.env)
+    assert code == 0, out
+    assert "annosync.convert.cvat_to_labels" in modules
+    assert ws.folder.read_bytes(ws.record.tasks[0].samples[shape["frame"]]) != before

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -53,6 +54,13 @@ def make_task(who: As, name: str, **extra: Any) -> dict[str, Any]:
     resp = who.call("POST", f"/api/tasks/{task['id']}/data", files=files,
                     data={"image_quality": 70})
     assert resp.status_code == 202, resp.text
+    # as on CVAT, the task's jobs exist once its creation request has finished
+    rq_path = f"/api/requests/{quote(resp.json()['rq_id'], safe='')}"
+    for _ in range(100):
+        status = who.call("GET", rq_path).json()["status"]
+        if status in ("finished", "failed"):
+            break
+    assert status == "finished", status
     return task
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from urllib.parse import quote
 
 from PIL import Image
 
@@ -169,3 +170,56 @@ def test_task_from_cloud_storage(emu: Emulator, api: Api, tmp_path: Path) -> Non
         "image_quality": 70, "cloud_storage_id": dir_storage["id"], "server_files": ["c.jpg"]})
     assert api.wait(rq["rq_id"])["status"] == "finished"
     assert _meta(api, task2["id"])["frames"][0]["name"] == "c.jpg"
+
+
+def _three_images() -> dict:
+    return {f"client_files[{i}]": (f"f{i}.jpg", media_factory.jpeg(20, 10, i), "image/jpeg")
+            for i in range(3)}
+
+
+def test_jobs_exist_only_once_the_creation_request_finished(emu: Emulator, api: Api) -> None:
+    """CVAT makes a task's segments and jobs at the end of ``_create_thread``, which runs in one
+    database transaction: until the request is finished (recordings/03_create_image_task.json:
+    202, a poll "started", a poll "finished") no request sees a job of the task. FiftyOne's
+    ``upload_data`` waits for a new task by listing its jobs until there are some."""
+    task = api.task([CAR], segment_size=2)
+    rq = api.post(f"/api/tasks/{task['id']}/data", expect=202, files=_three_images(),
+                  data={"image_quality": "70"})
+    hidden = [j.id for j in emu.state.task_jobs(task["id"])]  # made at once, not yet shown
+    assert len(hidden) == 2
+
+    def seen() -> tuple[int, list[int], int, list[int]]:
+        listed = api.get("/api/jobs", params={"task_id": task["id"]})
+        codes = [api.call("GET", f"/api/jobs/{jid}").status_code for jid in hidden]
+        return (listed["count"], [j["id"] for j in listed["results"]],
+                api.get(f"/api/tasks/{task['id']}")["jobs"]["count"], codes)
+
+    assert seen() == (0, [], 0, [404, 404])
+    first = api.get(f"/api/requests/{quote(rq['rq_id'], safe='')}")
+    assert first["status"] == "started"
+    assert seen() == (0, [], 0, [404, 404])
+    assert api.wait(rq["rq_id"])["status"] == "finished"
+    assert seen() == (2, sorted(hidden, reverse=True), 2, [200, 200])
+
+
+def test_jobs_of_an_unpolled_creation_appear_when_it_is_revealed() -> None:
+    """A client that never polls the request (FiftyOne) sees the jobs once the emulator's
+    worker is shown as done, ``REVEAL_AFTER`` after the upload (the server's clock decides)."""
+    from datetime import datetime, timedelta, timezone
+
+    from annosync.emulator.rq import REVEAL_AFTER
+
+    now = [datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)]
+    with Emulator(clock=lambda: now[0]) as emu:
+        api = Api(emu.url, emu.admin_username, emu.admin_password)
+        task = api.task([CAR])
+        api.post(f"/api/tasks/{task['id']}/data", expect=202, files=_three_images(),
+                 data={"image_quality": "70"})
+        assert api.get("/api/jobs", params={"task_id": task["id"]})["count"] == 0
+        now[0] += REVEAL_AFTER - timedelta(milliseconds=100)
+        assert api.get("/api/jobs", params={"task_id": task["id"]})["count"] == 0
+        now[0] += timedelta(milliseconds=200)
+        listed = api.get("/api/jobs", params={"task_id": task["id"]})
+        assert listed["count"] == 1 and listed["results"][0]["stop_frame"] == 2
+        rq_id = quote(f"action=create&target=task&target_id={task['id']}", safe="")
+        assert api.get(f"/api/requests/{rq_id}")["status"] == "finished"
