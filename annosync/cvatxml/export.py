@@ -25,18 +25,18 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic_core import from_json
-
 from annosync.cvatxml import record as records
-from annosync.cvatxml.encoding import NumberStyle, number_formatter
-from annosync.cvatxml.export_fast import FastFrames, apply_notes
+from annosync.cvatxml.encoding import NumberStyle
+from annosync.cvatxml.export_fast import apply_notes, media_rel
+from annosync.cvatxml.export_pool import Done, Job, default_jobs, rendered
 from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, Size, TaskMeta
 from annosync.cvatxml.model import Image, Item, Shape, Tag, Track
 from annosync.cvatxml.record import Record, RecordFrame, RecordTask
-from annosync.cvatxml.writer import ItemSpill, XmlWriter, image_head
+from annosync.cvatxml.writer import ItemSpill, XmlWriter
 from annosync.cvatxml.xmlmap import (
     ELEMENTS,
     LABEL_ID_ATTR,
@@ -52,7 +52,7 @@ from annosync.cvatxml.xmlmap import (
     single_shape_track,
 )
 from annosync.cvatxml.zipio import ANNOTATIONS_XML, IMAGES_DIR, ZipWriter
-from annosync.dataset.folder import DatasetFolder, parse_sample
+from annosync.dataset.folder import DatasetFolder
 from annosync.dataset.media import probe
 from annosync.errors import InputError, StateError
 from annosync.model.labels import (
@@ -102,16 +102,7 @@ def select_keys(folder: DatasetFolder, samples: Iterable[str] | None) -> list[st
 
 
 def _media_name(folder: DatasetFolder, sample: Sample) -> str:
-    return _media_rel(folder.info.media_dir, sample.media)
-
-
-def _media_rel(media_dir: str, media: str) -> str:
-    """The frame name of a media path: below the media folder when it is inside it."""
-    path = PurePosixPath(media)
-    try:
-        return path.relative_to(PurePosixPath(media_dir)).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return media_rel(folder.info.media_dir, sample.media)
 
 
 def _size(folder: DatasetFolder, key: str, sample: Sample) -> tuple[int, int]:
@@ -156,6 +147,7 @@ class _Labels:
         self.mask_targets = mask_targets
         self.root = root
         self.progress: Progress = NULL
+        self.workers = 1  # processes rendering label files (export_pool.py)
         self.label_ids = label_ids
         self.report = report
         self.used: dict[str, dict[str, _Values]] = {}  # label -> attribute -> values
@@ -362,43 +354,36 @@ _FAST = True
 
 @dataclass
 class _Text:
-    """An ``<image>`` already rendered by the direct path, with its counts."""
+    """An ``<image>`` already rendered by the direct path (UTF-8), with its counts."""
 
-    text: str
+    data: bytes
     shapes: int
     tags: int
 
 
-def _fast_frames(lab: _Labels, numbers: NumberStyle, layout: str) -> FastFrames | None:
-    if not _FAST or layout != "images" or lab.mask_targets is not None:
+def _direct(lab: _Labels, layout: str) -> bool:
+    return _FAST and layout == "images" and lab.mask_targets is None
+
+
+def _job(folder: DatasetFolder, key: str | None, spec: tuple[Any, ...]) -> Job:
+    """A label file for the direct path (``None``: the general path says what is wrong)."""
+    if key is None:
         return None
-    return FastFrames(lab.fields, lab.label_ids, number_formatter(numbers))
-
-
-def _raw(folder: DatasetFolder, key: str) -> tuple[bytes, Any]:
-    """A label file's bytes and its JSON (``None`` when the fast parser refuses it: the
-    general path then reads the bytes with ``json`` and says what is wrong)."""
-    data = folder.read_bytes(key)
     try:
-        return data, from_json(data)
-    except ValueError:
-        return data, None
+        return str(folder.label_path(key)), spec
+    except InputError:
+        return None
 
 
-def _fast_image(fast: FastFrames, lab: _Labels, raw: Any,
-                head: Callable[[str, int, int], tuple[str, int, int]]
-                ) -> tuple[str, _Text] | None:
-    """(media, rendered image) of a label file by the direct path, its notes applied."""
-    if raw is None:
-        return None
-    got = fast.image(raw, head)
-    if got is None:
-        return None
-    if fast.notes:
-        apply_notes(fast.notes, lab.used, lab.kinds, _Values)
-        fast.notes.clear()
-    media, text, n_shapes, n_tags = got
-    return media, _Text(text, n_shapes, n_tags)
+def _results(lab: _Labels, jobs: Iterable[Job], numbers: NumberStyle, workers: int,
+             size: int) -> Iterator[Done]:
+    """What the direct path made of each job, in order (``None``: not made), its notes
+    applied to ``lab`` as they come."""
+    for done, notes in rendered(jobs, workers=workers, fields=lab.fields,
+                                label_ids=lab.label_ids, numbers=numbers, size=size):
+        if notes:
+            apply_notes(notes, lab.used, lab.kinds, _Values)
+        yield done
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -412,7 +397,7 @@ def _write(target: Path, items: Iterator[Item | _Text], meta_of: Callable[[], Me
     with ItemSpill(numbers, target.parent) as spill:
         for item in items:
             if isinstance(item, _Text):
-                spill.write_text(item.text)
+                spill.write_rendered(item.data)
             else:
                 spill.write(item)
         spill.finish()
@@ -467,6 +452,7 @@ def export_xml(
     record: str | None = None,
     mask_targets: str | dict[Any, Any] | None = None,
     progress: Progress = NULL,
+    jobs: int | None = None,
 ) -> ExportReport:
     """Write the selected samples' labels as "CVAT for images 1.1" (``layout="images"``) or
     "CVAT for video 1.1" (``layout="video"``) XML, or a zip of it (``as_zip``, default: when
@@ -481,7 +467,9 @@ def export_xml(
     off when a recorded CVAT task is written again (the file then equals CVAT's). ``mask_targets``: pixel
     value -> label of segmentations (``"1=road,2=car"``, a file, or a dict); segmentations are
     written as one ``mask`` shape per named value, and not at all without targets.
-    ``progress``: where to report the writing (one step per output file).
+    ``progress``: where to report the writing (one step per output file). ``jobs``: worker
+    processes that read and render label files (default: the CPUs, up to 4; 1: none); the
+    output is the same bytes either way.
     """
     folder = _open(dataset)
     out = Path(output)
@@ -498,6 +486,7 @@ def export_xml(
     ids = label_ids if label_ids is not None else rec is None
     lab = _Labels(field_set, ids, report, parse_mask_targets(mask_targets), folder.root)
     lab.progress = progress
+    lab.workers = default_jobs() if jobs is None else max(1, jobs)
     if rec is not None:
         report.record = rec.name
         _export_record(folder, rec, set(keys), out, layout or rec.layout, lab, zip_out, include_media, numbers, report)
@@ -557,26 +546,23 @@ def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: st
                    task_name: str | None, report: ExportReport) -> None:
     size = len(keys)
     media: list[tuple[str, Any]] = []
-    fast = _fast_frames(lab, numbers, layout)
     media_dir = folder.info.media_dir
+    if _direct(lab, layout):
+        done_of: Iterator[Done] = _results(
+            lab, (_job(folder, key, ("images", i, media_dir)) for i, key in enumerate(keys)),
+            numbers, lab.workers, size)
+    else:
+        done_of = repeat(None)
 
     def items() -> Iterator[Item | _Text]:
-        for i, key in enumerate(keys):
-            data = b""
-            if fast is not None:
-                data, raw = _raw(folder, key)
-
-                def head(media_path: str, w: int, h: int, i: int = i) -> tuple[str, int, int]:
-                    return image_head(i, _media_rel(media_dir, media_path), None, None, w,
-                                      h), w, h
-
-                done = _fast_image(fast, lab, raw, head)
-                if done is not None:
-                    if include_media:
-                        media.append((_media_rel(media_dir, done[0]), _MediaRef(done[0])))
-                    yield done[1]
-                    continue
-            smp = parse_sample(data, str(folder.label_path(key))) if data else folder.read(key)
+        for (i, key), done in zip(enumerate(keys), done_of, strict=False):
+            if done is not None:
+                path, data, n_shapes, n_tags = done
+                if include_media:
+                    media.append((media_rel(media_dir, path), _MediaRef(path)))
+                yield _Text(data, n_shapes, n_tags)
+                continue
+            smp = folder.read(key)
             if smp.is_video:
                 raise _mixed(folder)
             w, h = _size(folder, key, smp)
@@ -726,29 +712,41 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
         lab.warn(f"{len(extra)} selected sample(s) are not frames of the recorded task "
                  f"{rec.name!r}; not exported (export them with --record none)")
     media: list[tuple[str, Any]] = []
-    fast = _fast_frames(lab, numbers, layout)
+
+    def image_rows(task: RecordTask) -> Iterator[RecordFrame]:
+        return (row for row in task.frames if row.key is None or row.key in keys)
+
+    def is_video(task: RecordTask) -> bool:
+        return task.video is not None and not task.frames
+
+    if _direct(lab, layout):
+        done_of: Iterator[Done] = _results(lab, (
+            _job(folder, row.key, ("record", row.id, row.name, row_subset(task, project),
+                                   task.id if project else None, row.width, row.height))
+            if row.frame is None else None
+            for task in rec.tasks if not is_video(task) for row in image_rows(task)),
+            numbers, lab.workers, len(used))
+    else:
+        done_of = repeat(None)
 
     def items() -> Iterator[Item | _Text]:
         for task in rec.tasks:
             ident = (task.id, task.subset) if project else None
-            if task.video is not None and not task.frames:
+            if is_video(task):
                 if task.video not in keys:
                     continue
                 smp = sample(task.video)
                 w, h = _size(folder, task.video, smp)
                 yield from _video_items(lab, smp, w, h, task, layout, task.video, ident)
                 continue
-            for row in task.frames:
-                if row.key is not None and row.key not in keys:
+            for row, done in zip(image_rows(task), done_of, strict=False):
+                if done is not None:
+                    path, data, n_shapes, n_tags = done
+                    if include_media:
+                        media.append((f"{task.subset}/{row.name}" if project and task.subset
+                                      else row.name, _MediaRef(path)))
+                    yield _Text(data, n_shapes, n_tags)
                     continue
-                if fast is not None and row.key is not None and row.frame is None:
-                    done = _fast_record_row(fast, lab, folder, row, task, project)
-                    if done is not None:
-                        if include_media:
-                            media.append((f"{task.subset}/{row.name}" if project and task.subset
-                                          else row.name, _MediaRef(done[0])))
-                        yield done[1]
-                        continue
                 row_sample = sample(row.key) if row.key is not None else None
                 w = row.width or 0
                 h = row.height or 0
@@ -798,20 +796,6 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
                lambda: _media_list(folder, include_media, media) if include_media else [],
                version=rec.version)
     report.files.append(out)
-
-
-def _fast_record_row(fast: FastFrames, lab: _Labels, folder: DatasetFolder, row: RecordFrame,
-                     task: RecordTask, project: bool) -> tuple[str, _Text] | None:
-    """A recorded image row by the direct path (its frame size: the row's, else the
-    sample's), or ``None``."""
-    assert row.key is not None
-
-    def head(_media: str, w: int, h: int) -> tuple[str, int, int]:
-        start = image_head(row.id, row.name, row_subset(task, project),
-                           task.id if project else None, row.width, row.height)
-        return start, (row.width or w) or 1, (row.height or h) or 1
-
-    return _fast_image(fast, lab, _raw(folder, row.key)[1], head)
 
 
 def row_subset(task: RecordTask, project: bool) -> str | None:

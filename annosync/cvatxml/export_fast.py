@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from annosync.cvatxml.encoding import fmt_cvat, fmt_exact
 from annosync.cvatxml.pixels import SNAP_ULPS, snap
-from annosync.cvatxml.writer import _INDENT, _att, _Other, _txt
+from annosync.cvatxml.writer import _INDENT, _att, _Other, _txt, image_head
 
 #: what the direct path noted: (label, shape kind or None, attribute name or None, value)
 Note = tuple[str, str | None, str | None, Any]
@@ -478,6 +479,39 @@ class FastFrames:
         return media, f"{start}{body}{_INDENT[1]}</image>", n_shapes, n_tags
 
 
+def media_rel(media_dir: str, media: str) -> str:
+    """The frame name of a media path: below the media folder when it is inside it."""
+    path = PurePosixPath(media)
+    try:
+        return path.relative_to(PurePosixPath(media_dir)).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+Head = Callable[[str, int, int], tuple[str, int, int]]
+
+
+def head_of(spec: tuple[Any, ...]) -> Head:
+    """How ``FastFrames.image`` starts an ``<image>``: ``("images", index, media_dir)`` for a
+    new task (named by its media path, the sample's size), ``("record", id, name, subset,
+    task_id, width, height)`` for a recorded frame (converted with the recorded size, else
+    the sample's)."""
+    if spec[0] == "images":
+        _, index, media_dir = spec
+
+        def new_task(media: str, w: int, h: int) -> tuple[str, int, int]:
+            return image_head(index, media_rel(media_dir, media), None, None, w, h), w, h
+
+        return new_task
+    _, ident, name, subset, task_id, width, height = spec
+
+    def recorded(_media: str, w: int, h: int) -> tuple[str, int, int]:
+        return (image_head(ident, name, subset, task_id, width, height),
+                (width or w) or 1, (height or h) or 1)
+
+    return recorded
+
+
 def apply_notes(notes: list[Note], used: dict[str, Any], kinds: dict[str, set[str]],
                 values: Callable[[], Any]) -> None:
     """What ``export._Labels.note`` (and ``shapes``) record, from the direct path's notes:
@@ -495,4 +529,4 @@ def apply_notes(notes: list[Note], used: dict[str, Any], kinds: dict[str, set[st
             seen.add(value)
 
 
-__all__ = ["FastFrames", "Note", "apply_notes"]
+__all__ = ["FastFrames", "Head", "Note", "apply_notes", "head_of", "media_rel"]

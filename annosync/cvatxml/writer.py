@@ -275,10 +275,11 @@ class XmlWriter:
             self._raws(image.passthrough, 2)
             self._indent(1)
 
-    def write_text(self, text: str) -> None:
-        """An item already rendered as ``image_text`` renders it (same bytes as writing it)."""
+    def write_rendered(self, data: bytes) -> None:
+        """An item already rendered as ``image_text`` renders it, in UTF-8 (the same bytes
+        as writing the item)."""
         self._xf.flush()
-        self._file.write(text.encode("utf-8"))
+        self._file.write(data)
 
     def write_track(self, track: Track) -> None:
         attrs: dict[str, str] = {}
@@ -530,10 +531,10 @@ class ItemSpill:
         assert self._writer is not None, "the spill is finished"
         self._writer.write(item)
 
-    def write_text(self, text: str) -> None:
-        """An item rendered beforehand (``XmlWriter.write_text``)."""
+    def write_rendered(self, data: bytes) -> None:
+        """An item rendered beforehand (``XmlWriter.write_rendered``)."""
         assert self._writer is not None, "the spill is finished"
-        self._writer.write_text(text)
+        self._writer.write_rendered(data)
 
     def finish(self) -> None:
         if self._writer is None:

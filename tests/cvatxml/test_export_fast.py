@@ -324,3 +324,98 @@ def test_pixel_text_sweep() -> None:
                 a = v * size
                 assert fast(a) == fmt_exact(snap(a)), (a, size)
                 assert cvat(a) == fmt_cvat(snap(a)), (a, size)
+
+
+# -- worker processes (export_pool.py) ----------------------------------------------------------
+def _mixed_files(n: int) -> list[str]:
+    """Plain files with, here and there, what the workers leave to the parent: a segmentation
+    (a warning), a mask, tags only, a file without metadata of a missing media (an error)."""
+    files = _plain_files(n)
+    odd_ones = {
+        3: {"_type": "segmentation", "mask_path": "m.png"},
+        7: {"_type": "detections", "detections": [
+            {"_id": "mask1", "label": "car", "bounding_box": [0.1, 0.1, 0.1, 0.1],
+             "mask": {"counts": [0, 4], "size": [2, 2]}}]},
+        11: {"_type": "classification", "_id": "c1", "label": "night",
+             "attributes": {"cvat.group_id": 2}},
+    }
+    for i, value in odd_ones.items():
+        raw = json.loads(files[i])
+        raw["fields"]["odd"] = value
+        files[i] = json.dumps(raw)
+    return files
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_workers_write_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     recorded: bool) -> None:
+    """Two worker processes, batches of 3: the bytes, report and warnings of one process and
+    of the general path, samples the workers leave to the parent written in their place."""
+    from annosync.cvatxml import export_pool
+
+    monkeypatch.setattr(export_pool, "MIN_PARALLEL", 0)
+    monkeypatch.setattr(export_pool, "BATCH", 3)
+    root = _dataset(tmp_path, _mixed_files(40))
+    if recorded:
+        task = RecordTask(frames=[RecordFrame(100 + i, f"f{i}.jpg", f"s{i}", None,
+                                              640 if i % 2 else None, 480 if i % 2 else None)
+                                  for i in range(40)], size=40)
+        records.save(root, Record(name="task_1", layout="images", meta_xml=None,
+                                  fields=["gt", "odd"], tasks=[task], kind="task"))
+    forked: list[int] = []
+    real = export_pool._init
+
+    def spy(*args: Any) -> None:
+        forked.append(1)
+        real(*args)
+
+    monkeypatch.setattr(export_pool, "_init", spy)
+    general = _outcome(root, tmp_path / "general.xml", False, {"jobs": 1})
+    one = _outcome(root, tmp_path / "one.xml", True, {"jobs": 1})
+    two = _outcome(root, tmp_path / "two.xml", True, {"jobs": 2})
+    assert one == general
+    assert two == general
+    assert general[0] == "ok" and general[4] == 40 * 5 + 1 and general[8]  # shapes, warnings
+    assert not forked  # the spy runs in the workers; this process never initialises one
+
+
+def test_workers_stop_at_the_first_bad_file(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error is the first bad file's in key order, as with one process, and no output
+    file is left behind."""
+    from annosync.cvatxml import export_pool
+
+    monkeypatch.setattr(export_pool, "MIN_PARALLEL", 0)
+    monkeypatch.setattr(export_pool, "BATCH", 2)
+    files = _plain_files(30)
+    files[12] = files[12][:40]  # broken JSON
+    raw = json.loads(files[25])
+    raw["fields"]["gt"]["detections"][0]["bounding_box"][2] = -0.5
+    files[25] = json.dumps(raw)
+    root = _dataset(tmp_path, files)
+    general = _outcome(root, tmp_path / "general.xml", False, {"jobs": 1})
+    two = _outcome(root, tmp_path / "two.xml", True, {"jobs": 2})
+    assert two == general
+    assert general[0] == "error" and "s12.json" in general[2] and "invalid JSON" in general[2]
+    assert not (tmp_path / "two.xml").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".two.xml")]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_workers_on_hypothesis_files(data: st.DataObject) -> None:
+    """Odd label files through two workers (batches of 1): what the general path writes."""
+    from annosync.cvatxml import export_pool
+
+    files = [data.draw(label_file(i)) for i in range(data.draw(st.integers(2, 5)))]
+    tmp = Path(tempfile.mkdtemp(prefix="xe11-"))
+    old = export_pool.MIN_PARALLEL, export_pool.BATCH
+    export_pool.MIN_PARALLEL, export_pool.BATCH = 0, 1
+    try:
+        root = _dataset(tmp, files)
+        general = _outcome(root, tmp / "general.xml", False, {"jobs": 1})
+        assert _outcome(root, tmp / "two.xml", True, {"jobs": 2}) == general
+    finally:
+        export_pool.MIN_PARALLEL, export_pool.BATCH = old
+        shutil.rmtree(tmp, ignore_errors=True)
