@@ -205,6 +205,9 @@ def main() -> None:
                         help="a Python that can import datumaro (default: this one, if it can)")
     parser.add_argument("--workdir", default=None, help="where to put the data (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated subset of: lxml,parse,write,import,export,"
+                             "dm_import,dm_export (default: all)")
     parser.add_argument("--phase", choices=["lxml", "parse", "write", "dm_import", "dm_export"])
     parser.add_argument("--path")
     parser.add_argument("--wrap", action="store_true")
@@ -255,6 +258,13 @@ def main() -> None:
         dm_me = [dm_python, __file__, "--path", str(xml), "--phase"]
         cases += [("datumaro import", [*dm_me, "dm_import"], "inner"),
                   ("datumaro export", [*dm_me, "dm_export"], "inner")]
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        short = {"lxml floor": "lxml", "XmlReader.items()": "parse", "XmlWriter": "write",
+                 "annosync import-xml": "import", "annosync export-xml": "export",
+                 "datumaro import": "dm_import", "datumaro export": "dm_export"}
+        cases = [c for c in cases
+                 if next(v for k, v in short.items() if c[0].startswith(k)) in wanted]
     results: dict[str, list[dict[str, Any]]] = {}
     for r in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
         for name, cmd, _ in cases:
@@ -262,7 +272,8 @@ def main() -> None:
                 shutil.rmtree(work / "ds", ignore_errors=True)
             print(f"run {r + 1}/{args.runs}: {name}", file=sys.stderr)
             results.setdefault(name, []).append(measured(cmd))
-    same = (work / "out.xml").read_bytes() == xml.read_bytes()
+    out_xml = work / "out.xml"
+    same = out_xml.read_bytes() == xml.read_bytes() if out_xml.exists() else None
     load = os.getloadavg()[0]
     print(f"\nCVAT XML, {n:,} boxes on {n // per:,} images ({xml.stat().st_size / 1e6:.0f} MB), "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.1f}, "
@@ -286,16 +297,17 @@ def main() -> None:
         print(f"{name:32} {shown} {wall:8.2f} {n / secs:10,.0f} {cpu:7.1f} {n / cpu:12,.0f} "
               f"{max(r['peak_mb'] for r in rows):8.1f}")
     print()
+    pairs = (("XmlReader.items() / lxml floor", "XmlReader.items() (in-process)",
+              "lxml floor (in-process)", ""),
+             ("import-xml (whole) / datumaro import (in-process)", "annosync import-xml",
+              "datumaro import", "x"),
+             ("export-xml (whole) / datumaro export (in-process)", "annosync export-xml",
+              "datumaro export", "x"))
     for label, table in (("wall", rates), ("cpu", cpu_rates)):
-        floor = table["lxml floor (in-process)"]
-        line = f"by {label}: XmlReader.items() / lxml floor " \
-               f"{table['XmlReader.items() (in-process)'] / floor:.2f}"
-        if has_dm:
-            line += (f"; import-xml (whole) / datumaro import (in-process) "
-                     f"{table['annosync import-xml'] / table['datumaro import']:.2f}x"
-                     f"; export-xml (whole) / datumaro export (in-process) "
-                     f"{table['annosync export-xml'] / table['datumaro export']:.2f}x")
-        print(line)
+        parts = [f"{what} {table[a] / table[b]:.2f}{unit}" for what, a, b, unit in pairs
+                 if a in table and b in table]
+        if parts:
+            print(f"by {label}: " + "; ".join(parts))
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 
