@@ -242,6 +242,8 @@ class FastFrames:
             g = d.get
             ident, label, box, attrs = g("_id"), g("label"), g("bounding_box"), g("attributes")
             if attrs is None:
+                if "attributes" in d:  # null: the model refuses it
+                    raise _Decline
                 attrs = {}
                 plain = len(d) == 3
             else:

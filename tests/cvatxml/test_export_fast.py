@@ -419,3 +419,16 @@ def test_workers_on_hypothesis_files(data: st.DataObject) -> None:
     finally:
         export_pool.MIN_PARALLEL, export_pool.BATCH = old
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("fields", [None, ["gt"]])
+def test_null_attributes_are_refused_as_by_the_model(tmp_path: Path, fields: Any) -> None:
+    """``"attributes": null`` on a box (exported or not) is the model's error, not ``{}``
+    (found by the Hypothesis test above)."""
+    raw = json.loads(_plain_files(1)[0])
+    raw["fields"]["pred"] = {"_type": "detections", "detections": [
+        {"_id": "p1", "label": "car", "attributes": None, "bounding_box": [0, 0, 0.1, 0.1]}]}
+    root = _dataset(tmp_path, [json.dumps(raw)])
+    fast = _outcome(root, tmp_path / "fast.xml", True, {"fields": fields})
+    assert fast == _outcome(root, tmp_path / "general.xml", False, {"fields": fields})
+    assert fast[0] == "error" and "attributes" in fast[2]
