@@ -11,6 +11,7 @@ import their heavy dependencies inside the command, so the CLI starts at once
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import pkgutil
 import sys
@@ -21,8 +22,12 @@ from annosync import __version__
 from annosync.errors import AnnosyncError
 
 
+@functools.cache
 def verb_modules() -> dict[str, str]:
-    """Verb name -> module name, from the file names of this package (nothing imported)."""
+    """Verb name -> module name, from the file names of this package (nothing imported).
+
+    Read once per process: ``--help`` asks for every verb, and each scan lists the package
+    folder and its ``__pycache__`` (an installed package has one), ~30 times otherwise."""
     import annosync.cli as pkg
 
     return {info.name[4:].replace("_", "-"): info.name
