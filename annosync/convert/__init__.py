@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from annosync.convert.binding import BoundLabel, BoundSchema, Target, bind, schema_from_project
-    from annosync.convert.cvat_to_labels import derived_id, from_cvat
+    from annosync.convert.cvat_to_labels import derived_id, from_cvat, from_sent
     from annosync.convert.frames import FrameMap, FrameSize
     from annosync.convert.id_map import IdEntry, RunIdMap, TaskIdMap
     from annosync.convert.id_match import build_id_map
@@ -66,6 +66,7 @@ _WHERE = {
     "check_schema": "annosync.model.schema_rules",
     "derived_id": "annosync.convert.cvat_to_labels",
     "from_cvat": "annosync.convert.cvat_to_labels",
+    "from_sent": "annosync.convert.cvat_to_labels",
     "infer_field": "annosync.convert.infer",
     "infer_fields": "annosync.convert.infer",
     "label_id_patches": "annosync.convert.specs",
@@ -100,6 +101,7 @@ __all__ = [
     "check_schema",
     "derived_id",
     "from_cvat",
+    "from_sent",
     "infer_field",
     "infer_fields",
     "interpolate",

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from annosync.convert import attrs as attr_codec
 from annosync.convert.binding import ACCEPTS, BoundLabel, BoundSchema, Target
@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # numpy and the mask codecs load only when a mask is converte
     from annosync.convert.masks import PixelBox
 
 _ID = re.compile(LABEL_ID_PATTERN)
+#: a CVAT object's JSON, or the object itself (dumped only when needed)
+_Raw = Union[Mapping[str, Any], Tag, Shape, Track]
 _NATURAL_TYPE = {
     "rectangle": "detections", "mask": "instances", "polygon": "polygons",
     "polyline": "polylines", "points": "keypoints", "tag": "classifications",
@@ -99,6 +101,16 @@ class _Item:
     map_id: str | None = None
     prev_id: str | None = None
     raw: dict[str, Any] = dc_field(default_factory=dict)
+    #: the CVAT object, until its JSON is needed (most items never need it: see ``dumped``)
+    src: Tag | Shape | None = None
+
+    def dumped(self) -> dict[str, Any]:
+        """The CVAT object's JSON (``raw``), dumped on first use: a ``model_dump`` per shape
+        cost as much as the rest of its conversion, and only odd objects read it."""
+        if self.src is not None:
+            self.raw = {**self.src.model_dump(mode="json"), **self.raw}
+            self.src = None
+        return self.raw
 
 
 @dataclass
@@ -136,7 +148,7 @@ class _Reader:
             return 0, self.frames.sample_frame(task_frame)
         return task_frame, None
 
-    def route(self, kind: str, label_id: int, obj_kind: ObjectKind, raw: Mapping[str, Any],
+    def route(self, kind: str, label_id: int, obj_kind: ObjectKind, raw: _Raw,
               cvat_id: int | None, frame: int) -> tuple[BoundLabel, Target] | None:
         bl = self.bound.label(label_id)
         if bl is None or not bl.targets:
@@ -221,10 +233,12 @@ class _Reader:
         return None
 
     # -- unexpected ------------------------------------------------------------------------------
-    def unexpected_object(self, reason: str, kind: ObjectKind, raw: Mapping[str, Any],
+    def unexpected_object(self, reason: str, kind: ObjectKind, raw: _Raw,
                           cvat_id: int | None, label_id: int, name: str | None, shape_type: str,
                           field_guess: str | None, frame: int,
                           labels: list[UnexpectedLabel] | None = None) -> None:
+        if not isinstance(raw, Mapping):
+            raw = raw.model_dump(mode="json")
         if labels is None:
             labels = []
             if kind == "track":
@@ -266,8 +280,7 @@ class _Reader:
     def tag(self, position: int, tag: Tag) -> None:
         if tag.frame not in self.covered:
             return
-        raw = tag.model_dump(mode="json")
-        routed = self.route("tag", tag.label_id, "tag", raw, tag.id, tag.frame)
+        routed = self.route("tag", tag.label_id, "tag", tag, tag.id, tag.frame)
         if routed is None:
             return
         bl, target = routed
@@ -283,7 +296,7 @@ class _Reader:
             else:
                 value = attr_codec.parse_scalar(target.cls, rf.scalar_type)
             self.items.append(_Item(rf.path, sample, frame, value, "tag", tag.id, tag.label_id,
-                                    key, raw=raw))
+                                    key, src=tag))
             return
         rc = rf.class_by_name(target.cls or "")
         obj = Classification(label=target.cls or bl.name,
@@ -291,13 +304,12 @@ class _Reader:
         self.items.append(_Item(
             rf.path, sample, frame, obj, "tag", tag.id, tag.label_id, key,
             attr_id=self.carried_id(bl, values),
-            map_id=self.id_map.label_for("tag", tag.id) if self.id_map else None, raw=raw))
+            map_id=self.id_map.label_for("tag", tag.id) if self.id_map else None, src=tag))
 
     def shape(self, position: int, shape: Shape) -> None:
         if shape.frame not in self.covered:
             return
-        raw = shape.model_dump(mode="json")
-        routed = self.route(shape.type, shape.label_id, "shape", raw, shape.id, shape.frame)
+        routed = self.route(shape.type, shape.label_id, "shape", shape, shape.id, shape.frame)
         if routed is None:
             return
         bl, target = routed
@@ -306,7 +318,7 @@ class _Reader:
         obj = self.convert(rf.type, target.cls or bl.name, shape.type, shape.points,
                            shape.rotation, shape.z_order, shape.frame)
         if obj is None:
-            self.unexpected_object(f"a {shape.type} with unusable points", "shape", raw,
+            self.unexpected_object(f"a {shape.type} with unusable points", "shape", shape,
                                    shape.id, shape.label_id, bl.name, shape.type, rf.path,
                                    shape.frame, labels=[])
             return
@@ -320,7 +332,8 @@ class _Reader:
         self.items.append(_Item(
             rf.path, sample, frame, obj, "shape", shape.id, shape.label_id, key,
             attr_id=self.carried_id(bl, values),
-            map_id=self.id_map.label_for("shape", shape.id) if self.id_map else None, raw=raw))
+            map_id=self.id_map.label_for("shape", shape.id) if self.id_map else None,
+            src=shape))
 
     # -- tracks --------------------------------------------------------------------------------
     def track(self, position: int, track: Track) -> _Piece | None:
@@ -530,8 +543,11 @@ def _empty(rf: ResolvedField) -> Any:
     return cls(**{attr: []})
 
 
-def _assign_ids(reader: _Reader, items: list[_Item]) -> None:
+def _assign_ids(reader: _Reader, items: list[_Item]) -> bool:
+    """Give every label its id; True when each one is the ``label_id`` its object carried
+    (then no id depends on the CVAT object ids, the id map or the derived keys)."""
     claimed: set[str] = set()
+    carried = True
     for item in items:
         if not hasattr(item.obj, "id"):
             continue
@@ -540,6 +556,8 @@ def _assign_ids(reader: _Reader, items: list[_Item]) -> None:
             if candidate and candidate not in claimed:
                 chosen = candidate
                 break
+        if chosen is None or chosen != item.attr_id:
+            carried = False
         if chosen is None:
             chosen = derived_id(item.key)
             n = 1
@@ -555,6 +573,7 @@ def _assign_ids(reader: _Reader, items: list[_Item]) -> None:
             info = reader.previous.info(chosen)
             if info is not None and info.field == item.field and info.index is not None:
                 item.obj.index = info.index
+    return carried
 
 
 def _merge_parts(items: list[_Item]) -> list[_Item]:
@@ -589,8 +608,9 @@ def _segmentation(reader: _Reader, rf: ResolvedField, items: list[_Item],
     canvas = np.zeros((size.height, size.width), dtype=np.int32)
     pieces: list[tuple[int, int, _SegPiece]] = []
     for n, item in enumerate(items):
-        for piece in [item.obj, *item.raw.get("_pieces", [])]:
-            z = int(item.raw.get("z_order") or 0)
+        raw = item.dumped()
+        for piece in [item.obj, *raw.get("_pieces", [])]:
+            z = int(raw.get("z_order") or 0)
             pieces.append((z, n, piece))
     for _, _, piece in sorted(pieces, key=lambda p: (p[0], p[1])):
         if piece.value:
@@ -619,6 +639,33 @@ def from_cvat(
     tasks (e.g. ``"task12"``).
     """
     got = data if isinstance(data, LabeledData) else LabeledData.model_validate(data)
+    return _read(got, frames, bound, fields, id_map, previous, covered, scope)[0]
+
+
+def from_sent(
+    sent: LabeledData,
+    frames: FrameMap,
+    bound: BoundSchema,
+    *,
+    fields: Sequence[str] | None = None,
+    previous: PreviousLabels | None = None,
+    scope: str = "",
+) -> Pulled | None:
+    """``from_cvat`` of CVAT's answer to a PUT of ``sent``, computed from ``sent`` before the
+    answer arrives: equal to it whenever the answer echoes ``sent`` (``convert.echo``) and
+    this returns a value. None when the result could depend on what only the answer holds:
+    tracks, an object that did not carry its label's id (its id would come from the CVAT id,
+    the id map or a derived key), or an unexpected object (it records the CVAT id)."""
+    if sent.tracks:
+        return None
+    pulled, carried = _read(sent, frames, bound, fields, None, previous, None, scope)
+    return pulled if carried and not pulled.unexpected else None
+
+
+def _read(got: LabeledData, frames: FrameMap, bound: BoundSchema, fields: Sequence[str] | None,
+          id_map: TaskIdMap | None, previous: PreviousLabels | None,
+          covered: Sequence[int] | range | None, scope: str) -> tuple[Pulled, bool]:
+    """``from_cvat``, and whether every label's id is the ``label_id`` its object carried."""
     task_frames = set(range(frames.size)) if covered is None else set(covered)
     task_frames -= set(frames.deleted)
     reader = _Reader(frames, bound, fields, id_map, previous, task_frames, scope)
@@ -630,8 +677,10 @@ def from_cvat(
     reader.index_pieces(pieces)
     reader.merge_pieces(pieces)
 
+    # before parts merge: a part merged away by its map id would not show below
+    carried = all(item.attr_id for item in reader.items if hasattr(item.obj, "id"))
     items = _merge_parts(reader.items)
-    _assign_ids(reader, items)
+    carried = _assign_ids(reader, items) and carried
 
     # assemble: one value per (sample, frame, field)
     slots: dict[tuple[int, int | None, str], list[_Item]] = {}
@@ -658,7 +707,7 @@ def from_cvat(
             target.frames.setdefault(frame, {})[rf.name] = value
     pulled.unexpected = reader.unexpected
     pulled.notes = reader.notes
-    return pulled
+    return pulled, carried
 
 
 def _field_value(reader: _Reader, rf: ResolvedField, group: list[_Item], task_frame: int) -> Any:
@@ -670,8 +719,8 @@ def _field_value(reader: _Reader, rf: ResolvedField, group: list[_Item], task_fr
             reader.unexpected_object(
                 f"field '{rf.path}' holds one label; CVAT has several on this "
                 f"{'frame' if item.frame is not None else 'sample'}", item.kind,
-                item.raw or {"label_id": item.cvat_label}, item.cvat_id, item.cvat_label,
-                None, item.raw.get("type", "tag"), rf.path, task_frame,
+                item.dumped() or {"label_id": item.cvat_label}, item.cvat_id,
+                item.cvat_label, None, item.dumped().get("type", "tag"), rf.path, task_frame,
                 labels=[UnexpectedLabel(frame=item.frame, label=_dump(item.obj))])
         return first.obj
     cls, attr = _CONTAINER[rf.type]

@@ -562,6 +562,25 @@ class CvatClient:
         self._ensure()
         return self._poller.get_request(rq_id)
 
+    def wait_for_jobs(self, task_id: int, timeout: float | None = None) -> JsonDict:
+        """The task once it shows its jobs (``GET /api/tasks/{id}``, polled): CVAT makes them
+        at the end of the request creating the task from its media, which a client killed
+        while polling it never saw finish. Returns at once for a task whose summary does not
+        count jobs (older servers)."""
+        tid = _id(task_id, "task_id")
+        task: JsonDict = {}
+
+        def ready() -> bool:
+            nonlocal task
+            task = self.get_task(tid)
+            jobs = task.get("jobs")
+            return not isinstance(jobs, dict) or int(jobs.get("count") or 0) > 0
+
+        self._ensure()
+        self._poller.wait_until(ready, self.wait_timeout if timeout is None else timeout,
+                                f"jobs of task {tid}")
+        return task
+
     def wait_for_request(self, rq_id: str, timeout: float | None = None) -> JsonDict:
         """Poll ``rq_id`` until ``finished`` (returns its status) or ``failed``
         (:class:`CvatRequestFailed` with CVAT's message); :class:`CvatTimeout` after

@@ -14,23 +14,27 @@ import os
 import threading
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from annosync.convert import (
     BoundSchema,
     FrameMap,
+    FrameSize,
     PreviousLabels,
     TaskIdMap,
     Upload,
     build_id_map,
     from_cvat,
+    from_sent,
     infer_fields,
     resolve_schema,
     schema_from_project,
     to_cvat,
     to_specs,
 )
+from annosync.convert.echo import echoes
 from annosync.convert.id_map import IdEntry
 from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
@@ -57,6 +61,7 @@ from annosync.sync.record import (
 )
 from annosync.sync.remote import bound_schema, frame_map, job_records
 from annosync.sync.session import RunSession
+from annosync.sync.switching import short_switches
 from annosync.sync.upload_parts import PART_OBJECTS, Part, send_parts, split_upload
 
 Report = Callable[[str], None]
@@ -98,6 +103,8 @@ class Creator:
         self._meta: dict[int, dict[str, Any]] = {}
         #: objects per request when a task's labels go up in parts (upload_parts)
         self.part_objects = PART_OBJECTS
+        #: labels converted while the media went up, by task index (see ``prepare``)
+        self._prepared: dict[int, Prepared] = {}
 
     @property
     def record(self) -> RunRecord:
@@ -183,12 +190,21 @@ class Creator:
 
     def run(self) -> None:
         """Create tasks in order, upload media in parallel, assign jobs in order (round-robin
-        over the whole run), then upload labels in parallel (bounded by ``concurrency``)."""
+        over the whole run), then upload labels in parallel (bounded by ``concurrency``).
+        While the media goes up, the first tasks' labels are converted (``prepare``)."""
         pending = [t for t in self.record.tasks if t.state != "labels_uploaded"]
         for task in pending:
             if task.state == "planned":
                 self.create_task(task)
-        self._parallel(self.upload_media, [t for t in pending if t.state == "created"])
+        media = [t for t in pending if t.state == "created"]
+        with short_switches(), Pool(max_workers=1) as pool:
+            # pure work (the binding is read here: every request stays in this thread's
+            # order), for the new tasks whose labels go up first
+            for task in [t for t in media if t.id in self._fresh][: self.workers]:
+                assert task.id is not None and self.session.schema is not None
+                pool.submit(self.prepare, task, task.id,
+                            bound_schema(self.client, task.id, self.session.schema))
+            self._parallel(self.upload_media, media)
         for task in pending:
             self.list_and_assign_jobs(task)
         self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
@@ -203,7 +219,11 @@ class Creator:
                 future.result()
 
     def list_and_assign_jobs(self, task: TaskRecord) -> None:
+        """Assign the task's new jobs (``cvat.job_assignees``, round-robin over the run). With
+        no one to assign, nothing is listed: the labels' upload lists the jobs right after."""
         if task.state != "data_uploaded" or task.id is None:
+            return
+        if not self.session.manifest.cvat.job_assignees:
             return
         task.jobs = job_records(self.client.list_jobs(task_id=task.id))
         offset = sum(len(t.jobs) for t in self.record.tasks if t.index < task.index)
@@ -288,6 +308,10 @@ class Creator:
         # a task from an interrupted apply may hold its data already (or be unusable)
         current = {} if task.id in self._fresh else self.client.get_task(task.id)
         if int(current.get("size") or 0) > 0:
+            jobs = current.get("jobs")
+            if isinstance(jobs, dict) and not jobs.get("count"):
+                # a killed run did not see the creation finish: CVAT makes the jobs last
+                current = self.client.wait_for_jobs(task.id)
             task.size = int(current["size"])
             task.state = "data_uploaded"
             self.save()
@@ -357,52 +381,112 @@ class Creator:
         with gc_paused():  # a burst of small objects, bounded by the task (see gcpause)
             self._upload_labels(task)
 
+    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema) -> None:
+        """Convert a task's labels while its media is still going up, with the frame sizes
+        the samples' metadata predicts; ``_upload_labels`` keeps the upload only if CVAT's
+        ``data/meta`` reports those very sizes and the task is still ``task_id``, the one
+        ``bound`` was read for (a resumed upload may start the task over). Any failure here
+        is left for that step to meet again, in order: a head start, never a second path."""
+        try:
+            with gc_paused():  # as in upload_labels
+                prepared = self._convert(task, None, bound=(task_id, bound))
+        except Exception:  # the upload step converts (and fails) again
+            return
+        if prepared is not None:
+            with self._lock:
+                self._prepared[task.index] = prepared
+
+    def _convert(self, task: TaskRecord, frames: FrameMap | None,
+                 prepared: Prepared | None = None,
+                 bound: tuple[int, BoundSchema] | None = None) -> Prepared | None:
+        """Samples, binding, upload and previous labels of a task (frames predicted from the
+        samples' metadata when ``frames`` is None: None if they cannot be). What ``prepared``
+        holds for the same task is reused but for the upload; ``bound``: (task id, binding)
+        if already read."""
+        assert task.id is not None and self.session.schema is not None
+        schema = self.session.schema
+        previous: PreviousLabels | None = None
+        if bound is not None:
+            task_id, binding = bound
+            samples = [self.session.read(k) for k in task.samples]
+        elif prepared is not None and prepared.task_id == task.id:
+            task_id, binding = prepared.task_id, prepared.bound
+            samples, previous = prepared.samples, prepared.previous
+        else:
+            task_id = task.id
+            samples = [self.session.read(k) for k in task.samples]
+            binding = bound_schema(self.client, task_id, schema)
+        if frames is None:
+            frames = predicted_frames(task, samples)
+            if frames is None:
+                return None
+        if binding.missing:
+            raise StateError(
+                f"task {task_id} lacks CVAT labels {', '.join(binding.missing)} that the "
+                "schema needs (was the project's schema edited?)"
+            )
+        upload = to_cvat(samples, list(schema.fields), frames, binding,
+                         load_mask=_mask_loader(self.session))
+        if previous is None:
+            previous = PreviousLabels.from_samples(samples, schema.fields)
+        return Prepared(task_id, samples, frames, binding, upload, previous)
+
     def _upload_labels(self, task: TaskRecord) -> None:
         assert task.id is not None and self.session.schema is not None
         schema = self.session.schema
         frames = frame_map(self.client, task, self._meta.pop(task.id, None))
-        bound = bound_schema(self.client, task.id, schema)
-        if bound.missing:
-            raise StateError(
-                f"task {task.id} lacks CVAT labels {', '.join(bound.missing)} that the schema "
-                "needs (was the project's schema edited?)"
-            )
-        samples = [self.session.read(k) for k in task.samples]
-        upload = to_cvat(samples, list(schema.fields), frames, bound,
-                         load_mask=_mask_loader(self.session))
+        with self._lock:
+            prepared = self._prepared.pop(task.index, None)
+        if prepared is None or prepared.task_id != task.id or prepared.frames != frames:
+            prepared = self._convert(task, frames, prepared)
+            assert prepared is not None
+        samples, bound, upload, previous = (prepared.samples, prepared.bound, prepared.upload,
+                                            prepared.previous)
         self.journal.intent("upload_labels", str(task.id))
         count = len(upload.label_ids())
-        previous = PreviousLabels.from_samples(samples, schema.fields)
         parts = (split_upload(upload, frames.size, self.part_objects)
                  if task.media_type == "image" else None)
+        bases: list[Base] | None = None
         with self.session.options.tracker.step(f"upload labels {task.name}", count,
                                                "labels") as step:
             if parts is None:
-                id_map, pulled = self._put_labels(task.id, upload, frames, bound, previous)
+                id_map, pulled, bases = self._put_labels(task, upload, frames, bound, previous,
+                                                         samples)
                 step.update(count)
             else:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
                                                  step.update)
+        if bases is None:
+            bases = task_bases(task, samples, schema, pulled)
         jobs = job_records(self.client.list_jobs(task_id=task.id))
         with self._lock:  # other tasks' threads save the same record
             task.labels = {b.name: b.id for b in bound.labels}
             task.id_map = id_map
-            for position, (key, sample) in enumerate(zip(task.samples, samples, strict=True)):
-                got = pulled.samples.get(0 if task.media_type == "video" else position)
-                record_base(self.record, key, sample, schema,
-                            (got.fields, got.frames) if got else ({}, {}))
+            for key, base in zip(task.samples, bases, strict=True):
+                set_base(self.record, key, base)
             task.jobs = jobs
             task.state = "labels_uploaded"
             self.save()
         self.journal.done("upload_labels", str(task.id))
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
 
-    def _put_labels(self, task_id: int, upload: Upload, frames: FrameMap, bound: BoundSchema,
-                    previous: PreviousLabels) -> tuple[TaskIdMap, Pulled]:
-        """One PUT of the task's labels; the ids it gave and the labels as CVAT holds them."""
-        response = LabeledData.model_validate(
-            self.client.put_annotations(upload.data.to_api(), task_id=task_id))
-        id_map = build_id_map(task_id, upload, response, bound)
+    def _put_labels(self, task: TaskRecord, upload: Upload, frames: FrameMap,
+                    bound: BoundSchema, previous: PreviousLabels, samples: list[Sample]
+                    ) -> tuple[TaskIdMap, Pulled, list[Base] | None]:
+        """One PUT of the task's labels; the ids it gave, the labels as CVAT holds them and,
+        when known by then, the base of each sample."""
+        assert task.id is not None and self.session.schema is not None
+        task_id, schema = task.id, self.session.schema
+        with short_switches(), Pool(max_workers=1) as pool:
+            # while CVAT stores the labels, convert them back as an echo would give them
+            guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
+                     if not upload.data.tracks else None)
+            response = LabeledData.model_validate(
+                self.client.put_annotations(upload.data.to_api(), task_id=task_id))
+            id_map = build_id_map(task_id, upload, response, bound)
+            guessed = guess.result() if guess is not None else None
+        if guessed is not None and echoes(upload.data, response):
+            return id_map, guessed[0], guessed[1]
         # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
         # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
         # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
@@ -411,7 +495,7 @@ class Creator:
                else self.client.get_annotations(task_id=task_id))
         pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
                            scope=f"task{task_id}")
-        return id_map, pulled
+        return id_map, pulled, None
 
     def _put_parts(self, task_id: int, parts: list[Part], frames: FrameMap, bound: BoundSchema,
                    previous: PreviousLabels, progress: Callable[[int], Any]
@@ -461,9 +545,77 @@ def editor_url(server: str, record: RunRecord) -> str | None:
     return f"{base}/tasks/{first.id}"
 
 
+@dataclass
+class Prepared:
+    """A task's labels converted for upload, and what the conversion started from."""
+
+    task_id: int
+    samples: list[Sample]
+    frames: FrameMap
+    bound: BoundSchema
+    upload: Upload
+    previous: PreviousLabels
+
+
+def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None:
+    """The frame map CVAT will report for an image task whose samples' metadata is right
+    (the size of each image, none deleted); None for a video or a sample without metadata.
+    A guess: it is used only once ``data/meta`` confirms it."""
+    if task.media_type != "image" or not samples:
+        return None
+    sizes = []
+    for sample in samples:
+        meta = sample.metadata
+        if meta is None or meta.media_type != "image":
+            return None
+        sizes.append(FrameSize(width=meta.width, height=meta.height))
+    return FrameMap(media_type="image", size=len(samples), sizes=sizes)
+
+
+#: One sample's base digests by field and label key (None: nothing on both sides).
+Base = Union[dict[str, dict[str, BaseEntry]], None]
+
+
+def _guess(task: TaskRecord, upload: Upload, frames: FrameMap, bound: BoundSchema,
+           previous: PreviousLabels, samples: list[Sample], schema: ResolvedSchema
+           ) -> tuple[Pulled, list[Base]] | None:
+    """What ``from_cvat`` and the bases will be if CVAT's answer echoes ``upload`` (checked by
+    the caller with ``echoes``); None when it cannot be known before the answer."""
+    try:
+        pulled = from_sent(upload.data, frames, bound, previous=previous,
+                           scope=f"task{task.id}")
+    except Exception:  # the general path meets it again, on the answer
+        return None
+    if pulled is None:
+        return None
+    return pulled, task_bases(task, samples, schema, pulled)
+
+
+def task_bases(task: TaskRecord, samples: list[Sample], schema: ResolvedSchema,
+               pulled: Pulled) -> list[Base]:
+    """The base of each of the task's samples (in order) once CVAT holds ``pulled``."""
+    out = []
+    for position, sample in enumerate(samples):
+        got = pulled.samples.get(0 if task.media_type == "video" else position)
+        out.append(base_of(sample, schema, (got.fields, got.frames) if got else ({}, {})))
+    return out
+
+
+def set_base(record: RunRecord, key: str, base: Base) -> None:
+    if base:
+        record.base[key] = base
+    else:
+        record.base.pop(key, None)
+
+
 def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSchema,
                 remote: tuple[dict, dict]) -> None:
     """Base digests of a sample whose labels both sides now hold (after an upload)."""
+    set_base(record, key, base_of(local, schema, remote))
+
+
+def base_of(local: Sample, schema: ResolvedSchema, remote: tuple[dict, dict]) -> Base:
+    """The base digests of ``local`` against ``remote`` (fields, frames): pure."""
     fields: dict[str, dict[str, BaseEntry]] = {}
     for path, rf in schema.fields.items():
         rules = rules_for(rf)
@@ -479,10 +631,7 @@ def record_base(record: RunRecord, key: str, local: Sample, schema: ResolvedSche
                 entries[item.key] = BaseEntry.of(ld, rd)
         if entries:
             fields[path] = entries
-    if fields:
-        record.base[key] = fields
-    else:
-        record.base.pop(key, None)
+    return fields or None
 
 
 def _mask_loader(session: RunSession) -> Callable[[str], Any]:

@@ -16,7 +16,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from tests.cli.conftest import Workspace
@@ -128,3 +130,30 @@ def test_noop_sync_and_pull_list_jobs_without_the_converters(ws: Workspace) -> N
     assert code == 0, out
     assert "annosync.convert.cvat_to_labels" in modules
     assert ws.folder.read_bytes(ws.record.tasks[0].samples[shape["frame"]]) != before
+
+
+def test_help_lists_the_verb_folder_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--help`` asks for every verb; the folder (and the ``__pycache__`` an installed package
+    has) is listed once per process, not once per verb."""
+    import pkgutil
+
+    from click.testing import CliRunner
+
+    from annosync.cli import main as cli_main
+
+    calls: list[object] = []
+    real = pkgutil.iter_modules
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    forget = getattr(cli_main.verb_modules, "cache_clear", lambda: None)
+    monkeypatch.setattr(pkgutil, "iter_modules", counting)
+    forget()
+    try:
+        result = CliRunner().invoke(cli_main.cli, ["--help"])
+    finally:
+        forget()
+    assert result.exit_code == 0 and "  plan " in result.output
+    assert len(calls) == 1

@@ -155,3 +155,119 @@ def test_a_failed_part_is_resumed_from_a_clean_task(ws: Workspace,
                if len(a.value) == 24]
     assert carried and len(carried) == len(set(carried))
     assert not ws.plan().has_changes
+
+
+def test_the_echo_path_gives_what_converting_the_answer_gives(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The labels converted back from the PUT's body while CVAT stores them (``from_sent``,
+    used when the answer echoes the body) leave the record that converting the answer leaves."""
+    fast = Workspace(tmp_path / "fast", server)
+    slow = Workspace(tmp_path / "slow", server)
+    workspaces.extend([fast, slow])
+    converted: list[int] = []
+    original = create_mod.from_cvat
+
+    def spy(data: Any, *a: Any, **k: Any) -> Any:
+        converted.append(1)
+        return original(data, *a, **k)
+
+    monkeypatch.setattr(create_mod, "from_cvat", spy)
+    for ws in (fast, slow):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema=SCHEMA)
+    fast.run()
+    assert converted == []  # the answer echoed the body: nothing converted after it
+    monkeypatch.setattr(create_mod, "from_sent", lambda *a, **k: None)
+    slow.run()
+    assert converted == [1]
+    assert _record_view(fast) == _record_view(slow)
+    assert _server_view(fast) == _server_view(slow)
+    for ws in (fast, slow):
+        assert not ws.plan().has_changes
+
+
+def test_labels_converted_during_the_media_upload_are_used_only_if_cvat_agrees(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The labels are converted while the media goes up, with the frame sizes the samples'
+    metadata predicts; when CVAT's data/meta reports other sizes (metadata wrong), they are
+    converted again with CVAT's, and the task ends as if nothing had been guessed."""
+    right = Workspace(tmp_path / "right", server)
+    wrong = Workspace(tmp_path / "wrong", server)
+    workspaces.extend([right, wrong])
+    sizes: list[list[tuple[int, int]]] = []
+    original = create_mod.to_cvat
+
+    def spy(samples: Any, fields: Any, frames: Any, *a: Any, **k: Any) -> Any:
+        sizes.append([(s.width, s.height) for s in frames.sizes])
+        return original(samples, fields, frames, *a, **k)
+
+    monkeypatch.setattr(create_mod, "to_cvat", spy)
+    for ws in (right, wrong):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema=SCHEMA)
+    right.run()
+    assert len(sizes) == 1 and sizes[0][0][0] > 0  # converted once, during the media upload
+    assert wrong.dataset is not None
+    key = sorted(p.stem for p in (wrong.dataset / "labels").glob("*.json"))[0]
+    sample = wrong.sample(key)
+    assert sample.metadata is not None
+    sample.metadata.width += 7  # the metadata says another width than the image has
+    wrong.save(key, sample)
+    sizes.clear()
+    wrong.run()
+    assert len(sizes) == 2 and sizes[0] != sizes[1]  # guessed, then CVAT's sizes
+    assert _server_view(wrong) == _server_view(right)
+    assert not wrong.plan().has_changes
+
+
+@pytest.mark.parametrize("assignees", [False, True])
+def test_jobs_are_listed_before_the_labels_only_to_assign_them(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, assignees: bool) -> None:
+    """One job listing per task (after the labels, for the record) unless jobs are assigned,
+    which needs them listed first (round-robin over the run)."""
+    listed: list[int] = []
+    original = CvatClient.list_jobs
+
+    def spy(self: CvatClient, *a: Any, **k: Any) -> Any:
+        listed.append(int(k["task_id"]))
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(CvatClient, "list_jobs", spy)
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA, cvat={"segment_size": 2, **(
+        {"job_assignees": [ws.user("alice")]} if assignees else {})})
+    ws.run()
+    (task,) = ws.record.tasks
+    assert listed == [task.id] * (2 if assignees else 1)
+    assert len(task.jobs) >= 2 and task.state == "labels_uploaded"
+    assert all(j.assignee == (ws.user("alice") if assignees else None) for j in task.jobs)
+    assert not ws.plan().has_changes
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_a_resume_waits_for_the_jobs_of_a_task_whose_creation_it_did_not_see_end(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed right after sending the media (CVAT still creating the task, its jobs not yet
+    made), then resumed at once: the resume waits for the jobs before recording them."""
+    original = CvatClient._finish_task_data
+
+    def killed(self: CvatClient, *a: Any, **k: Any) -> Any:
+        raise _Killed
+
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA, cvat={"segment_size": 2})
+    monkeypatch.setattr(CvatClient, "_finish_task_data", killed)
+    with pytest.raises(_Killed):
+        ws.run()
+    monkeypatch.setattr(CvatClient, "_finish_task_data", original)
+    ws.run()
+    (task,) = ws.record.tasks
+    assert task.state == "labels_uploaded" and len(task.jobs) >= 2
+    assert not ws.plan().has_changes
