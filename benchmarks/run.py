@@ -84,6 +84,11 @@ class Bench:
 
     # -- the server ------------------------------------------------------------------------------
     def start_emulator(self) -> None:
+        if self.args.server:  # a server started by hand: its runs outlive this benchmark
+            self.url = self.args.server.rstrip("/")
+            self.env.update({"ANNOSYNC_CVAT_URL": self.url, "ANNOSYNC_CVAT_USERNAME": self.user,
+                             "ANNOSYNC_CVAT_PASSWORD": self.password})
+            return
         # the emulator always runs from this checkout (it stands for the server, not the code
         # under test)
         self.emu = subprocess.Popen([sys.executable, "-c", CLI, "emulator", "--port", "0"],
@@ -101,9 +106,10 @@ class Bench:
 
     def emu_cpu(self) -> float:
         """CPU seconds the emulator process has used (user + system)."""
-        if self.emu is None:
+        pid = self.emu.pid if self.emu is not None else self.args.server_pid
+        if not pid:
             return 0.0
-        fields = Path(f"/proc/{self.emu.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     # -- running things --------------------------------------------------------------------------
@@ -469,6 +475,13 @@ def main() -> None:
     ap.add_argument("--xml-args", default="", help="arguments for bench_cvatxml.py")
     ap.add_argument("--webhook-args", default="", help="arguments for bench_webhook.py")
     ap.add_argument("--workdir", help="keep data here (reused by later runs)")
+    ap.add_argument("--server", default="",
+                    help="use this running emulator (`annosync emulator --port N`) instead of "
+                         "starting one: with --workdir, runs made once (the 100k-sample run of "
+                         "`--cases plan`, ~25 min) are reused by later benchmarks, e.g. of "
+                         "other code (--python)")
+    ap.add_argument("--server-pid", type=int, default=0,
+                    help="that server's process id (to report its CPU time)")
     ap.add_argument("--json", dest="json_out", help="write all results to this file")
     args = ap.parse_args()
     args.repeat = args.repeat or (2 if args.quick else 3)

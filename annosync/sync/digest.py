@@ -149,6 +149,20 @@ def _value_digest(value: Any) -> str:
     return found
 
 
+def _r7(x: float) -> str:
+    """``repr(round(float(x), 7) + 0.0)``, the text a coordinate is digested as, in one
+    conversion instead of two where that is the same string: ``f"{x:.7f}"`` rounds with the very
+    conversion ``round`` uses (correctly rounded, ties to even on the exact binary value),
+    and for 1e-4 <= |x| < 1e6 the shortest repr of the rounded float is those digits without
+    trailing zeros (no other decimal of at most 7 places lies within half an ulp; repr writes
+    no exponent there). Outside that range, and for NaN, the long way.
+    ``tests/sync/test_digest_coords.py`` compares both on any float."""
+    if 1e-4 <= x < 1e6 or -1e6 < x <= -1e-4:
+        text = f"{x:.7f}".rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return repr(round(float(x), COORD_DECIMALS) + 0.0)
+
+
 def _box_digest(obj: Detection) -> str | None:
     """The ``spatial`` digest of a plain detection (four finite coordinates, no mask, an
     integer z order), written out as the encoder would; None: take the long way."""
@@ -159,12 +173,13 @@ def _box_digest(obj: Detection) -> str | None:
     if type(z) is not int or len(box) != 4 or None in box:
         return None
     a, b, c, d = box
-    a, b, c, d = (round(float(a), COORD_DECIMALS) + 0.0, round(float(b), COORD_DECIMALS) + 0.0,
-                  round(float(c), COORD_DECIMALS) + 0.0, round(float(d), COORD_DECIMALS) + 0.0)
-    turn = round(obj.rotation or 0.0, 4) + 0.0
-    if type(turn) is not float or not -_INF < a + b + c + d + turn < _INF:
+    if not -_INF < a + b + c + d < _INF:
         return None  # NaN or infinity somewhere: the encoder writes those its own way
-    text = f'{{"box":[{a!r},{b!r},{c!r},{d!r}],"mask":null,"rotation":{turn!r},"z":{z}}}'
+    turn = round(obj.rotation or 0.0, 4) + 0.0
+    if type(turn) is not float or not -_INF < turn < _INF:
+        return None
+    text = (f'{{"box":[{_r7(a)},{_r7(b)},{_r7(c)},{_r7(d)}],"mask":null,"rotation":{turn!r},'
+            f'"z":{z}}}')
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

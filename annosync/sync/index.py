@@ -23,6 +23,10 @@ trusted. The rules that keep them safe:
   the file system's (another machine's disk, a moved clock) cannot make a racy entry look old;
 * the index carries a checksum of its body and the dataset root it belongs to; after a crash
   (a torn or half-written cache) it is simply rebuilt;
+* the files are compact (format 2): a JSON header line, then the keys (``\0``-separated) and
+  one fixed-size binary row per key (index) or the digests (memo). Loading one of 100k files
+  costs a checksum and a split, not the parse of 10 MB of JSON; rows are decoded when asked
+  for. Files of format 1 (JSON) still load and are rewritten in format 2 on the next save;
 * a run's clean memo is keyed by the exact bytes of the run record and by the plan's options:
   any apply (which rewrites the record) or different options invalidate it as a whole, and an
   entry holds the content digest of the file it vouches for.
@@ -34,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -46,7 +51,10 @@ from annosync.errors import StateError
 
 CACHE_DIR = "cache"
 INDEX_FILE = "index.json"
-INDEX_FORMAT = 1
+#: 1: JSON bodies (still read); 2: keys and binary rows / digests (written)
+INDEX_FORMAT = 2
+#: one index row: size, mtime_ns, ctime_ns, inode, content digest (16 bytes), missing ids, racy
+ROW = struct.Struct("<QqqQ16sIB")
 #: Files modified this close to the index's writing are re-hashed on next use (racy git).
 RACY_NS = 2_000_000_000
 
@@ -83,71 +91,161 @@ def stat_of(path: str | os.PathLike[str]) -> os.stat_result:
     return os.stat(path)
 
 
-def _load_json(path: Path, kind: str) -> dict[str, Any] | None:
-    """The body of a cache file whose checksum holds, else None (missing, torn, foreign)."""
+def _load(path: Path, kind: str) -> tuple[dict[str, Any], bytes] | None:
+    """Header and body of a cache file whose checksum holds, else None (missing, torn,
+    foreign, or of a format this code does not know)."""
     try:
         raw = path.read_bytes()
         head, _, body = raw.partition(b"\n")
         header = json.loads(head)
         if (not isinstance(header, dict) or header.get("kind") != kind
-                or header.get("format") != INDEX_FORMAT
+                or header.get("format") not in (1, INDEX_FORMAT)
                 or header.get("checksum") != content_digest(body)):
             return None
-        data = json.loads(body)
     except (OSError, ValueError, RecursionError):
+        return None
+    return header, body
+
+
+def _load_json(body: bytes) -> dict[str, Any] | None:
+    """A format-1 body (JSON), read for migration."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _save_json(path: Path, kind: str, data: dict[str, Any]) -> None:
-    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-    header = json.dumps({"kind": kind, "format": INDEX_FORMAT, "checksum": content_digest(body)})
+def _split_keys(header: dict[str, Any], body: bytes, width: int
+                ) -> tuple[list[str], bytes] | None:
+    """A format-2 body: ``count`` keys, ``\0``-separated (``keys`` bytes), then what
+    follows them (``count`` rows of ``width`` bytes when ``width``); None if it does not add
+    up."""
+    count, size = header.get("count"), header.get("keys")
+    if not isinstance(count, int) or not isinstance(size, int) or not 0 <= size <= len(body):
+        return None
+    try:
+        keys = body[:size].decode("utf-8").split("\0") if count else []
+    except UnicodeDecodeError:
+        return None
+    rest = body[size:]
+    if len(keys) != count or (width and len(rest) != count * width):
+        return None
+    return keys, rest
+
+
+def _save(path: Path, header: dict[str, Any], body: bytes) -> None:
+    header = {**header, "format": INDEX_FORMAT, "checksum": content_digest(body)}
     folder = path.parent
     if not (folder / ".gitignore").exists():
         write_bytes_atomic(folder / ".gitignore", b"# annosync's caches: never commit them\n*\n")
-    write_bytes_atomic(path, header.encode() + b"\n" + body)
+    write_bytes_atomic(path, json.dumps(header, sort_keys=True).encode() + b"\n" + body)
+
+
+def _packable(key: str) -> bool:
+    return "\0" not in key
 
 
 class LabelIndex:
-    """``(size, mtime_ns, ctime_ns, inode) -> content digest`` of every label file read."""
+    """``(size, mtime_ns, ctime_ns, inode) -> content digest`` of every label file read.
+
+    Entries loaded from the file stay packed rows (``_rows``, found through ``_pos``) until
+    asked for; entries made by this process are ``Entry`` objects in ``_entries``."""
 
     def __init__(self, folder: DatasetFolder) -> None:
         self.folder = folder
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
+        self._pos: dict[str, int] = {}
+        self._rows = b""
         self._dirty = False
         self._lock = threading.Lock()
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
         self._labels = str(folder.labels_dir)
         self._now: int | None = None
-        data = _load_json(self.path, "label-index")
-        if data is not None and data.get("root") == str(folder.root):
-            for key, row in (data.get("entries") or {}).items():
-                try:
-                    size, mtime, ctime, ino, sha, missing, racy = row
-                    entry = Entry(int(size), int(mtime), int(ctime), int(ino), str(sha),
-                                  int(missing), bool(racy))
-                except (TypeError, ValueError):
-                    continue
-                self._entries[key] = entry
+        #: what one plan (``pin``) found per file: the entry its stat vouched for, else the stat
+        #: (so a file is stat'ed once per plan)
+        self._pinned: dict[str, Entry | os.stat_result] | None = None
+        loaded = _load(self.path, "label-index")
+        if loaded is None:
+            return
+        header, body = loaded
+        if header.get("format") == 1:  # an older annosync's index: read it, save it anew
+            data = _load_json(body)
+            if data is not None and data.get("root") == str(folder.root):
+                self._entries = _json_entries(data.get("entries"))
+                self._dirty = bool(self._entries)
+            return
+        if header.get("root") != str(folder.root):
+            return
+        split = _split_keys(header, body, ROW.size)
+        if split is not None:
+            keys, self._rows = split
+            self._pos = dict(zip(keys, range(len(keys)), strict=True))
 
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
         read and hashed now."""
+        hit = self._pinned_entry(key)
+        if hit is not None:
+            return hit
         path = self._path(key)
         try:
-            st = stat_of(path)
+            st = self._stat(key, path)
         except FileNotFoundError:
             raise StateError(f"{path}: no such sample {key!r}") from None
-        return self._trusted(key, st) or self.record(key, self.folder.read_bytes(key), st)
+        found = self._trusted(key, st)
+        if found is None:
+            return self.record(key, self.folder.read_bytes(key), st)
+        self._pin(key, st, found)
+        return found
 
     def known(self, key: str) -> Entry | None:
         """The entry of ``key`` if the index can vouch for the file without reading it."""
+        hit = self._pinned_entry(key)
+        if hit is not None:
+            return hit
+        path = self._path(key)
         try:
-            st = stat_of(self._path(key))
+            st = self._stat(key, path)
         except FileNotFoundError:
             return None
-        return self._trusted(key, st)
+        found = self._trusted(key, st)
+        if found is not None:
+            self._pin(key, st, found)
+        return found
+
+    def pin(self) -> None:
+        """From now until ``save``: each file is stat'ed once, and the stat (with the entry
+        it vouched for) is used again (one plan: its refresh, then its fingerprint). The plan
+        then describes the files as its merges saw them: a file changed meanwhile makes a
+        saved plan stale when applied, where a second stat would have hidden the change from
+        the fingerprint."""
+        self._pinned = {}
+
+    def _pinned_entry(self, key: str) -> Entry | None:
+        pinned = self._pinned
+        if pinned is None:
+            return None
+        hit = pinned.get(key)
+        return hit if type(hit) is Entry else None
+
+    def _pin(self, key: str, st: os.stat_result, entry: Entry | None) -> None:
+        pinned = self._pinned
+        if pinned is not None:
+            pinned[key] = st if entry is None else entry
+
+    def _stat(self, key: str, path: str) -> os.stat_result:
+        pinned = self._pinned
+        if pinned is None:
+            return stat_of(path)
+        hit = pinned.get(key)
+        if hit is not None:
+            assert not isinstance(hit, Entry)  # an entry is answered before any stat
+            return hit
+        st = stat_of(path)
+        pinned[key] = st
+        return st
 
     def _path(self, key: str) -> str:
         """``folder.label_path(key)`` as a string (pathlib costs more than the stat itself)."""
@@ -155,9 +253,19 @@ class LabelIndex:
             return str(self.folder.label_path(key))  # raises, naming the key
         return os.path.join(self._labels, key + ".json")
 
+    def _get(self, key: str) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry
+        at = self._pos.get(key)
+        if at is None:
+            return None
+        size, mtime, ctime, ino, sha, missing, racy = ROW.unpack_from(self._rows, at * ROW.size)
+        return Entry(size, mtime, ctime, ino, sha.hex(), missing, bool(racy))
+
     def _trusted(self, key: str, st: os.stat_result) -> Entry | None:
         with self._lock:
-            old = self._entries.get(key)
+            old = self._get(key)
         return old if old is not None and not old.racy and old.matches(st) else None
 
     def record(self, key: str, data: bytes, st: os.stat_result | None = None) -> Entry:
@@ -174,8 +282,10 @@ class LabelIndex:
         entry.racy = (entry.size != len(data)
                       or max(entry.mtime_ns, entry.ctime_ns) + RACY_NS >= self.fs_now())
         with self._lock:
-            old = self._entries.get(key)
+            old = self._get(key)
             self._entries[key] = entry
+            if self._pinned is not None:  # the entry is judged again on its next use
+                self._pinned[key] = st
             self.hashed += 1
             if old is None or old.row() != entry.row():
                 self._dirty = True
@@ -199,15 +309,49 @@ class LabelIndex:
         return self._now
 
     def save(self) -> None:
-        """Write the index if it changed (best effort: a read-only dataset just stays cold)."""
+        """Write the index if it changed (best effort: a read-only dataset just stays cold);
+        ends a ``pin``."""
         with self._lock:
+            self._pinned = None
             if not self._dirty:
                 return
-            data = {"root": str(self.folder.root),
-                    "entries": {k: e.row() for k, e in sorted(self._entries.items())}}
+            keys = sorted(k for k in self._pos.keys() | self._entries.keys() if _packable(k))
+            rows, width, kept = [], ROW.size, []
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is None:
+                    at = self._pos[key] * width
+                    rows.append(self._rows[at:at + width])
+                elif len(entry.sha) == 32 and entry.missing_ids >= 0:
+                    try:
+                        rows.append(ROW.pack(entry.size, entry.mtime_ns, entry.ctime_ns,
+                                             entry.ino, bytes.fromhex(entry.sha),
+                                             min(entry.missing_ids, 2**32 - 1),
+                                             int(entry.racy)))
+                    except (ValueError, struct.error):
+                        continue  # not storable: the file is simply read again next time
+                else:
+                    continue
+                kept.append(key)
             self._dirty = False
+        names = "\0".join(kept).encode("utf-8")
+        header = {"kind": "label-index", "root": str(self.folder.root), "count": len(kept),
+                  "keys": len(names)}
         with contextlib.suppress(OSError):
-            _save_json(self.path, "label-index", data)
+            _save(self.path, header, names + b"".join(rows))
+
+
+def _json_entries(raw: Any) -> dict[str, Entry]:
+    """The entries of a format-1 index (a row that does not fit is skipped: only a cache)."""
+    out: dict[str, Entry] = {}
+    for key, row in (raw if isinstance(raw, dict) else {}).items():
+        try:
+            size, mtime, ctime, ino, sha, missing, racy = row
+            out[str(key)] = Entry(int(size), int(mtime), int(ctime), int(ino), str(sha),
+                                  int(missing), bool(racy))
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 class CleanMemo:
@@ -222,9 +366,30 @@ class CleanMemo:
         self._clean: dict[str, str] = {}
         self._dirty = False
         self._lock = threading.Lock()
-        data = _load_json(self.path, "clean-memo")
-        if data is not None and data.get("context") == context:
-            self._clean = {str(k): str(v) for k, v in (data.get("clean") or {}).items()}
+        loaded = _load(self.path, "clean-memo")
+        if loaded is None:
+            return
+        header, body = loaded
+        if header.get("format") == 1:  # an older annosync's memo: read it, save it anew
+            data = _load_json(body)
+            if data is not None and data.get("context") == context:
+                clean = data.get("clean")
+                self._clean = {str(k): str(v) for k, v in
+                               (clean if isinstance(clean, dict) else {}).items()}
+                self._dirty = bool(self._clean)
+            return
+        if header.get("context") != context:
+            return
+        split = _split_keys(header, body, 0)
+        if split is None:
+            return
+        keys, rest = split
+        try:
+            shas = rest.decode("utf-8").split("\0") if keys else []
+        except UnicodeDecodeError:
+            return
+        if len(shas) == len(keys):
+            self._clean = dict(zip(keys, shas, strict=True))
 
     @classmethod
     def fresh(cls, state_dir: Path, anno_key: str, context: str) -> CleanMemo:
@@ -254,7 +419,12 @@ class CleanMemo:
         with self._lock:
             if not self._dirty:
                 return
-            data = {"context": self.context, "clean": dict(sorted(self._clean.items()))}
+            pairs = sorted((k, v) for k, v in self._clean.items()
+                           if _packable(k) and _packable(v))
             self._dirty = False
+        names = "\0".join(k for k, _ in pairs).encode("utf-8")
+        shas = "\0".join(v for _, v in pairs).encode("utf-8")
+        header = {"kind": "clean-memo", "context": self.context, "count": len(pairs),
+                  "keys": len(names)}
         with contextlib.suppress(OSError):
-            _save_json(self.path, "clean-memo", data)
+            _save(self.path, header, names + shas)

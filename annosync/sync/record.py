@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+from itertools import count, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -171,6 +172,8 @@ class RunRecord(_Record):
                                    description="the head's shard list (format 2), as read")
     #: loads the shards of a record read from disk (None: everything is in memory)
     _store: ShardStore | None = PrivateAttr(default=None)
+    #: per shard, what it held when last serialized and the bytes it gave (``_Written``)
+    _written: dict[Part, _Written] = PrivateAttr(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Equal content (every shard loaded), whatever is loaded or where it came from."""
@@ -186,6 +189,7 @@ class RunRecord(_Record):
         self.load_all()
         out = super().__deepcopy__(memo)
         out._store = None  # the base came out a plain dict (``LazyBase.__deepcopy__``)
+        out._written = {}
         return out
 
     def load_all(self) -> RunRecord:
@@ -276,20 +280,19 @@ def _serialize(record: RunRecord, everything: bool = False
         ref = samples.get(key)
         grouped.setdefault(None if ref is None else ref.task, {})[key] = fields
     blobs: dict[str, bytes] = {}
+    written = record._written
     for part in sorted(parts | set(grouped), key=_order):
-        base = dict(sorted(grouped.get(part, {}).items()))
+        base = grouped.get(part, {})
         id_map = tasks[part].id_map if part is not None and 0 <= part < len(tasks) else None
         if not base and id_map is None:
             refs.pop(part, None)
+            written.pop(part, None)
             continue
-        shard = ShardFile.model_construct(format=RECORD_FORMAT, task=part, id_map=id_map,
-                                          base=base)
-        data = jsonfmt.dump_bytes(shard.model_dump(mode="json", exclude_none=True))
-        digest = source_digest(data)
-        name = shard_name(part, digest)
-        refs[part] = ShardRef(task=part, file=name, digest=digest, blob=git_blob_id(data),
-                              labels=label_counts(base.values()))
-        blobs[name] = data
+        known = written.get(part)
+        if known is None or not known.holds(base, id_map):
+            known = written[part] = _Written.of(part, base, id_map)
+        refs[part] = known.ref
+        blobs[known.ref.file] = known.data
     ordered = [refs[p] for p in sorted(refs, key=_order)]
     exclude: dict[str, Any] = {"base": True, "tasks": {"__all__": {"id_map"}}}
     if _derivable(record):  # the tasks' sample lists say it all (3/4 of a head's bytes)
@@ -302,6 +305,50 @@ def _serialize(record: RunRecord, everything: bool = False
     return jsonfmt.dump_bytes(head), blobs, ordered
 
 
+class _Written:
+    """One shard as last serialized: its bytes, and what it held then, to tell whether it
+    changed without serializing it again (a new run's record is saved after every step of
+    every task: serializing every shard each time made creating a 100-task run quadratic).
+
+    What it held is a copy of the two dict levels above the base entries and the id map
+    object itself: ``BaseEntry`` and ``TaskIdMap`` objects are never changed in place (every
+    writer makes new ones; ``tests/sync/test_record_shards.py`` checks a changed entry, a
+    replaced id map and a nested dict changed in place all serialize anew), and the files'
+    key order is sorted, so equal dicts give equal bytes."""
+
+    __slots__ = ("base", "count", "data", "entries", "id_map", "ref")
+
+    def __init__(self, base: dict[str, Any], id_map: TaskIdMap | None, data: bytes,
+                 ref: ShardRef) -> None:
+        self.base = base
+        self.id_map = id_map
+        self.entries = None if id_map is None else id_map.entries
+        self.count = 0 if id_map is None else len(id_map.entries)
+        self.data = data
+        self.ref = ref
+
+    @classmethod
+    def of(cls, part: Part, base: dict[str, Any], id_map: TaskIdMap | None) -> _Written:
+        shard = ShardFile.model_construct(format=RECORD_FORMAT, task=part, id_map=id_map,
+                                          base=dict(sorted(base.items())))
+        data = jsonfmt.dump_bytes(shard.model_dump(mode="json", exclude_none=True))
+        digest = source_digest(data)
+        ref = ShardRef(task=part, file=shard_name(part, digest), digest=digest,
+                       blob=git_blob_id(data), labels=label_counts(base.values()))
+        return cls(_copy_levels(base), id_map, data, ref)
+
+    def holds(self, base: dict[str, Any], id_map: TaskIdMap | None) -> bool:
+        if id_map is not self.id_map or (id_map is not None and (
+                id_map.entries is not self.entries or len(id_map.entries) != self.count)):
+            return False
+        return base == self.base  # entries compare by identity first (C speed)
+
+
+def _copy_levels(base: dict[str, Any]) -> dict[str, Any]:
+    """sample -> field -> label -> entry, the dicts copied, the entries shared."""
+    return {k: {p: dict(labels) for p, labels in fields.items()} for k, fields in base.items()}
+
+
 class SampleRefs(dict[str, SampleRef]):
     """``record.samples`` of a head that left them out: made from the tasks' sample lists.
 
@@ -310,8 +357,9 @@ class SampleRefs(dict[str, SampleRef]):
     asks which keys the run holds)."""
 
     def __init__(self, tasks: list[TaskRecord]) -> None:
-        super().__init__((key, (task.index, frame))  # type: ignore[misc]
-                         for task in tasks for frame, key in enumerate(task.samples))
+        super().__init__()
+        for task in tasks:  # zip, repeat and count run in C (a 100k-key head: ~10 ms)
+            dict.update(self, zip(task.samples, zip(repeat(task.index), count()), strict=False))
 
     def _ref(self, key: str, value: Any) -> SampleRef:
         if isinstance(value, SampleRef):

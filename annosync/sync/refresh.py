@@ -152,6 +152,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     work.memo = memo
     record = session.record
     assert record is not None
+    session.index.pin()  # one stat per file for this plan (the fingerprint reuses it)
     client = session.client
     tasks = [t for t in record.tasks if t.state == "labels_uploaded" and t.id is not None]
     only = session.options.only_tasks
@@ -225,9 +226,16 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
-                    work.samples[key] = sw
+                    clean_now = remote is None and agrees(sw)
                     if memo is not None:
-                        memo.mark(key, got[1] if remote is None and agrees(sw) else None)
+                        memo.mark(key, got[1] if clean_now else None)
+                        if clean_now and not view.held:
+                            # now vouched for by the memo: left out like the samples above, so
+                            # a cold plan holds no more samples than a warm one
+                            continue
+                    work.samples[key] = sw
+                # the downloaded labels are merged: only the samples' merges are kept
+                view.pulled = None
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

@@ -197,3 +197,96 @@ def test_digests_are_the_documented_json_digest(value: Any) -> None:
 
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert digest_value(value) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _format1(path: Path, kind: str, data: dict[str, Any]) -> None:
+    """A cache file as annosync wrote it before format 2 (one JSON body under the header)."""
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    header = json.dumps({"kind": kind, "format": 1, "checksum": content_digest(body)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header.encode() + b"\n" + body)
+
+
+def test_format1_caches_load_and_are_rewritten_in_format2(tmp_path: Path) -> None:
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    path.write_bytes(label_bytes(1))
+    old = (os.stat(path).st_mtime_ns // 10**9 - 10) * 10**9
+    os.utime(path, ns=(old, old))
+    st0 = os.stat(path)
+    sha = content_digest(label_bytes(1))
+    idx_path = folder.state_dir / "cache" / "index.json"
+    _format1(idx_path, "label-index", {"root": str(folder.root), "entries": {
+        "a": [st0.st_size, st0.st_mtime_ns, st0.st_ctime_ns, st0.st_ino, sha, 2, 0],
+        "bad": ["not", "a", "row"]}})
+    memo_path = folder.state_dir / "cache" / "clean-run.json"
+    _format1(memo_path, "clean-memo", {"context": "ctx", "clean": {"a": sha}})
+
+    idx = LabelIndex(folder)
+    entry = idx.entry("a")  # from the old file: not read again
+    assert (entry.sha, entry.missing_ids, idx.hashed) == (sha, 2, 0)
+    memo = CleanMemo(folder.state_dir, "run", "ctx")
+    assert memo.is_clean("a", sha)
+    idx.save()
+    memo.save()
+    for p in (idx_path, memo_path):
+        assert json.loads(p.read_bytes().partition(b"\n")[0])["format"] == 2
+    again = LabelIndex(folder)
+    assert again.entry("a") == entry and again.hashed == 0
+    assert CleanMemo(folder.state_dir, "run", "ctx").items() == [("a", sha)]
+
+
+def test_a_format2_cache_that_does_not_add_up_is_rebuilt(tmp_path: Path) -> None:
+    """A body whose checksum holds but whose counts do not match (never written by annosync,
+    but a cache is never trusted blindly): ignored."""
+    folder = DatasetFolder.init(tmp_path / "ds")
+    (folder.labels_dir / "a.json").write_bytes(label_bytes(1))
+    (folder.labels_dir / "b.json").write_bytes(label_bytes(2))
+    idx = LabelIndex(folder)
+    idx.sha("a"), idx.sha("b")
+    idx.save()
+    memo = CleanMemo(folder.state_dir, "run", "ctx")
+    memo.mark("a", "x")
+    memo.mark("b", "y")
+    memo.save()
+    for p, field, value in ((idx.path, "count", 3), (idx.path, "keys", 1),
+                            (memo.path, "count", 1), (memo.path, "keys", 10**6)):
+        good = p.read_bytes()
+        head, _, body = good.partition(b"\n")
+        header = json.loads(head)
+        header[field] = value
+        p.write_bytes(json.dumps(header).encode() + b"\n" + body)
+        if p == idx.path:
+            fresh = LabelIndex(folder)
+            assert fresh.sha("a") == content_digest(label_bytes(1)) and fresh.hashed == 1
+        else:
+            assert CleanMemo(folder.state_dir, "run", "ctx").items() == []
+        p.write_bytes(good)
+    assert sorted(CleanMemo(folder.state_dir, "run", "ctx").items()) == [("a", "x"), ("b", "y")]
+    intact = LabelIndex(folder)
+    assert [intact._get(k).sha for k in "ab"] == [content_digest(label_bytes(n)) for n in (1, 2)]
+
+
+def test_a_pin_holds_one_stat_per_file_for_one_plan(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a pin (one plan: refresh, then fingerprint) a file is stat'ed once and the
+    plan sees it as it was then; the index's save ends the pin."""
+    monkeypatch.setattr(index_mod, "RACY_NS", -10**9)  # no racy window: the stat vouches
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    path.write_bytes(label_bytes(1))
+    idx = LabelIndex(folder)
+    first = idx.entry("a")
+    idx.save()
+    idx = LabelIndex(folder)
+    calls: list[str] = []
+    real = index_mod.stat_of
+    monkeypatch.setattr(index_mod, "stat_of", lambda p: calls.append(str(p)) or real(p))
+    idx.pin()
+    seen = idx.known("a")
+    assert seen is not None and seen.sha == first.sha
+    path.write_bytes(label_bytes(22))  # changed during the plan
+    assert idx.entry("a").sha == first.sha and idx.known("a") is seen
+    assert [c for c in calls if c.endswith("a.json")] == [str(path)]  # one stat
+    idx.save()  # the plan is over: the next look sees the change
+    assert idx.entry("a").sha == content_digest(label_bytes(22))

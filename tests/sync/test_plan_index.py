@@ -177,3 +177,22 @@ def test_plan_with_the_index_equals_a_plan_from_scratch(
         assert warm == cold
     finally:
         restore(ws, originals)
+
+
+def test_a_cold_plan_keeps_only_the_samples_with_something_to_do(ws: Workspace) -> None:
+    """Memory: a plan that had to read every file (no caches) keeps in memory only the
+    samples apply needs, like a warm plan (the others are vouched for by the memo); a sync
+    applied after it still pushes the edit and leaves a no-op."""
+    setup(ws)
+    edit(ws, ("move", "0003", 0))
+    settle()
+    shutil.rmtree(ws.folder.state_dir / CACHE_DIR, ignore_errors=True)
+    with open_sessions([ws.manifest_path], SyncOptions(), ws.connection) as eng:
+        rp = make_plan(eng).runs[0]
+        assert eng.sessions[0].index.hashed >= len(KEYS)  # every file read
+        assert sorted(rp._work.samples) == ["0003"]
+        assert [s.sample for s in rp.samples] == ["0003"]
+    ws.run()
+    settle()
+    after, _ = plan_json(ws, cold=True)
+    assert after["samples"] == [] and after["conflicts"] == []
