@@ -8,6 +8,8 @@ process, then prints medians side by side:
     python benchmarks/bench_cvatxml.py                         # 1M boxes, 3 runs each
     python benchmarks/bench_cvatxml.py --shapes 100000 --runs 5
     python benchmarks/bench_cvatxml.py --datumaro-python /path/to/venv/bin/python
+    python benchmarks/bench_cvatxml.py --cases export,dm_export --export-jobs 1 \
+        --dataset DS --before-pythonpath /checkout/of/older/annosync   # the export side
 
 Cases (shapes/s are the file's shapes over the wall time; peak = the process's max RSS):
 
@@ -18,7 +20,11 @@ Cases (shapes/s are the file's shapes over the wall time; peak = the process's m
   chunks of 1,000 images, not timed).
 * ``annosync import-xml``: the command, whole process, into a new dataset folder (one label
   file per image, written atomically).
-* ``annosync export-xml``: the command, whole process, from that folder back to XML.
+* ``annosync export-xml``: the command, whole process, from that folder back to XML (its
+  default ``--jobs``: worker processes, whose CPU time counts with the command's; peak RSS
+  is the largest single process's); ``--export-jobs 1,2`` adds the command with those
+  ``--jobs``; ``--before-pythonpath DIR`` adds it run from another checkout of annosync
+  (``PYTHONPATH=DIR``) in the same rounds; ``--dataset DS`` exports an existing dataset.
 * ``datumaro import`` / ``datumaro export``: ``Dataset.import_from(path, "cvat")`` with every
   item's annotations touched, and ``Dataset.export(dir, "cvat")`` of it (the export process
   imports first; only the export is timed inside it). Datumaro (PyPI ``datumaro``) must be
@@ -162,10 +168,11 @@ def phase_dm_export(path: Path) -> dict[str, Any]:
 
 
 # -- measuring ---------------------------------------------------------------------------------
-def measured(cmd: list[str]) -> dict[str, Any]:
-    """One child process's wall/CPU seconds and peak RSS (``--wrap``), with what it printed."""
+def measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One child process's wall/CPU seconds and peak RSS (``--wrap``), with what it printed.
+    CPU seconds include the children it waited for (``export-xml``'s workers)."""
     out = subprocess.run([sys.executable, __file__, "--wrap", "--", *cmd], capture_output=True,
-                         text=True)
+                         text=True, env=None if env is None else {**os.environ, **env})
     if out.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -208,6 +215,12 @@ def main() -> None:
     parser.add_argument("--cases", default=None,
                         help="comma-separated subset of: lxml,parse,write,import,export,"
                              "dm_import,dm_export (default: all)")
+    parser.add_argument("--dataset", default=None,
+                        help="the dataset export-xml reads (default: the one import-xml makes)")
+    parser.add_argument("--export-jobs", default="",
+                        help="also run export-xml with these --jobs (e.g. 1,2)")
+    parser.add_argument("--before-pythonpath", default=None,
+                        help="also run export-xml from this annosync checkout (PYTHONPATH)")
     parser.add_argument("--phase", choices=["lxml", "parse", "write", "dm_import", "dm_export"])
     parser.add_argument("--path")
     parser.add_argument("--wrap", action="store_true")
@@ -245,15 +258,19 @@ def main() -> None:
            "sys.argv[0] = 'annosync'; sys.exit(main())"]
     me = [sys.executable, __file__, "--shapes", str(n), "--per-image", str(per), "--path",
           str(xml), "--phase"]
+    ds = Path(args.dataset) if args.dataset else work / "ds"
+    export = [*cli, "export-xml", str(work / "out.xml"), "--dataset", str(ds)]
     cases: list[tuple[str, list[str], str | None]] = [
         ("lxml floor (in-process)", [*me, "lxml"], "inner"),
         ("XmlReader.items() (in-process)", [*me, "parse"], "inner"),
         ("XmlWriter (in-process)", [*me, "write"], "inner"),
-        ("annosync import-xml", [*cli, "import-xml", str(xml), "--dataset", str(work / "ds")],
-         None),
-        ("annosync export-xml", [*cli, "export-xml", str(work / "out.xml"), "--dataset",
-                                 str(work / "ds")], None),
+        ("annosync import-xml", [*cli, "import-xml", str(xml), "--dataset", str(ds)], None),
+        ("annosync export-xml", export, None),
     ]
+    cases += [(f"annosync export-xml --jobs {j}", [*export, "--jobs", j], None)
+              for j in args.export_jobs.split(",") if j]
+    if args.before_pythonpath:
+        cases.append(("annosync export-xml (before)", export, None))
     if has_dm:
         dm_me = [dm_python, __file__, "--path", str(xml), "--phase"]
         cases += [("datumaro import", [*dm_me, "dm_import"], "inner"),
@@ -266,19 +283,22 @@ def main() -> None:
         cases = [c for c in cases
                  if next(v for k, v in short.items() if c[0].startswith(k)) in wanted]
     results: dict[str, list[dict[str, Any]]] = {}
+    out_xml = work / "out.xml"
+    same: bool | None = None
     for r in range(args.runs):  # interleaved, so a slow spell of the machine hits every case
         for name, cmd, _ in cases:
             if name.startswith("annosync import"):
-                shutil.rmtree(work / "ds", ignore_errors=True)
+                shutil.rmtree(ds, ignore_errors=True)
             print(f"run {r + 1}/{args.runs}: {name}", file=sys.stderr)
-            results.setdefault(name, []).append(measured(cmd))
-    out_xml = work / "out.xml"
-    same = out_xml.read_bytes() == xml.read_bytes() if out_xml.exists() else None
+            env = {"PYTHONPATH": args.before_pythonpath} if name.endswith("(before)") else None
+            results.setdefault(name, []).append(measured(cmd, env))
+            if "export-xml" in name:  # every export, before or after, gives the input back
+                same = (same is not False) and out_xml.read_bytes() == xml.read_bytes()
     load = os.getloadavg()[0]
     print(f"\nCVAT XML, {n:,} boxes on {n // per:,} images ({xml.stat().st_size / 1e6:.0f} MB), "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.1f}, "
           f"median of {args.runs} run(s)" + ("" if has_dm else "; datumaro not installed"))
-    print(f"export-xml output identical to the input file: {same}")
+    print(f"export-xml output identical to the input file (every run): {same}")
     print("in-process: the phase's own time, start-up and set-up excluded; whole: the process")
     print("shapes/s over wall time, and over CPU time (the fairer one on a busy machine)")
     print(f"{'case':32} {'in-process s':>12} {'whole s':>8} {'shapes/s':>10} {'cpu s':>7} "
@@ -301,8 +321,8 @@ def main() -> None:
               "lxml floor (in-process)", ""),
              ("import-xml (whole) / datumaro import (in-process)", "annosync import-xml",
               "datumaro import", "x"),
-             ("export-xml (whole) / datumaro export (in-process)", "annosync export-xml",
-              "datumaro export", "x"))
+             *((f"{name[len('annosync '):]} (whole) / datumaro export (in-process)", name,
+                "datumaro export", "x") for name, _, _ in cases if "export-xml" in name))
     for label, table in (("wall", rates), ("cpu", cpu_rates)):
         parts = [f"{what} {table[a] / table[b]:.2f}{unit}" for what, a, b, unit in pairs
                  if a in table and b in table]

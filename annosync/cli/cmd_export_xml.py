@@ -48,13 +48,16 @@ from annosync.cli.boundary import guarded
 @click.option("--anno-key", "anno_key", default=None, metavar="KEY",
               help="Cut videos (frame_start/stop/step) and name mask values (mask_targets) as "
                    "the dataset's annotation run KEY did; explicit options win.")
+@click.option("--jobs", "jobs", default=None, type=click.IntRange(min=1),
+              help="Processes reading and rendering label files (default: the CPUs, up to "
+                   "4; 1: this process only). The file is the same either way.")
 @progress_flags
 @guarded
 def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
             with_media: bool, samples: tuple[str, ...], fields: tuple[str, ...], numbers: str,
             start_frame: int | None, stop_frame: int | None, frame_step: int | None,
             task_name: str | None, label_ids: bool | None, mask_targets: str | None,
-            record: str | None, anno_key: str | None,
+            record: str | None, anno_key: str | None, jobs: int | None,
             no_progress: bool, quiet: bool) -> None:
     """Export labels to OUTPUT (.xml, .zip, or a folder for several videos) in a form CVAT's
     "CVAT 1.1" importer accepts. Samples imported from a CVAT file are written as that task
@@ -66,7 +69,8 @@ def command(output: str, dataset: str, layout: str | None, as_zip: bool | None,
             layout=layout, samples=samples or None, fields=fields or None, as_zip=as_zip,
             include_media=with_media, numbers=numbers, start_frame=start_frame,
             frame_step=frame_step, stop_frame=stop_frame, task_name=task_name,
-            label_ids=label_ids, record=record, mask_targets=mask_targets, progress=progress)
+            label_ids=label_ids, record=record, mask_targets=mask_targets, progress=progress,
+            jobs=jobs)
         if anno_key is None:
             report = export_xml(dataset, output, **options)
         else:

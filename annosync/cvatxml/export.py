@@ -25,14 +25,17 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from annosync.cvatxml import record as records
 from annosync.cvatxml.encoding import NumberStyle
+from annosync.cvatxml.export_fast import apply_notes, media_rel
+from annosync.cvatxml.export_pool import Done, Job, default_jobs, rendered
 from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, Size, TaskMeta
 from annosync.cvatxml.model import Image, Item, Shape, Tag, Track
-from annosync.cvatxml.record import Record, RecordTask
+from annosync.cvatxml.record import Record, RecordFrame, RecordTask
 from annosync.cvatxml.writer import ItemSpill, XmlWriter
 from annosync.cvatxml.xmlmap import (
     ELEMENTS,
@@ -99,12 +102,7 @@ def select_keys(folder: DatasetFolder, samples: Iterable[str] | None) -> list[st
 
 
 def _media_name(folder: DatasetFolder, sample: Sample) -> str:
-    media = PurePosixPath(sample.media)
-    media_dir = PurePosixPath(folder.info.media_dir)
-    try:
-        return media.relative_to(media_dir).as_posix()
-    except ValueError:
-        return media.as_posix()
+    return media_rel(folder.info.media_dir, sample.media)
 
 
 def _size(folder: DatasetFolder, key: str, sample: Sample) -> tuple[int, int]:
@@ -149,6 +147,7 @@ class _Labels:
         self.mask_targets = mask_targets
         self.root = root
         self.progress: Progress = NULL
+        self.workers = 1  # processes rendering label files (export_pool.py)
         self.label_ids = label_ids
         self.report = report
         self.used: dict[str, dict[str, _Values]] = {}  # label -> attribute -> values
@@ -348,8 +347,47 @@ def _task_meta(name: str, size: int, mode: str, start: int, stop: int, step: int
     return Meta(kind="task", task=t, dumped="")
 
 
+# -- the direct path (export_fast.py) ---------------------------------------------------------
+#: False: every sample goes the general way (the reference, for tests)
+_FAST = True
+
+
+@dataclass
+class _Text:
+    """An ``<image>`` already rendered by the direct path (UTF-8), with its counts."""
+
+    data: bytes
+    shapes: int
+    tags: int
+
+
+def _direct(lab: _Labels, layout: str) -> bool:
+    return _FAST and layout == "images" and lab.mask_targets is None
+
+
+def _job(folder: DatasetFolder, key: str | None, spec: tuple[Any, ...]) -> Job:
+    """A label file for the direct path (``None``: the general path says what is wrong)."""
+    if key is None:
+        return None
+    try:
+        return str(folder.label_path(key)), spec
+    except InputError:
+        return None
+
+
+def _results(lab: _Labels, jobs: Iterable[Job], numbers: NumberStyle, workers: int,
+             size: int) -> Iterator[Done]:
+    """What the direct path made of each job, in order (``None``: not made), its notes
+    applied to ``lab`` as they come."""
+    for done, notes in rendered(jobs, workers=workers, fields=lab.fields,
+                                label_ids=lab.label_ids, numbers=numbers, size=size):
+        if notes:
+            apply_notes(notes, lab.used, lab.kinds, _Values)
+        yield done
+
+
 # -- writing -----------------------------------------------------------------------------------
-def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | None],
+def _write(target: Path, items: Iterator[Item | _Text], meta_of: Callable[[], Meta | None],
            numbers: NumberStyle, as_zip: bool,
            media: list[tuple[str, Path]] | Callable[[], list[tuple[str, Path]]],
            version: str | None = "1.1") -> None:
@@ -358,7 +396,10 @@ def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     with ItemSpill(numbers, target.parent) as spill:
         for item in items:
-            spill.write(item)
+            if isinstance(item, _Text):
+                spill.write_rendered(item.data)
+            else:
+                spill.write(item)
         spill.finish()
         meta = meta_of()
         files = media() if callable(media) else media
@@ -374,12 +415,16 @@ def _write(target: Path, items: Iterator[Item], meta_of: Callable[[], Meta | Non
                 w.write_spilled(spill)
 
 
-def _count(report: ExportReport, items: Iterable[Item], step: Step | None = None
-           ) -> Iterator[Item]:
+def _count(report: ExportReport, items: Iterable[Item | _Text], step: Step | None = None
+           ) -> Iterator[Item | _Text]:
     for item in items:
         if step is not None:
             step.advance()
-        if isinstance(item, Image):
+        if isinstance(item, _Text):
+            report.frames += 1
+            report.shapes += item.shapes
+            report.tags += item.tags
+        elif isinstance(item, Image):
             report.frames += 1
             report.shapes += len(item.shapes)
             report.tags += len(item.tags)
@@ -407,6 +452,7 @@ def export_xml(
     record: str | None = None,
     mask_targets: str | dict[Any, Any] | None = None,
     progress: Progress = NULL,
+    jobs: int | None = None,
 ) -> ExportReport:
     """Write the selected samples' labels as "CVAT for images 1.1" (``layout="images"``) or
     "CVAT for video 1.1" (``layout="video"``) XML, or a zip of it (``as_zip``, default: when
@@ -421,7 +467,9 @@ def export_xml(
     off when a recorded CVAT task is written again (the file then equals CVAT's). ``mask_targets``: pixel
     value -> label of segmentations (``"1=road,2=car"``, a file, or a dict); segmentations are
     written as one ``mask`` shape per named value, and not at all without targets.
-    ``progress``: where to report the writing (one step per output file).
+    ``progress``: where to report the writing (one step per output file). ``jobs``: worker
+    processes that read and render label files (default: the CPUs, up to 4; 1: none); the
+    output is the same bytes either way.
     """
     folder = _open(dataset)
     out = Path(output)
@@ -438,6 +486,7 @@ def export_xml(
     ids = label_ids if label_ids is not None else rec is None
     lab = _Labels(field_set, ids, report, parse_mask_targets(mask_targets), folder.root)
     lab.progress = progress
+    lab.workers = default_jobs() if jobs is None else max(1, jobs)
     if rec is not None:
         report.record = rec.name
         _export_record(folder, rec, set(keys), out, layout or rec.layout, lab, zip_out, include_media, numbers, report)
@@ -497,9 +546,22 @@ def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: st
                    task_name: str | None, report: ExportReport) -> None:
     size = len(keys)
     media: list[tuple[str, Any]] = []
+    media_dir = folder.info.media_dir
+    if _direct(lab, layout):
+        done_of: Iterator[Done] = _results(
+            lab, (_job(folder, key, ("images", i, media_dir)) for i, key in enumerate(keys)),
+            numbers, lab.workers, size)
+    else:
+        done_of = repeat(None)
 
-    def items() -> Iterator[Item]:
-        for i, key in enumerate(keys):
+    def items() -> Iterator[Item | _Text]:
+        for (i, key), done in zip(enumerate(keys), done_of, strict=False):
+            if done is not None:
+                path, data, n_shapes, n_tags = done
+                if include_media:
+                    media.append((media_rel(media_dir, path), _MediaRef(path)))
+                yield _Text(data, n_shapes, n_tags)
+                continue
             smp = folder.read(key)
             if smp.is_video:
                 raise _mixed(folder)
@@ -529,7 +591,7 @@ def _export_images(folder: DatasetFolder, keys: list[str], out: Path, layout: st
     report.files.append(out)
 
 
-def _numbered(items: Iterable[Item]) -> Iterator[Item]:
+def _numbered(items: Iterable[Item | _Text]) -> Iterator[Item | _Text]:
     """Track ids count from 0 in file order, as CVAT's dumper numbers them."""
     n = 0
     for item in items:
@@ -651,18 +713,39 @@ def _export_record(folder: DatasetFolder, rec: Record, keys: set[str], out: Path
                  f"{rec.name!r}; not exported (export them with --record none)")
     media: list[tuple[str, Any]] = []
 
-    def items() -> Iterator[Item]:
+    def image_rows(task: RecordTask) -> Iterator[RecordFrame]:
+        return (row for row in task.frames if row.key is None or row.key in keys)
+
+    def is_video(task: RecordTask) -> bool:
+        return task.video is not None and not task.frames
+
+    if _direct(lab, layout):
+        done_of: Iterator[Done] = _results(lab, (
+            _job(folder, row.key, ("record", row.id, row.name, row_subset(task, project),
+                                   task.id if project else None, row.width, row.height))
+            if row.frame is None else None
+            for task in rec.tasks if not is_video(task) for row in image_rows(task)),
+            numbers, lab.workers, len(used))
+    else:
+        done_of = repeat(None)
+
+    def items() -> Iterator[Item | _Text]:
         for task in rec.tasks:
             ident = (task.id, task.subset) if project else None
-            if task.video is not None and not task.frames:
+            if is_video(task):
                 if task.video not in keys:
                     continue
                 smp = sample(task.video)
                 w, h = _size(folder, task.video, smp)
                 yield from _video_items(lab, smp, w, h, task, layout, task.video, ident)
                 continue
-            for row in task.frames:
-                if row.key is not None and row.key not in keys:
+            for row, done in zip(image_rows(task), done_of, strict=False):
+                if done is not None:
+                    path, data, n_shapes, n_tags = done
+                    if include_media:
+                        media.append((f"{task.subset}/{row.name}" if project and task.subset
+                                      else row.name, _MediaRef(path)))
+                    yield _Text(data, n_shapes, n_tags)
                     continue
                 row_sample = sample(row.key) if row.key is not None else None
                 w = row.width or 0

@@ -275,6 +275,12 @@ class XmlWriter:
             self._raws(image.passthrough, 2)
             self._indent(1)
 
+    def write_rendered(self, data: bytes) -> None:
+        """An item already rendered as ``image_text`` renders it, in UTF-8 (the same bytes
+        as writing the item)."""
+        self._xf.flush()
+        self._file.write(data)
+
     def write_track(self, track: Track) -> None:
         attrs: dict[str, str] = {}
         if track.id is not None:
@@ -455,6 +461,23 @@ def _shape_text(s: Shape, fmt: Callable[[float], str], out: list[str]) -> None:
     out.append(f"{_IND2}</{kind}>")
 
 
+def image_head(ident: int, name: str, subset: str | None, task_id: int | None,
+               width: int | None, height: int | None) -> str:
+    """The start tag of an ``<image>`` (with its indentation) as ``write_image`` writes it;
+    ``_Other`` for text lxml would refuse."""
+    head = [f'{_INDENT[1]}<image id="{_att(str(ident))}" name="{_att(name)}"']
+    if subset is not None:
+        head.append(f' subset="{_att(subset)}"')
+    if task_id is not None:
+        head.append(f' task_id="{_att(str(task_id))}"')
+    if width is not None:
+        head.append(f' width="{_att(str(width))}"')
+    if height is not None:
+        head.append(f' height="{_att(str(height))}"')
+    head.append(">")
+    return "".join(head)
+
+
 def image_text(image: Image, fmt: Callable[[float], str]) -> str | None:
     """``XmlWriter.write_image``'s bytes (decoded) for an image of plain shapes and tags, made
     as strings instead of through lxml's incremental writer (about 3x faster); ``None`` for
@@ -463,17 +486,8 @@ def image_text(image: Image, fmt: Callable[[float], str]) -> str | None:
     if image.extra or image.passthrough:
         return None
     try:
-        head = [f'{_INDENT[1]}<image id="{_att(str(image.id))}" name="{_att(image.name)}"']
-        if image.subset is not None:
-            head.append(f' subset="{_att(image.subset)}"')
-        if image.task_id is not None:
-            head.append(f' task_id="{_att(str(image.task_id))}"')
-        if image.width is not None:
-            head.append(f' width="{_att(str(image.width))}"')
-        if image.height is not None:
-            head.append(f' height="{_att(str(image.height))}"')
-        head.append(">")
-        out = ["".join(head)]
+        out = [image_head(image.id, image.name, image.subset, image.task_id, image.width,
+                          image.height)]
         for shape in image.shapes:
             _shape_text(shape, fmt, out)
         for t in image.tags:
@@ -516,6 +530,11 @@ class ItemSpill:
     def write(self, item: Item) -> None:
         assert self._writer is not None, "the spill is finished"
         self._writer.write(item)
+
+    def write_rendered(self, data: bytes) -> None:
+        """An item rendered beforehand (``XmlWriter.write_rendered``)."""
+        assert self._writer is not None, "the spill is finished"
+        self._writer.write_rendered(data)
 
     def finish(self) -> None:
         if self._writer is None:

@@ -1,0 +1,114 @@
+"""Reading and rendering label files for ``export-xml`` in worker processes, in order.
+
+Why: the direct path (``export_fast.py``) is pure work per label file (read, parse JSON, format
+text), so a big export can use every core: workers render batches of samples, the parent writes
+their text in the samples' order, so the file is byte for byte what one process writes (tested).
+What a worker cannot render (``None``) the parent does the general way, in its place. At most
+``2 * jobs`` batches are in flight, so memory stays flat whatever the size of the dataset.
+
+Workers are forked (they share the parent's imports and start in milliseconds); where ``fork``
+is not available, or the export is small, everything runs in the calling process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from pydantic_core import from_json
+
+from annosync.cvatxml.encoding import NumberStyle, number_formatter
+from annosync.cvatxml.export_fast import FastFrames, Note, head_of
+
+#: what a worker is given per sample: the label file's path and how to start its ``<image>``
+#: (``export_fast.head_of``); ``None``: not for the direct path (the parent does it)
+Job = tuple[str, tuple[Any, ...]] | None
+#: what comes back per sample: (media, ``<image>`` text as UTF-8, shapes, tags) or ``None``
+Done = tuple[str, bytes, int, int] | None
+
+BATCH = 64
+#: fewer samples than this: not worth starting processes
+MIN_PARALLEL = 1000
+
+_frames: FastFrames | None = None
+
+
+def default_jobs() -> int:
+    """Worker processes when the user does not say: the CPUs this process may use, up to 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+def _init(fields: set[str] | None, label_ids: bool, numbers: NumberStyle) -> None:
+    global _frames
+    _frames = FastFrames(fields, label_ids, number_formatter(numbers))
+
+
+def render(frames: FastFrames, batch: list[Job]) -> tuple[list[Done], list[Note]]:
+    """Each job of ``batch`` by the direct path (``None`` for what it leaves to the general
+    path: an unreadable file or JSON the fast parser refuses included), and what it noted."""
+    out: list[Done] = []
+    for job in batch:
+        if job is None:
+            out.append(None)
+            continue
+        path, spec = job
+        try:
+            with open(path, "rb") as fh:
+                raw = from_json(fh.read())
+        except (OSError, ValueError):
+            out.append(None)
+            continue
+        got = frames.image(raw, head_of(spec))
+        out.append(None if got is None else (got[0], got[1].encode("utf-8"), got[2], got[3]))
+    notes = frames.notes[:]
+    frames.notes.clear()
+    return out, notes
+
+
+def _work(batch: list[Job]) -> tuple[list[Done], list[Note]]:
+    assert _frames is not None, "worker not initialised"
+    return render(_frames, batch)
+
+
+def rendered(jobs: Iterable[Job], *, workers: int, fields: set[str] | None, label_ids: bool,
+             numbers: NumberStyle, size: int) -> Iterator[tuple[Done, list[Note]]]:
+    """``(done, notes)`` for each job, in order (``notes``: what the direct path noted for the
+    batch of the sample, given with the batch's first sample, else ``[]``). ``workers``
+    processes when there are at least ``MIN_PARALLEL`` samples (``size``) and ``fork`` exists,
+    else this process."""
+    batches = _batches(iter(jobs))
+    if workers <= 1 or size < MIN_PARALLEL or "fork" not in multiprocessing.get_all_start_methods():
+        frames = FastFrames(fields, label_ids, number_formatter(numbers))
+        for batch in batches:
+            yield from _spread(render(frames, batch))
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=_init, initargs=(fields, label_ids, numbers)) as pool:
+        pending: deque[Any] = deque()
+        for batch in islice(batches, 2 * workers):
+            pending.append(pool.apply_async(_work, (batch,)))
+        while pending:
+            result = pending.popleft().get()
+            nxt = next(batches, None)
+            if nxt is not None:
+                pending.append(pool.apply_async(_work, (nxt,)))
+            yield from _spread(result)
+
+
+def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:
+    while batch := list(islice(jobs, BATCH)):
+        yield batch
+
+
+def _spread(result: tuple[list[Done], list[Note]]) -> Iterator[tuple[Done, list[Note]]]:
+    done, notes = result
+    for i, d in enumerate(done):
+        yield d, notes if i == 0 else []
