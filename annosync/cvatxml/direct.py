@@ -26,6 +26,14 @@ from annosync.dataset.jsonfmt import _PADS, _dict_fast, _list_fast, _scalar_fast
 from annosync.model.labels import LABEL_ID_PATTERN
 
 _LABEL_ID = re.compile(LABEL_ID_PATTERN)
+#: (label, source, occluded, group_id, attributes) -> ``_attributes`` of a box: the boxes of a
+#: file repeat a few attribute sets, so each is typed and written once; the dicts are shared
+#: by the detections (read only) and cleared when a new document's types come or it grows
+_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], str | None, str | None]] = {}
+_MEMO_MAX = 4096
+_MEMO_TYPES: dict[str, dict[str, str]] | None = None
+#: id(attributes dict of _MEMO) -> (that dict, its text in a detection)
+_TEXTS: dict[int, tuple[dict[str, Any], str]] = {}
 _isfinite = math.isfinite
 _enc = jsonfmt._encode_str
 
@@ -42,6 +50,12 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
     """The ``detections`` list (as ``Detections.model_dump(mode="json", by_alias=True)`` has
     it) of an image's ``box`` shapes placed into an empty sample, or None when anything is out
     of the ordinary. ``taken`` (ids this import gave out) gets the file's ids it keeps."""
+    global _MEMO_TYPES
+    if _MEMO_TYPES is not types:  # another document: its attribute types may differ
+        _MEMO.clear()
+        _TEXTS.clear()
+        _MEMO_TYPES = types
+    memo = _MEMO
     out: list[dict[str, Any]] = []
     keep: set[str] = set()
     fresh = 0
@@ -54,8 +68,18 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
                 and _isfinite(bh)):
             return None
         label = s.label
-        attrs, label_id = _read_attrs(s.attributes, types.get(label or "", {}))
-        _specials(attrs, s.source, s.occluded, s.group_id)
+        key = (label, s.source, s.occluded, s.group_id, tuple(s.attributes))
+        hit = memo.get(key)
+        if hit is None:
+            hit = _attributes(s, types)
+            if hit[1] is None:  # a label_id is one label's: nothing to share
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()
+                    _TEXTS.clear()
+                memo[key] = hit
+                if hit[2] is not None:
+                    _TEXTS[id(hit[0])] = (hit[0], hit[2])
+        attrs, label_id = hit[0], hit[1]
         d: dict[str, Any] = {"_id": label_id, "bounding_box": [x, y, bw, bh], "label": label}
         if attrs:
             if "" in attrs:
@@ -87,6 +111,21 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
     return out
 
 
+def _attributes(s: Shape, types: dict[str, dict[str, str]]
+                ) -> tuple[dict[str, Any], str | None, str | None]:
+    """A box's label attributes (typed, with its ``cvat.`` specials), its ``label_id`` and
+    the text ``jsonfmt`` gives the attributes in a detection (None: not known here)."""
+    attrs, label_id = _read_attrs(s.attributes, types.get(s.label or "", {}))
+    _specials(attrs, s.source, s.occluded, s.group_id)
+    text = None
+    if attrs and "" not in attrs:
+        try:
+            text = _dict_fast(attrs, 5)
+        except (jsonfmt._Slow, TypeError):
+            text = None
+    return attrs, label_id, text
+
+
 def _detection_text(d: dict[str, Any]) -> str:
     """``jsonfmt``'s text of one detection dict of ``box_labels`` at its place in a sample
     (depth 4: sample, fields, field, list), keys in their sorted order."""
@@ -94,7 +133,9 @@ def _detection_text(d: dict[str, Any]) -> str:
     text = "{" + pad + '"_id": ' + _enc(d["_id"])
     attrs = d.get("attributes")
     if attrs is not None:
-        text += "," + pad + '"attributes": ' + _dict_fast(attrs, 5)
+        hit = _TEXTS.get(id(attrs))
+        text += "," + pad + '"attributes": ' + (
+            hit[1] if hit is not None and hit[0] is attrs else _dict_fast(attrs, 5))
     text += ("," + pad + '"bounding_box": ' + _list_fast(d["bounding_box"], 5) + "," + pad
              + '"label": ' + _enc(d["label"]))
     rotation = d.get("rotation")

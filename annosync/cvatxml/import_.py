@@ -113,8 +113,17 @@ def load_data_map(value: str | os.PathLike[str] | dict[str, str] | None) -> dict
 
 
 def _stem(name: str) -> str:
+    """The name without its extension (``PurePosixPath(name).with_suffix("")``)."""
+    if "/" not in name and name not in ("", "."):  # one part: pathlib keeps it as it is
+        i = name.rfind(".")
+        return name[:i] if 0 < i < len(name) - 1 else name
     p = PurePosixPath(name)
     return p.with_suffix("").as_posix() if p.suffix else name
+
+
+def _basename(name: str) -> str:
+    """``PurePosixPath(name).name``."""
+    return name if "/" not in name and name not in ("", ".") else PurePosixPath(name).name
 
 
 class _Samples(Mapping[str, Sample]):
@@ -186,7 +195,7 @@ class _Index:
     def match(self, name: str) -> str | None:
         found = self.by_name.get(_stem(name))
         if found is None:
-            base = self.by_base.get(_stem(PurePosixPath(name).name), [])
+            base = self.by_base.get(_stem(_basename(name)), [])
             found = base[0] if len(base) == 1 else None
         return found
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from annosync.dataset.atomic import _fsync_dir
 
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
 
 def _nearest_existing(path: Path) -> Path:
     path = path.absolute()
@@ -52,8 +54,13 @@ class Stage:
         path = self._files.get(key)
         if path is None:
             path = self._files[key] = self._folder() / f"{len(self._files)}.json"
-        with open(path, "wb") as fh:
-            fh.write(data)
+        fd = os.open(path, _WRITE, 0o666)  # as open(path, "wb"), without its buffer objects
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
     def get(self, key: str) -> bytes:
         return self._files[key].read_bytes()

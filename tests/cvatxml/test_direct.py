@@ -166,3 +166,18 @@ def test_new_ids_have_the_id_format() -> None:
     ids = new_ids(1000)
     assert len(set(ids)) == 1000 and all(ID_PATTERN.match(i) for i in ids)
     assert new_ids(0) == []
+
+
+def test_attribute_memo_follows_each_documents_types(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attribute sets the direct path memoizes are typed by the meta of the document
+    being read: the same box under a number spec, then a text spec, in one process."""
+    shapes = [Shape("box", label="car", source="manual", occluded=False,
+                    points=[1.0, 2.0, 3.0 + i, 4.0], z_order=0, attributes=[Attr("n", "7")])
+              for i in range(3)]
+    for where, kind in (("a", "number"), ("b", "text"), ("c", "number")):
+        monkeypatch.setitem(ATTR_TYPES, "n", kind)
+        (tmp_path / where).mkdir()
+        _compare(tmp_path / where, _images([shapes, shapes]), monkeypatch)
+        text = (tmp_path / where / "ds_True" / "labels" / "img_0.json").read_text()
+        assert ('"n": 7' in text) == (kind == "number")
