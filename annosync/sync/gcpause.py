@@ -15,30 +15,22 @@ someone else had turned off.
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from annosync.sync.held import HeldSetting
 
 __all__ = ["gc_paused"]
 
-_lock = threading.Lock()
-_depth = 0
-_was_enabled = False
+_setting = HeldSetting()
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+def _pause() -> Callable[[], None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return gc.enable if was_enabled else (lambda: None)
+
+
+def gc_paused() -> AbstractContextManager[None]:
     """Automatic cyclic collection off inside the block (reference counting still frees)."""
-    global _depth, _was_enabled
-    with _lock:
-        if _depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+    return _setting.held(_pause)

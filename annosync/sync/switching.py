@@ -12,33 +12,25 @@ concurrent uses restore the interval only when the last one ends, and restore th
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from annosync.sync.held import HeldSetting
 
 __all__ = ["short_switches"]
 
 #: Seconds a thread may hold the GIL while another waits for it, inside ``short_switches``.
 INTERVAL = 0.0005
 
-_lock = threading.Lock()
-_depth = 0
-_saved = 0.005
+_setting = HeldSetting()
 
 
-@contextmanager
-def short_switches(interval: float = INTERVAL) -> Iterator[None]:
+def _shorten(interval: float) -> Callable[[], None]:
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, saved))
+    return lambda: sys.setswitchinterval(saved)
+
+
+def short_switches(interval: float = INTERVAL) -> AbstractContextManager[None]:
     """``sys.setswitchinterval(interval)`` inside the block (if shorter than the current)."""
-    global _depth, _saved
-    with _lock:
-        if _depth == 0:
-            _saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval, _saved))
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                sys.setswitchinterval(_saved)
+    return _setting.held(lambda: _shorten(interval))
