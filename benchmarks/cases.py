@@ -254,10 +254,11 @@ CASES = {
 }
 
 
-def main() -> None:
+def main(cases: dict[str, Any] = CASES) -> None:
+    """Run the case named in argv[1] with the JSON arguments of argv[2]; print its JSON result."""
     Counting.install()
     name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
-    result = CASES[name](json.loads(raw))
+    result = cases[name](json.loads(raw))
     print(json.dumps(result))
 
 

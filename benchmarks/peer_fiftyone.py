@@ -30,7 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from cases import Counting, _cpu_s, _requests, _rss_mb  # noqa: E402
+from cases import Counting, _cpu_s, _requests, _rss_mb, main  # noqa: E402
 
 ANNO_KEY = "bench"
 
@@ -153,12 +153,5 @@ def case_delete(args: dict[str, Any]) -> dict[str, Any]:
 CASES = {"annotate": case_annotate, "load": case_load, "jobs": case_jobs, "delete": case_delete}
 
 
-def main() -> None:
-    Counting.install()
-    name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
-    result = CASES[name](json.loads(raw))
-    print(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(CASES)
