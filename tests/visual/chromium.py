@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -36,8 +38,11 @@ class Chromium:
         self._from_chrome, from_chrome_w = os.pipe()
 
         def wire() -> None:  # in the child: the pipe ends on fds 3 (reads) and 4 (writes)
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # moved above 4 first: a pipe end may itself be fd 3 or 4 (when fd 0-2 are closed)
+            read_end = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+            write_end = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
 
         self.proc = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}",
                                       "about:blank"], preexec_fn=wire, close_fds=False,
@@ -55,9 +60,14 @@ class Chromium:
         if session and self.session:
             message["sessionId"] = self.session
         os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        # Every read waits at most until the deadline: a command Chromium never answers (a page
+        # promise that never settles, a hung renderer) fails this test instead of hanging the run.
         deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+        while True:
             while b"\0" not in self._buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._from_chrome], [], [], left)[0]:
+                    raise TimeoutError(f"chromium did not answer {method} in {self.timeout:.0f} s")
                 chunk = os.read(self._from_chrome, 1 << 16)
                 if not chunk:
                     raise RuntimeError("chromium closed its DevTools pipe")
@@ -68,7 +78,6 @@ class Chromium:
                 if "error" in answer:
                     raise RuntimeError(f"{method}: {answer['error']}")
                 return dict(answer.get("result", {}))
-        raise TimeoutError(method)
 
     def open(self, url: str) -> None:
         target = self.send("Target.createTarget", {"url": url}, session=False)["targetId"]
@@ -91,10 +100,24 @@ class Chromium:
             raise RuntimeError(f"{expression}: {got['exceptionDetails']}")
         return got["result"].get("value")
 
+    def images_ready(self, within: float = 20.0) -> bool:
+        """Start every image's load (``loading="lazy"`` ones far below the fold never start by
+        themselves in a headless page that is never scrolled) and wait until each has loaded
+        or failed, at most ``within`` seconds: True when all settled in time."""
+        return bool(self.eval(
+            "(() => { const imgs = [...document.images]; imgs.forEach(i => { i.loading = 'eager'; });"
+            " const settle = i => i.complete ? null : new Promise(r => {"
+            " i.addEventListener('load', r); i.addEventListener('error', r); });"
+            " return Promise.race([Promise.all(imgs.map(settle)).then(() => true),"
+            f" new Promise(r => setTimeout(() => r(false), {within * 1000:.0f}))]); }})()"))
+
     def screenshot(self, path: Path) -> Path:
         # Every image decoded and two frames painted first: on a loaded machine a capture taken
-        # right after the load event can show a page whose images are not painted yet.
-        self.eval("Promise.all([...document.images].map(i => i.decode()))"
+        # right after the load event can show a page whose images are not painted yet. Each wait
+        # is bounded in the page, so a capture is taken (and checked) even if one never settles.
+        self.images_ready()
+        self.eval("Promise.race([Promise.all([...document.images].map(i => i.decode()"
+                  ".catch(() => null))), new Promise(r => setTimeout(r, 20000))])"
                   ".then(() => new Promise(r => requestAnimationFrame(() => "
                   "requestAnimationFrame(() => r(true)))))")
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
@@ -102,6 +125,7 @@ class Chromium:
         return path
 
     def close(self) -> None:
+        self.timeout = min(self.timeout, 5.0)
         with contextlib.suppress(Exception):
             self.send("Browser.close", session=False)
         try:
