@@ -73,6 +73,8 @@ def main() -> None:
                if ln.startswith("anno_key:")][0]
         jobs = child(pythons[-1], "jobs", record=str(ds / ".annosync/runs" / f"{key}.json"))
         flat = [j for t in jobs["jobs"] for j in t]
+        for python in pythons:  # warm-up: each code's caches (label index, clean memo) made
+            child(python, "sync", manifest=str(manifest), apply=False)
         for _ in range(args.rounds):
             for python in pythons:
                 for case in args.cases.split(","):
