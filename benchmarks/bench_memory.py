@@ -69,8 +69,8 @@ def main() -> None:
             t0 = time.perf_counter()
             child(pythons[-1], "sync", manifest=str(manifest))
             print(f"(run of {n} samples made in {time.perf_counter() - t0:.0f} s)", flush=True)
-        key = [ln.split(":", 1)[1].strip() for ln in manifest.read_text().splitlines()
-               if ln.startswith("anno_key:")][0]
+        key = next(ln.split(":", 1)[1].strip() for ln in manifest.read_text().splitlines()
+                   if ln.startswith("anno_key:"))
         jobs = child(pythons[-1], "jobs", record=str(ds / ".annosync/runs" / f"{key}.json"))
         flat = [j for t in jobs["jobs"] for j in t]
         for python in pythons:  # warm-up: each code's caches (label index, clean memo) made

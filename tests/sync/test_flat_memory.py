@@ -10,7 +10,6 @@ import gc
 import io
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
