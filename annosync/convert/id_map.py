@@ -45,9 +45,10 @@ class IdEntry:
     #: tracks: the keyframe's task frame
     frame: int | None
 
-    def __init__(self, kind: ObjectKind, cvat_id: int, field: str, label_id: str | None = None,
+    def __init__(self, kind: str, cvat_id: int, field: str, label_id: str | None = None,
                  index: int | None = None, part: int = 0, frame: int | None = None) -> None:
-        self.kind = kind
+        # ``str``: as the pydantic model took it (callers pass a kind held in a ``str``)
+        self.kind = kind  # type: ignore[assignment]
         self.cvat_id = cvat_id
         self.field = field
         self.label_id = label_id
