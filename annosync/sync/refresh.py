@@ -204,13 +204,13 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
-    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
+    from annosync.sync.pool import Pool, ordered  # threads: only when CVAT is asked
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
     with step, Pool(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
-            for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
+            for view, samples in ordered(pool, fetch, tasks[start : start + workers * 2], workers):
                 step.advance()
                 task = view.task
                 if view.gone:
