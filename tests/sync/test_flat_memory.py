@@ -159,3 +159,31 @@ def test_a_job_changed_back_is_recorded_with_nothing_kept(ws: Workspace) -> None
     assert result.written == [] and rp._work.samples == {}
     assert ws.record.pulled_at != pulled_at
     assert_nothing_to_do(ws)
+
+
+def test_push_into_an_image_task_with_a_track(ws: Workspace,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task holding a track takes the path that reads every sample of the task, one at a
+    time, for the previous labels (``apply._previous``), and the push agrees with CVAT
+    afterwards. (Here the sparse path would give the same base: the pushed box is no track's
+    label; this test runs the path, it does not tell the two apart.)"""
+    make_run(ws)
+    task_id = ws.task_ids()[0]
+    ws.annotator.add_track(task_id, label="car", shapes=[
+        {"frame": f, "type": "rectangle", "points": [2.0 + f, 2.0, 12.0 + f, 12.0]}
+        for f in (1, 2, 3)])
+    ws.run(mode="pull")
+    assert_nothing_to_do(ws)
+    move_first_box(ws, KEYS[5])
+    calls: list[bool] = []
+    original = apply_mod._previous
+
+    def spy(session: Any, work: Any, task: Any, tracks: bool) -> Any:
+        calls.append(tracks)
+        return original(session, work, task, tracks)
+
+    monkeypatch.setattr(apply_mod, "_previous", spy)
+    _, result = ws.run(mode="push")
+    assert result.pushed.updated == 1 and calls == [True]
+    monkeypatch.undo()
+    assert_nothing_to_do(ws)
