@@ -86,7 +86,7 @@ def test_push_holds_only_the_samples_it_sends(ws: Workspace,
 
     def counting(client: Any, task: Any, samples: list[Sample], *a: Any, **k: Any) -> Any:
         labelled = {id(s) for s in samples if s.fields}
-        seen.append((len(labelled), live_samples()))
+        seen.append((len(labelled), live_samples() - alive_before))
         return original(client, task, samples, *a, **k)
 
     monkeypatch.setattr(apply_mod, "push_task", counting)
@@ -97,6 +97,7 @@ def test_push_holds_only_the_samples_it_sends(ws: Workspace,
         reads.append(key)
         return read_bytes(self, key)
 
+    alive_before = live_samples()  # any left by earlier tests in this process
     with open_sessions([ws.manifest_path], SyncOptions(mode="push", concurrency=1),
                        ws.connection) as eng:
         plan = make_plan(eng)
@@ -128,10 +129,11 @@ def test_pull_holds_only_the_samples_it_changes(ws: Workspace,
     original = apply_mod.sync_labels
 
     def counting(session: Any, work: Any, *a: Any, **k: Any) -> Any:
-        live.append(live_samples())
+        live.append(live_samples() - alive_before)
         return original(session, work, *a, **k)
 
     monkeypatch.setattr(apply_mod, "sync_labels", counting)
+    alive_before = live_samples()  # any left by earlier tests in this process
     rp, result = ws.run(mode="pull")
     assert len(rp.jobs_changed) == TASKS and rp.pull_counts.total == TASKS
     assert sorted(result.written) == FIRSTS
