@@ -27,6 +27,18 @@ from collections.abc import Callable, Sequence
 #: How many floats on each side of the plain quotient are tried.
 SEARCH_ULPS = 8
 
+#: Answers remembered by ``_edge`` and the per-coordinate solve (``_scaled``): both are pure
+#: functions of their floats, and the same pixel values come back again and again in a task
+#: (whole pixels, the same few image sizes), each costing a search of up to ~50 float
+#: operations and ``repr`` calls. Keyed by value, so only nonzero finite values are kept
+#: (``0.0 == -0.0`` as keys, but their answers differ in sign); cleared when full, and safe
+#: across threads (a lost entry is computed again, to the same answer).
+MEMO_MAX = 1 << 16
+_SCALED: dict[tuple[float, int], float | None] = {}
+_EDGES: dict[tuple[float, float, int], tuple[float, float]] = {}
+_MISS = object()
+_isfinite = math.isfinite
+
 
 def to_abs(x: float, size: int) -> float:
     """A relative coordinate in pixels (upload formula)."""
@@ -107,10 +119,27 @@ def _solve(guess: float, f: Callable[[float], float], target: float) -> float:
     return guess if first is None else first
 
 
+def _scaled(a: float, size: int) -> float | None:
+    """``_first(a / size, lambda v: v * size, a)``, remembered for nonzero finite ``a``."""
+    if a == 0 or not _isfinite(a):
+        return _first(a / size, lambda v: v * size, a)
+    key = (a, size)
+    got = _SCALED.get(key, _MISS)
+    if got is _MISS:
+        guess = a / size
+        got = (guess if guess * size == a and _short(guess)
+               else _first(guess, lambda v: v * size, a))
+        if len(_SCALED) >= MEMO_MAX:
+            _SCALED.clear()
+        _SCALED[key] = got
+    return got  # type: ignore[return-value]
+
+
 def to_rel(a: float, size: int) -> float:
     """A pixel coordinate as a relative one that ``to_abs`` maps back to exactly ``a``."""
     a = float(a)
-    return _solve(a / size, lambda v: v * size, a)
+    first = _scaled(a, size)
+    return a / size if first is None else first
 
 
 def point_to_abs(p: Sequence[float], width: int, height: int) -> list[float]:
@@ -131,17 +160,28 @@ def box_to_abs(box: Sequence[float], width: int, height: int) -> list[float]:
 
 
 def _edge(lo: float, hi: float, size: int) -> tuple[float, float]:
-    """Relative (start, extent) whose upload gives back exactly ``lo`` and ``hi``."""
+    """Relative (start, extent) whose upload gives back exactly ``lo`` and ``hi``
+    (remembered, see ``MEMO_MAX``; ``_edge_search`` does the work)."""
     if hi < lo:
         lo, hi = hi, lo
     lo, hi = float(lo), float(hi)
+    if lo == 0 or hi == 0 or not (_isfinite(lo) and _isfinite(hi)):
+        return _edge_search(lo, hi, size)
+    key = (lo, hi, size)
+    got = _EDGES.get(key)
+    if got is None:
+        got = _edge_search(lo, hi, size)
+        if len(_EDGES) >= MEMO_MAX:
+            _EDGES.clear()
+        _EDGES[key] = got
+    return got
 
-    def scale(v: float) -> float:
-        return v * size
 
+def _edge_search(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """``_edge`` of ordered floats ``lo <= hi``, searched."""
     # the common case first: the first start and end candidates with their first width (what
     # the full search below tries first)
-    start0, end0 = _first(lo / size, scale, lo), _first(hi / size, scale, hi)
+    start0, end0 = _scaled(lo, size), _scaled(hi, size)
     if start0 is not None and end0 is not None:
         def total0(w: float) -> float:
             return start0 + w
