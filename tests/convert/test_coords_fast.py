@@ -116,3 +116,41 @@ def test_candidates_equal_the_exhaustive_search(a: float, size: int, shift: int)
                    st.integers(0, 10**15).map(lambda n: n / 10**9)))
 def test_short_equals_the_digit_count(v: float) -> None:
     assert coords._short(v) == ref_short(v)
+
+
+# -- the memo of _edge and to_rel (coords.MEMO_MAX): answers remembered by value ------------------
+
+few_pixels = st.sampled_from([0.0, -0.0, 1.0, -1.0, 3.0, 91.0, 119.99999999999999, 120.0,
+                              0.1, 57.300000000000004, 1e-300, -57.3, 239.0, 320.0])
+few_sizes = st.sampled_from([1, 3, 7, 240, 320, 1000])
+
+
+@settings(max_examples=400, deadline=None)
+@given(calls=st.lists(st.tuples(few_pixels, few_pixels, few_sizes), min_size=1, max_size=30),
+       cap=st.sampled_from([2, 5, coords.MEMO_MAX]))
+def test_remembered_answers_equal_the_full_search(calls, cap) -> None:
+    """The same pixel values again and again (as in a task), both signs of zero among them,
+    the memo filling and being cleared: every answer is the full search's, bit for bit."""
+    saved = coords.MEMO_MAX
+    coords.MEMO_MAX = cap
+    try:
+        coords._SCALED.clear()
+        coords._EDGES.clear()
+        for lo, hi, size in calls + calls:  # the second round answers from the memo
+            got, want = coords._edge(lo, hi, size), full_edge(lo, hi, size)
+            assert same(got[0], want[0]) and same(got[1], want[1]), (lo, hi, size)
+            assert same(coords.to_rel(lo, size), full_rel(lo, size)), (lo, size)
+            assert len(coords._EDGES) <= cap and len(coords._SCALED) <= cap
+    finally:
+        coords.MEMO_MAX = saved
+
+
+def test_zeros_of_either_sign_are_not_confused() -> None:
+    """0.0 and -0.0 are one dict key; their answers differ in sign."""
+    coords._SCALED.clear()
+    coords._EDGES.clear()
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        for a in (first, second):
+            assert same(coords.to_rel(a, 320), full_rel(a, 320))
+            got, want = coords._edge(a, 5.0, 320), full_edge(a, 5.0, 320)
+            assert same(got[0], want[0]) and same(got[1], want[1])
