@@ -48,6 +48,8 @@ class Counting:
     """Counts every HTTP request of this process by kind (``requests``' adapter, patched)."""
 
     counts: Counter[str] = Counter()
+    #: (kind, start, end) of every request, perf_counter seconds
+    times: list[tuple[str, float, float]] = []
 
     @classmethod
     def install(cls) -> None:
@@ -59,15 +61,31 @@ class Counting:
         original = HTTPAdapter.send
 
         def send(self: Any, request: Any, *a: Any, **k: Any) -> Any:
-            cls.counts[_kind(request.method, request.path_url)] += 1
-            return original(self, request, *a, **k)
+            kind = _kind(request.method, request.path_url)
+            cls.counts[kind] += 1
+            t0 = time.perf_counter()
+            try:
+                return original(self, request, *a, **k)
+            finally:
+                cls.times.append((kind, t0, time.perf_counter()))
 
         HTTPAdapter.send = send  # type: ignore[method-assign]
+
+
+def _media_s() -> float | None:
+    """Wall seconds from the first ``POST /api/tasks`` (creating a task) to the end of the last
+    ``GET .../data/meta`` (its media stored): the part of an upload that cvat-sdk's
+    ``create_from_data`` does (create, send the media, wait for CVAT to process it); None when
+    the run made no task."""
+    starts = [t0 for kind, t0, _ in Counting.times if kind == "POST /api/tasks"]
+    ends = [t1 for kind, _, t1 in Counting.times if kind == "GET /api/tasks/N/data/meta"]
+    return max(ends) - min(starts) if starts and ends else None
 
 
 def _requests() -> dict[str, Any]:
     c = Counting.counts
     return {
+        "media_s": _media_s(),
         "requests": sum(c.values()),
         "polls": c.get("GET /api/requests/ID", 0),
         "annotation_reads": sum(n for k, n in c.items()
