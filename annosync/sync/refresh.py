@@ -147,7 +147,13 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
     from annosync.convert.previous import PreviousLabels
-    from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
+    from annosync.sync.remote import (
+        TaskView,
+        download,
+        list_jobs_in_bulk,
+        refresh_jobs,
+        sample_data,
+    )
 
     work.memo = memo
     record = session.record
@@ -169,9 +175,12 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
 
     Read = dict[str, tuple[Sample, str]]
 
+    # every task's jobs in a few listings (tasks whose jobs changed in number: one by one)
+    listed = list_jobs_in_bulk(client, tasks)
+
     def fetch(task: TaskRecord) -> tuple[TaskView, Read, list[tuple[int, str]]]:
         view = TaskView(task)
-        refresh_jobs(client, view, review)
+        refresh_jobs(client, view, review, listed.get(task.id) if task.id is not None else None)
         if view.gone:
             return view, {}, []
         # frames whose samples must be read: all of a video; of an image task, those of the
