@@ -68,8 +68,10 @@ _ROW_SIG = operator.itemgetter(0, 1, 2, 3)
 _ROW_SHA = operator.itemgetter(4)
 _ROW_MISSING = operator.itemgetter(5)
 _ROW_RACY = operator.itemgetter(6)
+#: files a survey stats and compares at a time (the stats of one chunk are held at once)
+SURVEY_CHUNK = 4096
 #: a row no stat matches (a key the index does not hold): racy, so never vouched for
-_NO_ROW = (-1, -1, -1, -1, b"", 0, 1)
+_NO_ROW = (0, -1, -1, 0, b"", 0, 1)
 #: the stat's stand-in for a file that is gone: matches no row
 _NO_SIG = (-2, -2, -2, -2)
 #: an invalid key among keys joined by newlines (``is_valid_key``'s rules: an empty, ``.``
@@ -188,8 +190,7 @@ class LabelIndex:
         #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
         self._vouched: dict[str, str] = {}
         self._lacking: dict[str, int] = {}
-        self._keys: list[str] = []  # the keys of the rows loaded, in row order
-        self._table: dict[str, tuple[Any, ...]] | None = None  # key -> row, decoded in bulk
+        self._table: bytes | None = None  # the rows and one that no stat matches (survey)
         loaded = _load(self.path, "label-index")
         if loaded is None:
             return
@@ -205,7 +206,6 @@ class LabelIndex:
         split = _split_keys(header, body, ROW.size)
         if split is not None:
             keys, self._rows = split
-            self._keys = keys
             self._pos = dict(zip(keys, range(len(keys)), strict=True))
 
     def entry(self, key: str) -> Entry:
@@ -276,40 +276,45 @@ class LabelIndex:
             for key in keys:
                 self._path(key)  # raises, naming the first invalid key
         with self._lock:
-            table = self._table
-            if table is None:
-                table = dict(zip(self._keys, ROW.iter_unpack(self._rows), strict=True))
-                self._table = table
-            own = self._entries
+            if self._table is None:  # the rows, and a last one for keys the index lacks
+                self._table = self._rows + ROW.pack(*_NO_ROW)
+            buf, pos, absent, own = self._table, self._pos, len(self._pos), self._entries
         prefix = self._labels + os.sep
-        paths = [prefix + key + ".json" for key in keys]
-        stat = stat_of
-        try:
-            stats: list[Any] = list(map(stat, paths))
-            sigs = list(map(_STAT_SIG, stats))
-        except OSError:  # a file is gone (or unreadable): one by one, None for those
-            stats = [_stat_or_none(stat, p) for p in paths]
-            sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats]
-        rows = list(map(table.get, keys, repeat(_NO_ROW)))
-        ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
-                      map(operator.not_, map(_ROW_RACY, rows))))
-        if own:  # entries made by this process supersede the loaded rows: judged one by one
-            ok = [o and k not in own for k, o in zip(keys, ok, strict=True)]
-        good = list(compress(keys, ok))
-        good_rows = list(compress(rows, ok))
-        found = dict(zip(good, map(bytes.hex, map(_ROW_SHA, good_rows)), strict=True))
-        missing = list(map(_ROW_MISSING, good_rows))
-        lack = dict(compress(zip(good, missing, strict=True), missing))
+        stat, size = stat_of, ROW.size
+        found: dict[str, str] = {}
+        lack: dict[str, int] = {}
+        pinned = self._pinned
+        for start in range(0, len(keys), SURVEY_CHUNK):  # in chunks: memory stays flat
+            part = keys[start:start + SURVEY_CHUNK]
+            paths = [prefix + key + ".json" for key in part]
+            try:
+                stats: list[Any] = list(map(stat, paths))
+                sigs = list(map(_STAT_SIG, stats))
+            except OSError:  # a file is gone (or unreadable): one by one, None for those
+                stats = [_stat_or_none(stat, p) for p in paths]
+                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats]
+            offsets = map(operator.mul, map(pos.get, part, repeat(absent)), repeat(size))
+            rows = list(map(ROW.unpack_from, repeat(buf), offsets))
+            ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
+                          map(operator.not_, map(_ROW_RACY, rows))))
+            if own:  # entries made by this process supersede the loaded rows: one by one
+                ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
+            good = list(compress(part, ok))
+            good_rows = list(compress(rows, ok))
+            found.update(zip(good, map(bytes.hex, map(_ROW_SHA, good_rows)), strict=True))
+            missing = list(map(_ROW_MISSING, good_rows))
+            lack.update(compress(zip(good, missing, strict=True), missing))
+            if pinned is not None:
+                bad = map(operator.not_, ok)
+                with self._lock:
+                    pinned.update((k, st) for k, st in compress(zip(part, stats, strict=True), bad)
+                                  if st is not None and k not in pinned)
         if lacking is not None:
             lacking.update(lack)
-        pinned = self._pinned
         if pinned is not None:
             with self._lock:
                 self._vouched.update(found)
                 self._lacking.update(lack)
-                bad = map(operator.not_, ok)
-                pinned.update((k, st) for k, st in compress(zip(keys, stats, strict=True), bad)
-                              if st is not None and k not in pinned)
         return found
 
     def digests(self, keys: list[str], lacking: dict[str, int] | None = None) -> list[str]:
