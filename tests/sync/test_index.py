@@ -45,7 +45,10 @@ class _Stat:
 
 def label_bytes(n: int, width: int = 0) -> bytes:
     """Label file content; ``width`` pads so two contents can have the same size."""
-    body = {"media": f"media/{n}.jpg", "tags": [str(n).rjust(width, "0")]}
+    body = {"media": f"media/{n}.jpg", "tags": [str(n).rjust(width, "0")],
+            # a label without an ``_id`` when ``n`` is odd (same size either way)
+            "fields": {"w": {"_type": "classification", "label": "x",
+                             ("_id" if n % 2 == 0 else "_no"): "1"}}}
     return (json.dumps(body) + "\n").encode()
 
 
@@ -379,3 +382,25 @@ def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
     assert idx.digests(["d/e", "a", "b"]) == [
         content_digest((folder.labels_dir / f"{k}.json").read_bytes()) for k in ("d/e", "a", "b")]
     assert idx.hashed == 2  # a and b read; d/e vouched for
+
+
+def test_survey_never_vouches_for_a_racy_row(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file indexed in the tick it was written in (racy), then rewritten in place with
+    the same size in that same tick (its stat unchanged on a one-second clock): the bulk
+    path must not vouch for the saved row; the file is read again."""
+    monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    while time.time_ns() % 1_000_000_000 > 600_000_000:  # room left in this second
+        time.sleep(0.05)
+    path.write_bytes(label_bytes(1, width=4))
+    idx = LabelIndex(folder)
+    assert idx.entry("a").racy
+    idx.save()
+    with open(path, "r+b") as fh:  # same size, same inode, same (coarse) mtime and ctime
+        fh.write(label_bytes(2, width=4))
+    idx = LabelIndex(folder)
+    idx.pin()
+    assert idx.survey(["a"]) == {}
+    assert idx.digests(["a"]) == [content_digest(label_bytes(2, width=4))]
