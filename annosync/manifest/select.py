@@ -275,11 +275,11 @@ def unrecorded(keys: list[str], selection: SampleSelection,
             or selection.limit is not None):
         return None
     found: set[str] = set()
-    if selection.include:
+    if not selection.include or ("**" in selection.include and "\n" not in "\0".join(keys)):
+        found.update(keys)  # every key matches (``**`` is ``^.*$``: only a newline stops it)
+    else:
         for pattern in selection.include:
             found.update(filter(glob_regex(pattern).match, keys))
-    else:
-        found.update(keys)
     for pattern in selection.exclude:
         found.difference_update(list(filter(glob_regex(pattern).match, found)))
     found.difference_update(recorded)  # type: ignore[arg-type]

@@ -173,7 +173,8 @@ def test_where_reads_only_until_the_limit(tmp_path: Path) -> None:
 
 # -- the bulk path: new keys from one unsorted scan (select.unrecorded) -------------------------
 
-_NAMES = st.sampled_from(["a", "a-b", "a.b", "b", "B", "0", "a0", ".h", "x y", "é", "a.json"])
+_NAMES = st.sampled_from(["a", "a-b", "a.b", "b", "B", "0", "a0", ".h", "x y", "é", "a.json",
+                         "n\nl"])
 
 
 @st.composite
