@@ -537,12 +537,14 @@ class CleanMemo:
     def is_clean(self, key: str, sha: str) -> bool:
         return self._clean.get(key) == sha
 
-    def clean_of(self, shas: dict[str, str]) -> set[str]:
-        """The keys of ``shas`` (key -> content digest) whose content the memo vouches for:
-        ``is_clean`` in bulk."""
+    def doubtful(self, keys: list[str], shas: dict[str, str]) -> set[str]:
+        """The keys of ``keys`` the memo cannot vouch for with the digests ``shas`` (the
+        index's, for the files it vouches for): not in ``shas``, or in the memo with another
+        digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
         with self._lock:
             memo = self._clean
-            return set(compress(shas, map(operator.eq, map(memo.get, shas), shas.values())))
+            return set(compress(keys, map(operator.ne, map(memo.get, keys),
+                                          map(shas.get, keys, repeat("")))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

@@ -169,9 +169,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     review = ReviewFilter.of(session.manifest.load)
     # the files the index and the memo vouch for, found in bulk (one stat each, compared
     # with the index's rows at C speed): left out below unless CVAT changed their job
-    agreeing: set[str] = set()
+    doubtful: set[str] = set()
     if memo is not None:
-        agreeing = memo.clean_of(session.index.survey([k for t in tasks for k in t.samples]))
+        every = [k for t in tasks for k in t.samples]
+        doubtful = memo.doubtful(every, session.index.survey(every))
 
     Read = dict[str, tuple[Sample, str]]
 
@@ -190,8 +191,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             frames |= set(range(job.start_frame, job.stop_frame + 1))
         needed = None if view.changed and task.media_type == "video" else frames
         quiet = memo is not None and not view.held and needed is not None
-        if quiet:
-            todo = [(p, k) for p, k in enumerate(task.samples) if k not in agreeing or p in frames]
+        if quiet and not frames and doubtful.isdisjoint(task.samples):
+            todo = []  # every file vouched for by the index and the memo: nothing to read
+        elif quiet:
+            todo = [(p, k) for p, k in enumerate(task.samples) if k in doubtful or p in frames]
         else:
             todo = list(enumerate(task.samples))
         samples: Read = {}  # the samples read (the others agree with the base, unchanged)
