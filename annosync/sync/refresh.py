@@ -8,6 +8,7 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -167,17 +168,25 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     workers = max(1, session.options.concurrency)
 
     review = ReviewFilter.of(session.manifest.load)
+    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
+
+    pool = Pool(max_workers=workers)
+    # every task's jobs in a few listings (tasks whose jobs changed in number: one by one),
+    # asked for while the files are compared below (the stats let go of the GIL)
+    listing = pool.submit(list_jobs_in_bulk, client, tasks)
     # the files the index and the memo vouch for, found in bulk (one stat each, compared
     # with the index's rows at C speed): left out below unless CVAT changed their job
     doubtful: set[str] = set()
-    if memo is not None:
-        every = [k for t in tasks for k in t.samples]
-        doubtful = memo.doubtful(every, session.index.survey(every))
+    try:
+        if memo is not None:
+            every = [k for t in tasks for k in t.samples]
+            doubtful = memo.doubtful(every, session.index.survey(every))
+        listed = listing.result()
+    except BaseException:
+        pool.__exit__(*sys.exc_info())
+        raise
 
     Read = dict[str, tuple[Sample, str]]
-
-    # every task's jobs in a few listings (tasks whose jobs changed in number: one by one)
-    listed = list_jobs_in_bulk(client, tasks)
 
     def fetch(task: TaskRecord) -> tuple[TaskView, Read, list[tuple[int, str]]]:
         view = TaskView(task)
@@ -221,11 +230,9 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples, order
 
-    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
-
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
-    with step, Pool(max_workers=workers) as pool:
+    with step, pool:
         for start in range(0, len(tasks), workers * 2):
             for view, samples, order in pool.map(fetch, tasks[start : start + workers * 2]):
                 step.advance()
