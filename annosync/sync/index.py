@@ -72,6 +72,7 @@ _ROW_RACY = operator.itemgetter(6)
 SURVEY_CHUNK = 4096
 #: a row no stat matches (a key the index does not hold): racy, so never vouched for
 _NO_ROW = (0, -1, -1, 0, b"", 0, 1)
+_ABSENT_ROW = ROW.pack(*_NO_ROW)
 #: the stat's stand-in for a file that is gone: matches no row
 _NO_SIG = (-2, -2, -2, -2)
 #: an invalid key among keys joined by newlines (``is_valid_key``'s rules: an empty, ``.``
@@ -181,7 +182,8 @@ class LabelIndex:
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
         self._pos: dict[str, int] = {}
-        self._rows = b""
+        #: the loaded rows, then one row no stat matches (``survey`` points absent keys at it)
+        self._rows = _ABSENT_ROW
         self._dirty = False
         self._lock = threading.Lock()
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
@@ -193,7 +195,6 @@ class LabelIndex:
         #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
         self._vouched: dict[str, str] = {}
         self._lacking: dict[str, int] = {}
-        self._table: bytes | None = None  # the rows and one that no stat matches (survey)
         loaded = _load(self.path, "label-index")
         if loaded is None:
             return
@@ -208,7 +209,8 @@ class LabelIndex:
             return
         split = _split_keys(header, body, ROW.size)
         if split is not None:
-            keys, self._rows = split
+            keys, rows = split
+            self._rows = rows + _ABSENT_ROW
             self._pos = dict(zip(keys, range(len(keys)), strict=True))
 
     def entry(self, key: str) -> Entry:
@@ -279,9 +281,7 @@ class LabelIndex:
             for key in keys:
                 self._path(key)  # raises, naming the first invalid key
         with self._lock:
-            if self._table is None:  # the rows, and a last one for keys the index lacks
-                self._table = self._rows + ROW.pack(*_NO_ROW)
-            buf, pos, absent, own = self._table, self._pos, len(self._pos), self._entries
+            buf, pos, absent, own = self._rows, self._pos, len(self._pos), self._entries
         prefix = self._labels + os.sep
         # os.stat itself unless a test replaced the seam (a Python call less per file)
         stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
