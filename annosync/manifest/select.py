@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -264,7 +264,7 @@ def iter_select(
 
 
 def unrecorded(keys: list[str], selection: SampleSelection,
-               recorded: Container[str] | Iterable[str]) -> list[str] | None:
+               recorded: Collection[str]) -> list[str] | None:
     """What ``iter_select`` yields and ``recorded`` does not hold, in the same order, from
     ``keys`` (the folder's keys in any order: ``DatasetFolder.unsorted_keys``), without
     matching or ordering every key one at a time: the globs run through C-level ``filter``
@@ -279,10 +279,12 @@ def unrecorded(keys: list[str], selection: SampleSelection,
         found.update(keys)  # every key matches (``**`` is ``^.*$``: only a newline stops it)
     else:
         for pattern in selection.include:
-            found.update(filter(glob_regex(pattern).match, keys))
+            matches: Callable[[str], object] = glob_regex(pattern).match
+            found.update(filter(matches, keys))
     for pattern in selection.exclude:
-        found.difference_update(list(filter(glob_regex(pattern).match, found)))
-    found.difference_update(recorded)  # type: ignore[arg-type]
+        excluded = glob_regex(pattern).match
+        found.difference_update([k for k in found if excluded(k)])
+    found.difference_update(recorded)
     return sorted(found, key=walk_order)
 
 

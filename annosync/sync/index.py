@@ -466,9 +466,9 @@ class LabelIndex:
             _save(self.path, header, names + b"".join(rows))
 
 
-def _stat_or_none(stat: Any, path: str) -> os.stat_result | None:
+def _stat_or_none(stat: Any, path: str) -> Any:
     try:
-        return stat(path)  # type: ignore[no-any-return]
+        return stat(path)
     except FileNotFoundError:
         return None
 

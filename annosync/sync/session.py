@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -215,7 +215,7 @@ class RunSession:
             self._selection = keys
         return self._selection
 
-    def selected_except(self, recorded: Container[str] | Iterable[str]) -> list[str]:
+    def selected_except(self, recorded: Collection[str]) -> list[str]:
         """``[k for k in self.selected() if k not in recorded]``; when the selection depends
         on key names alone, found from one unsorted scan of the folder with set operations
         (``select.unrecorded``), without ordering and matching every key in Python."""
@@ -227,7 +227,7 @@ class RunSession:
             found = unrecorded(self._listing, sel, recorded)
             if found is not None:
                 return found
-        return [k for k in self.selected() if k not in recorded]  # type: ignore[operator]
+        return [k for k in self.selected() if k not in recorded]
 
     def run_keys(self) -> list[str]:
         """Samples of the run: recorded ones first (task order), then newly selected ones."""
