@@ -55,6 +55,7 @@ class RunWork:
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)  # indexes of tasks deleted in CVAT
+    pulled: bool = False  # CVAT's labels of some sample were downloaded and merged
 
 
 def id_map_of(record: RunRecord, task_index: int) -> TaskIdMap:
@@ -126,6 +127,12 @@ def agrees(sw: SampleWork) -> bool:
         for m in sw.merges.values())
 
 
+def base_kept(session: RunSession, key: str, sw: SampleWork) -> bool:
+    """Whether the base apply would record for this sample is the one the record holds."""
+    assert session.record is not None
+    return {p: m.base for p, m in sw.merges.items() if m.base} == session.record.base.get(key, {})
+
+
 def ensure_samples(session: RunSession, work: RunWork, task: TaskRecord) -> None:
     """Merge now the samples of ``task`` the plan skipped (their files agree with the base and
     CVAT did not change them): pushing a task needs all of its samples."""
@@ -168,7 +175,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     workers = max(1, session.options.concurrency)
 
     review = ReviewFilter.of(session.manifest.load)
-    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
+    from annosync.sync.pool import Pool, ordered  # threads: only when CVAT is asked
 
     pool = Pool(max_workers=workers)
     # every task's jobs in a few listings (tasks whose jobs changed in number: one by one),
@@ -234,7 +241,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                                         len(tasks), "tasks")
     with step, pool:
         for start in range(0, len(tasks), workers * 2):
-            for view, samples, order in pool.map(fetch, tasks[start : start + workers * 2]):
+            for view, samples, order in ordered(pool, fetch, tasks[start : start + workers * 2],
+                                                workers):
                 step.advance()
                 task = view.task
                 if view.gone:
@@ -255,13 +263,16 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
-                    clean_now = remote is None and agrees(sw)
+                    # nothing to do for it: no change, and (pulled) the same base as before
+                    clean_now = agrees(sw) and (remote is None or base_kept(session, key, sw))
+                    work.pulled = work.pulled or remote is not None
                     if memo is not None:
                         memo.mark(key, got[1] if clean_now else None)
-                        if clean_now and not view.held:
-                            # now vouched for by the memo: left out like the samples above, so
-                            # a cold plan holds no more samples than a warm one
-                            continue
+                    if clean_now and not view.held:
+                        # left out like the samples above (apply would write nothing for it),
+                        # so a plan holds the samples with something to do, not every sample
+                        # of the jobs CVAT changed: memory flat in the number of samples
+                        continue
                     work.samples[key] = sw
                 # the downloaded labels are merged: only the samples' merges are kept
                 view.pulled = None
