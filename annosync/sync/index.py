@@ -27,6 +27,10 @@ trusted. The rules that keep them safe:
   one fixed-size binary row per key (index) or the digests (memo). Loading one of 100k files
   costs a checksum and a split, not the parse of 10 MB of JSON; rows are decoded when asked
   for. Files of format 1 (JSON) still load and are rewritten in format 2 on the next save;
+* a plan compares all its files at once (``LabelIndex.survey``, as ``git status`` does): one
+  ``stat`` per file and the comparison with the rows (same four fields, racy flag) made by
+  C-level ``map`` over stats and rows, no Python call per file; the files it cannot vouch for
+  go through the same one-by-one rules as above;
 * a run's clean memo is keyed by the exact bytes of the run record and by the plan's options:
   any apply (which rewrites the record) or different options invalidate it as a whole, and an
   entry holds the content digest of the file it vouches for.
