@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annosync.dataset.folder import DatasetFolder
@@ -444,6 +444,8 @@ def _listing_op(folder: DatasetFolder, op: tuple[str, str]) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=listing_ops)
+@example(steps=[("add", "d/e"), ("wait", ""), ("list", ""), ("add", "d/f"), ("list", "")])
+@example(steps=[("add", "d/g/h"), ("wait", ""), ("list", ""), ("rmdir", "d/g"), ("list", "")])
 def test_cached_listing_equals_a_scan(tmp_path_factory: pytest.TempPathFactory,
                                       monkeypatch: pytest.MonkeyPatch,
                                       steps: list[tuple[str, str]]) -> None:
