@@ -94,6 +94,7 @@ class ExpatItems:
         self._fed = 0  # absolute offset of the end of what expat was given
         self._at = 0  # where the "</image" that ends the last piece starts
         self._strict = False  # in an item read from its bytes (``_strict_shapes``)
+        self._head_taken = False  # start() has the header: bytes before items may go
         self._after_piece: Any = None
         self._parser = self._make()
 
@@ -142,7 +143,7 @@ class ExpatItems:
         self._fed = self._end
         if self._strict:
             self._after_piece()
-        if self._header is not None:  # drop what no open item can need any more
+        if self._head_taken:  # drop what no open item can need any more
             chunks, keep = self._chunks, self._keep
             while len(chunks) > 1 and self._base + len(chunks[0]) <= keep:
                 self._base += len(chunks.pop(0))
@@ -168,6 +169,7 @@ class ExpatItems:
             self._note_error()
         if self._header is None:
             raise Decline
+        self._head_taken = True  # (a header longer than a chunk was cut before: issue 11)
         return self.consumed()[: self._header]
 
     def _note_error(self) -> None:
