@@ -93,6 +93,7 @@ class ExpatItems:
         self.error: tuple[str, int] | None = None  # (expat's reason, line) after the header
         self._fed = 0  # absolute offset of the end of what expat was given
         self._at = 0  # where the "</image" that ends the last piece starts
+        self._scan = 0  # absolute offset from which to look for the next "</image"
         self._strict = False  # in an item read from its bytes (``_strict_shapes``)
         self._head_taken = False  # start() has the header: bytes before items may go
         self._after_piece: Any = None
@@ -128,15 +129,17 @@ class ExpatItems:
         pos = self._fed
         find = data.find
         while True:
-            hit = find(b"</image", max(pos - 7 - dbase, 0))
-            if hit < 0:
+            hit = find(b"</image", max(self._scan - dbase, 0))
+            if hit < 0:  # (the last 6 bytes may start one)
+                self._scan = max(self._scan, self._end - 6)
                 break
             gt = find(b">", hit + 7)
-            if gt < 0:
+            if gt < 0:  # its end is still to come: look from it again
+                self._scan = dbase + hit
                 break
             self._at = dbase + hit
             parse(data[pos - dbase:gt + 1], False)
-            pos = self._fed = dbase + gt + 1
+            pos = self._fed = self._scan = dbase + gt + 1
             if self._strict:
                 self._after_piece()
         parse(data[pos - dbase:], final)
