@@ -33,7 +33,7 @@ from annosync.sync.record import load_record
 from annosync.sync.session import Connection, SyncOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sync import make_dataset  # noqa: E402
+from bench_sync import make_dataset
 
 
 def main() -> None:
