@@ -99,7 +99,9 @@ def apply_run(session: RunSession, rp: RunPlan, report: Report = _quiet) -> Appl
             _forget_gone(session, rp.recreate, report)
         if rp.create_project or rp.create_tasks or rp.resume:
             create(session, rp, result, report)
-        if work.samples:
+        # samples with something to do, or CVAT's changes merged with nothing to do (the
+        # plan keeps no sample then; the jobs' dates are still recorded)
+        if work.samples or work.pulled or work.unexpected:
             sync_labels(session, work, result, report)
         if rp.cleanup is not None:
             cleanup(session, result, report)
@@ -250,7 +252,7 @@ def sync_labels(session: RunSession, work: RunWork, result: ApplyResult, report:
         _refresh_base(session, work, index)
     _job_dates(session, work, pushed_tasks)
     stamp = now_iso()
-    if any(sw.pulled for sw in work.samples.values()) and mode != "push":
+    if (work.pulled or any(sw.pulled for sw in work.samples.values())) and mode != "push":
         record.pulled_at = stamp
     if pushed_tasks:
         record.pushed_at = stamp
@@ -300,7 +302,8 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
             by_task.setdefault(sw.task, []).append(sw)
     client = session.client
     for index in sorted(by_task):
-        ensure_samples(session, work, record.tasks[index])
+        if record.tasks[index].media_type == "video":  # one sample: the whole task is sent
+            ensure_samples(session, work, record.tasks[index])
 
     def push_one(index: int) -> tuple[int, PushResult]:
         try:
@@ -322,17 +325,25 @@ def _push(session: RunSession, work: RunWork, result: ApplyResult, report: Repor
         if view.bound is None:
             view.bound = bound_schema(client, view.task_id, schema)
         touched = {sw.key for sw in by_task[index]}
+        # an image task: only the samples with something to push are read and converted;
+        # every other frame sends nothing (``push_task`` keeps no label of a sample that has
+        # nothing wanted), so any sample stands in for it: no other file is read, and memory
+        # is what this task sends, not the task
+        stand_in = by_task[index][0].merged
         samples, wanted = [], []
         for key in task.samples:
-            sw = work.samples[key]
-            samples.append(sw.merged)
             want = Wanted()
             if key in touched:
+                sw = work.samples[key]
+                samples.append(sw.merged)
                 for path, m in sw.merges.items():
                     for c in m.changes:
                         if c.side == "push":
                             target = want.delete if c.kind == "delete" else want.send
                             target[path].add(c.label_id)
+            else:
+                samples.append(work.samples[key].merged if task.media_type == "video"
+                               else stand_in)
             wanted.append(want)
         work.views[index] = view
         return index, push_task(client, task, samples, wanted, schema, view.frames, view.bound)
@@ -386,17 +397,18 @@ def _refresh_base(session: RunSession, work: RunWork, index: int) -> None:
     task = record.tasks[index]
     view = work.views[index]
     assert view.frames is not None and view.bound is not None
-    samples = [work.samples[k].merged for k in task.samples]
     now = session.client.get_annotations(task_id=view.task_id)
-    previous = PreviousLabels.from_samples(samples, schema.fields)
     # only the frames of samples that pushed something are converted (a video: its whole task)
-    pushed_at = [p for p, k in enumerate(task.samples)
+    in_work = [(p, k) for p, k in enumerate(task.samples) if k in work.samples]
+    pushed_at = [p for p, k in in_work
                  if any(st == "push" for m in work.samples[k].merges.values()
                         for st in m.status.values())]
+    previous = _previous(session, work, task, bool(now.get("tracks")))
     pulled = from_cvat(now, view.frames, view.bound, id_map=task.id_map, previous=previous,
                        covered=None if task.media_type == "video" else pushed_at,
                        scope=f"task{view.task_id}")
-    for position, key in enumerate(task.samples):
+    del now
+    for position, key in in_work:
         sw = work.samples[key]
         got = pulled.samples.get(0 if task.media_type == "video" else position)
         fields_now = record.base.setdefault(key, {})
@@ -419,6 +431,27 @@ def _refresh_base(session: RunSession, work: RunWork, index: int) -> None:
                 fields_now.pop(path, None)
         if not fields_now:
             record.base.pop(key, None)
+
+
+def _previous(session: RunSession, work: RunWork, task: Any, tracks: bool) -> PreviousLabels:
+    """The labels a pushed task held, for converting CVAT's answer as a pull would.
+
+    Of an image task without tracks, the samples in ``work`` are enough: there ``previous``
+    only gives a shape or keypoints the index and points of the label whose id it carries, and
+    only the pushed labels' entries are kept (each in a sample in ``work``). Tracks also use
+    it across frames (the ``label_id`` of a keyframe on another frame, the highest index): then
+    every sample of the task is read, one at a time, and only its labels' summaries kept."""
+    schema = session.schema
+    assert schema is not None
+    if task.media_type == "video" or not tracks:
+        return PreviousLabels.from_samples(
+            (work.samples[k].merged for k in task.samples if k in work.samples), schema.fields)
+    out = PreviousLabels()
+    paths = list(schema.fields)
+    for key in task.samples:
+        sw = work.samples.get(key)
+        out.add_sample(sw.merged if sw is not None else session.read_indexed(key)[0], paths)
+    return out
 
 
 def _job_dates(session: RunSession, work: RunWork, pushed: set[int]) -> None:

@@ -153,9 +153,13 @@ def push_task(
 ) -> PushResult:
     """Send one task's local changes. ``samples`` and ``wanted`` are in task order."""
     assert task.id is not None
-    current = LabeledData.model_validate(client.get_annotations(task_id=task.id))
-    index = index_objects(current, bound, task.id_map)
     is_video = task.media_type == "video"
+    raw = client.get_annotations(task_id=task.id)
+    if not is_video:
+        raw = _relevant(raw, wanted, task.id_map)
+    current = LabeledData.model_validate(raw)
+    del raw
+    index = index_objects(current, bound, task.id_map)
     sends: list[dict[str, set[str]]] = []
     for sample, want in zip(samples, wanted, strict=True):
         if is_video:
@@ -225,6 +229,45 @@ def push_task(
             result.created += count
     result.id_map = id_map
     return result
+
+
+def _relevant(raw: Any, wanted: list[Wanted], id_map: Any) -> Any:
+    """Of an image task's annotations (CVAT's JSON), the objects a push can touch; only those
+    are parsed into models (a task's worth of models took ~4 KB per shape).
+
+    ``push_task`` looks objects up by the label ids it sends or deletes, and reads the tags of
+    the frames it sends a scalar to. An object is kept when one of its attribute values or its
+    id map entry is such an id (its label id is one of these two, so none it could look up is
+    left out; keeping more changes nothing), a tag when it is on a frame being pushed to.
+    Tracks and anything not shaped as expected are kept as they are (parsing reports them)."""
+    if not isinstance(raw, dict):
+        return raw
+    ids: set[str] = set()
+    frames: set[int] = set()
+    for position, want in enumerate(wanted):
+        if want:
+            frames.add(position)
+        for group in (want.send, want.delete):
+            for some in group.values():
+                ids.update(some)
+
+    def carries(obj: Any, kind: Kind) -> bool:
+        if not isinstance(obj, dict) or not isinstance(obj.get("attributes", []), list):
+            return True
+        if any(not isinstance(a, dict) or str(a.get("value")) in ids
+               for a in obj.get("attributes", [])):
+            return True
+        cvat_id = obj.get("id")
+        return id_map is not None and isinstance(cvat_id, int) and \
+            id_map.label_for(kind, cvat_id) in ids
+
+    out = dict(raw)
+    tags, shapes = raw.get("tags"), raw.get("shapes")
+    if isinstance(tags, list):
+        out["tags"] = [t for t in tags if carries(t, "tag") or t.get("frame") in frames]
+    if isinstance(shapes, list):
+        out["shapes"] = [o for o in shapes if carries(o, "shape")]
+    return out
 
 
 def _old_track_index(objects: list[tuple[Kind, Any]], task: TaskRecord) -> int | None:

@@ -54,6 +54,7 @@ class RunWork:
     unexpected: list[tuple[int, UnexpectedObject]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)  # indexes of tasks deleted in CVAT
+    pulled: bool = False  # CVAT's labels of some sample were downloaded and merged
 
 
 def id_map_of(record: RunRecord, task_index: int) -> TaskIdMap:
@@ -123,6 +124,12 @@ def agrees(sw: SampleWork) -> bool:
     return not sw.changed_locally and not sw.held and all(
         not (m.changes or m.conflicts or m.rejections or m.notes or m.ignored)
         for m in sw.merges.values())
+
+
+def base_kept(session: RunSession, key: str, sw: SampleWork) -> bool:
+    """Whether the base apply would record for this sample is the one the record holds."""
+    assert session.record is not None
+    return {p: m.base for p, m in sw.merges.items() if m.base} == session.record.base.get(key, {})
 
 
 def ensure_samples(session: RunSession, work: RunWork, task: TaskRecord) -> None:
@@ -197,13 +204,13 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 download(client, view, schema, previous, id_map_of(record, task.index))
         return view, samples
 
-    from annosync.sync.pool import Pool  # threads: only when CVAT is asked
+    from annosync.sync.pool import Pool, ordered  # threads: only when CVAT is asked
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
     with step, Pool(max_workers=workers) as pool:
         for start in range(0, len(tasks), workers * 2):
-            for view, samples in pool.map(fetch, tasks[start : start + workers * 2]):
+            for view, samples in ordered(pool, fetch, tasks[start : start + workers * 2], workers):
                 step.advance()
                 task = view.task
                 if view.gone:
@@ -226,13 +233,16 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     sw = merge_sample(session, key, got[0], schema, remote, clean)
                     if view.held and (task.media_type == "video" or position in held):
                         sw.held = held.get(position) or next(iter(held.values()))
-                    clean_now = remote is None and agrees(sw)
+                    # nothing to do for it: no change, and (pulled) the same base as before
+                    clean_now = agrees(sw) and (remote is None or base_kept(session, key, sw))
+                    work.pulled = work.pulled or remote is not None
                     if memo is not None:
                         memo.mark(key, got[1] if clean_now else None)
-                        if clean_now and not view.held:
-                            # now vouched for by the memo: left out like the samples above, so
-                            # a cold plan holds no more samples than a warm one
-                            continue
+                    if clean_now and not view.held:
+                        # left out like the samples above (apply would write nothing for it),
+                        # so a plan holds the samples with something to do, not every sample
+                        # of the jobs CVAT changed: memory flat in the number of samples
+                        continue
                     work.samples[key] = sw
                 # the downloaded labels are merged: only the samples' merges are kept
                 view.pulled = None
