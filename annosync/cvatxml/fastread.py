@@ -474,6 +474,7 @@ _BOX_TAG = '<box label="'
 #: the text of a box after its last value (``_box_rest``) -> what it holds; bounded
 _RESTS: dict[str, tuple[tuple[Attr, ...], int] | None] = {}
 _RESTS_MAX = 4096
+_UNSEEN: tuple[tuple[Attr, ...], int] = ((), -1)  # not in _RESTS yet
 
 
 def _box_rest(rest: str) -> tuple[tuple[Attr, ...], int] | None:
@@ -538,8 +539,8 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
             return None
         occ = flags.get(q[4])
         rest = q[15]
-        got = rests.get(rest, False)
-        if got is False:
+        got = rests.get(rest, _UNSEEN)
+        if got is _UNSEEN:
             got = _box_rest(rest)
             if len(rests) >= _RESTS_MAX:
                 rests.clear()
