@@ -509,6 +509,30 @@ class CvatClient:
             items = [j for j in items if j.get("task_id") == params["task_id"]]
         return items
 
+    def list_jobs_of_tasks(self, task_ids: Iterable[int], page_size: int = 500
+                           ) -> dict[int, list[JsonDict]]:
+        """The jobs of several tasks in one paginated listing (every page), by task id (a
+        task with no job in it maps to ``[]``): ``GET /api/jobs?filter={"in": [{"var":
+        "task_id"}, [ids]]}&sort=id``. CVAT's JSON-logic filter turns ``in`` into
+        ``task_id__in`` (``cvat/apps/engine/filters.py``, ``JsonLogicFilter``) and
+        ``task_id`` is one of the job list's filter fields (the schema's ``filter``
+        description); its pagination takes any ``page_size`` (``pagination.py``). Jobs of
+        other tasks (a server ignoring the filter) are dropped here."""
+        import json
+
+        ids = sorted({_id(t, "task_id") for t in task_ids})
+        out: dict[int, list[JsonDict]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        rule = json.dumps({"in": [{"var": "task_id"}, ids]}, separators=(",", ":"))
+        self._ensure()
+        for job in iter_pages(self._transport, "/api/jobs", {"filter": rule, "sort": "id"},
+                              page_size=page_size):
+            task = job.get("task_id")
+            if task in out:
+                out[task].append(job)
+        return out
+
     def get_job(self, job_id: int) -> JsonDict:
         return self._get(f"/api/jobs/{_id(job_id, 'job_id')}")
 

@@ -91,6 +91,12 @@ class ExpatItems:
         self._eof = False
         self.queue: list[tuple[Any, ...]] = []
         self.error: tuple[str, int] | None = None  # (expat's reason, line) after the header
+        self._fed = 0  # absolute offset of the end of what expat was given
+        self._at = 0  # where the "</image" that ends the last piece starts
+        self._scan = 0  # absolute offset from which to look for the next "</image"
+        self._strict = False  # in an item read from its bytes (``_strict_shapes``)
+        self._head_taken = False  # start() has the header: bytes before items may go
+        self._after_piece: Any = None
         self._parser = self._make()
 
     # -- the byte buffer --------------------------------------------------------------------
@@ -116,8 +122,31 @@ class ExpatItems:
                 self._data = b"".join(chunks)
             self._last = chunk
             self._end += len(chunk)
-        self._parser.Parse(chunk, final)
-        if self._header is not None:  # drop what no open item can need any more
+        # fed in pieces that end just after each "</image ...>", so that the end of an item
+        # read in strict mode (C callbacks only) is seen before anything after it is parsed
+        parse = self._parser.Parse
+        data, dbase = self._data, self._dbase
+        pos = self._fed
+        find = data.find
+        while True:
+            hit = find(b"</image", max(self._scan - dbase, 0))
+            if hit < 0:  # (the last 6 bytes may start one)
+                self._scan = max(self._scan, self._end - 6)
+                break
+            gt = find(b">", hit + 7)
+            if gt < 0:  # its end is still to come: look from it again
+                self._scan = dbase + hit
+                break
+            self._at = dbase + hit
+            parse(data[pos - dbase:gt + 1], False)
+            pos = self._fed = self._scan = dbase + gt + 1
+            if self._strict:
+                self._after_piece()
+        parse(data[pos - dbase:], final)
+        self._fed = self._end
+        if self._strict:
+            self._after_piece()
+        if self._head_taken:  # drop what no open item can need any more
             chunks, keep = self._chunks, self._keep
             while len(chunks) > 1 and self._base + len(chunks[0]) <= keep:
                 self._base += len(chunks.pop(0))
@@ -143,6 +172,7 @@ class ExpatItems:
             self._note_error()
         if self._header is None:
             raise Decline
+        self._head_taken = True  # (a header longer than a chunk was cut before: issue 11)
         return self.consumed()[: self._header]
 
     def _note_error(self) -> None:
@@ -165,6 +195,8 @@ class ExpatItems:
     # -- the parser ---------------------------------------------------------------------------
     def _make(self) -> Any:  # one closure per callback, kept together for speed
         p = expat.ParserCreate()
+        if hasattr(p, "SetReparseDeferralEnabled"):
+            p.SetReparseDeferralEnabled(False)
         p.buffer_text = True
         p.ordered_attributes = True  # [name, value, ...]: cheaper than a dict
         queue_of = self  # the queue list is replaced by entries(): look it up each time
@@ -182,6 +214,9 @@ class ExpatItems:
         last_tag = ""
         new_attr = tuple.__new__
         new_obj = object.__new__
+        ends: list[str] = []  # names of the elements that ended in a strict item's piece
+        note_end = ends.append
+        head_len = 0  # bytes of its start tag
 
         def start(name: str, a: list[str]) -> None:
             nonlocal depth, odd, img, shapes, attrs, attr_name, item_start, item_line, nonblank
@@ -264,6 +299,14 @@ class ExpatItems:
                     return
                 img = Image(ident, iname, width, height, at.get("subset"), task_id, shapes,
                             line=item_line)
+                if _SYNC and lo_ok(item_start, a):
+                    # its children are read from its bytes once it ended (``_strict_shapes``,
+                    # ``after_piece``); until then expat only notes names, in C
+                    ends.clear()
+                    self._strict = True
+                    p.StartElementHandler = None
+                    p.EndElementHandler = note_end
+                    p.CharacterDataHandler = None
             elif d == 1:
                 if name != "annotations" or any(k.startswith("xmlns") for k in a[0::2]):
                     raise Decline
@@ -271,7 +314,7 @@ class ExpatItems:
                 odd = True
 
         def end(name: str) -> None:
-            nonlocal depth, odd, attr_name, img, gap, last_tag, nonblank
+            nonlocal depth, odd, attr_name, nonblank
             d = depth
             depth -= 1
             if d == 4:
@@ -286,26 +329,101 @@ class ExpatItems:
             elif d == 2:
                 if self._header is None:
                     return
-                last_tag = name
                 at = p.CurrentByteIndex
                 if not odd:
                     data, lo = self._data, item_start - self._dbase
                     hi = at - self._dbase
                     if lo < 0 or not _plain_text(data[lo:hi], nonblank):
                         odd = True
-                    else:
-                        queue_of.queue.append((IMAGE, img))
-                        gap = self._dbase + _end_of(data, hi, name)
-                if odd:
-                    data = self._from(item_start)
-                    stop = _end_of(data, at - item_start, name)
-                    queue_of.queue.append((RAW, data[:stop], item_line))
-                    gap = item_start + stop
-                    odd = False
-                img = None
-                self._keep = at
+                finish(name, at)
             elif d == 1:
                 tail_check(p.CurrentByteIndex)
+
+        def finish(name: str, at: int) -> None:
+            """The item ``name`` ended at ``at`` (where expat reported its end): queue it, as
+            ``img`` unless ``odd`` (then its bytes, for lxml)."""
+            nonlocal odd, img, gap, last_tag
+            last_tag = name
+            if not odd:
+                queue_of.queue.append((IMAGE, img))
+                gap = self._dbase + _end_of(self._data, at - self._dbase, name)
+            else:
+                data = self._from(item_start)
+                stop = _end_of(data, at - item_start, name)
+                queue_of.queue.append((RAW, data[:stop], item_line))
+                gap = item_start + stop
+                odd = False
+            img = None
+            self._keep = at
+
+        def full_callbacks() -> None:
+            p.StartElementHandler = start
+            p.EndElementHandler = end
+            p.CharacterDataHandler = text.append
+
+        def lo_ok(lo: int, a: list[str]) -> bool:
+            """The start tag of the item at ``lo`` is ``<image name="value" ...>`` exactly
+            as expat read it: on one line, no reference, not empty (``<.../>``)."""
+            nonlocal head_len
+            start = "<image" + "".join([f' {a[i]}="{a[i + 1]}"' for i in range(0, len(a), 2)]
+                                       ) + ">"
+            tag = start.encode()
+            rel = lo - self._dbase
+            if rel < 0 or not self._data.startswith(tag, rel) or "\n" in start:
+                return False
+            head_len = len(tag)
+            return True
+
+        def after_piece() -> None:
+            """After each piece fed in strict mode (pieces end just after each ``</image``
+            tag, ``_feed``): did the item end? Its children must then be CVAT's plain boxes
+            (``_strict_shapes``), else it goes to lxml (``odd``). An ``<image>`` nested in
+            it: the depth is counted (``open_depth``) and, if the item is still open, read
+            element by element from here."""
+            nonlocal depth, odd
+            if "image" not in ends:
+                ends.clear()
+                return
+            ends.clear()
+            at = self._at  # where this piece's </image starts: the item's end tag, unless
+            lo, hi = item_start - self._dbase, at - self._dbase  # an <image> is nested
+            if lo < 0 or self._data.find(b"<image", lo + 1, self._fed - self._dbase) >= 0:
+                left = open_depth()
+                odd = True
+                if left:
+                    depth = 1 + left
+                    self._strict = False
+                    full_callbacks()
+                    return
+            self._strict = False
+            full_callbacks()
+            depth = 1
+            if not odd:
+                found = _strict_shapes(self._data[lo + head_len:hi], item_line)
+                if found is None:
+                    odd = True
+                else:
+                    shapes.extend(found)
+            finish("image", at)
+
+        def open_depth() -> int:
+            """Elements open after every byte fed, the item included (rare: an ``<image>``
+            nested in an item): counted by a parser of its own over the item's bytes."""
+            q = expat.ParserCreate()
+            opened = [0]
+
+            def q_start(_n: str, _a: Any) -> None:
+                opened[0] += 1
+
+            def q_end(_n: str) -> None:
+                opened[0] -= 1
+
+            q.StartElementHandler = q_start
+            q.EndElementHandler = q_end
+            q.Parse(b"<r>" + self._from(item_start)[: self._fed - item_start], False)
+            return opened[0] - 1  # without <r>
+
+        self._after_piece = after_piece
 
         def tail_check(until: int) -> None:
             """Text after a top-level element (its ``tail``): the general reader warns about
@@ -345,6 +463,102 @@ class ExpatItems:
         p.ExternalEntityRefHandler = decline
         p.SkippedEntityHandler = decline
         return p
+
+
+#: expat reports each complete tag of what it is given at once (no reparse deferral: expat
+#: before 2.6, or a Python that can turn it off), which strict mode relies on
+_SYNC = expat.version_info < (2, 6, 0) or hasattr(expat.ParserCreate(), "SetReparseDeferralEnabled")
+#: what ``<box label="`` is followed by, between its values, in CVAT's form
+_BOX_SEPS = [" source=", " occluded=", " xtl=", " ytl=", " xbr=", " ybr=", " z_order="]
+_BOX_TAG = '<box label="'
+#: the text of a box after its last value (``_box_rest``) -> what it holds; bounded
+_RESTS: dict[str, tuple[tuple[Attr, ...], int] | None] = {}
+_RESTS_MAX = 4096
+_UNSEEN: tuple[tuple[Attr, ...], int] = ((), -1)  # not in _RESTS yet
+
+
+def _box_rest(rest: str) -> tuple[tuple[Attr, ...], int] | None:
+    """A box's text after the closing quote of its last value, up to the next box or the end
+    of the image, when it is CVAT's form: ``(its attributes, its line breaks)``, else None.
+    The form: ``/>`` or ``>`` then ``<attribute name="NAME">TEXT</attribute>`` elements
+    (NAME on one line, TEXT without markup) and ``</box>``, with blanks around each."""
+    n = rest.count("\n")
+    if rest.startswith("/>"):
+        return None if rest[2:].strip(" \n") else ((), n)
+    end = rest.rfind("</box>")
+    if not rest.startswith(">") or end < 0 or rest[end + 6:].strip(" \n"):
+        return None
+    attrs = []
+    parts = rest[1:end].split("</attribute>")
+    for part in parts[:-1]:
+        part = part.lstrip(" \n")
+        if not part.startswith('<attribute name="'):
+            return None
+        close = part.find('">', 17)
+        if close < 0:
+            return None
+        name, text = part[17:close], part[close + 2:]
+        if '"' in name or "\n" in name or "<" in text:
+            return None
+        attrs.append(Attr(name, text))
+    if parts[-1].strip(" \n"):
+        return None
+    return tuple(attrs), n
+
+
+def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
+    """The shapes of an ``<image>`` whose children are the bytes ``raw`` (from the end of its
+    start tag, on ``line``, to its end tag) when they are exactly CVAT's form; else None (lxml
+    reads the item). CVAT's form: only ``<box>`` elements, each with the eight attributes in
+    CVAT's order on one line and only ``<attribute name="...">`` children holding text
+    without markup; blanks (spaces, line feeds, CRLF) between elements; no reference, tab,
+    comment, CDATA, processing instruction or other element anywhere. Expat has checked the
+    bytes are well-formed UTF-8 before this runs (so no value holds ``<`` and quotes pair
+    up). The values are read as the general reader reads them (``reader._Body.plain_box``)."""
+    if b"&" in raw or b"\t" in raw or b"<!" in raw or b"<?" in raw:
+        return None
+    text = raw.decode()
+    if "\r" in text:  # CRLF is one line break to both parsers and LF in text; a lone CR not
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    parts = text.split(_BOX_TAG)
+    first = parts[0]
+    if first.strip(" \n"):
+        return None
+    line += first.count("\n")
+    out: list[Shape] = []
+    append = out.append
+    rests = _RESTS
+    seps = _BOX_SEPS
+    flags = _FLAGS
+    for k in range(1, len(parts)):
+        chunk = parts[k]
+        q = chunk.split('"', 15)
+        if len(q) != 16 or q[1:15:2] != seps:
+            return None
+        occ = flags.get(q[4])
+        rest = q[15]
+        got = rests.get(rest, _UNSEEN)
+        if got is _UNSEEN:
+            got = _box_rest(rest)
+            if len(rests) >= _RESTS_MAX:
+                rests.clear()
+            rests[rest] = got
+        if occ is None or got is None:
+            return None
+        attrs, lines = got
+        try:
+            pts = [float(q[6]), float(q[8]), float(q[10]), float(q[12])]
+            z = int(q[14])
+        except ValueError:
+            return None
+        if not _isfinite(pts[0] + pts[1] + pts[2] + pts[3]) or chunk.count("\n") != lines:
+            return None  # (a line break in a value of the tag)
+        append(Shape("box", q[0], q[2], None, None, None, occ, pts, None, None, z, None,
+                     list(attrs), [], {}, [], line))
+        line += lines
+    return out
 
 
 def _end_of(data: bytes, rel: int, name: str) -> int:

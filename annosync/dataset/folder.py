@@ -58,6 +58,14 @@ def is_valid_key(key: str) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
+def walk_order(key: str) -> tuple[str, ...]:
+    """Sort key giving the order in which ``DatasetFolder.keys()`` yields keys: each
+    directory's entries by name, a file's name with its ``.json``, a directory's contents
+    where its name sorts (``a/b`` comes before ``a-c``, and ``a-b`` before ``a``)."""
+    *dirs, name = key.split("/")
+    return (*dirs, name + ".json")
+
+
 def sample_to_bytes(sample: Sample) -> bytes:
     return jsonfmt.dump_bytes(sample.model_dump(mode="json", by_alias=True))
 
@@ -166,6 +174,30 @@ class DatasetFolder:
     def __iter__(self) -> Iterator[str]:
         """Iterating a folder yields its sample keys (``keys()``)."""
         return self.keys()
+
+    def unsorted_keys(self, dirs: list[tuple[str, os.stat_result]] | None = None) -> list[str]:
+        """Every sample key ``keys()`` yields, in no particular order: one ``scandir`` per
+        directory and no sorting (``walk_order`` sorts a part of them the way ``keys()``
+        orders them). ``dirs`` collects each directory scanned (relative to ``labels/``,
+        ``""`` for it) with its stat taken before its scan (``sync/index.py`` caches the
+        listing with them)."""
+        out: list[str] = []
+        if self.labels_dir.is_dir():
+            self._scan(str(self.labels_dir), "", out, dirs)
+        return out
+
+    def _scan(self, directory: str, prefix: str, out: list[str],
+              dirs: list[tuple[str, os.stat_result]] | None) -> None:
+        if dirs is not None:
+            from annosync.sync.index import stat_of  # the seam tests replace
+
+            dirs.append((prefix, stat_of(directory)))
+        with os.scandir(directory) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        out += [prefix + n[:-5] for n, d in entries
+                if not d and n.endswith(".json") and not n.startswith(".")]
+        for name in sorted(n for n, d in entries if d and not n.startswith(".")):
+            self._scan(os.path.join(directory, name), f"{prefix}{name}/", out, dirs)
 
     def _walk(self, directory: Path, prefix: str) -> Iterator[str]:
         with os.scandir(directory) as it:

@@ -26,12 +26,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from annosync.dataset.folder import DatasetFolder, is_valid_key
+from annosync.dataset.folder import DatasetFolder, is_valid_key, walk_order
 from annosync.errors import AnnosyncError, Problem
 from annosync.model.manifest import SampleSelection
 
@@ -261,6 +261,31 @@ def iter_select(
     ordered = present + [(r, k) for r, k in ranked if r is None]
     for _, key in itertools.islice(ordered, selection.skip, stop):
         yield key
+
+
+def unrecorded(keys: list[str], selection: SampleSelection,
+               recorded: Collection[str]) -> list[str] | None:
+    """What ``iter_select`` yields and ``recorded`` does not hold, in the same order, from
+    ``keys`` (the folder's keys in any order: ``DatasetFolder.unsorted_keys``), without
+    matching or ordering every key one at a time: the globs run through C-level ``filter``
+    and set operations, and only the keys left are sorted. None when the selection needs
+    more than key names (explicit ``keys``, ``where``, ``sort_by``, ``skip`` or ``limit``:
+    there, ``iter_select``)."""
+    if (selection.keys is not None or selection.where or selection.sort_by or selection.skip
+            or selection.limit is not None):
+        return None
+    found: set[str] = set()
+    if not selection.include or ("**" in selection.include and "\n" not in "\0".join(keys)):
+        found.update(keys)  # every key matches (``**`` is ``^.*$``: only a newline stops it)
+    else:
+        for pattern in selection.include:
+            matches: Callable[[str], object] = glob_regex(pattern).match
+            found.update(filter(matches, keys))
+    for pattern in selection.exclude:
+        excluded = glob_regex(pattern).match
+        found.difference_update([k for k in found if excluded(k)])
+    found.difference_update(recorded)
+    return sorted(found, key=walk_order)
 
 
 def finish(out: Selection, report: Reporter | None) -> None:

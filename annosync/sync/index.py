@@ -27,6 +27,10 @@ trusted. The rules that keep them safe:
   one fixed-size binary row per key (index) or the digests (memo). Loading one of 100k files
   costs a checksum and a split, not the parse of 10 MB of JSON; rows are decoded when asked
   for. Files of format 1 (JSON) still load and are rewritten in format 2 on the next save;
+* a plan compares all its files at once (``LabelIndex.survey``, as ``git status`` does): one
+  ``stat`` per file and the comparison with the rows (same four fields, racy flag) made by
+  C-level ``map`` over stats and rows, no Python call per file; the files it cannot vouch for
+  go through the same one-by-one rules as above;
 * a run's clean memo is keyed by the exact bytes of the run record and by the plan's options:
   any apply (which rewrites the record) or different options invalidate it as a whole, and an
   entry holds the content digest of the file it vouches for.
@@ -37,11 +41,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import operator
 import os
+import re
 import struct
 import threading
 import time
 from dataclasses import dataclass
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +58,33 @@ from annosync.errors import StateError
 
 CACHE_DIR = "cache"
 INDEX_FILE = "index.json"
+#: the keys found in ``labels/``, with the stats of its directories (``listed_keys``)
+LISTING_FILE = "listing"
 #: 1: JSON bodies (still read); 2: keys and binary rows / digests (written)
 INDEX_FORMAT = 2
 #: one index row: size, mtime_ns, ctime_ns, inode, content digest (16 bytes), missing ids, racy
 ROW = struct.Struct("<QqqQ16sIB")
 #: Files modified this close to the index's writing are re-hashed on next use (racy git).
 RACY_NS = 2_000_000_000
+
+
+#: what of a stat an entry compares (``Entry.matches``), and the same fields of a row
+_STAT_SIG = operator.attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
+_ROW_SIG = operator.itemgetter(0, 1, 2, 3)
+_ROW_SHA = operator.itemgetter(4)
+_ROW_MISSING = operator.itemgetter(5)
+_ROW_RACY = operator.itemgetter(6)
+#: files a survey stats and compares at a time (the stats of one chunk are held at once)
+SURVEY_CHUNK = 4096
+#: a row no stat matches (a key the index does not hold): racy, so never vouched for
+_NO_ROW = (0, -1, -1, 0, b"", 0, 1)
+_ABSENT_ROW = ROW.pack(*_NO_ROW)
+#: the stat's stand-in for a file that is gone: matches no row
+_NO_SIG = (-2, -2, -2, -2)
+#: an invalid key among keys joined by newlines (``is_valid_key``'s rules: an empty, ``.``
+#: or ``..`` segment, a leading ``/``, a backslash or NUL); a match only means "check one
+#: by one", so a key holding a newline cannot make an invalid key pass
+_INVALID_KEY = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\0", re.MULTILINE)
 
 
 def cache_dir(state_dir: Path) -> Path:
@@ -89,6 +117,9 @@ class Entry:
 def stat_of(path: str | os.PathLike[str]) -> os.stat_result:
     """The ``stat`` the index compares (a seam: tests simulate coarse file system clocks)."""
     return os.stat(path)
+
+
+_os_stat_of = stat_of
 
 
 def _load(path: Path, kind: str) -> tuple[dict[str, Any], bytes] | None:
@@ -157,7 +188,8 @@ class LabelIndex:
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
         self._pos: dict[str, int] = {}
-        self._rows = b""
+        #: the loaded rows, then one row no stat matches (``survey`` points absent keys at it)
+        self._rows = _ABSENT_ROW
         self._dirty = False
         self._lock = threading.Lock()
         self.hashed = 0  # files read and hashed by this process (the rest came from the index)
@@ -166,6 +198,9 @@ class LabelIndex:
         #: what one plan (``pin``) found per file: the entry its stat vouched for, else the stat
         #: (so a file is stat'ed once per plan)
         self._pinned: dict[str, Entry | os.stat_result] | None = None
+        #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
+        self._vouched: dict[str, str] = {}
+        self._lacking: dict[str, int] = {}
         loaded = _load(self.path, "label-index")
         if loaded is None:
             return
@@ -180,7 +215,8 @@ class LabelIndex:
             return
         split = _split_keys(header, body, ROW.size)
         if split is not None:
-            keys, self._rows = split
+            keys, rows = split
+            self._rows = rows + _ABSENT_ROW
             self._pos = dict(zip(keys, range(len(keys)), strict=True))
 
     def entry(self, key: str) -> Entry:
@@ -228,7 +264,99 @@ class LabelIndex:
         if pinned is None:
             return None
         hit = pinned.get(key)
+        if hit is None and key in self._vouched:  # vouched for by ``survey``: the loaded row
+            with self._lock:
+                hit = self._get(key)
+            if hit is not None:
+                pinned[key] = hit
         return hit if type(hit) is Entry else None
+
+    def survey(self, keys: list[str], lacking: dict[str, int] | None = None) -> dict[str, str]:
+        """``known`` for many keys at once, the way ``git status`` compares its index: one
+        stat per file and the comparison with the loaded rows done in bulk (C-level ``map``
+        over the stats and the rows, no Python call per file). Returns the digest of every
+        file of ``keys`` the index vouches for (its stat matches a row that is not racy);
+        within a pin they stay pinned (``known``, ``entry`` and ``digests`` answer from
+        them) and the stat of each other file is pinned for its one-by-one look. Files not
+        in the result (changed, racy, new, gone, or entered by this process) are left to
+        ``known``/``entry``, which apply the usual rules."""
+        if not keys:
+            return {}
+        joined = "\n".join(keys)
+        if _INVALID_KEY.search(joined) or "\0" in joined:
+            for key in keys:
+                self._path(key)  # raises, naming the first invalid key
+        with self._lock:
+            buf, pos, absent, own = self._rows, self._pos, len(self._pos), self._entries
+        prefix = self._labels + os.sep
+        # os.stat itself unless a test replaced the seam (a Python call less per file)
+        stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
+        found: dict[str, str] = {}
+        lack: dict[str, int] = {}
+        pinned = self._pinned
+        for start in range(0, len(keys), SURVEY_CHUNK):  # in chunks: memory stays flat
+            part = keys[start:start + SURVEY_CHUNK]
+            paths = [prefix + key + ".json" for key in part]
+            try:
+                stats: list[Any] = list(map(stat, paths))
+                sigs = list(map(_STAT_SIG, stats))
+            except OSError:  # a file is gone (or unreadable): one by one, None for those
+                stats = [_stat_or_none(stat, p) for p in paths]
+                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats]
+            offsets = map(operator.mul, map(pos.get, part, repeat(absent)), repeat(size))
+            rows = list(map(ROW.unpack_from, repeat(buf), offsets))
+            ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
+                          map(operator.not_, map(_ROW_RACY, rows))))
+            if own:  # entries made by this process supersede the loaded rows: one by one
+                ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
+            good = list(compress(part, ok))
+            good_rows = list(compress(rows, ok))
+            found.update(zip(good, map(bytes.hex, map(_ROW_SHA, good_rows)), strict=True))
+            missing = list(map(_ROW_MISSING, good_rows))
+            lack.update(compress(zip(good, missing, strict=True), missing))
+            if pinned is not None:
+                bad = map(operator.not_, ok)
+                with self._lock:
+                    pinned.update((k, st) for k, st in compress(zip(part, stats, strict=True), bad)
+                                  if st is not None and k not in pinned)
+        if lacking is not None:
+            lacking.update(lack)
+        if pinned is not None:
+            with self._lock:
+                self._vouched.update(found)
+                self._lacking.update(lack)
+        return found
+
+    def digests(self, keys: list[str], lacking: dict[str, int] | None = None) -> list[str]:
+        """The content digest of each of ``keys`` (``entry(key).sha``: a file is read and
+        hashed only where the index cannot vouch for it), in bulk; ``lacking`` collects the
+        files whose labels have no ``_id``. Within a pin, files already looked at keep the
+        stat they were judged by."""
+        lack: dict[str, int] = {}
+        pinned = self._pinned
+        if pinned is not None:
+            vouched = self._vouched
+            rest = [k for k in keys if k not in vouched and k not in pinned]
+            if rest:
+                self.survey(rest)
+            lack = self._lacking
+        else:
+            vouched = self.survey(keys, lack)
+        out: list[Any] = list(map(vouched.get, keys))
+        if None in out:
+            for i, key in enumerate(keys):
+                if out[i] is None:
+                    entry = self.entry(key)
+                    out[i] = entry.sha
+                    if lacking is not None and entry.missing_ids:
+                        lacking[key] = entry.missing_ids
+        if lacking is not None and lack:
+            if len(lack) < len(keys):
+                wanted = set(keys)
+                lacking.update((k, n) for k, n in lack.items() if k in wanted)
+            else:
+                lacking.update((k, lack[k]) for k in keys if k in lack)
+        return out
 
     def _pin(self, key: str, st: os.stat_result, entry: Entry | None) -> None:
         pinned = self._pinned
@@ -284,6 +412,8 @@ class LabelIndex:
         with self._lock:
             old = self._get(key)
             self._entries[key] = entry
+            self._vouched.pop(key, None)
+            self._lacking.pop(key, None)
             if self._pinned is not None:  # the entry is judged again on its next use
                 self._pinned[key] = st
             self.hashed += 1
@@ -299,13 +429,7 @@ class LabelIndex:
         process clock if the cache cannot be written). Taken before the files are read, so it
         errs on the side of "racy"."""
         if self._now is None:
-            probe = self.path.parent / ".clock"
-            try:
-                probe.parent.mkdir(parents=True, exist_ok=True)
-                probe.write_bytes(b"")
-                self._now = stat_of(probe).st_mtime_ns
-            except OSError:
-                self._now = time.time_ns()
+            self._now = fs_now(self.path.parent)
         return self._now
 
     def save(self) -> None:
@@ -313,6 +437,7 @@ class LabelIndex:
         ends a ``pin``."""
         with self._lock:
             self._pinned = None
+            self._vouched, self._lacking = {}, {}
             if not self._dirty:
                 return
             keys = sorted(k for k in self._pos.keys() | self._entries.keys() if _packable(k))
@@ -339,6 +464,78 @@ class LabelIndex:
                   "keys": len(names)}
         with contextlib.suppress(OSError):
             _save(self.path, header, names + b"".join(rows))
+
+
+def fs_now(folder: Path) -> int:
+    """The file system's "now": the mtime of a probe file written in ``folder`` (the process
+    clock if it cannot be written)."""
+    probe = folder / ".clock"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        return stat_of(probe).st_mtime_ns
+    except OSError:
+        return time.time_ns()
+
+
+def _dir_sig(st: Any) -> list[int]:
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def listed_keys(folder: DatasetFolder) -> list[str]:
+    """``folder.unsorted_keys()``, from a cache while no directory of ``labels/`` changed.
+
+    A directory's mtime and ctime move whenever an entry is added to it, removed or renamed
+    (a file's content does not matter here), so the listing is kept with the stat of every
+    directory scanned, taken before its scan, and used again while each still matches
+    (``(mtime_ns, ctime_ns, inode)``; a new subdirectory changes its parent). The racy rule of
+    the index applies: the listing is saved only if every directory changed more than
+    ``RACY_NS`` before the file system's "now", so a change within the same timestamp tick
+    cannot hide behind an equal mtime. Missing, torn or foreign: scanned again."""
+    path = cache_dir(folder.state_dir) / LISTING_FILE
+    loaded = _load(path, "label-listing")
+    if loaded is not None:
+        header, body = loaded
+        dirs = header.get("dirs")
+        if (header.get("root") == str(folder.root) and isinstance(dirs, list) and dirs
+                and _dirs_unchanged(folder, dirs)):
+            split = _split_keys(header, body, 0)
+            if split is not None and not split[1]:
+                return split[0]
+    seen: list[tuple[str, os.stat_result]] = []
+    keys = folder.unsorted_keys(seen)
+    if not seen:
+        return keys
+    now = fs_now(path.parent)
+    if all(max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < now for _, st in seen):
+        with contextlib.suppress(OSError, UnicodeEncodeError):
+            names = "\0".join(keys).encode("utf-8")
+            header = {"kind": "label-listing", "root": str(folder.root), "count": len(keys),
+                      "keys": len(names), "dirs": [[rel, *_dir_sig(st)] for rel, st in seen]}
+            _save(path, header, names)
+    return keys
+
+
+def _dirs_unchanged(folder: DatasetFolder, dirs: list[Any]) -> bool:
+    labels = str(folder.labels_dir)
+    for item in dirs:
+        if not isinstance(item, list) or len(item) != 4 or not isinstance(item[0], str):
+            return False
+        rel = item[0]
+        try:
+            st = stat_of(os.path.join(labels, rel) if rel else labels)
+        except OSError:
+            return False
+        if _dir_sig(st) != item[1:]:
+            return False
+    return True
+
+
+def _stat_or_none(stat: Any, path: str) -> Any:
+    try:
+        return stat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _json_entries(raw: Any) -> dict[str, Entry]:
@@ -404,6 +601,15 @@ class CleanMemo:
 
     def is_clean(self, key: str, sha: str) -> bool:
         return self._clean.get(key) == sha
+
+    def doubtful(self, keys: list[str], shas: dict[str, str]) -> set[str]:
+        """The keys of ``keys`` the memo cannot vouch for with the digests ``shas`` (the
+        index's, for the files it vouches for): not in ``shas``, or in the memo with another
+        digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
+        with self._lock:
+            memo = self._clean
+            return set(compress(keys, map(operator.ne, map(memo.get, keys),
+                                          map(shas.get, keys, repeat("")))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

@@ -28,8 +28,7 @@ def sample_infos(session: RunSession, keys: list[str]) -> list[SampleInfo]:
 
 
 def new_keys(session: RunSession) -> list[str]:
-    recorded = session.record.samples if session.record else {}
-    return [k for k in session.selected() if k not in recorded]
+    return session.selected_except(session.record.samples if session.record else {})
 
 
 def planned_tasks(session: RunSession) -> list[TaskRecord]:

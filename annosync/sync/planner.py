@@ -49,12 +49,11 @@ def fingerprint(session: RunSession, work: RunWork,
     h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
     h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
     h.update(_record_bytes(session))
-    for key in session.run_keys():
-        entry = session.index.entry(key)  # read only if changed since the index saw it
-        h.update(key.encode())
-        h.update(entry.sha.encode())
-        if lacking is not None and entry.missing_ids:
-            lacking[key] = entry.missing_ids
+    keys = session.run_keys()
+    # every key followed by its file's digest (read only if changed since the index saw it),
+    # joined in one string: the same bytes as hashing them one by one
+    shas = session.index.digests(keys, lacking)
+    h.update("".join(map(str.__add__, keys, shas)).encode())
     for index in sorted(work.views):
         for job in work.views[index].jobs:
             h.update(f"{job.id}:{job.updated_date}".encode())

@@ -8,6 +8,7 @@ only local edits count (``merge.local_changes``). The result is kept in memory (
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -154,7 +155,13 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     left out of ``work`` (``ensure_samples`` brings it in if apply needs it).
     """
     from annosync.convert.previous import PreviousLabels
-    from annosync.sync.remote import TaskView, download, refresh_jobs, sample_data
+    from annosync.sync.remote import (
+        TaskView,
+        download,
+        list_jobs_in_bulk,
+        refresh_jobs,
+        sample_data,
+    )
 
     work.memo = memo
     record = session.record
@@ -168,12 +175,31 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     workers = max(1, session.options.concurrency)
 
     review = ReviewFilter.of(session.manifest.load)
+    from annosync.sync.pool import Pool, ordered  # threads: only when CVAT is asked
 
-    def fetch(task: TaskRecord) -> tuple[TaskView, dict[str, tuple[Sample, str] | None]]:
+    pool = Pool(max_workers=workers)
+    # every task's jobs in a few listings (tasks whose jobs changed in number: one by one),
+    # asked for while the files are compared below (the stats let go of the GIL)
+    listing = pool.submit(list_jobs_in_bulk, client, tasks)
+    # the files the index and the memo vouch for, found in bulk (one stat each, compared
+    # with the index's rows at C speed): left out below unless CVAT changed their job
+    doubtful: set[str] = set()
+    try:
+        if memo is not None:
+            every = [k for t in tasks for k in t.samples]
+            doubtful = memo.doubtful(every, session.index.survey(every))
+        listed = listing.result()
+    except BaseException:
+        pool.__exit__(*sys.exc_info())
+        raise
+
+    Read = dict[str, tuple[Sample, str]]
+
+    def fetch(task: TaskRecord) -> tuple[TaskView, Read, list[tuple[int, str]]]:
         view = TaskView(task)
-        refresh_jobs(client, view, review)
+        refresh_jobs(client, view, review, listed.get(task.id) if task.id is not None else None)
         if view.gone:
-            return view, {}
+            return view, {}, []
         # frames whose samples must be read: all of a video; of an image task, those of the
         # jobs CVAT changed (the others only count when their file changed)
         frames: set[int] = set()
@@ -181,36 +207,42 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             frames |= set(range(job.start_frame, job.stop_frame + 1))
         needed = None if view.changed and task.media_type == "video" else frames
         quiet = memo is not None and not view.held and needed is not None
-        samples: dict[str, tuple[Sample, str] | None] = {}
-        for position, k in enumerate(task.samples):
-            known = None
-            if quiet and needed is not None and position not in needed:
+        if quiet and not frames and doubtful.isdisjoint(task.samples):
+            todo = []  # every file vouched for by the index and the memo: nothing to read
+        elif quiet:
+            todo = [(p, k) for p, k in enumerate(task.samples) if k in doubtful or p in frames]
+        else:
+            todo = list(enumerate(task.samples))
+        samples: Read = {}  # the samples read (the others agree with the base, unchanged)
+        order: list[tuple[int, str]] = []
+        for position, k in todo:
+            if quiet and position not in frames:
                 known = session.index.known(k)
-            if known is not None and memo is not None and memo.is_clean(k, known.sha):
-                samples[k] = None
-            else:
-                samples[k] = session.read_indexed(k)  # read once: digest and parse
+                if known is not None and memo is not None and memo.is_clean(k, known.sha):
+                    continue
+            samples[k] = session.read_indexed(k)  # read once: digest and parse
+            order.append((position, k))
         if view.changed:
-            previous = PreviousLabels.from_samples(
-                [s[0] for s in samples.values() if s is not None], schema.fields)
+            previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
+                                                   schema.fields)
             download(client, view, schema, previous, id_map_of(record, task.index))
-            skipped = {p for p, k in enumerate(task.samples) if samples[k] is None}
+            skipped = {p for p, k in enumerate(task.samples) if k not in samples}
             if view.covered & skipped:  # tracks: the whole task was read; so are its samples
                 for p in sorted(skipped):
                     samples[task.samples[p]] = session.read_indexed(task.samples[p])
-                previous = PreviousLabels.from_samples(
-                    [s[0] for s in samples.values() if s is not None], schema.fields)
+                order = [(p, k) for p, k in enumerate(task.samples) if k in samples]
+                previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
+                                                       schema.fields)
                 view.pulled, view.covered = None, set()
                 download(client, view, schema, previous, id_map_of(record, task.index))
-        return view, samples
-
-    from annosync.sync.pool import Pool, ordered  # threads: only when CVAT is asked
+        return view, samples, order
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
-    with step, Pool(max_workers=workers) as pool:
+    with step, pool:
         for start in range(0, len(tasks), workers * 2):
-            for view, samples in ordered(pool, fetch, tasks[start : start + workers * 2], workers):
+            for view, samples, order in ordered(pool, fetch, tasks[start : start + workers * 2],
+                                                workers):
                 step.advance()
                 task = view.task
                 if view.gone:
@@ -221,10 +253,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
                     work.notes.extend(view.pulled.notes)
                 held = held_frames(view.jobs, view.held)
-                for position, key in enumerate(task.samples):
+                for position, key in order:  # the others agree with the base, CVAT left them
                     got = samples[key]
-                    if got is None:  # agrees with the base, CVAT did not change it
-                        continue
                     pulled = sample_data(view, position)
                     remote = None if pulled is None else (pulled.fields, pulled.frames)
                     clean = memo is not None and memo.is_clean(key, got[1])

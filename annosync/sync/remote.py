@@ -95,11 +95,43 @@ def bound_schema(client: CvatClient, task_id: int, schema: ResolvedSchema) -> Bo
     return bind(schema, client.get_labels(task_id=task_id))
 
 
-def refresh_jobs(client: CvatClient, view: TaskView, review: ReviewFilter | None = None
-                 ) -> None:
+#: tasks whose jobs one listing asks for (``list_jobs_of_tasks``; the filter goes in the URL)
+TASKS_PER_LISTING = 100
+
+
+def list_jobs_in_bulk(client: CvatClient, tasks: list[TaskRecord]
+                      ) -> dict[int, list[dict[str, Any]]]:
+    """The jobs of many tasks in a few listings (``TASKS_PER_LISTING`` tasks each) instead
+    of one per task; only the tasks whose listed jobs are exactly the ones the run recorded
+    (same ids) are answered, the others are listed one by one by ``refresh_jobs`` (a new or
+    deleted job, a deleted task, a page that shifted while walked). Empty if the server
+    refuses the filter."""
+    from annosync.cvat.errors import CvatBadRequest
+
+    ids = [t.id for t in tasks if t.id is not None]
+    out: dict[int, list[dict[str, Any]]] = {}
+    if len(ids) < 2:
+        return out
+    recorded = {t.id: {j.id for j in t.jobs} for t in tasks}
+    for start in range(0, len(ids), TASKS_PER_LISTING):
+        try:
+            listed = client.list_jobs_of_tasks(ids[start:start + TASKS_PER_LISTING])
+        except CvatBadRequest:
+            return {}
+        for task_id, jobs in listed.items():
+            if jobs and {int(j["id"]) for j in jobs} == recorded.get(task_id):
+                out[task_id] = jobs
+    return out
+
+
+def refresh_jobs(client: CvatClient, view: TaskView, review: ReviewFilter | None = None,
+                 listed: list[dict[str, Any]] | None = None) -> None:
     """Current jobs of the task, and which of them changed since the run last looked; changed
-    jobs that ``review`` (``load.stages``/``states``) holds back move to ``view.held``."""
-    view.jobs = job_records(client.list_jobs(task_id=view.task_id))
+    jobs that ``review`` (``load.stages``/``states``) holds back move to ``view.held``.
+    ``listed``: the task's jobs as a bulk listing found them (``list_jobs_in_bulk``)."""
+    if listed is None:
+        listed = client.list_jobs(task_id=view.task_id)
+    view.jobs = job_records(listed)
     if not view.jobs and not client.exists("tasks", view.task_id):
         # CVAT filters the job list by task: a deleted task shows as "no jobs", not an error
         view.gone = True

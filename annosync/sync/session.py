@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.errors import InputError, StateError
 from annosync.manifest.load import LoadedManifest
-from annosync.manifest.select import Selection, iter_select
+from annosync.manifest.select import Selection, iter_select, unrecorded
 from annosync.model.manifest import Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
@@ -131,6 +131,7 @@ class RunSession:
         self._parsed: OrderedDict[str, tuple[tuple[int, ...], Sample]] = OrderedDict()
         self._parsed_lock = threading.Lock()
         self._selection: list[str] | None = None
+        self._listing: list[str] | None = None  # the folder's keys, unsorted (``new_keys``)
         self.schema: ResolvedSchema | None = None
         self.reload()
 
@@ -139,6 +140,7 @@ class RunSession:
         changed it while this one waited for the dataset lock."""
         self.record = load_record(self.folder.state_dir, self.anno_key)
         self._selection = None
+        self._listing = None
         self.schema = None
         if self.record is not None and self.record.label_schema:
             self.schema = ResolvedSchema.model_validate(self.record.label_schema)
@@ -213,13 +215,26 @@ class RunSession:
             self._selection = keys
         return self._selection
 
+    def selected_except(self, recorded: Collection[str]) -> list[str]:
+        """``[k for k in self.selected() if k not in recorded]``; when the selection depends
+        on key names alone, found from one unsorted scan of the folder with set operations
+        (``select.unrecorded``), without ordering and matching every key in Python."""
+        sel = self.manifest.samples
+        if self._selection is None and (sel.keys is None and not sel.where and not sel.sort_by
+                                        and not sel.skip and sel.limit is None):
+            if self._listing is None:
+                self._listing = index_mod.listed_keys(self.folder)
+            found = unrecorded(self._listing, sel, recorded)
+            if found is not None:
+                return found
+        return [k for k in self.selected() if k not in recorded]
+
     def run_keys(self) -> list[str]:
         """Samples of the run: recorded ones first (task order), then newly selected ones."""
         if self.record is None:
             return self.selected()
         recorded = [k for t in self.record.tasks for k in t.samples]
-        seen = set(recorded)
-        return recorded + [k for k in self.selected() if k not in seen]
+        return recorded + self.selected_except(set(recorded))
 
     @property
     def index(self) -> LabelIndex:

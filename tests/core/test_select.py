@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import annosync.dataset.folder as folder_module
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, walk_order
 from annosync.errors import Location, Problem
-from annosync.manifest.select import glob_regex, key_matches, select
+from annosync.manifest.select import glob_regex, iter_select, key_matches, select, unrecorded
 from annosync.model.manifest import SampleSelection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,3 +169,66 @@ def test_where_reads_only_until_the_limit(tmp_path: Path) -> None:
     out = select(folder, SampleSelection(where="fields.n > `9`", limit=2))
     assert out.keys == ["10", "11"]
     assert out.files_read == 12
+
+
+# -- the bulk path: new keys from one unsorted scan (select.unrecorded) -------------------------
+
+_NAMES = st.sampled_from(["a", "a-b", "a.b", "b", "B", "0", "a0", ".h", "x y", "é", "a.json",
+                         "n\nl"])
+
+
+@st.composite
+def _trees(draw: Any) -> list[tuple[str, str]]:
+    """(relative path, kind) entries: label files, other files, directories."""
+    out = []
+    for _ in range(draw(st.integers(0, 14))):
+        depth = draw(st.integers(1, 3))
+        parts = [draw(_NAMES) for _ in range(depth)]
+        kind = draw(st.sampled_from(["json", "json", "json", "txt", "dir"]))
+        out.append(("/".join(parts), kind))
+    return out
+
+
+_PATTERNS = st.sampled_from(["**", "*", "a*", "a/**", "**/b", "a-*", "?", "[ab]*", "*/*",
+                             "**/a.json/**", "é", "x y/**", ".h", "B/**"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(tree=_trees(), include=st.lists(_PATTERNS, max_size=3),
+       exclude=st.lists(_PATTERNS, max_size=2), recorded_share=st.integers(0, 3))
+def test_unrecorded_equals_the_selection_minus_the_recorded(
+        tree: list[tuple[str, str]], include: list[str], exclude: list[str],
+        recorded_share: int) -> None:
+    """The bulk path (one unsorted scan, globs through ``filter``, set difference, then
+    ``walk_order``) yields exactly what ``iter_select`` yields minus the recorded keys, in
+    the same order: sorting, hidden names, directories named like label files, keys that
+    sort differently from their file names (``a`` / ``a-b`` / ``a.b``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = DatasetFolder.init(Path(tmp) / "ds")
+        for rel, kind in tree:
+            path = folder.labels_dir / rel
+            try:
+                if kind == "dir":
+                    path.mkdir(parents=True, exist_ok=True)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    target = path.with_name(path.name + (".json" if kind == "json" else ".txt"))
+                    if not target.is_dir():
+                        target.write_text("{}")
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                continue  # a file where a directory should be (or the reverse): skip it
+        selection = SampleSelection(include=include, exclude=exclude)
+        reference = list(iter_select(folder, selection))
+        recorded = set(reference[::4] if recorded_share == 1 else reference[1::2]
+                       if recorded_share == 2 else reference if recorded_share == 3 else [])
+        expected = [k for k in reference if k not in recorded]
+        assert unrecorded(folder.unsorted_keys(), selection, recorded) == expected
+        assert sorted(folder.unsorted_keys(), key=walk_order) == list(folder.keys())
+
+
+def test_unrecorded_leaves_content_and_count_selections_to_iter_select() -> None:
+    keys = list(STREET.keys())
+    for extra in ({"where": "tags"}, {"sort_by": "key"}, {"skip": 1}, {"limit": 2},
+                  {"keys": keys[:1]}):
+        assert unrecorded(keys, SampleSelection(**extra), set()) is None
+    assert unrecorded(keys, SampleSelection(), set()) == keys

@@ -3,7 +3,9 @@ does: the same items, lines, warnings and passthrough, or the same error. Hypoth
 documents mostly as CVAT does, with everything the fast path must hand to lxml mixed in: other
 shapes, tags, tracks, unknown attributes and elements, stray text, comments, CDATA, character
 references, tags over several lines, CRLF and lone CR line ends, self-closing images, values
-holding ``>``, bad values, unknown top-level elements and text between items."""
+holding ``>``, bad values, unknown top-level elements and text between items, ``<image>``
+nested in items, end-tag bytes in comments and CDATA, end tags with blanks; read whole or in
+chunks of a few bytes (so that items and the pieces of strict mode cross chunk ends)."""
 
 from __future__ import annotations
 
@@ -63,13 +65,17 @@ def box(draw: st.DrawFn, nl: str) -> str:
     head = f"<box{space}" + " ".join(f'{k}="{v}"' for k, v in attrs)
     kids = []
     for _ in range(draw(st.integers(0, 3))):
-        which = _rare(draw, 3)
+        which = _rare(draw, 5)
         if which == 0:
             kids.append('<attribute name="a" x="1">v</attribute>')
         elif which == 1:
             kids.append("<foo/>")
         elif which == 2:
             kids.append('<attribute name="a>b">v</attribute>')
+        elif which == 3:
+            kids.append('<image id="8" name="m.jpg"/>')
+        elif which == 4:
+            kids.append('<attribute name="a">x<b/>y</attribute>')
         else:
             name = draw(st.sampled_from(["color", "parked", "label_id", ""]))
             kids.append(f'<attribute name="{name}">{draw(TEXT)}</attribute>')
@@ -97,7 +103,7 @@ def image(draw: st.DrawFn, n: int, nl: str) -> str:
     head = "<image " + " ".join(f'{k}="{v}"' for k, v in attrs)
     children = []
     for _ in range(draw(st.integers(0, 4))):
-        which = _rare(draw, 3)
+        which = _rare(draw, 7)
         if which == 0:
             children.append('<polygon label="car" source="manual" occluded="0" '
                             'points="1,2;3,4;5,6" z_order="0"></polygon>')
@@ -105,13 +111,24 @@ def image(draw: st.DrawFn, n: int, nl: str) -> str:
             children.append('<tag label="car" source="manual"></tag>')
         elif which == 2:
             children.append("<unknown a='1'>x</unknown>")
+        elif which == 3:  # an <image> nested in the item: which end tag is the item's?
+            children.append('<image id="7" name="n.jpg"/>')
+        elif which == 4:
+            children.append('<image id="7" name="n.jpg"><box label="car" source="manual" '
+                            'occluded="0" xtl="1" ytl="2" xbr="3" ybr="4" z_order="0"/>'
+                            "</image>")
+        elif which == 5:  # the bytes of an end tag where it is none
+            children.append("<!-- </image> -->")
+        elif which == 6:
+            children.append("<![CDATA[</image>]]>")
         else:
             children.append(draw(box(nl)))
     if not children and draw(st.booleans()):
         return head + "/>"
     inner = "".join(f"{nl}    {draw(SEP) if _rare(draw, 1, 5) == 0 else ''}{c}"
                     for c in children)
-    return f"{head}>{inner}{nl}  </image>"
+    close = draw(_mostly(["</image>"], ["</image >", f"</image{nl}  >"]))
+    return f"{head}>{inner}{nl}  {close}"
 
 
 @st.composite
@@ -153,9 +170,15 @@ def _lines(items: list[Any]) -> Iterator[tuple[str, int | None]]:
             yield "tag", t.line
 
 
-def _read(data: bytes, fast: bool, monkeypatch: Any) -> Any:
+def _read(data: bytes, fast: bool, monkeypatch: Any, chunk: int | None = None) -> Any:
+    """What the reader gives; ``chunk``: bytes read at a time (both parsers), small ones so
+    that the items are read after the header (a fast-path file is declined only before)
+    and pieces and items cross chunk ends."""
     with monkeypatch.context() as m:
         m.setattr(reader_mod, "FAST", fast)
+        if chunk is not None:
+            m.setattr(reader_mod, "CHUNK_BYTES", chunk)
+            m.setattr(reader_mod, "FAST_CHUNK_BYTES", chunk)
         try:
             with XmlReader(data, name="f.xml") as r:
                 items = list(r.items())
@@ -203,13 +226,13 @@ def _same(fast: Any, ref: Any, lone_cr: bool = False) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(document())
-def test_fast_reader_equals_the_lxml_reader(text: str) -> None:
+@given(document(), st.sampled_from([None, 7, 150]))
+def test_fast_reader_equals_the_lxml_reader(text: str, chunk: int | None) -> None:
     data = text.encode("utf-8")
     mp = pytest.MonkeyPatch()
     try:
         lone_cr = text.count("\r") != text.count("\r\n")
-        _same(_read(data, True, mp), _read(data, False, mp), lone_cr)
+        _same(_read(data, True, mp, chunk), _read(data, False, mp, chunk), lone_cr)
     finally:
         mp.undo()
 
@@ -246,3 +269,53 @@ def test_lines_past_chunks_and_a_late_error() -> None:
     assert seen[-1].shapes[0].line == seen[-1].line + 1
     line = HEADER.count("\n") + 1 + 4 * 2000
     assert str(exc.value).startswith(f"big.xml:{line}:")
+
+
+def test_a_header_longer_than_the_first_chunk() -> None:
+    """A task with many labels: the header spans several chunks and is kept whole for lxml
+    (the bytes before the first item were dropped as soon as it started: "malformed XML")."""
+    labels = "".join(f"        <label>\n          <name>label{i}</name>\n        </label>\n"
+                     for i in range(1500))
+    head = HEADER.replace("        <label>\n          <name>car</name>\n        </label>\n",
+                          labels)
+    assert len(head) > reader_mod.CHUNK_BYTES + 2 * reader_mod.FAST_CHUNK_BYTES
+    body = "".join(f'  <image id="{i}" name="i{i}.jpg" width="640" height="480">\n'
+                   '    <box label="car" source="manual" occluded="0" xtl="1" ytl="2" '
+                   'xbr="3" ybr="4" z_order="0">\n    </box>\n  </image>\n' for i in range(9))
+    with XmlReader((head + body + "</annotations>\n").encode()) as r:
+        items = list(r.items())
+        assert r.meta is not None and len(r.meta.task.labels) == 1500  # type: ignore[union-attr]
+    assert [i.name for i in items] == [f"i{i}.jpg" for i in range(9)]
+    assert items[8].shapes[0].line == head.count("\n") + 1 + 4 * 8 + 1
+
+
+@pytest.mark.parametrize("body", [
+    # an <image> nested in an item, self-closing or not: which end tag is the item's?
+    '<image id="7" name="n.jpg"/>\n    {box}',
+    '<image id="7" name="n.jpg">{box}</image>\n    {box}',
+    # the bytes of an end tag inside a comment or CDATA; an end tag with a blank
+    "{box}<!-- </image> -->",
+    "{box}<![CDATA[</image>]]>",
+    "{box}\n  </image >\n  <image id=\"1\" name=\"b.jpg\">{box}",
+    # a line break in a value (XML makes it a space; lines move), an element in a text
+    "{box}\n    " + '<box label="c\nar" source="manual" occluded="0" xtl="1" ytl="2" xbr="3" '
+    'ybr="4" z_order="0">\n    </box>',
+    '<box label="car" source="manual" occluded="0" xtl="1" ytl="2" xbr="3" ybr="4" '
+    'z_order="0"><attribute name="a">r<b/>ed</attribute></box>',
+])
+@pytest.mark.parametrize("chunk", [None, 7, 50])
+def test_items_the_strict_mode_must_leave_to_lxml(body: str, chunk: int | None) -> None:
+    """Items that look like CVAT's plain images of boxes but are not, read in chunks that end
+    anywhere: the same as the lxml reader, then a plain item after them too."""
+    box = ('<box label="car" source="manual" occluded="0" xtl="1" ytl="2" xbr="3" ybr="4" '
+           'z_order="0">\n      <attribute name="color">red</attribute>\n    </box>')
+    text = (HEADER + '  <image id="0" name="a.jpg" width="640" height="480">\n    '
+            + body.format(box=box) + f'\n  </image>\n  <image id="2" name="c.jpg">\n    {box}\n'
+            "  </image>\n</annotations>\n")
+    mp = pytest.MonkeyPatch()
+    try:
+        fast = _read(text.encode(), True, mp, chunk)
+        assert fast == _read(text.encode(), False, mp, chunk)
+        assert fast[0] == "ok" and fast[3][-1].name == "c.jpg"
+    finally:
+        mp.undo()

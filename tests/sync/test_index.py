@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annosync.dataset.folder import DatasetFolder
@@ -44,7 +45,10 @@ class _Stat:
 
 def label_bytes(n: int, width: int = 0) -> bytes:
     """Label file content; ``width`` pads so two contents can have the same size."""
-    body = {"media": f"media/{n}.jpg", "tags": [str(n).rjust(width, "0")]}
+    body = {"media": f"media/{n}.jpg", "tags": [str(n).rjust(width, "0")],
+            # a label without an ``_id`` when ``n`` is odd (same size either way)
+            "fields": {"w": {"_type": "classification", "label": "x",
+                             ("_id" if n % 2 == 0 else "_no"): "1"}}}
     return (json.dumps(body) + "\n").encode()
 
 
@@ -290,3 +294,203 @@ def test_a_pin_holds_one_stat_per_file_for_one_plan(tmp_path: Path,
     assert [c for c in calls if c.endswith("a.json")] == [str(path)]  # one stat
     idx.save()  # the plan is over: the next look sees the change
     assert idx.entry("a").sha == content_digest(label_bytes(22))
+
+
+def check_bulk(folder: DatasetFolder, idx: LabelIndex) -> None:
+    """``survey`` and ``digests`` (the bulk path of a plan), inside a pin and outside one,
+    give the digests and the missing-id counts computed from scratch."""
+    from annosync.sync.ids import missing_ids
+
+    present = [k for k in KEYS if (folder.labels_dir / f"{k}.json").exists()]
+    data = {k: (folder.labels_dir / f"{k}.json").read_bytes() for k in present}
+    scratch = {k: content_digest(d) for k, d in data.items()}
+    lacking_scratch = {k: n for k, d in data.items() if (n := missing_ids(d))}
+    lacking: dict[str, int] = {}
+    assert idx.digests(present, lacking) == [scratch[k] for k in present]
+    assert lacking == lacking_scratch
+    idx.pin()
+    vouched = idx.survey(present)
+    assert all(scratch[k] == sha for k, sha in vouched.items())
+    lacking = {}
+    assert idx.digests(present, lacking) == [scratch[k] for k in present]
+    assert lacking == lacking_scratch
+    assert [idx.entry(k).sha for k in present] == [scratch[k] for k in present]
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["real-clock", "coarse-clock"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=ops)
+def test_bulk_digests_equal_digests_from_scratch(tmp_path_factory: pytest.TempPathFactory,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 coarse: bool,
+                                                 steps: list[tuple[str, str, Any]]) -> None:
+    """The same property for the bulk comparison a no-op plan makes (``survey``: one stat
+    per file compared with the rows at C speed; ``digests``: the fingerprint's)."""
+    if coarse:  # every entry racy (2 s window): the bulk path must hand them all back
+        monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    else:  # a nanosecond clock, no racy window: files older than the index are vouched for
+        monkeypatch.setattr(index_mod, "RACY_NS", 0)
+    monkeypatch.setattr(index_mod, "SURVEY_CHUNK", 3)  # several chunks for four files
+    root = tmp_path_factory.mktemp("ds")
+    folder = DatasetFolder.init(root)
+    for key in KEYS[:2]:
+        apply_op(folder, ("write", key, 1))
+    idx = LabelIndex(folder)
+    for step in steps:
+        kind = step[0]
+        if kind == "save":
+            idx.save()
+        elif kind == "reload":
+            idx = LabelIndex(folder)
+        elif kind == "tear":
+            idx.save()
+            if idx.path.exists():
+                data = idx.path.read_bytes()
+                idx.path.write_bytes(data[: int(step[2]) % max(1, len(data))])
+            idx = LabelIndex(folder)
+        elif kind == "look":
+            check_bulk(folder, idx)
+            idx.save()  # ends the pin
+        else:
+            apply_op(folder, step)
+    idx.save()
+    check_bulk(folder, LabelIndex(folder))
+    idx.save()
+    check_bulk(folder, idx)
+
+
+def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk path does vouch (the property above is not vacuous): an unchanged file's
+    digest comes from the index without reading it; an edited, a renamed-over and a gone
+    file do not, and are judged one by one."""
+    monkeypatch.setattr(index_mod, "RACY_NS", 0)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    for n, key in enumerate(KEYS):
+        apply_op(folder, ("write", key, n))
+    time.sleep(0.05)  # older than the file system's clock tick at the index's "now"
+    idx = LabelIndex(folder)
+    assert [idx.entry(k).sha for k in KEYS]
+    idx.save()
+    apply_op(folder, ("write", "a", 50))  # edited
+    apply_op(folder, ("rename", "c", "b"))  # b replaced by c's file; c gone
+    time.sleep(0.05)
+    idx = LabelIndex(folder)
+    idx.pin()
+    assert set(idx.survey(list(KEYS))) == {"d/e"}
+    assert idx.hashed == 0
+    assert idx.digests(["d/e", "a", "b"]) == [
+        content_digest((folder.labels_dir / f"{k}.json").read_bytes()) for k in ("d/e", "a", "b")]
+    assert idx.hashed == 2  # a and b read; d/e vouched for
+
+
+def test_survey_never_vouches_for_a_racy_row(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file indexed in the tick it was written in (racy), then rewritten in place with
+    the same size in that same tick (its stat unchanged on a one-second clock): the bulk
+    path must not vouch for the saved row; the file is read again."""
+    monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    path = folder.labels_dir / "a.json"
+    while time.time_ns() % 1_000_000_000 > 600_000_000:  # room left in this second
+        time.sleep(0.05)
+    path.write_bytes(label_bytes(1, width=4))
+    idx = LabelIndex(folder)
+    assert idx.entry("a").racy
+    idx.save()
+    with open(path, "r+b") as fh:  # same size, same inode, same (coarse) mtime and ctime
+        fh.write(label_bytes(2, width=4))
+    idx = LabelIndex(folder)
+    idx.pin()
+    assert idx.survey(["a"]) == {}
+    assert idx.digests(["a"]) == [content_digest(label_bytes(2, width=4))]
+
+
+LISTING_PATHS = ("a", "b", "d/e", "d/f", "d/g/h", ".x/i", "j.json/k")
+
+listing_ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("remove"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("rename"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("rmdir"), st.sampled_from(["d/g", "d", ".x", "j.json"])),
+    st.tuples(st.just("edit"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("wait"), st.just("")),
+    st.tuples(st.just("list"), st.just("")),
+), min_size=1, max_size=25)
+
+
+def _listing_op(folder: DatasetFolder, op: tuple[str, str]) -> None:
+    import shutil
+
+    kind, rel = op
+    path = folder.labels_dir / f"{rel}.json"
+    if kind == "add":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"{}")
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            pass
+    elif kind == "remove" and path.is_file():
+        path.unlink()
+    elif kind == "rename" and path.is_file():
+        os.replace(path, path.with_name("renamed-" + path.name))
+    elif kind == "rmdir":
+        shutil.rmtree(folder.labels_dir / rel, ignore_errors=True)
+    elif kind == "edit" and path.is_file():
+        path.write_bytes(b'{"tags": []}')  # content only: the listing stays valid
+    elif kind == "wait":  # older than the racy window: the next listing can be cached
+        time.sleep(0.03)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=listing_ops)
+@example(steps=[("add", "d/e"), ("wait", ""), ("list", ""), ("add", "d/f"), ("list", "")])
+@example(steps=[("add", "d/g/h"), ("wait", ""), ("list", ""), ("rmdir", "d/g"), ("list", "")])
+def test_cached_listing_equals_a_scan(tmp_path_factory: pytest.TempPathFactory,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      steps: list[tuple[str, str]]) -> None:
+    """``listed_keys`` (the listing cached with the directories' stats) gives the keys a scan
+    gives, after any files and directories added, removed or renamed, hidden ones, and
+    directories named like label files; a short racy window so the cache is used."""
+    monkeypatch.setattr(index_mod, "RACY_NS", 20_000_000)
+    folder = DatasetFolder.init(tmp_path_factory.mktemp("ds"))
+    used = 0
+    for step in steps:
+        if step[0] == "list":
+            before = (folder.state_dir / "cache" / index_mod.LISTING_FILE).exists()
+            assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+            used += before
+        else:
+            _listing_op(folder, step)
+    assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+    time.sleep(0.03)
+    index_mod.listed_keys(folder)
+    assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+
+
+def test_listing_is_cached_only_when_old_enough(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a one-second clock a file added in the tick of the listing could leave the
+    directory's mtime as it was: such a listing is not cached; an older one is, and is used
+    (no scan) until a directory changes."""
+    monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    monkeypatch.setattr(index_mod, "RACY_NS", 500_000_000)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    while time.time_ns() % 1_000_000_000 > 600_000_000:  # room left in this second
+        time.sleep(0.05)
+    (folder.labels_dir / "a.json").write_bytes(b"{}")
+    listing = folder.state_dir / "cache" / index_mod.LISTING_FILE
+    assert index_mod.listed_keys(folder) == ["a"]
+    assert not listing.exists()  # racy: not cached
+    (folder.labels_dir / "b.json").write_bytes(b"{}")  # same second: same coarse mtime
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"]
+    time.sleep(1.1)  # the directory is now older than the racy window
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"] and listing.exists()
+    scans: list[int] = []
+    real = DatasetFolder.unsorted_keys
+    monkeypatch.setattr(DatasetFolder, "unsorted_keys",
+                        lambda self, dirs=None: scans.append(1) or real(self, dirs))
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"] and scans == []
+    (folder.labels_dir / "sub").mkdir()  # a later tick: labels/ has a new mtime
+    (folder.labels_dir / "sub" / "c.json").write_bytes(b"{}")
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b", "sub/c"] and scans == [1]

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from annosync.dataset.folder import DatasetFolder
 from annosync.errors import AnnosyncError
 from annosync.sync import index as index_mod
+from annosync.sync import remote
+from annosync.sync import session as session_mod
 from annosync.sync.engine import make_plan, open_sessions
 from annosync.sync.index import CACHE_DIR
 from annosync.sync.session import SyncOptions
@@ -52,9 +54,21 @@ def path_of(ws: Workspace, key: str) -> Path:
 
 
 def plan_json(ws: Workspace, *, cold: bool) -> tuple[dict[str, Any], int]:
-    """The run's plan as JSON, and how many label files the plan read."""
-    if cold:
-        shutil.rmtree(ws.folder.state_dir / CACHE_DIR, ignore_errors=True)
+    """The run's plan as JSON, and how many label files the plan read. ``cold``: from
+    scratch, the reference way: no caches, every file judged one by one (no bulk survey),
+    new samples found by ``selected()`` (no unsorted scan), jobs listed per task."""
+    if not cold:
+        return _plan_json(ws)
+    shutil.rmtree(ws.folder.state_dir / CACHE_DIR, ignore_errors=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(index_mod.LabelIndex, "survey", lambda self, keys, lacking=None: {})
+        mp.setattr(session_mod.RunSession, "selected_except",
+                   lambda self, recorded: [k for k in self.selected() if k not in recorded])
+        mp.setattr(remote, "list_jobs_in_bulk", lambda client, tasks: {})
+        return _plan_json(ws)
+
+
+def _plan_json(ws: Workspace) -> tuple[dict[str, Any], int]:
     with open_sessions([ws.manifest_path], SyncOptions(), ws.connection) as eng:
         rp = make_plan(eng).runs[0]
         read = eng.sessions[0].index.hashed
@@ -99,6 +113,10 @@ def edit(ws: Workspace, op: tuple[str, str, int]) -> None:
     elif kind == "rename":
         other = path.with_name(path.name + ".away")
         os.replace(path, other)
+    elif kind == "add":  # a new sample (a copy under another key): the plan creates a task
+        target = path.with_name(f"new{n % 3}-{path.name}")
+        if not target.exists():
+            shutil.copyfile(path, target)
     elif kind == "remote":
         try:
             box = ws.sample("0002").fields["ground_truth"].detections[0]
@@ -113,6 +131,8 @@ def edit(ws: Workspace, op: tuple[str, str, int]) -> None:
 
 
 def restore(ws: Workspace, originals: dict[str, bytes]) -> None:
+    for added in DatasetFolder(ws.dataset).labels_dir.glob("**/new*"):  # type: ignore[arg-type]
+        added.unlink()
     for key, data in originals.items():
         path = path_of(ws, key)
         away = path.with_name(path.name + ".away")
@@ -150,7 +170,7 @@ def run_once(ws: Workspace) -> tuple[Workspace, dict[str, bytes]]:
 
 steps = st.lists(st.tuples(
     st.sampled_from(["move", "delete_label", "same_size", "truncate", "rename", "remote",
-                     "plan"]),
+                     "add", "plan"]),
     st.sampled_from(KEYS), st.integers(0, 40)), min_size=1, max_size=6)
 
 
@@ -196,3 +216,18 @@ def test_a_cold_plan_keeps_only_the_samples_with_something_to_do(ws: Workspace) 
     settle()
     after, _ = plan_json(ws, cold=True)
     assert after["samples"] == [] and after["conflicts"] == []
+
+
+def test_a_job_changed_in_cvat_is_read_though_its_files_are_vouched_for(ws: Workspace) -> None:
+    """Warm caches vouch for every file; CVAT changes a job: the samples of that job are
+    read and merged all the same (the plan equals one made from scratch and shows the pull)."""
+    originals = setup(ws)
+    settle()
+    plan_json(ws, cold=False)
+    edit(ws, ("remote", "0002", 1))
+    warm, read = plan_json(ws, cold=False)
+    assert read == 2  # the two samples of the changed job (segment_size 2), no other
+    assert [s["sample"] for s in warm["samples"]] == ["0002"]
+    assert warm["samples"][0]["pull"]["edit"] == 1
+    assert warm == plan_json(ws, cold=True)[0]
+    restore(ws, originals)
