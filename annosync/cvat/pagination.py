@@ -67,6 +67,8 @@ def iter_pages(
         nxt = body.get("next")
         if not nxt:
             return
+        if not isinstance(nxt, str):
+            raise CvatProtocolError(f"expected a link or null as 'next' from {path}", path=path)
         if max_pages is None:
             count = body.get("count")
             size = max(1, len(body["results"]) or page_size)
