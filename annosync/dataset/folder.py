@@ -175,22 +175,29 @@ class DatasetFolder:
         """Iterating a folder yields its sample keys (``keys()``)."""
         return self.keys()
 
-    def unsorted_keys(self) -> list[str]:
+    def unsorted_keys(self, dirs: list[tuple[str, os.stat_result]] | None = None) -> list[str]:
         """Every sample key ``keys()`` yields, in no particular order: one ``scandir`` per
         directory and no sorting (``walk_order`` sorts a part of them the way ``keys()``
-        orders them)."""
+        orders them). ``dirs`` collects each directory scanned (relative to ``labels/``,
+        ``""`` for it) with its stat taken before its scan (``sync/index.py`` caches the
+        listing with them)."""
         out: list[str] = []
         if self.labels_dir.is_dir():
-            self._scan(str(self.labels_dir), "", out)
+            self._scan(str(self.labels_dir), "", out, dirs)
         return out
 
-    def _scan(self, directory: str, prefix: str, out: list[str]) -> None:
+    def _scan(self, directory: str, prefix: str, out: list[str],
+              dirs: list[tuple[str, os.stat_result]] | None) -> None:
+        if dirs is not None:
+            from annosync.sync.index import stat_of  # the seam tests replace
+
+            dirs.append((prefix, stat_of(directory)))
         with os.scandir(directory) as it:
             entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         out += [prefix + n[:-5] for n, d in entries
                 if not d and n.endswith(".json") and not n.startswith(".")]
         for name in sorted(n for n, d in entries if d and not n.startswith(".")):
-            self._scan(os.path.join(directory, name), f"{prefix}{name}/", out)
+            self._scan(os.path.join(directory, name), f"{prefix}{name}/", out, dirs)
 
     def _walk(self, directory: Path, prefix: str) -> Iterator[str]:
         with os.scandir(directory) as it:

@@ -27,6 +27,10 @@ trusted. The rules that keep them safe:
   one fixed-size binary row per key (index) or the digests (memo). Loading one of 100k files
   costs a checksum and a split, not the parse of 10 MB of JSON; rows are decoded when asked
   for. Files of format 1 (JSON) still load and are rewritten in format 2 on the next save;
+* a plan compares all its files at once (``LabelIndex.survey``, as ``git status`` does): one
+  ``stat`` per file and the comparison with the rows (same four fields, racy flag) made by
+  C-level ``map`` over stats and rows, no Python call per file; the files it cannot vouch for
+  go through the same one-by-one rules as above;
 * a run's clean memo is keyed by the exact bytes of the run record and by the plan's options:
   any apply (which rewrites the record) or different options invalidate it as a whole, and an
   entry holds the content digest of the file it vouches for.
@@ -54,6 +58,8 @@ from annosync.errors import StateError
 
 CACHE_DIR = "cache"
 INDEX_FILE = "index.json"
+#: the keys found in ``labels/``, with the stats of its directories (``listed_keys``)
+LISTING_FILE = "listing"
 #: 1: JSON bodies (still read); 2: keys and binary rows / digests (written)
 INDEX_FORMAT = 2
 #: one index row: size, mtime_ns, ctime_ns, inode, content digest (16 bytes), missing ids, racy
@@ -423,13 +429,7 @@ class LabelIndex:
         process clock if the cache cannot be written). Taken before the files are read, so it
         errs on the side of "racy"."""
         if self._now is None:
-            probe = self.path.parent / ".clock"
-            try:
-                probe.parent.mkdir(parents=True, exist_ok=True)
-                probe.write_bytes(b"")
-                self._now = stat_of(probe).st_mtime_ns
-            except OSError:
-                self._now = time.time_ns()
+            self._now = fs_now(self.path.parent)
         return self._now
 
     def save(self) -> None:
@@ -464,6 +464,71 @@ class LabelIndex:
                   "keys": len(names)}
         with contextlib.suppress(OSError):
             _save(self.path, header, names + b"".join(rows))
+
+
+def fs_now(folder: Path) -> int:
+    """The file system's "now": the mtime of a probe file written in ``folder`` (the process
+    clock if it cannot be written)."""
+    probe = folder / ".clock"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        return stat_of(probe).st_mtime_ns
+    except OSError:
+        return time.time_ns()
+
+
+def _dir_sig(st: Any) -> list[int]:
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def listed_keys(folder: DatasetFolder) -> list[str]:
+    """``folder.unsorted_keys()``, from a cache while no directory of ``labels/`` changed.
+
+    A directory's mtime and ctime move whenever an entry is added to it, removed or renamed
+    (a file's content does not matter here), so the listing is kept with the stat of every
+    directory scanned, taken before its scan, and used again while each still matches
+    (``(mtime_ns, ctime_ns, inode)``; a new subdirectory changes its parent). The racy rule of
+    the index applies: the listing is saved only if every directory changed more than
+    ``RACY_NS`` before the file system's "now", so a change within the same timestamp tick
+    cannot hide behind an equal mtime. Missing, torn or foreign: scanned again."""
+    path = cache_dir(folder.state_dir) / LISTING_FILE
+    loaded = _load(path, "label-listing")
+    if loaded is not None:
+        header, body = loaded
+        dirs = header.get("dirs")
+        if (header.get("root") == str(folder.root) and isinstance(dirs, list) and dirs
+                and _dirs_unchanged(folder, dirs)):
+            split = _split_keys(header, body, 0)
+            if split is not None and not split[1]:
+                return split[0]
+    seen: list[tuple[str, os.stat_result]] = []
+    keys = folder.unsorted_keys(seen)
+    if not seen:
+        return keys
+    now = fs_now(path.parent)
+    if all(max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < now for _, st in seen):
+        with contextlib.suppress(OSError, UnicodeEncodeError):
+            names = "\0".join(keys).encode("utf-8")
+            header = {"kind": "label-listing", "root": str(folder.root), "count": len(keys),
+                      "keys": len(names), "dirs": [[rel, *_dir_sig(st)] for rel, st in seen]}
+            _save(path, header, names)
+    return keys
+
+
+def _dirs_unchanged(folder: DatasetFolder, dirs: list[Any]) -> bool:
+    labels = str(folder.labels_dir)
+    for item in dirs:
+        if not isinstance(item, list) or len(item) != 4 or not isinstance(item[0], str):
+            return False
+        rel = item[0]
+        try:
+            st = stat_of(os.path.join(labels, rel) if rel else labels)
+        except OSError:
+            return False
+        if _dir_sig(st) != item[1:]:
+            return False
+    return True
 
 
 def _stat_or_none(stat: Any, path: str) -> Any:

@@ -223,7 +223,7 @@ class RunSession:
         if self._selection is None and (sel.keys is None and not sel.where and not sel.sort_by
                                         and not sel.skip and sel.limit is None):
             if self._listing is None:
-                self._listing = self.folder.unsorted_keys()
+                self._listing = index_mod.listed_keys(self.folder)
             found = unrecorded(self._listing, sel, recorded)
             if found is not None:
                 return found

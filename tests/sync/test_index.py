@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annosync.dataset.folder import DatasetFolder
@@ -404,3 +404,93 @@ def test_survey_never_vouches_for_a_racy_row(tmp_path: Path,
     idx.pin()
     assert idx.survey(["a"]) == {}
     assert idx.digests(["a"]) == [content_digest(label_bytes(2, width=4))]
+
+
+LISTING_PATHS = ("a", "b", "d/e", "d/f", "d/g/h", ".x/i", "j.json/k")
+
+listing_ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("remove"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("rename"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("rmdir"), st.sampled_from(["d/g", "d", ".x", "j.json"])),
+    st.tuples(st.just("edit"), st.sampled_from(LISTING_PATHS)),
+    st.tuples(st.just("wait"), st.just("")),
+    st.tuples(st.just("list"), st.just("")),
+), min_size=1, max_size=25)
+
+
+def _listing_op(folder: DatasetFolder, op: tuple[str, str]) -> None:
+    import shutil
+
+    kind, rel = op
+    path = folder.labels_dir / f"{rel}.json"
+    if kind == "add":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"{}")
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            pass
+    elif kind == "remove" and path.is_file():
+        path.unlink()
+    elif kind == "rename" and path.is_file():
+        os.replace(path, path.with_name("renamed-" + path.name))
+    elif kind == "rmdir":
+        shutil.rmtree(folder.labels_dir / rel, ignore_errors=True)
+    elif kind == "edit" and path.is_file():
+        path.write_bytes(b'{"tags": []}')  # content only: the listing stays valid
+    elif kind == "wait":  # older than the racy window: the next listing can be cached
+        time.sleep(0.03)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=listing_ops)
+@example(steps=[("add", "d/e"), ("wait", ""), ("list", ""), ("add", "d/f"), ("list", "")])
+@example(steps=[("add", "d/g/h"), ("wait", ""), ("list", ""), ("rmdir", "d/g"), ("list", "")])
+def test_cached_listing_equals_a_scan(tmp_path_factory: pytest.TempPathFactory,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      steps: list[tuple[str, str]]) -> None:
+    """``listed_keys`` (the listing cached with the directories' stats) gives the keys a scan
+    gives, after any files and directories added, removed or renamed, hidden ones, and
+    directories named like label files; a short racy window so the cache is used."""
+    monkeypatch.setattr(index_mod, "RACY_NS", 20_000_000)
+    folder = DatasetFolder.init(tmp_path_factory.mktemp("ds"))
+    used = 0
+    for step in steps:
+        if step[0] == "list":
+            before = (folder.state_dir / "cache" / index_mod.LISTING_FILE).exists()
+            assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+            used += before
+        else:
+            _listing_op(folder, step)
+    assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+    time.sleep(0.03)
+    index_mod.listed_keys(folder)
+    assert sorted(index_mod.listed_keys(folder)) == sorted(folder.unsorted_keys())
+
+
+def test_listing_is_cached_only_when_old_enough(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a one-second clock a file added in the tick of the listing could leave the
+    directory's mtime as it was: such a listing is not cached; an older one is, and is used
+    (no scan) until a directory changes."""
+    monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    monkeypatch.setattr(index_mod, "RACY_NS", 500_000_000)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    while time.time_ns() % 1_000_000_000 > 600_000_000:  # room left in this second
+        time.sleep(0.05)
+    (folder.labels_dir / "a.json").write_bytes(b"{}")
+    listing = folder.state_dir / "cache" / index_mod.LISTING_FILE
+    assert index_mod.listed_keys(folder) == ["a"]
+    assert not listing.exists()  # racy: not cached
+    (folder.labels_dir / "b.json").write_bytes(b"{}")  # same second: same coarse mtime
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"]
+    time.sleep(1.1)  # the directory is now older than the racy window
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"] and listing.exists()
+    scans: list[int] = []
+    real = DatasetFolder.unsorted_keys
+    monkeypatch.setattr(DatasetFolder, "unsorted_keys",
+                        lambda self, dirs=None: scans.append(1) or real(self, dirs))
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"] and scans == []
+    (folder.labels_dir / "sub").mkdir()  # a later tick: labels/ has a new mtime
+    (folder.labels_dir / "sub" / "c.json").write_bytes(b"{}")
+    assert sorted(index_mod.listed_keys(folder)) == ["a", "b", "sub/c"] and scans == [1]
