@@ -68,7 +68,9 @@ def iter_pages(
         if not nxt:
             return
         if not isinstance(nxt, str):
-            raise CvatProtocolError(f"expected a link or null as 'next' from {path}", path=path)
+            raise CvatProtocolError(
+                f"expected the next page of {path} as a URL, got {type(nxt).__name__}", path=path
+            )
         if max_pages is None:
             count = body.get("count")
             size = max(1, len(body["results"]) or page_size)

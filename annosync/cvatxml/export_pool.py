@@ -7,13 +7,17 @@ What a worker cannot render (``None``) the parent does the general way, in its p
 ``2 * jobs`` batches are in flight, so memory stays flat whatever the size of the dataset.
 
 Workers are forked (they share the parent's imports and start in milliseconds); where ``fork``
-is not available, or the export is small, everything runs in the calling process.
+is not available, or the export is small, everything runs in the calling process. A worker that
+gives no answer for ``STALL`` seconds (a fork can inherit a lock another thread held, and wait on
+it forever) is given up: the pool is terminated and the calling process renders the rest, so the
+output is the same and the export never hangs.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -33,8 +37,33 @@ Done = tuple[str, bytes, int, int] | None
 BATCH = 64
 #: fewer samples than this: not worth starting processes
 MIN_PARALLEL = 1000
+#: seconds without the next batch from the workers after which this process renders the rest
+#: itself (a batch of label files takes milliseconds; a worker this late is stuck)
+STALL = 60.0
 
 _frames: FastFrames | None = None
+#: > 0 while this module's pool forks its workers (see ``_worker_signals``)
+_forking = 0
+
+
+def _worker_signals() -> None:
+    """In a worker, at once after the fork: die on SIGTERM, leave Ctrl-C to the parent.
+
+    A forked process inherits its parent's signal handlers. The CLI's SIGTERM handler raises
+    in Python, so a worker the pool terminates would run an exception, a traceback and stream
+    flushes instead of dying, and can block there on a lock that another thread of the parent
+    held at the fork: the pool's ``terminate()`` then waits for it for ever (seen in the test
+    suite). The parent stops the pool on Ctrl-C itself."""
+    if _forking:
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # pragma: no cover - not the main thread of the child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker_signals)
 
 
 def default_jobs() -> int:
@@ -90,17 +119,38 @@ def rendered(jobs: Iterable[Job], *, workers: int, fields: set[str] | None, labe
         for batch in batches:
             yield from _spread(render(frames, batch))
         return
+    global _forking
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_init, initargs=(fields, label_ids, numbers)) as pool:
-        pending: deque[Any] = deque()
+    _forking += 1
+    try:
+        pool = ctx.Pool(workers, initializer=_init, initargs=(fields, label_ids, numbers))
+    finally:
+        _forking -= 1
+    with pool:
+        pending: deque[tuple[list[Job], Any]] = deque()
         for batch in islice(batches, 2 * workers):
-            pending.append(pool.apply_async(_work, (batch,)))
+            pending.append((batch, pool.apply_async(_work, (batch,))))
         while pending:
-            result = pending.popleft().get()
+            batch, waiting = pending[0]
+            try:
+                result = waiting.get(STALL)
+            except multiprocessing.TimeoutError:
+                break  # a worker is stuck: this process does the rest, in order
+            pending.popleft()
             nxt = next(batches, None)
             if nxt is not None:
-                pending.append(pool.apply_async(_work, (nxt,)))
+                pending.append((nxt, pool.apply_async(_work, (nxt,))))
             yield from _spread(result)
+        if not pending:
+            return
+    # Here only when a worker gave no answer for STALL seconds (the pool is terminated by
+    # now). A process forked while another thread held a lock (the caller's threads: a web
+    # app, a test runner's servers) can wait on it forever; the export must not.
+    frames = FastFrames(fields, label_ids, number_formatter(numbers))
+    for batch, _ in pending:
+        yield from _spread(render(frames, batch))
+    for batch in batches:
+        yield from _spread(render(frames, batch))
 
 
 def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:

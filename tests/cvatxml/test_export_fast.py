@@ -401,6 +401,72 @@ def test_workers_stop_at_the_first_bad_file(tmp_path: Path,
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".two.xml")]
 
 
+@pytest.mark.timeout(120)
+def test_a_stuck_worker_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that never answers (a fork can inherit a lock another thread held) does not
+    hang the export: after ``STALL`` seconds the pool is terminated and this process renders
+    the rest; the file is the one process's, byte for byte."""
+    import os
+    import time
+
+    from annosync.cvatxml import export_pool
+
+    monkeypatch.setattr(export_pool, "MIN_PARALLEL", 0)
+    monkeypatch.setattr(export_pool, "BATCH", 2)
+    monkeypatch.setattr(export_pool, "STALL", 1.0)
+    parent, real = os.getpid(), export_pool.render
+
+    def stuck(frames: Any, batch: list[Any]) -> Any:  # in a worker: for ever on s7.json
+        if os.getpid() != parent and any(j and j[0].endswith("s7.json") for j in batch):
+            time.sleep(3600)
+        return real(frames, batch)
+
+    monkeypatch.setattr(export_pool, "render", stuck)
+    root = _dataset(tmp_path, _plain_files(20))
+    general = _outcome(root, tmp_path / "general.xml", False, {"jobs": 1})
+    two = _outcome(root, tmp_path / "two.xml", True, {"jobs": 2})  # hangs without STALL
+    assert two == general and two[0] == "ok"
+
+
+@pytest.mark.timeout(120)
+def test_workers_die_on_sigterm_whatever_the_parent_handles(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are forked from a process whose SIGTERM handler raises in Python (the CLI's,
+    left installed by any in-process CLI call): they must not inherit it, or the pool's
+    terminate() can wait for ever on a worker running cleanup code (a hang seen in the
+    suite). Each worker reports the SIGTERM and SIGINT actions it runs with."""
+    import os
+    import signal
+
+    from annosync.cli.main import _terminate
+    from annosync.cvatxml import export_pool
+
+    monkeypatch.setattr(export_pool, "MIN_PARALLEL", 0)
+    monkeypatch.setattr(export_pool, "BATCH", 2)
+    parent, real = os.getpid(), export_pool.render
+    seen = tmp_path / "seen"
+    seen.mkdir()
+
+    def spy(frames: Any, batch: list[Any]) -> Any:
+        if os.getpid() != parent:
+            term, intr = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+            (seen / str(os.getpid())).write_text(
+                f"{term == signal.SIG_DFL} {intr == signal.SIG_IGN}")
+        return real(frames, batch)
+
+    monkeypatch.setattr(export_pool, "render", spy)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        root = _dataset(tmp_path, _plain_files(20))
+        general = _outcome(root, tmp_path / "general.xml", False, {"jobs": 1})
+        assert _outcome(root, tmp_path / "two.xml", True, {"jobs": 2}) == general
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    reports = [p.read_text() for p in seen.iterdir()]
+    assert reports and set(reports) == {"True True"}
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # the parent's are untouched
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())

@@ -304,6 +304,17 @@ def test_any_paginated_answer_is_walked_or_refused_cleanly(bodies: list[Any]) ->
     assert adapter.calls <= len(bodies) + 1  # never loops past what the server sent
 
 
+@pytest.mark.parametrize("nxt", [[None], 1.0, {"page": 2}, True])
+def test_a_next_page_that_is_not_a_url_is_refused(nxt: Any) -> None:
+    """Found by the test above: ``next`` holding a list or a number was a TypeError."""
+    page = {"count": 10, "next": "https://cvat.example.com/api/tasks?page=2", "previous": None,
+            "results": [{"id": 1}]}
+    adapter = Scripted([page, {**page, "next": nxt}])
+    transport = Transport("https://cvat.example.com", adapter=adapter, retry=0)
+    with pytest.raises(CvatError, match="next page of /api/tasks as a URL"):
+        list(iter_pages(transport, "/api/tasks"))
+
+
 @FUZZ
 @given(jobs=st.lists(st.fixed_dictionaries(
     {"id": st.integers(1, 10**18), "start_frame": st.integers(0, 10**9),
