@@ -86,7 +86,7 @@ class Changes:
         the sync."""
         deadline = time.monotonic() + interval
         changed = False
-        while not STOP.is_set():  # in slices: a swallowed SIGTERM is seen within 0.2 s
+        while not STOP.is_set():  # in slices: a swallowed SIGTERM or Ctrl-C is seen within 0.2 s
             changed = self.event.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
             if changed or time.monotonic() >= deadline:
                 break
@@ -127,13 +127,15 @@ def cycle(sources: tuple[Path, ...], common: Common, out: Output,
         execute(out, engine, plan, commit)
 
 
-#: set by SIGTERM: the interrupt the handler raises can be swallowed (Python ignores
-#: exceptions raised while an object's ``__del__`` runs), so the loop checks this too
+#: set by SIGTERM and Ctrl-C: the interrupt the handler raises can be swallowed (Python
+#: ignores exceptions raised while an object's ``__del__`` runs, e.g. in a collection after a
+#: cycle), so the loop checks this too; without it a lost Ctrl-C left watch waiting for the
+#: next poll (an hour with ``--interval 3600``)
 STOP = threading.Event()
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM stops watch the way Ctrl-C does (the lock and the observer are released)."""
+    """SIGTERM and Ctrl-C stop watch the same way (the lock and the observer are released)."""
     STOP.set()
     raise KeyboardInterrupt
 
@@ -182,6 +184,7 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
     main_thread = threading.current_thread() is threading.main_thread()
     STOP.clear()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _terminate) if main_thread else None
     observer: Any = None
     hooks: WebhookMode | None = None
     try:
@@ -239,6 +242,8 @@ def command(sources: tuple[Path, ...], interval: float, debounce: float, once: b
             hooks.stop()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
+        STOP.clear()  # a process (the API, tests) may watch again
         if observer is not None:
             observer.stop()
             if observer.is_alive():

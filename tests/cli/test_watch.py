@@ -7,6 +7,7 @@ per-cycle line reaches a log at once when stdout is not a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -140,3 +141,31 @@ def test_watch_keeps_syncing_while_files_are_read_and_stops_cleanly_on_sigterm(
     assert not (state / OWNER_FILE).exists()
     with dataset_lock(state, timeout=0):  # released: taken at once
         pass
+
+
+@pytest.mark.timeout(120)
+def test_a_swallowed_ctrl_c_still_stops_watch(ws: Workspace,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C raises KeyboardInterrupt, which Python drops when it lands in a ``__del__``
+    (a collection after a cycle): watch must stop anyway, not wait for its next poll (an hour
+    here). The first wait delivers SIGINT's handler as it would run, and swallows what it
+    raises, as Python would."""
+    from annosync.cli import cmd_watch
+
+    ws.manifest()
+    assert ws.invoke("sync").exit_code == 0
+    real = cmd_watch.Changes.wait
+
+    def wait(self: Changes, *args: object, **kwargs: object) -> bool:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        with contextlib.suppress(KeyboardInterrupt):  # lost, as in a __del__
+            handler(signal.SIGINT, None)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cmd_watch.Changes, "wait", wait)
+    before = signal.getsignal(signal.SIGINT)
+    result = ws.invoke("watch", "--interval", "3600", "--debounce", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "Stopped watching." in result.output
+    assert signal.getsignal(signal.SIGINT) is before  # given back
