@@ -263,6 +263,13 @@ def iter_select(
         yield key
 
 
+def by_names_only(selection: SampleSelection) -> bool:
+    """The selection depends on key names alone (include/exclude globs): no explicit
+    ``keys``, ``where``, ``sort_by``, ``skip`` or ``limit``."""
+    return (selection.keys is None and not selection.where and not selection.sort_by
+            and not selection.skip and selection.limit is None)
+
+
 def unrecorded(keys: list[str], selection: SampleSelection,
                recorded: Collection[str]) -> list[str] | None:
     """What ``iter_select`` yields and ``recorded`` does not hold, in the same order, from
@@ -271,8 +278,7 @@ def unrecorded(keys: list[str], selection: SampleSelection,
     and set operations, and only the keys left are sorted. None when the selection needs
     more than key names (explicit ``keys``, ``where``, ``sort_by``, ``skip`` or ``limit``:
     there, ``iter_select``)."""
-    if (selection.keys is not None or selection.where or selection.sort_by or selection.skip
-            or selection.limit is not None):
+    if not by_names_only(selection):
         return None
     found: set[str] = set()
     if not selection.include or ("**" in selection.include and "\n" not in "\0".join(keys)):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from annosync.dataset.folder import DatasetFolder, parse_sample
 from annosync.errors import InputError, StateError
 from annosync.manifest.load import LoadedManifest
-from annosync.manifest.select import Selection, iter_select, unrecorded
+from annosync.manifest.select import Selection, by_names_only, iter_select, unrecorded
 from annosync.model.manifest import Manifest
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
@@ -220,8 +220,7 @@ class RunSession:
         on key names alone, found from one unsorted scan of the folder with set operations
         (``select.unrecorded``), without ordering and matching every key in Python."""
         sel = self.manifest.samples
-        if self._selection is None and (sel.keys is None and not sel.where and not sel.sort_by
-                                        and not sel.skip and sel.limit is None):
+        if self._selection is None and by_names_only(sel):
             if self._listing is None:
                 self._listing = index_mod.listed_keys(self.folder)
             found = unrecorded(self._listing, sel, recorded)
