@@ -20,7 +20,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from pydantic_core import from_json
@@ -115,9 +115,7 @@ def rendered(jobs: Iterable[Job], *, workers: int, fields: set[str] | None, labe
     else this process."""
     batches = _batches(iter(jobs))
     if workers <= 1 or size < MIN_PARALLEL or "fork" not in multiprocessing.get_all_start_methods():
-        frames = FastFrames(fields, label_ids, number_formatter(numbers))
-        for batch in batches:
-            yield from _spread(render(frames, batch))
+        yield from _here(batches, fields, label_ids, numbers)
         return
     global _forking
     ctx = multiprocessing.get_context("fork")
@@ -146,9 +144,13 @@ def rendered(jobs: Iterable[Job], *, workers: int, fields: set[str] | None, labe
     # Here only when a worker gave no answer for STALL seconds (the pool is terminated by
     # now). A process forked while another thread held a lock (the caller's threads: a web
     # app, a test runner's servers) can wait on it forever; the export must not.
+    yield from _here(chain((batch for batch, _ in pending), batches), fields, label_ids, numbers)
+
+
+def _here(batches: Iterable[list[Job]], fields: set[str] | None, label_ids: bool,
+          numbers: NumberStyle) -> Iterator[tuple[Done, list[Note]]]:
+    """The batches rendered in this process, in order."""
     frames = FastFrames(fields, label_ids, number_formatter(numbers))
-    for batch, _ in pending:
-        yield from _spread(render(frames, batch))
     for batch in batches:
         yield from _spread(render(frames, batch))
 
