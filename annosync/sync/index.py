@@ -76,6 +76,19 @@ _ROW_MISSING = operator.itemgetter(5)
 _ROW_RACY = operator.itemgetter(6)
 #: files a survey stats and compares at a time (the stats of one chunk are held at once)
 SURVEY_CHUNK = 4096
+#: a stat packed as the first fields of a row (the rest zero), for the comparison in bulk
+_STAT_ROW = struct.Struct("<QqqQ21x")
+#: a row's digest and count of labels lacking ids, unpacked in bulk (``iter_unpack``)
+_ROW_TAIL = struct.Struct("<32x16sIx")
+#: which bytes of a row the bulk comparison looks at: the stat's four fields and the racy flag
+_ROW_MASK = b"\xff" * 32 + b"\0" * 20 + b"\xff"
+_ST_SIZE = operator.attrgetter("st_size")
+_ST_MTIME = operator.attrgetter("st_mtime_ns")
+_ST_CTIME = operator.attrgetter("st_ctime_ns")
+_ST_INO = operator.attrgetter("st_ino")
+_NONZERO = re.compile(rb"[^\0]+")
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 #: a row no stat matches (a key the index does not hold): racy, so never vouched for
 _NO_ROW = (0, -1, -1, 0, b"", 0, 1)
 _ABSENT_ROW = ROW.pack(*_NO_ROW)
@@ -187,7 +200,10 @@ class LabelIndex:
         self.folder = folder
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
-        self._pos: dict[str, int] = {}
+        #: the loaded keys, in the order of their rows (``_pos`` is built from them when first
+        #: asked for: a plan whose keys come in this very order never needs it)
+        self._keys: list[str] = []
+        self._positions: dict[str, int] | None = {}
         #: the loaded rows, then one row no stat matches (``survey`` points absent keys at it)
         self._rows = _ABSENT_ROW
         self._dirty = False
@@ -217,7 +233,15 @@ class LabelIndex:
         if split is not None:
             keys, rows = split
             self._rows = rows + _ABSENT_ROW
-            self._pos = dict(zip(keys, range(len(keys)), strict=True))
+            self._keys, self._positions = keys, None
+
+    @property
+    def _pos(self) -> dict[str, int]:
+        """Row number of each loaded key."""
+        pos = self._positions
+        if pos is None:
+            pos = self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
+        return pos
 
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
@@ -287,10 +311,15 @@ class LabelIndex:
             for key in keys:
                 self._path(key)  # raises, naming the first invalid key
         with self._lock:
-            buf, pos, absent, own = self._rows, self._pos, len(self._pos), self._entries
+            buf, own = self._rows, self._entries
+            # the keys in the order of the loaded rows (a plan's keys usually are): the rows
+            # of a chunk are then one slice of the buffer, compared with the stats at once
+            aligned = keys == self._keys
+            pos = None if aligned else self._pos
         prefix = self._labels + os.sep
         # os.stat itself unless a test replaced the seam (a Python call less per file)
         stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
+        absent = len(self._keys)
         found: dict[str, str] = {}
         lack: dict[str, int] = {}
         pinned = self._pinned
@@ -299,21 +328,39 @@ class LabelIndex:
             paths = [prefix + key + ".json" for key in part]
             try:
                 stats: list[Any] = list(map(stat, paths))
-                sigs = list(map(_STAT_SIG, stats))
             except OSError:  # a file is gone (or unreadable): one by one, None for those
                 stats = [_stat_or_none(stat, p) for p in paths]
-                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats]
-            offsets = map(operator.mul, map(pos.get, part, repeat(absent)), repeat(size))
-            rows = list(map(ROW.unpack_from, repeat(buf), offsets))
-            ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
-                          map(operator.not_, map(_ROW_RACY, rows))))
-            if own:  # entries made by this process supersede the loaded rows: one by one
+            ok: bool | list[bool] | None = None
+            if aligned and None not in stats:  # the whole chunk compared at once
+                ok = _compare_slice(stats, buf, start)
+                if ok is True and own and not own.isdisjoint(part):
+                    ok = [True] * len(part)
+            if ok is None:  # row by row (still C-level ``map``s)
+                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats] \
+                    if None in stats else list(map(_STAT_SIG, stats))
+                at: Any = range(start, start + len(part)) if pos is None else \
+                    map(pos.get, part, repeat(absent))
+                rows = list(map(ROW.unpack_from, repeat(buf), map(operator.mul, at, repeat(size))))
+                ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
+                              map(operator.not_, map(_ROW_RACY, rows))))
+                tails: list[Any] = [(r[4], r[5]) for r in compress(rows, ok)]
+            elif ok is not True:
+                tails = list(compress(_ROW_TAIL.iter_unpack(
+                    buf[start * size:(start + len(part)) * size]), ok))
+            if ok is not True and own:  # entries made by this process supersede the loaded
+                keep = [k not in own for k in compress(part, ok)]  # rows: one by one
                 ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
-            good = list(compress(part, ok))
-            good_rows = list(compress(rows, ok))
-            found.update(zip(good, map(bytes.hex, map(_ROW_SHA, good_rows)), strict=True))
-            missing = list(map(_ROW_MISSING, good_rows))
+                tails = list(compress(tails, keep))
+            if ok is True:  # every row of the slice vouched for
+                good = part
+                tails = list(_ROW_TAIL.iter_unpack(buf[start * size:(start + len(part)) * size]))
+            else:
+                good = list(compress(part, ok))
+            missing = list(map(_SECOND, tails))
+            found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
+            if ok is True:
+                continue
             if pinned is not None:
                 bad = map(operator.not_, ok)
                 with self._lock:
@@ -529,6 +576,38 @@ def _dirs_unchanged(folder: DatasetFolder, dirs: list[Any]) -> bool:
         if _dir_sig(st) != item[1:]:
             return False
     return True
+
+
+#: the mask of ``n`` rows (``_ROW_MASK`` repeated), as an integer, by ``n``
+_MASKS: dict[int, int] = {}
+
+
+def _compare_slice(stats: list[Any], buf: bytes, start: int) -> bool | list[bool] | None:
+    """Whether each of ``stats`` matches the row of the same rank from row ``start`` on
+    (size, mtime_ns, ctime_ns and inode equal, racy flag clear): the stats packed as rows,
+    then one XOR of the two byte strings as integers, masked to those fields; only a
+    chunk with a difference is looked at row by row. True when every row matches; None
+    when a stat does not pack (out of a row's range: compared the usual way)."""
+    n, width = len(stats), ROW.size
+    try:
+        packed = b"".join(map(_STAT_ROW.pack, map(_ST_SIZE, stats), map(_ST_MTIME, stats),
+                              map(_ST_CTIME, stats), map(_ST_INO, stats)))
+    except struct.error:
+        return None
+    rows = buf[start * width:(start + n) * width]
+    if len(rows) != len(packed):
+        return None
+    mask = _MASKS.get(n)
+    if mask is None:
+        mask = _MASKS[n] = int.from_bytes(_ROW_MASK * n, "little")
+    diff = (int.from_bytes(packed, "little") ^ int.from_bytes(rows, "little")) & mask
+    if not diff:
+        return True
+    ok = [True] * n
+    for run in _NONZERO.finditer(diff.to_bytes(len(packed), "little")):
+        for row in range(run.start() // width, (run.end() - 1) // width + 1):
+            ok[row] = False
+    return ok
 
 
 def _stat_or_none(stat: Any, path: str) -> Any:
