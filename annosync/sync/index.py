@@ -333,7 +333,7 @@ class LabelIndex:
             ok: bool | list[bool] | None = None
             if aligned and None not in stats:  # the whole chunk compared at once
                 ok = _compare_slice(stats, buf, start)
-                if ok is True and own and not own.isdisjoint(part):
+                if ok is True and own and not own.keys().isdisjoint(part):
                     ok = [True] * len(part)
             if ok is None:  # row by row (still C-level ``map``s)
                 sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats] \

@@ -416,9 +416,11 @@ def test_survey_in_row_order_equals_the_rules_file_by_file(
         if kind in ("save", "reload", "tear"):
             idx.save()
             idx = LabelIndex(folder)
-        elif kind == "look":  # an entry made by this process supersedes its loaded row
-            if (folder.labels_dir / f"{step[1]}.json").exists():
-                idx.entry(step[1])
+        elif kind == "look":  # read as a plan reads a file (``read_indexed``): an entry
+            path = folder.labels_dir / f"{step[1]}.json"  # made by this process supersedes
+            if path.exists():  # its loaded row, even one its stat matches
+                st_ = index_mod.stat_of(path)
+                idx.record(step[1], path.read_bytes(), st_)
         else:
             apply_op(folder, step)
     keys = list(idx._keys)
