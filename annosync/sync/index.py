@@ -48,7 +48,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,10 @@ _NO_SIG = (-2, -2, -2, -2)
 #: or ``..`` segment, a leading ``/``, a backslash or NUL); a match only means "check one
 #: by one", so a key holding a newline cannot make an invalid key pass
 _INVALID_KEY = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\0", re.MULTILINE)
+
+
+#: what ``CleanMemo.doubtful`` compares a memo entry with for a file the index does not vouch for
+_UNVOUCHED = object()
 
 
 def cache_dir(state_dir: Path) -> Path:
@@ -383,7 +387,8 @@ class LabelIndex:
         pinned = self._pinned
         if pinned is not None:
             vouched = self._vouched
-            rest = [k for k in keys if k not in vouched and k not in pinned]
+            rest = list(filterfalse(pinned.__contains__,
+                                    filterfalse(vouched.__contains__, keys)))
             if rest:
                 self.survey(rest)
             lack = self._lacking
@@ -639,7 +644,10 @@ class CleanMemo:
     def __init__(self, state_dir: Path, anno_key: str, context: str) -> None:
         self.path = cache_dir(state_dir) / f"clean-{anno_key}.json"
         self.context = context
-        self._clean: dict[str, str] = {}
+        self._clean_map: dict[str, str] | None = {}
+        #: the keys and digests as loaded, in the file's order (``_clean`` is built from them
+        #: when first asked for; ``doubtful`` compares a plan's keys with them in bulk)
+        self._loaded: tuple[list[str], list[str]] | None = None
         self._dirty = False
         self._lock = threading.Lock()
         loaded = _load(self.path, "clean-memo")
@@ -665,7 +673,21 @@ class CleanMemo:
         except UnicodeDecodeError:
             return
         if len(shas) == len(keys):
-            self._clean = dict(zip(keys, shas, strict=True))
+            self._loaded, self._clean_map = (keys, shas), None
+
+    @property
+    def _clean(self) -> dict[str, str]:
+        """Key -> digest of the file content found clean."""
+        clean = self._clean_map
+        if clean is None:
+            assert self._loaded is not None
+            clean = self._clean_map = dict(zip(*self._loaded, strict=True))
+            self._loaded = None
+        return clean
+
+    @_clean.setter
+    def _clean(self, clean: dict[str, str]) -> None:
+        self._clean_map, self._loaded = clean, None
 
     @classmethod
     def fresh(cls, state_dir: Path, anno_key: str, context: str) -> CleanMemo:
@@ -686,9 +708,16 @@ class CleanMemo:
         index's, for the files it vouches for): not in ``shas``, or in the memo with another
         digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
         with self._lock:
+            # a key the index does not vouch for: a value no memo entry equals
+            loaded = self._loaded
+            if loaded is not None and loaded[0] == keys:  # the memo's own order: in bulk
+                now = list(map(shas.get, keys, repeat(_UNVOUCHED)))
+                if now == loaded[1]:
+                    return set()
+                return set(compress(keys, map(operator.ne, loaded[1], now)))
             memo = self._clean
             return set(compress(keys, map(operator.ne, map(memo.get, keys),
-                                          map(shas.get, keys, repeat("")))))
+                                          map(shas.get, keys, repeat(_UNVOUCHED)))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

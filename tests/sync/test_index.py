@@ -431,6 +431,41 @@ def test_survey_in_row_order_equals_the_rules_file_by_file(
         assert compared or not keys  # the bulk path was taken (a file gone: row by row)
 
 
+memo_keys = st.lists(st.sampled_from(["a", "b", "c", "d/e", "f"]), unique=True)
+digest = st.sampled_from(["0" * 32, "1" * 32, "2" * 32])
+
+
+@settings(max_examples=100, deadline=None)
+@given(memo=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f"]), digest),
+       shas=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f", "g"]), digest),
+       order=st.sampled_from(["memo", "sorted", "reversed", "subset"]),
+       marked=st.lists(st.tuples(st.sampled_from(["a", "b", "g"]), st.none() | digest),
+                       max_size=2))
+def test_memo_doubtful_equals_is_clean_key_by_key(
+        tmp_path_factory: pytest.TempPathFactory, memo: dict[str, str], shas: dict[str, str],
+        order: str, marked: list[tuple[str, str | None]]) -> None:
+    """``doubtful`` (in bulk; when the keys come in the memo's own order, one comparison of
+    the loaded digests with the index's) returns exactly the keys ``is_clean`` does not
+    vouch for with the index's digest, key by key: a key the index does not vouch for is
+    always doubtful, whatever the memo holds; entries marked since the load count."""
+    state = tmp_path_factory.mktemp("state")
+    saved = CleanMemo.fresh(state, "run", "ctx")
+    for key, sha in memo.items():
+        saved.mark(key, sha)
+    saved.save()
+    loaded = CleanMemo(state, "run", "ctx")
+    for key, sha in marked:
+        loaded.mark(key, sha)
+        memo = {**memo, key: sha} if sha is not None else \
+            {k: v for k, v in memo.items() if k != key}
+    keys = sorted(memo) if order in ("memo", "sorted") else sorted(shas, reverse=True) \
+        if order == "reversed" else sorted(memo)[::2]
+    expected = {k for k in keys if k not in shas or not loaded.is_clean(k, shas[k])}
+    assert expected == {k for k in keys if k not in shas or memo.get(k) != shas[k]}
+    again = CleanMemo(state, "run", "ctx") if not marked else loaded
+    assert again.doubtful(keys, shas) == expected
+
+
 def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk path does vouch (the property above is not vacuous): an unchanged file's
