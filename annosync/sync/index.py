@@ -80,6 +80,7 @@ SURVEY_CHUNK = 4096
 _STAT_ROW = struct.Struct("<QqqQ21x")
 #: a row's digest and count of labels lacking ids, unpacked in bulk (``iter_unpack``)
 _ROW_TAIL = struct.Struct("<32x16sIx")
+_ROW_SHA_ONLY = struct.Struct("<32x16s5x")
 #: which bytes of a row the bulk comparison looks at: the stat's four fields and the racy flag
 _ROW_MASK = b"\xff" * 32 + b"\0" * 20 + b"\xff"
 _ST_SIZE = operator.attrgetter("st_size")
@@ -356,15 +357,17 @@ class LabelIndex:
                 ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
                 tails = list(compress(tails, keep))
             if ok is True:  # every row of the slice vouched for
-                good = part
-                tails = list(_ROW_TAIL.iter_unpack(buf[start * size:(start + len(part)) * size]))
-            else:
-                good = list(compress(part, ok))
+                rows_of = buf[start * size:(start + len(part)) * size]
+                found.update(zip(part, map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(
+                    rows_of))), strict=True))
+                if _any_missing(rows_of):  # labels without ids in some file: which
+                    missing = list(map(_SECOND, _ROW_TAIL.iter_unpack(rows_of)))
+                    lack.update(compress(zip(part, missing, strict=True), missing))
+                continue
+            good = list(compress(part, ok))
             missing = list(map(_SECOND, tails))
             found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
-            if ok is True:
-                continue
             if pinned is not None:
                 bad = map(operator.not_, ok)
                 with self._lock:
@@ -613,6 +616,13 @@ def _compare_slice(stats: list[Any], buf: bytes, start: int) -> bool | list[bool
         for row in range(run.start() // width, (run.end() - 1) // width + 1):
             ok[row] = False
     return ok
+
+
+def _any_missing(rows: bytes) -> bool:
+    """Whether a row of ``rows`` counts labels without ids (its four count bytes, taken
+    column by column with strided slices, are not all zero)."""
+    width = ROW.size
+    return any(rows[at::width].count(0) * width != len(rows) for at in range(48, 52))
 
 
 def _stat_or_none(stat: Any, path: str) -> Any:
