@@ -47,6 +47,7 @@ import re
 import struct
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, filterfalse, repeat
 from pathlib import Path
@@ -195,6 +196,39 @@ def _packable(key: str) -> bool:
     return "\0" not in key
 
 
+class Vouched(Mapping[str, str]):
+    """What ``survey`` vouched for, when it compared keys given in the rows' order: the
+    digests (None where not vouched for) in the order of those keys, so that a caller with
+    the same keys (the memo's ``doubtful``, the fingerprint's ``digests``) takes them as a
+    list; asked by key, a dict is built once."""
+
+    def __init__(self, keys: list[str], shas: list[str | None]) -> None:
+        self._keys, self._shas = keys, shas
+        self._map: dict[str, str] | None = None
+
+    def aligned(self, keys: list[str]) -> list[str | None] | None:
+        """The digests (None: not vouched for) for ``keys``, if they are the keys surveyed."""
+        return self._shas if keys is self._keys or keys == self._keys else None
+
+    def as_dict(self) -> dict[str, str]:
+        """Key -> digest of the files vouched for (built once)."""
+        if self._map is None:
+            self._map = dict(compress(zip(self._keys, self._shas, strict=True), self._shas))
+        return self._map
+
+    def __getitem__(self, key: str) -> str:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.as_dict()
+
+
 class LabelIndex:
     """``(size, mtime_ns, ctime_ns, inode) -> content digest`` of every label file read.
 
@@ -221,6 +255,8 @@ class LabelIndex:
         self._pinned: dict[str, Entry | os.stat_result] | None = None
         #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
         self._vouched: dict[str, str] = {}
+        #: the first survey of the pin, when in the rows' order (``_vouched`` as a list)
+        self._aligned: Vouched | None = None
         self._lacking: dict[str, int] = {}
         loaded = _load(self.path, "label-index")
         if loaded is None:
@@ -293,14 +329,26 @@ class LabelIndex:
         if pinned is None:
             return None
         hit = pinned.get(key)
-        if hit is None and key in self._vouched:  # vouched for by ``survey``: the loaded row
-            with self._lock:
-                hit = self._get(key)
+        if hit is None:
+            with self._lock:  # vouched for by ``survey``: the loaded row
+                hit = self._get(key) if self._is_vouched(key) else None
             if hit is not None:
                 pinned[key] = hit
         return hit if type(hit) is Entry else None
 
-    def survey(self, keys: list[str], lacking: dict[str, int] | None = None) -> dict[str, str]:
+    def _is_vouched(self, key: str) -> bool:
+        """Whether ``survey`` vouched for ``key`` in this pin; call with the lock held."""
+        return key in self._vouched or (self._aligned is not None and key in self._aligned)
+
+    def _vouched_map(self) -> dict[str, str]:
+        """``_vouched`` as one dict (the aligned survey merged in); call with the lock held."""
+        if self._aligned is not None:
+            self._vouched.update(self._aligned.as_dict())
+            self._aligned = None
+        return self._vouched
+
+    def survey(self, keys: list[str], lacking: dict[str, int] | None = None
+               ) -> Mapping[str, str]:
         """``known`` for many keys at once, the way ``git status`` compares its index: one
         stat per file and the comparison with the loaded rows done in bulk (C-level ``map``
         over the stats and the rows, no Python call per file). Returns the digest of every
@@ -326,6 +374,7 @@ class LabelIndex:
         stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
         absent = len(self._keys)
         found: dict[str, str] = {}
+        listed: list[str | None] = []  # aligned: the digests in the keys' order (None: not)
         lack: dict[str, int] = {}
         pinned = self._pinned
         for start in range(0, len(keys), SURVEY_CHUNK):  # in chunks: memory stays flat
@@ -358,15 +407,24 @@ class LabelIndex:
                 tails = list(compress(tails, keep))
             if ok is True:  # every row of the slice vouched for
                 rows_of = buf[start * size:(start + len(part)) * size]
-                found.update(zip(part, map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(
-                    rows_of))), strict=True))
+                shas = map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(rows_of)))
+                if aligned:
+                    listed.extend(shas)
+                else:
+                    found.update(zip(part, shas, strict=True))
                 if _any_missing(rows_of):  # labels without ids in some file: which
                     missing = list(map(_SECOND, _ROW_TAIL.iter_unpack(rows_of)))
                     lack.update(compress(zip(part, missing, strict=True), missing))
                 continue
             good = list(compress(part, ok))
             missing = list(map(_SECOND, tails))
-            found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
+            if aligned:
+                chunk: list[str | None] = [None] * len(part)
+                for at_, tail in zip(compress(range(len(part)), ok), tails, strict=True):
+                    chunk[at_] = tail[0].hex()
+                listed.extend(chunk)
+            else:
+                found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
             if pinned is not None:
                 bad = map(operator.not_, ok)
@@ -375,11 +433,16 @@ class LabelIndex:
                                   if st is not None and k not in pinned)
         if lacking is not None:
             lacking.update(lack)
+        result: Mapping[str, str] = Vouched(keys, listed) if aligned else found
         if pinned is not None:
             with self._lock:
-                self._vouched.update(found)
+                if aligned and self._aligned is None and not self._vouched:
+                    self._aligned = result  # type: ignore[assignment]
+                else:
+                    self._vouched_map().update(
+                        result.as_dict() if isinstance(result, Vouched) else result)
                 self._lacking.update(lack)
-        return found
+        return result
 
     def digests(self, keys: list[str], lacking: dict[str, int] | None = None) -> list[str]:
         """The content digest of each of ``keys`` (``entry(key).sha``: a file is read and
@@ -388,16 +451,28 @@ class LabelIndex:
         stat they were judged by."""
         lack: dict[str, int] = {}
         pinned = self._pinned
+        out: list[Any] | None = None
         if pinned is not None:
-            vouched = self._vouched
-            rest = list(filterfalse(pinned.__contains__,
-                                    filterfalse(vouched.__contains__, keys)))
-            if rest:
-                self.survey(rest)
+            with self._lock:
+                aligned = self._aligned.aligned(keys) if self._aligned is not None else None
+                if aligned is not None:  # the keys the pin's survey compared: its list
+                    out = list(aligned)
+                else:
+                    vouched: Mapping[str, str] = self._vouched_map()
+            if out is None:
+                rest = list(filterfalse(pinned.__contains__,
+                                        filterfalse(vouched.__contains__, keys)))
+                if rest:
+                    self.survey(rest)
+                with self._lock:
+                    vouched = self._vouched_map()
             lack = self._lacking
         else:
             vouched = self.survey(keys, lack)
-        out: list[Any] = list(map(vouched.get, keys))
+            if isinstance(vouched, Vouched):
+                out = list(vouched.aligned(keys) or ())
+        if out is None:
+            out = list(map(vouched.get, keys))
         if None in out:
             for i, key in enumerate(keys):
                 if out[i] is None:
@@ -467,7 +542,7 @@ class LabelIndex:
         with self._lock:
             old = self._get(key)
             self._entries[key] = entry
-            self._vouched.pop(key, None)
+            self._vouched_map().pop(key, None)
             self._lacking.pop(key, None)
             if self._pinned is not None:  # the entry is judged again on its next use
                 self._pinned[key] = st
@@ -492,7 +567,7 @@ class LabelIndex:
         ends a ``pin``."""
         with self._lock:
             self._pinned = None
-            self._vouched, self._lacking = {}, {}
+            self._vouched, self._lacking, self._aligned = {}, {}, None
             if not self._dirty:
                 return
             keys = sorted(k for k in self._pos.keys() | self._entries.keys() if _packable(k))
