@@ -788,21 +788,25 @@ class CleanMemo:
     def is_clean(self, key: str, sha: str) -> bool:
         return self._clean.get(key) == sha
 
-    def doubtful(self, keys: list[str], shas: dict[str, str]) -> set[str]:
+    def doubtful(self, keys: list[str], shas: Mapping[str, str]) -> set[str]:
         """The keys of ``keys`` the memo cannot vouch for with the digests ``shas`` (the
         index's, for the files it vouches for): not in ``shas``, or in the memo with another
         digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
+        listed = shas.aligned(keys) if isinstance(shas, Vouched) else None
+        get = shas.as_dict().get if isinstance(shas, Vouched) else shas.get
         with self._lock:
-            # a key the index does not vouch for: a value no memo entry equals
+            # a key the index does not vouch for: a value no memo entry equals (None in
+            # ``survey``'s list, which no digest the memo holds equals either)
             loaded = self._loaded
             if loaded is not None and loaded[0] == keys:  # the memo's own order: in bulk
-                now = list(map(shas.get, keys, repeat(_UNVOUCHED)))
+                now = listed if listed is not None else \
+                    list(map(get, keys, repeat(_UNVOUCHED)))
                 if now == loaded[1]:
                     return set()
                 return set(compress(keys, map(operator.ne, loaded[1], now)))
             memo = self._clean
             return set(compress(keys, map(operator.ne, map(memo.get, keys),
-                                          map(shas.get, keys, repeat(_UNVOUCHED)))))
+                                          map(get, keys, repeat(_UNVOUCHED)))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

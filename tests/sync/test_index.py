@@ -464,6 +464,11 @@ def test_memo_doubtful_equals_is_clean_key_by_key(
     assert expected == {k for k in keys if k not in shas or memo.get(k) != shas[k]}
     again = CleanMemo(state, "run", "ctx") if not marked else loaded
     assert again.doubtful(keys, shas) == expected
+    # the index's digests as ``survey`` gives them for keys in its rows' order: a list
+    listed = index_mod.Vouched(keys, [shas.get(k) for k in keys])
+    assert dict(listed) == {k: shas[k] for k in keys if k in shas}
+    again = CleanMemo(state, "run", "ctx") if not marked else loaded
+    assert again.doubtful(keys, listed) == expected
 
 
 def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
