@@ -206,7 +206,7 @@ class Part:
 def _run(fn: Callable[[], Any], send: Any) -> None:
     try:
         value = fn()
-    except BaseException as exc:  # noqa: BLE001 - any failure: the caller reads it all again
+    except BaseException as exc:
         send.send((False, repr(exc)))
     else:
         send.send((True, value))

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_direct import _meta, boxes
 
 from annosync.cvatxml import import_ as imp
 from annosync.cvatxml import import_xml, split
@@ -24,7 +25,6 @@ from annosync.cvatxml.model import Attr, Image, Shape
 from annosync.cvatxml.reader import Document
 from annosync.cvatxml.writer import document_bytes
 from annosync.errors import InputError
-from test_direct import _meta, boxes
 
 NAMES = st.sampled_from(["a.jpg", "b.jpg", "a_2.jpg", "a.png", "sub/a.jpg", "c.jpg", "d.jpg"])
 
@@ -113,7 +113,7 @@ def test_a_collision_of_new_keys_or_kept_ids_reads_the_file_again(
     images[17].shapes[0].attributes.append(Attr("label_id", "5f1d7c9e0000000000000001"))
     images[3].shapes[1].attributes.append(Attr("label_id", "5f1d7c9e0000000000000001"))
     seen = _outcomes(monkeypatch)
-    (report, files), _ = _both(tmp_path, _write(tmp_path, images), monkeypatch,
+    (_report, files), _ = _both(tmp_path, _write(tmp_path, images), monkeypatch,
                                carried={"5f1d7c9e0000000000000001"})
     assert seen == [False]
     assert "labels/img_002_2.json" in files
