@@ -15,11 +15,11 @@ Why a module: this is what a sync tool exercises most. The rules are CVAT's:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from .context import Ctx
+from .copying import json_copy
 from .errors import ApiError, bad_request, html
 from .state import Job, Label, State, Task
 from .tracks import merge_data, slice_data
@@ -430,13 +430,13 @@ def save_into_job(state: State, job: Job, data: Obj) -> Obj:
     out: Obj = {"version": 0, "tags": [], "shapes": [], "tracks": []}
 
     for tag in data["tags"]:
-        item = copy.deepcopy(tag)
+        item = json_copy(tag)
         item["id"] = _fresh_id(state, "labeled_image", item.get("id"), used_tags)
         item["group"] = item.get("group") or 0
         job.tags.append(item)
         out["tags"].append(item)
 
-    shapes = [copy.deepcopy(s) for s in data["shapes"]]
+    shapes = [json_copy(s) for s in data["shapes"]]
     for shape in shapes:
         shape["id"] = _fresh_id(state, "labeled_shape", shape.get("id"), used_shapes)
         shape["group"] = shape.get("group") or 0
@@ -449,7 +449,7 @@ def save_into_job(state: State, job: Job, data: Obj) -> Obj:
         job.shapes.append(shape)
         out["shapes"].append(shape)
 
-    tracks = [copy.deepcopy(t) for t in data["tracks"]]
+    tracks = [json_copy(t) for t in data["tracks"]]
 
     def assign_track(track: Obj) -> None:
         track["id"] = _fresh_id(state, "labeled_track", track.get("id"), used_tracks)
@@ -682,7 +682,7 @@ def job_write(state: State, task: Task, job: Job, data: Obj, action: str | None)
         result = save_into_job(state, job, data)
     else:
         delete_from_job(job, data)
-        result = copy.deepcopy(data)
+        result = json_copy(data)
     state.touch_job(job)
     return result
 
@@ -706,7 +706,7 @@ def task_write(state: State, task: Task, data: Obj, action: str | None) -> Obj:
     overlap = task.overlap or 0
     for job, piece in pieces:
         result = job_write(state, task, job, piece, action)
-        merge_data(target, copy.deepcopy(result), job.start_frame, overlap)
+        merge_data(target, json_copy(result), job.start_frame, overlap)
     if not jobs:
         state.touch_task(task)
     return target

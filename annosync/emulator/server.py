@@ -169,7 +169,8 @@ def finalize(resp: Response, req: Request, request_id: str) -> tuple[int, list[t
     vary = ["Accept", "Origin"]
     if (len(body) >= 200 and "gzip" in accept_encoding.lower() and req.method != "HEAD"
             and resp.status not in (204, 304) and "content-encoding" not in names):
-        body = gzip.compress(body, mtime=0)
+        # Django's GZipMiddleware (django.utils.text.compress_string): level 6, not 9
+        body = gzip.compress(body, compresslevel=6, mtime=0)
         headers.append(("content-encoding", "gzip"))
         vary.insert(1, "Accept-Encoding")
     if "vary" not in names:

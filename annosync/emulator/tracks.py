@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .copying import json_copy
+
 Obj = dict[str, Any]
 
 # -- interpolation ---------------------------------------------------------------------------
@@ -307,8 +309,8 @@ def slice_data(data: Obj, start: int, stop: int) -> Obj:
             if piece["shapes"]:
                 tracks.append(piece)
     return {
-        "tags": [copy.deepcopy(t) for t in data.get("tags", []) if _inside(t, start, stop)],
-        "shapes": [copy.deepcopy(s) for s in data.get("shapes", []) if _inside(s, start, stop)],
+        "tags": [json_copy(t) for t in data.get("tags", []) if _inside(t, start, stop)],
+        "shapes": [json_copy(s) for s in data.get("shapes", []) if _inside(s, start, stop)],
         "tracks": tracks,
     }
 
