@@ -11,15 +11,18 @@ for an empty entry) but reading only their ``entry_points.txt``: ~1 ms. Only if 
 the group, and nothing else could (every entry of ``sys.path`` a folder or missing, no import
 finder of ``sys.meta_path`` other than the standard one that lists distributions), does it give
 pydantic a loader module whose ``get_plugins()`` returns no plugins: what pydantic's own loader
-returns then. Any doubt (a zip on ``sys.path``, an unreadable folder, another finder, a file
+returns then (through an import finder answering for that one module, so nothing of
+pydantic is loaded before pydantic itself asks). Any doubt (a zip on ``sys.path``, an unreadable folder, another finder, a file
 naming ``pydantic`` in any way, pydantic already asked) leaves pydantic's loader alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import types
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 LOADER = "pydantic.plugin._loader"
@@ -67,22 +70,40 @@ def _real(name: str) -> Any:
 
     if name.startswith("__"):  # what the import system asks of any module (``__path__``)
         raise AttributeError(name)
-    if sys.modules.get(LOADER) is _STUB:
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(FINDER)
+    if getattr(sys.modules.get(LOADER), "get_plugins", None) is _no_plugins:
         del sys.modules[LOADER]
     return getattr(importlib.import_module(LOADER), name)
 
 
-_STUB = types.ModuleType(LOADER, "annosync: no pydantic plugin installed (cli/pydantic_plugins.py)")
-_STUB.get_plugins = _no_plugins  # type: ignore[attr-defined]
-_STUB.__getattr__ = _real  # type: ignore[attr-defined]
+class _Stub:
+    """Makes pydantic's loader module, when pydantic imports it, one finding no plugins."""
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__doc__ = "annosync: no pydantic plugin installed (cli/pydantic_plugins.py)"
+        module.get_plugins = _no_plugins  # type: ignore[attr-defined]
+        module.__getattr__ = _real  # type: ignore[attr-defined]
+
+
+class _Finder:
+    """Answers for pydantic's loader module only (nothing is in ``sys.modules`` before
+    pydantic asks for it: ``annosync --help`` imports nothing of pydantic)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        return ModuleSpec(LOADER, _Stub()) if name == LOADER else None
+
+
+FINDER = _Finder()
 
 
 def skip_scan() -> bool:
-    """Give pydantic a loader that finds no plugins, when none can be installed; whether it
-    did. Nothing is imported from pydantic here."""
-    if LOADER in sys.modules:
+    """Have pydantic's loader find no plugins, when none can be installed; whether it did.
+    Nothing is imported from pydantic here."""
+    if LOADER in sys.modules or FINDER in sys.meta_path or plugins_possible():
         return False
-    if plugins_possible():
-        return False
-    sys.modules[LOADER] = _STUB
+    sys.meta_path.insert(0, FINDER)
     return True

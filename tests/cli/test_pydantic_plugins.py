@@ -122,14 +122,30 @@ def test_plugins_possible_errs_on_the_side_of_scanning(tmp_path: Path,
 
 def test_the_stub_answers_as_pydantic_does_without_plugins(monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    """No plugins from the stub; pydantic's loader with no plugin installed says the same;
-    any other name asked of the stub comes from pydantic's own loader."""
-    stub = pydantic_plugins._STUB
-    assert list(stub.get_plugins()) == []
+    """Through the finder, pydantic's loader module finds no plugins (what pydantic's own
+    loader says with none installed); any other name asked of it comes from pydantic's own
+    loader, and the finder then steps aside."""
+    import importlib
+
     monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")  # the real loader, no scan
     monkeypatch.delitem(sys.modules, pydantic_plugins.LOADER, raising=False)
-    monkeypatch.setitem(sys.modules, pydantic_plugins.LOADER, stub)
-    assert stub.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"  # the real module's constant
-    assert sys.modules[pydantic_plugins.LOADER] is not stub
+    monkeypatch.setattr(sys, "meta_path", [pydantic_plugins.FINDER, *sys.meta_path])
+    stub = importlib.import_module(pydantic_plugins.LOADER)
+    assert list(stub.get_plugins()) == []
     with pytest.raises(AttributeError):
         stub.__path__  # noqa: B018  (the import system asks; a module, not a package)
+    assert stub.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"  # the real module's constant
+    real = sys.modules[pydantic_plugins.LOADER]
+    assert real is not stub and pydantic_plugins.FINDER not in sys.meta_path
+    assert list(real.get_plugins()) == []  # pydantic's own loader: no plugins either
+
+
+def test_help_imports_nothing_of_pydantic(tmp_path: Path) -> None:
+    """The finder is in place before any verb runs, yet loads nothing until pydantic asks."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, "--help"], capture_output=True,
+                          text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
+                                                        "HOME": str(tmp_path)})
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    modules = set(json.loads(line[len("MODULES "):]))
+    assert proc.returncode == 0
+    assert not any(m == "pydantic" or m.startswith("pydantic.") for m in modules)
