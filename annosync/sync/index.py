@@ -213,7 +213,8 @@ class Vouched(Mapping[str, str]):
     def as_dict(self) -> dict[str, str]:
         """Key -> digest of the files vouched for (built once)."""
         if self._map is None:
-            self._map = dict(compress(zip(self._keys, self._shas, strict=True), self._shas))
+            pairs: Any = compress(zip(self._keys, self._shas, strict=True), self._shas)
+            self._map = dict(pairs)
         return self._map
 
     def __getitem__(self, key: str) -> str:
@@ -384,7 +385,7 @@ class LabelIndex:
                 stats: list[Any] = list(map(stat, paths))
             except OSError:  # a file is gone (or unreadable): one by one, None for those
                 stats = [_stat_or_none(stat, p) for p in paths]
-            ok: bool | list[bool] | None = None
+            ok: Any = None  # True: the whole chunk vouched for; else one flag per file
             if aligned and None not in stats:  # the whole chunk compared at once
                 ok = _compare_slice(stats, buf, start)
                 if ok is True and own and not own.keys().isdisjoint(part):
