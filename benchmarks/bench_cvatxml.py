@@ -19,7 +19,10 @@ Cases (shapes/s are the file's shapes over the wall time; peak = the process's m
 * ``XmlWriter``: writing those objects back out (format layer; objects made beforehand in
   chunks of 1,000 images, not timed).
 * ``annosync import-xml``: the command, whole process, into a new dataset folder (one label
-  file per image, written atomically).
+  file per image, written atomically); by default a big file is read by two or more processes
+  (its ``--jobs``: the CPU time of all counts, peak RSS is the largest single process's);
+  ``--import-jobs 1,2`` adds the command with those ``--jobs``; ``--before-pythonpath DIR``
+  adds it run from another checkout, as for export-xml.
 * ``annosync export-xml``: the command, whole process, from that folder back to XML (its
   default ``--jobs``: worker processes, whose CPU time counts with the command's; peak RSS
   is the largest single process's); ``--export-jobs 1,2`` adds the command with those
@@ -219,8 +222,11 @@ def main() -> None:
                         help="the dataset export-xml reads (default: the one import-xml makes)")
     parser.add_argument("--export-jobs", default="",
                         help="also run export-xml with these --jobs (e.g. 1,2)")
+    parser.add_argument("--import-jobs", default="",
+                        help="also run import-xml with these --jobs (e.g. 1,2)")
     parser.add_argument("--before-pythonpath", default=None,
-                        help="also run export-xml from this annosync checkout (PYTHONPATH)")
+                        help="also run import-xml and export-xml from this annosync checkout "
+                             "(PYTHONPATH)")
     parser.add_argument("--phase", choices=["lxml", "parse", "write", "dm_import", "dm_export"])
     parser.add_argument("--path")
     parser.add_argument("--wrap", action="store_true")
@@ -260,13 +266,18 @@ def main() -> None:
           str(xml), "--phase"]
     ds = Path(args.dataset) if args.dataset else work / "ds"
     export = [*cli, "export-xml", str(work / "out.xml"), "--dataset", str(ds)]
+    imp = [*cli, "import-xml", str(xml), "--dataset", str(ds)]
     cases: list[tuple[str, list[str], str | None]] = [
         ("lxml floor (in-process)", [*me, "lxml"], "inner"),
         ("XmlReader.items() (in-process)", [*me, "parse"], "inner"),
         ("XmlWriter (in-process)", [*me, "write"], "inner"),
-        ("annosync import-xml", [*cli, "import-xml", str(xml), "--dataset", str(ds)], None),
-        ("annosync export-xml", export, None),
+        ("annosync import-xml", imp, None),
     ]
+    cases += [(f"annosync import-xml --jobs {j}", [*imp, "--jobs", j], None)
+              for j in args.import_jobs.split(",") if j]
+    if args.before_pythonpath:
+        cases.append(("annosync import-xml (before)", imp, None))
+    cases.append(("annosync export-xml", export, None))
     cases += [(f"annosync export-xml --jobs {j}", [*export, "--jobs", j], None)
               for j in args.export_jobs.split(",") if j]
     if args.before_pythonpath:

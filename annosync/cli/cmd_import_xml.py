@@ -35,12 +35,15 @@ from annosync.cli.options import kind_field_map
 @click.option("--max-zip-size", default="4GiB", show_default=True,
               help="Refuse a zip whose members would expand to more than this in total.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes that read parts of a big file into a new dataset side by side "
+                   "[default: the CPUs, up to 4]; the result is the same.")
 @progress_flags
 @guarded
 def command(source: str, dataset: str, data_map: str | None, label_field: str,
             fields: tuple[str, ...], mode: str, unmatched: str | None, sample: str | None,
             media: str | None, no_media: bool, max_zip_size: str, dry_run: bool,
-            no_progress: bool, quiet: bool) -> None:
+            jobs: int | None, no_progress: bool, quiet: bool) -> None:
     """Import SOURCE (CVAT XML or a CVAT zip, from CVAT's UI or from export-xml).
 
     Images are matched to samples by name (path without extension, as CVAT does; also the
@@ -58,7 +61,7 @@ def command(source: str, dataset: str, data_map: str | None, label_field: str,
             unmatched=unmatched, sample=sample,  # type: ignore[arg-type]
             extract_media=not no_media, media=media, dry_run=dry_run,
             limits=ZipLimits(max_total_bytes=limit, max_member_bytes=limit),
-            progress=progress,
+            progress=progress, jobs=jobs,
         )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

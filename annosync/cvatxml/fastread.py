@@ -99,6 +99,11 @@ class ExpatItems:
         self._after_piece: Any = None
         self._parser = self._make()
 
+    @property
+    def header_end(self) -> int | None:
+        """The offset in the stream where the first item starts (known after ``start``)."""
+        return self._header
+
     # -- the byte buffer --------------------------------------------------------------------
     def consumed(self) -> bytes:
         """Every byte read so far (before the header was found: nothing was dropped)."""

@@ -21,9 +21,11 @@ Labels are converted by ``xmlmap.py`` (one label per shape, lossless) and placed
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -32,6 +34,7 @@ from typing import Any, Literal
 import yaml
 
 from annosync.cvatxml import record as records
+from annosync.cvatxml import split
 from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.direct import box_labels, sample_bytes
 from annosync.cvatxml.meta import Meta, TaskMeta
@@ -71,6 +74,8 @@ _BATCH = 32
 #: new samples of boxes go to JSON without the label models (``direct.py``); False: always the
 #: general path (the reference the tests compare it with)
 _DIRECT = True
+#: a big file into a new dataset is read by several processes (``split.py``); False: one
+_SPLIT = True
 
 
 @dataclass
@@ -364,6 +369,11 @@ def _zip_images(source: Path, limits: ZipLimits) -> list[str]:
         return sz.image_members()
 
 
+class _Decline(Exception):
+    """A part of a split import met something the split does not take: read it all again in
+    one process."""
+
+
 class _Repeat(Exception):
     """Images of one file that go to a sample placed already: start again holding them."""
 
@@ -468,6 +478,7 @@ def import_xml(
     limits: ZipLimits | None = None,
     record: bool = True,
     progress: Progress = NULL,
+    jobs: int | None = None,
 ) -> ImportReport:
     """Import a CVAT XML file or CVAT zip into the dataset folder ``dataset`` (created if it
     does not exist). See the module docstring for the matching and id rules.
@@ -478,6 +489,8 @@ def import_xml(
     the media files are copied from). ``sample``: the video sample of a video task.
     ``record``: save the file's meta and frames so ``export_xml`` reproduces it.
     ``progress``: where to report reading the XML and writing the label files.
+    ``jobs``: processes that may read parts of a big file into a new dataset side by side
+    (default: the CPUs, up to 4; 1: this process only); the result is the same.
     """
     src = Path(source)
     if not src.is_file():
@@ -494,6 +507,10 @@ def import_xml(
     zip_images = _zip_images(src, lim)
     hold: set[str] = set()
     stage = Stage(root)
+    plan = None
+    if _SPLIT and not dmap and media_dir is None and sample is None and not index.lookup \
+            and not index.ids and (unmatched or "create") == "create" and not zip_images:
+        plan = _split_plan(src, min(4, split.cpus()) if jobs is None else jobs)
     try:
         while True:  # once, unless images of one file share a sample (then twice)
             report = ImportReport()
@@ -504,9 +521,16 @@ def import_xml(
             run.policy = unmatched or ("create" if not index.lookup else "error")
             try:
                 with progress.step(f"read {src.name}", None, "samples") as step:
-                    for s in _sources(src, lim):
-                        _import_doc(s, run, zip_images, src, step)
-                        report.warnings.extend(str(w) for w in s.reader.warnings)
+                    if plan is not None:
+                        done = _import_split(src, run, plan, step)
+                        plan = None
+                        if not done:  # read it all again in this process
+                            stage.discard()
+                            continue
+                    else:
+                        for s in _sources(src, lim):
+                            _import_doc(s, run, zip_images, src, step)
+                            report.warnings.extend(str(w) for w in s.reader.warnings)
                 break
             except _Repeat as again:
                 stage.discard()
@@ -518,6 +542,137 @@ def import_xml(
         return report
     finally:
         stage.discard()
+
+
+# -- a big file read by several processes (``split.py``) ----------------------------------------
+def _split_plan(src: Path, jobs: int) -> list[list[Any]] | None:
+    """The parts of ``src`` (``split.windows``) when it is worth reading it in ``jobs``
+    processes and the split can take it: a plain XML file of images (no video task), read by
+    the fast path; else None."""
+    if jobs < 2 or not split.available() or is_zip(src):
+        return None
+    size = src.stat().st_size
+    if size < split.MIN_BYTES:
+        return None
+    try:
+        with XmlReader(src) as reader:
+            fast = reader._fast
+            header = fast.header_end if fast is not None else None
+            if header is None or reader.warnings:
+                return None
+            tasks = _tasks(reader.meta, Diagnostics(str(src)))
+    except InputError:
+        return None  # the import in one process reports it
+    if any(t.video for t in tasks.values()):
+        return None
+    cuts = split.points(src, header, size, jobs)
+    return split.windows(src, header, cuts, size) if cuts else None
+
+
+class _NoStep:
+    def update(self, done: int, total: int | None = None) -> None:
+        pass
+
+
+@dataclass
+class _PartDone:
+    """What a part of a split import staged and noted, for the first process to merge."""
+
+    placed: dict[str, str]
+    files: dict[str, Path]
+    media_of: dict[str, str]
+    tasks: list[RecordTask]
+    fields: set[str]
+    labels: int
+    merged: int
+    taken: set[str]
+    receiving: set[str]
+
+
+def _read_part(src: Path, pieces: list[Any], run: _Run, step: Any) -> None:
+    """One part of the file into ``run`` (the images layout only; ``_Decline`` otherwise, or
+    on any warning)."""
+    window = split.Window(src, pieces)
+    try:
+        with XmlReader(window, name=str(src)) as reader:  # type: ignore[arg-type]
+            _import_doc(_Source(str(src), src.stem, reader), run, [], src, step,
+                        images_only=True)
+            if reader.warnings or run.report.warnings:
+                raise _Decline("warnings")
+    finally:
+        window.close()
+
+
+def _part(src: Path, pieces: list[Any], root: Path, index: _Index, placer: Placer,
+          stage: Stage) -> _PartDone:
+    """In a forked process: read one part into ``stage``."""
+    counts = Counts()
+    mine = Placer(placer.label_field, placer.fields, placer.mode, counts, placer.dataset_ids)
+    run = _Run(root, index, {}, "create", None, mine, None, ImportReport(), stage, set())
+    _read_part(src, pieces, run, _NoStep())
+    rec = run.records[0]
+    return _PartDone(run.placed, stage.files(), run.media_of, rec.tasks,
+                     run.record_fields.get(rec.name, set()), counts.labels, counts.merged,
+                     mine.taken, mine.receiving)
+
+
+def _import_split(src: Path, run: _Run, plan: list[list[Any]], step: Any) -> bool:
+    """Read the parts of ``plan`` side by side: the first here, each other one in a forked
+    process staging its own files; then merge what they noted as one process reading the
+    whole file would have (False: something a part cannot vouch for; nothing merged, the
+    caller reads the file again in one process). Exact because, into a new dataset, an
+    image's sample and label file depend only on the image, the meta, and two sets of the
+    import: the sample keys made before it (``new_key``: a part's keys are the one-process
+    keys when no key of an earlier part is among them) and the label ids kept before it
+    (likewise)."""
+    started = time.monotonic()
+    parts = [split.Part(functools.partial(_part, src, pieces, run.root, run.index, run.placer,
+                                          run.stage.sub(f"part{k}")))
+             for k, pieces in enumerate(plan[1:], 1)]
+    try:
+        try:
+            _read_part(src, plan[0], run, step)
+        except (InputError, _Decline, _Repeat):
+            return False
+        wait = split.deadline(started)
+        done: list[_PartDone] = []
+        for p in parts:
+            got = p.result(max(1.0, wait - (time.monotonic() - started)))
+            if not isinstance(got, _PartDone):
+                return False
+            done.append(got)
+    finally:
+        for p in parts:
+            p.stop()
+    keys = set(run.placed)
+    taken = set(run.placer.taken)
+    for d in done:
+        if not keys.isdisjoint(d.placed) or not taken.isdisjoint(d.taken):
+            return False  # (rare) the one-process import would name or id them otherwise
+        keys.update(d.placed)
+        taken.update(d.taken)
+    rec = run.records[-1]
+    rtasks = {(t.id, t.subset): t for t in rec.tasks}
+    placer = run.placer
+    for d in done:
+        run.placed.update(d.placed)
+        run.stage.adopt(d.files)
+        run.created.update(d.placed)
+        run.media_of.update(d.media_of)
+        for t in d.tasks:
+            mine = rtasks.get((t.id, t.subset))
+            if mine is None:
+                rtasks[(t.id, t.subset)] = t
+                rec.tasks.append(t)
+            else:
+                mine.frames.extend(t.frames)
+        run.record_fields.setdefault(rec.name, set()).update(d.fields)
+        placer.counts.labels += d.labels
+        placer.counts.merged += d.merged
+        placer.taken |= d.taken
+        placer.receiving |= d.receiving
+    step.update(len(run.placed))
+    return True
 
 
 def _finish(run: _Run, report: ImportReport, counts: Counts, folder: DatasetFolder | None,
@@ -1054,7 +1209,8 @@ def _record_name(doc: Document, stem: str) -> str:
     return records.record_name(stem)
 
 
-def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: Any) -> None:
+def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: Any,
+                images_only: bool = False) -> None:
     reader = s.reader
     diag = Diagnostics(s.name)
     tasks = _tasks(reader.meta, diag)
@@ -1090,6 +1246,8 @@ def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: A
         if item is None:
             break
         if isinstance(item, Track):
+            if images_only:
+                raise _Decline("a track")
             place_batch()
             if seen_image:
                 raise diag.error("the file mixes <image> and <track> elements; CVAT writes one "

@@ -62,6 +62,23 @@ class Stage:
         finally:
             os.close(fd)
 
+    def sub(self, name: str) -> Stage:
+        """A stage in a folder of this one's (``discard`` here removes it too): for a part of
+        the import read by another process (``split.py``), whose files ``adopt`` takes."""
+        folder = self._folder() / name
+        folder.mkdir()
+        stage = Stage(self._root)
+        stage._dir = folder
+        return stage
+
+    def files(self) -> dict[str, Path]:
+        """The staged files by key."""
+        return dict(self._files)
+
+    def adopt(self, files: dict[str, Path]) -> None:
+        """Take over files a ``sub`` stage staged (in another process) for other keys."""
+        self._files.update(files)
+
     def get(self, key: str) -> bytes:
         return self._files[key].read_bytes()
 

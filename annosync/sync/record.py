@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+from collections.abc import Iterator, Mapping
 from itertools import count, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -221,6 +222,15 @@ class RunRecord(_Record):
                     counts[path] = counts.get(path, 0) + n
         return counts
 
+    def _shard_read(self, part: Part, path: Path, data: bytes, ref: ShardRef,
+                    base: dict[str, Any], id_map: TaskIdMap | None, kept: bool) -> None:
+        """A shard was loaded (``shards.ShardStore``): a save writes it again from these bytes
+        (``_Written``), serializing only what changed. ``kept``: its bytes are not on disk
+        (recovered from git), so they are held."""
+        if label_counts(base.values()) == ref.labels:  # else the head miscounts: made anew
+            self._written[part] = _Written.loaded(path, data if kept else None, ref, base,
+                                                  id_map)
+
     def task_by_id(self, task_id: int) -> TaskRecord | None:
         return next((t for t in self.tasks if t.id == task_id), None)
 
@@ -246,7 +256,7 @@ def record_files(record: RunRecord) -> tuple[bytes, dict[str, bytes]]:
     """The whole record as files: the head's bytes, and every shard's (file name -> bytes)."""
     record.load_all()
     head, blobs, _ = _serialize(record, everything=True)
-    return head, blobs
+    return head, dict(blobs)
 
 
 def record_to_bytes(record: RunRecord) -> bytes:
@@ -254,8 +264,26 @@ def record_to_bytes(record: RunRecord) -> bytes:
     return record_files(record)[0]
 
 
+class _Blobs(Mapping[str, bytes]):
+    """File name -> bytes of the shards a serialization names; a shard read from disk and not
+    changed is read again only if asked for (a save asks only for the shards missing on
+    disk)."""
+
+    def __init__(self) -> None:
+        self.shards: dict[str, _Written] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        return self.shards[name].data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shards)
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+
 def _serialize(record: RunRecord, everything: bool = False
-               ) -> tuple[bytes, dict[str, bytes], list[ShardRef]]:
+               ) -> tuple[bytes, Mapping[str, bytes], list[ShardRef]]:
     """The head's bytes and the bytes of the shards in memory (all of them with
     ``everything``, else those loaded); shards not loaded keep what the head said."""
     store = record._store
@@ -279,7 +307,7 @@ def _serialize(record: RunRecord, everything: bool = False
     for key, fields in entries:
         ref = samples.get(key)
         grouped.setdefault(None if ref is None else ref.task, {})[key] = fields
-    blobs: dict[str, bytes] = {}
+    blobs = _Blobs()
     written = record._written
     for part in sorted(parts | set(grouped), key=_order):
         base = grouped.get(part, {})
@@ -290,9 +318,9 @@ def _serialize(record: RunRecord, everything: bool = False
             continue
         known = written.get(part)
         if known is None or not known.holds(base, id_map):
-            known = written[part] = _Written.of(part, base, id_map)
+            known = written[part] = _Written.of(part, base, id_map, known)
         refs[part] = known.ref
-        blobs[known.ref.file] = known.data
+        blobs.shards[known.ref.file] = known
     ordered = [refs[p] for p in sorted(refs, key=_order)]
     exclude: dict[str, Any] = {"base": True, "tasks": {"__all__": {"id_map"}}}
     if _derivable(record):  # the tasks' sample lists say it all (3/4 of a head's bytes)
@@ -306,42 +334,224 @@ def _serialize(record: RunRecord, everything: bool = False
 
 
 class _Written:
-    """One shard as last serialized: its bytes, and what it held then, to tell whether it
-    changed without serializing it again (a new run's record is saved after every step of
-    every task: serializing every shard each time made creating a 100-task run quadratic).
+    """One shard as last serialized (or as read from disk): its bytes, and what it held then,
+    to tell whether it changed without serializing it again (a new run's record is saved after
+    every step of every task: serializing every shard each time made creating a 100-task run
+    quadratic).
 
     What it held is a copy of the two dict levels above the base entries and the id map
     object itself: ``BaseEntry`` and ``TaskIdMap`` objects are never changed in place (every
     writer makes new ones; ``tests/sync/test_record_shards.py`` checks a changed entry, a
     replaced id map and a nested dict changed in place all serialize anew), and the files'
-    key order is sorted, so equal dicts give equal bytes."""
+    key order is sorted, so equal dicts give equal bytes.
 
-    __slots__ = ("base", "count", "data", "entries", "id_map", "ref")
+    A shard that changed is written again from its old bytes: each sample's base entries are
+    one span of the file (``spans``), kept as they are when the sample's entries are equal to
+    the old ones, and so is the id map's span when it is the same; only the samples that
+    changed are serialized (a pull of 10 boxes in a 500-image task: 10 samples, not 500).
+    The bytes are those of a serialization from scratch (``_reference_bytes``; Hypothesis
+    checks it), and anything out of the ordinary falls back to that."""
 
-    def __init__(self, base: dict[str, Any], id_map: TaskIdMap | None, data: bytes,
-                 ref: ShardRef) -> None:
+    __slots__ = ("_data", "base", "count", "entries", "id_map", "id_span", "keys", "path", "ref",
+                 "spans")
+
+    def __init__(self, base: dict[str, Any], id_map: TaskIdMap | None, data: bytes | None,
+                 ref: ShardRef, spans: dict[str, tuple[int, int]] | None = None,
+                 id_span: tuple[int, int] | None = None, keys: list[str] | None = None,
+                 path: Path | None = None) -> None:
         self.base = base
         self.id_map = id_map
         self.entries = None if id_map is None else id_map.entries
         self.count = 0 if id_map is None else len(id_map.entries)
-        self.data = data
+        self._data = data
+        #: a shard read from disk whose bytes are not kept: read again when needed
+        self.path = path
         self.ref = ref
+        #: key -> (start, end) of its value in ``data`` (None: not known yet, see ``_locate``)
+        self.spans = spans
+        self.id_span = id_span
+        #: a shard read from disk: its base keys in file order (to find the spans on demand)
+        self.keys = keys
 
     @classmethod
-    def of(cls, part: Part, base: dict[str, Any], id_map: TaskIdMap | None) -> _Written:
-        shard = ShardFile.model_construct(format=RECORD_FORMAT, task=part, id_map=id_map,
-                                          base=dict(sorted(base.items())))
-        data = jsonfmt.dump_bytes(shard.model_dump(mode="json", exclude_none=True))
+    def of(cls, part: Part, base: dict[str, Any], id_map: TaskIdMap | None,
+           old: _Written | None = None) -> _Written:
+        made = None
+        try:
+            made = _shard_bytes(part, base, id_map, old)
+        except Exception:  # anything unusual: the reference below says it
+            made = None
+        if made is None:
+            data, spans, id_span = _reference_bytes(part, base, id_map), None, None
+        else:
+            data, spans, id_span = made
         digest = source_digest(data)
         ref = ShardRef(task=part, file=shard_name(part, digest), digest=digest,
                        blob=git_blob_id(data), labels=label_counts(base.values()))
-        return cls(_copy_levels(base), id_map, data, ref)
+        return cls(_copy_levels(base), id_map, data, ref, spans, id_span)
+
+    @classmethod
+    def loaded(cls, path: Path, data: bytes | None, ref: ShardRef, base: dict[str, Any],
+               id_map: TaskIdMap | None) -> _Written:
+        """A shard as read from ``path`` (``data``: its bytes, if they must be kept: they are
+        not on disk). Its bytes are read again and its spans found when a save needs them:
+        a plan holds no shard's bytes besides its content."""
+        return cls(_copy_levels(base), id_map, data, ref, keys=list(base), path=path)
+
+    @property
+    def data(self) -> bytes:
+        """The shard's bytes (a shard read from disk: read again, and checked)."""
+        if self._data is None:
+            assert self.path is not None
+            try:
+                data = self.path.read_bytes()
+            except OSError as exc:
+                raise StateError(f"{self.path}: run record shard cannot be read again "
+                                 f"({exc.strerror})") from None
+            if source_digest(data) != self.ref.digest:
+                raise StateError(f"{self.path}: run record shard changed on disk while in use "
+                                 "(another annosync process?): run the command again")
+            self._data = data
+        return self._data
 
     def holds(self, base: dict[str, Any], id_map: TaskIdMap | None) -> bool:
-        if id_map is not self.id_map or (id_map is not None and (
-                id_map.entries is not self.entries or len(id_map.entries) != self.count)):
-            return False
-        return base == self.base  # entries compare by identity first (C speed)
+        return self.holds_id_map(id_map) and base == self.base  # entries: identity first
+
+    def holds_id_map(self, id_map: TaskIdMap | None) -> bool:
+        return id_map is self.id_map and (id_map is None or (
+            id_map.entries is self.entries and len(id_map.entries) == self.count))
+
+    def located(self) -> bool:
+        """Whether ``spans`` (and ``id_span``) are known: found in ``data`` if not yet."""
+        if self.spans is None and self.keys is not None:
+            self.spans, self.id_span = _locate(self.data, self.keys, self.id_map is not None)
+            self.keys = None
+        return self.spans is not None
+
+
+def _reference_bytes(part: Part, base: dict[str, Any], id_map: TaskIdMap | None) -> bytes:
+    """A shard's bytes serialized from scratch: what every save must write for this content."""
+    shard = ShardFile.model_construct(format=RECORD_FORMAT, task=part, id_map=id_map,
+                                      base=dict(sorted(base.items())))
+    return jsonfmt.dump_bytes(shard.model_dump(mode="json", exclude_none=True))
+
+
+_BASE_OPEN = b'{\n  "base": {'
+_SAMPLE_SEP = b",\n    "
+_ID_MAP = b',\n  "id_map": '
+
+
+def _sorted_keys(keys: list[str]) -> list[str]:
+    """The keys in the order ``jsonfmt`` writes them."""
+    if any(k[:1] in jsonfmt._DIGITS for k in keys):
+        return sorted(keys, key=jsonfmt._key_order)
+    return sorted(keys)
+
+
+def _shard_bytes(part: Part, base: dict[str, Any], id_map: TaskIdMap | None,
+                 old: _Written | None) -> tuple[bytes, dict[str, tuple[int, int]],
+                                                tuple[int, int] | None] | None:
+    """The shard's bytes, the spans of its samples' values and of its id map's: the spans of
+    ``old`` reused where their content is the same, the rest serialized as ``jsonfmt`` does
+    (the layout of ``_reference_bytes``). None: keys not all text (the reference decides)."""
+    keys = list(base)
+    if any(type(k) is not str for k in keys):
+        return None
+    reuse = old is not None and old.located()
+    old_data = old.data if old is not None else b""
+    old_spans = old.spans if reuse and old is not None and old.spans is not None else {}
+    old_base = old.base if old is not None else {}
+    enc = jsonfmt._encode_str
+    pieces: list[bytes] = [_BASE_OPEN]
+    size = len(_BASE_OPEN)
+    spans: dict[str, tuple[int, int]] = {}
+    first = True
+    for key in _sorted_keys(keys):
+        head = (b"\n    " if first else _SAMPLE_SEP) + enc(key).encode() + b": "
+        first = False
+        fields = base[key]
+        span = old_spans.get(key)
+        if span is not None and old_base.get(key) == fields:
+            value = old_data[span[0]:span[1]]
+        else:
+            value = _fields_text(fields).encode()
+        pieces.append(head)
+        pieces.append(value)
+        start = size + len(head)
+        size = start + len(value)
+        spans[key] = (start, size)
+    close = b"\n  }" if keys else b"}"
+    tail = close + b',\n  "format": ' + str(RECORD_FORMAT).encode()
+    pieces.append(tail)
+    size += len(tail)
+    id_span = None
+    if id_map is not None:
+        if reuse and old is not None and old.id_span is not None and old.holds_id_map(id_map):
+            value = old_data[old.id_span[0]:old.id_span[1]]
+        else:
+            value = jsonfmt._fast(id_map.model_dump(mode="json", exclude_none=True), 1).encode()
+        pieces.append(_ID_MAP)
+        pieces.append(value)
+        start = size + len(_ID_MAP)
+        size = start + len(value)
+        id_span = (start, size)
+    if part is not None:
+        pieces.append(b',\n  "task": ' + str(int(part)).encode())
+    pieces.append(b"\n}\n")
+    return b"".join(pieces), spans, id_span
+
+
+def _fields_text(fields: dict[str, Any]) -> str:
+    """One sample's base entries as ``jsonfmt`` writes them inside a shard's ``base``."""
+    if type(fields) is not dict:
+        raise TypeError("not a plain dict")
+    plain = {path: {label: entry.to_json() for label, entry in labels.items()}
+             for path, labels in fields.items()}
+    return jsonfmt._fast(plain, 2)
+
+
+def _locate(data: bytes, keys: list[str], has_id_map: bool
+            ) -> tuple[dict[str, tuple[int, int]] | None, tuple[int, int] | None]:
+    """The spans of a shard's sample values (``keys``: its base keys in file order) and of its
+    id map, found by the layout ``jsonfmt`` gives (every sample key on a line of its own at
+    four spaces, which no deeper line or string can be); (None, None) when the bytes are not
+    laid out so (a save then serializes the shard from scratch)."""
+    if keys != _sorted_keys(keys) or not data.startswith(_BASE_OPEN):
+        return None, None
+    enc = jsonfmt._encode_str
+    spans: dict[str, tuple[int, int]] = {}
+    pos = len(_BASE_OPEN)
+    sep = b"\n    "
+    for i, key in enumerate(keys):
+        head = sep + enc(key).encode() + b": "
+        if not data.startswith(head, pos):
+            return None, None
+        start = pos + len(head)
+        if i + 1 < len(keys):
+            end = data.find(_SAMPLE_SEP + enc(keys[i + 1]).encode() + b": ", start)
+            sep = _SAMPLE_SEP
+        else:
+            end = data.find(b"\n  }", start)
+        if end < 0 or data[start:start + 1] != b"{" or data[end - 1:end] != b"}":
+            return None, None
+        spans[key] = (start, end)
+        pos = end
+    close = b"\n  }" if keys else b"}"
+    if not data.startswith(close + b',\n  "format": ', pos):
+        return None, None
+    id_span = None
+    if has_id_map:
+        at = data.find(_ID_MAP, pos)
+        if at < 0:
+            return None, None
+        start = at + len(_ID_MAP)
+        end = data.rfind(b',\n  "task": ')
+        if end < start:
+            end = len(data) - len(b"\n}\n")
+        if data[start:start + 1] != b"{" or data[end - 1:end] != b"}":
+            return None, None
+        id_span = (start, end)
+    return spans, id_span
 
 
 def _copy_levels(base: dict[str, Any]) -> dict[str, Any]:

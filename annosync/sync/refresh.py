@@ -27,7 +27,7 @@ from annosync.sync.session import RunSession
 
 if TYPE_CHECKING:  # what talks to CVAT and converts its answers loads when a server is asked
     from annosync.convert.results import UnexpectedObject
-    from annosync.sync.remote import TaskView
+    from annosync.sync.remote import Answer, TaskView
 
 
 @dataclass
@@ -147,8 +147,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             memo: CleanMemo | None = None) -> None:
     """Fill ``work`` for every uploaded task of the run.
 
-    Tasks are fetched in parallel (``options.concurrency`` at a time), in windows so that only
-    a few tasks' samples are in memory at once; merging is pure and runs in order.
+    Tasks' jobs are listed and the changed ones downloaded in parallel (``options.concurrency``
+    at a time, in windows); each downloaded task is then converted, merged and let go of in
+    this thread, one at a time and in order, so that one task's labels and samples are in
+    memory at once (the others wait as CVAT's answers).
 
     With a ``memo`` (``sync/index.py``), a sample of a task CVAT did not change whose file is
     byte for byte one that agreed with this very run record before is not read at all: it is
@@ -157,7 +159,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
     from annosync.convert.previous import PreviousLabels
     from annosync.sync.remote import (
         TaskView,
-        download,
+        convert_answers,
+        fetch_answers,
         list_jobs_in_bulk,
         refresh_jobs,
         sample_data,
@@ -195,11 +198,20 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
 
     Read = dict[str, tuple[Sample, str]]
 
-    def fetch(task: TaskRecord) -> tuple[TaskView, Read, list[tuple[int, str]]]:
+    def fetch(task: TaskRecord) -> tuple[TaskView, list[Answer]]:
+        """In a pool thread: the task's jobs and the changed ones' annotations, downloaded
+        (not converted: that and the merge run one task at a time, below)."""
         view = TaskView(task)
         refresh_jobs(client, view, review, listed.get(task.id) if task.id is not None else None)
-        if view.gone:
-            return view, {}, []
+        if view.gone or not view.changed:
+            return view, []
+        id_map_of(record, task.index)  # its shard loaded here, while others download
+        return view, fetch_answers(client, view, schema)
+
+    def read(view: TaskView, answers: list[Answer]) -> tuple[Read, list[tuple[int, str]]]:
+        """The samples of the task to merge (read once: digest and parse) and, for the jobs
+        CVAT changed, its labels converted (``view.pulled``)."""
+        task = view.task
         # frames whose samples must be read: all of a video; of an image task, those of the
         # jobs CVAT changed (the others only count when their file changed)
         frames: set[int] = set()
@@ -225,7 +237,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
         if view.changed:
             previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
                                                    schema.fields)
-            download(client, view, schema, previous, id_map_of(record, task.index))
+            convert_answers(view, schema, previous, id_map_of(record, task.index), answers)
             skipped = {p for p, k in enumerate(task.samples) if k not in samples}
             if view.covered & skipped:  # tracks: the whole task was read; so are its samples
                 for p in sorted(skipped):
@@ -233,49 +245,58 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 order = [(p, k) for p, k in enumerate(task.samples) if k in samples]
                 previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
                                                        schema.fields)
-                view.pulled, view.covered = None, set()
-                download(client, view, schema, previous, id_map_of(record, task.index))
-        return view, samples, order
+                view.pulled = None
+                convert_answers(view, schema, previous, id_map_of(record, task.index),
+                                answers)
+        return samples, order
+
+    def merge_task(view: TaskView, samples: Read, order: list[tuple[int, str]]) -> None:
+        """Merge the samples read of one task with its labels CVAT changed; keep in ``work``
+        the samples with something to do. What it read and converted goes with its return."""
+        task = view.task
+        if view.pulled is not None:
+            work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
+            work.notes.extend(view.pulled.notes)
+        held = held_frames(view.jobs, view.held)
+        for position, key in order:  # the others agree with the base, CVAT left them
+            got = samples[key]
+            pulled = sample_data(view, position)
+            remote = None if pulled is None else (pulled.fields, pulled.frames)
+            clean = memo is not None and memo.is_clean(key, got[1])
+            if remote is None and clean and not view.held:
+                continue  # read again (a racy index entry) but known to agree: as above
+            sw = merge_sample(session, key, got[0], schema, remote, clean)
+            if view.held and (task.media_type == "video" or position in held):
+                sw.held = held.get(position) or next(iter(held.values()))
+            # nothing to do for it: no change, and (pulled) the same base as before
+            clean_now = agrees(sw) and (remote is None or base_kept(session, key, sw))
+            work.pulled = work.pulled or remote is not None
+            if memo is not None:
+                memo.mark(key, got[1] if clean_now else None)
+            if clean_now and not view.held:
+                # left out like the samples above (apply would write nothing for it),
+                # so a plan holds the samples with something to do, not every sample
+                # of the jobs CVAT changed: memory flat in the number of samples
+                continue
+            work.samples[key] = sw
+        # the downloaded labels are merged: only the samples' merges are kept
+        view.pulled = None
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
     with step, pool:
         for start in range(0, len(tasks), workers * 2):
-            for view, samples, order in ordered(pool, fetch, tasks[start : start + workers * 2],
-                                                workers):
+            for view, answers in ordered(pool, fetch, tasks[start : start + workers * 2],
+                                         workers):
                 step.advance()
                 task = view.task
                 if view.gone:
                     work.gone.append(task.index)
                     continue
                 work.views[task.index] = view
-                if view.pulled is not None:
-                    work.unexpected.extend((task.index, u) for u in view.pulled.unexpected)
-                    work.notes.extend(view.pulled.notes)
-                held = held_frames(view.jobs, view.held)
-                for position, key in order:  # the others agree with the base, CVAT left them
-                    got = samples[key]
-                    pulled = sample_data(view, position)
-                    remote = None if pulled is None else (pulled.fields, pulled.frames)
-                    clean = memo is not None and memo.is_clean(key, got[1])
-                    if remote is None and clean and not view.held:
-                        continue  # read again (a racy index entry) but known to agree: as above
-                    sw = merge_sample(session, key, got[0], schema, remote, clean)
-                    if view.held and (task.media_type == "video" or position in held):
-                        sw.held = held.get(position) or next(iter(held.values()))
-                    # nothing to do for it: no change, and (pulled) the same base as before
-                    clean_now = agrees(sw) and (remote is None or base_kept(session, key, sw))
-                    work.pulled = work.pulled or remote is not None
-                    if memo is not None:
-                        memo.mark(key, got[1] if clean_now else None)
-                    if clean_now and not view.held:
-                        # left out like the samples above (apply would write nothing for it),
-                        # so a plan holds the samples with something to do, not every sample
-                        # of the jobs CVAT changed: memory flat in the number of samples
-                        continue
-                    work.samples[key] = sw
-                # the downloaded labels are merged: only the samples' merges are kept
-                view.pulled = None
+                # one task converted and merged at a time (the others are downloading)
+                merge_task(view, *read(view, answers))
+                del answers, view
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

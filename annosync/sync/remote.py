@@ -151,42 +151,63 @@ def download(
     id_map: TaskIdMap,
 ) -> Pulled:
     """Pull the changed part of a task and convert it to labels."""
-    _load_converters()
-    from annosync.convert.cvat_to_labels import from_cvat
-    from annosync.convert.results import Pulled
+    return convert_answers(view, schema, previous, id_map, fetch_answers(client, view, schema))
 
+
+#: CVAT's annotations of a job (or of the whole task) and the task frames they cover (None:
+#: every frame the answer covers, as ``view.covered`` says)
+Answer = tuple[dict[str, Any], "range | None"]
+
+
+def fetch_answers(client: CvatClient, view: TaskView, schema: ResolvedSchema) -> list[Answer]:
+    """Download the changed part of a task as CVAT answers it (not converted: a plan downloads
+    several tasks at once and converts one at a time). Sets ``view.covered``."""
+    _load_converters()
     if view.frames is None:
         view.frames = frame_map(client, view.task)
     if view.bound is None:
         view.bound = bound_schema(client, view.task_id, schema)
+    if view.task.media_type == "video":
+        view.covered = set(range(view.frames.size))
+        return [(client.get_annotations(task_id=view.task_id), None)]
+    answers: list[Answer] = []
+    for job in view.changed:
+        data = client.get_annotations(job_id=job.id)
+        if data.get("tracks"):
+            # tracks on an image task: read the whole task once, uncut (frames of held jobs
+            # stay uncovered: their samples are not merged)
+            data = client.get_annotations(task_id=view.task_id)
+            view.covered = set(range(view.frames.size)) - set(held_frames(view.jobs, view.held))
+            answers.append((data, None))
+            break
+        covered = range(job.start_frame, job.stop_frame + 1)
+        view.covered |= set(covered)
+        answers.append((data, covered))
+    return answers
+
+
+def convert_answers(view: TaskView, schema: ResolvedSchema, previous: PreviousLabels,
+                    id_map: TaskIdMap, answers: list[Answer]) -> Pulled:
+    """CVAT's answers (``fetch_answers``) as labels, kept in ``view.pulled``."""
+    _load_converters()
+    from annosync.convert.cvat_to_labels import from_cvat
+    from annosync.convert.results import Pulled
+
+    assert view.frames is not None and view.bound is not None
     scope = f"task{view.task_id}"
     fields = list(schema.fields)
     if view.task.media_type == "video":
-        data = client.get_annotations(task_id=view.task_id)
+        ((data, _),) = answers
         pulled = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
                            previous=previous, scope=scope)
-        view.covered = set(range(view.frames.size))
     else:
         pulled = Pulled()
-        for job in view.changed:
-            data = client.get_annotations(job_id=job.id)
-            if data.get("tracks"):
-                # tracks on an image task: read the whole task once, uncut (frames of held jobs
-                # stay uncovered: their samples are not merged)
-                data = client.get_annotations(task_id=view.task_id)
-                covered: Any = None
-                view.covered = set(range(view.frames.size)) - set(held_frames(view.jobs,
-                                                                              view.held))
-            else:
-                covered = range(job.start_frame, job.stop_frame + 1)
-                view.covered |= set(covered)
+        for data, covered in answers:
             part = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
                              previous=previous, covered=covered, scope=scope)
             pulled.samples.update(part.samples)
             pulled.unexpected.extend(part.unexpected)
             pulled.notes.extend(part.notes)
-            if covered is None:
-                break
     view.pulled = pulled
     return pulled
 

@@ -176,6 +176,8 @@ class ShardStore:
             base = self.record.base
             for key, fields in shard.base.items():
                 dict.__setitem__(base, key, fields)
+            self.record._shard_read(part, path, data, ref, shard.base, shard.id_map,
+                                    ref.file in self.recovered)
         tasks = self.record.tasks
         if part is not None and 0 <= part < len(tasks) and "id_map" not in tasks[part].__dict__:
             tasks[part].__dict__["id_map"] = shard.id_map if shard is not None else None

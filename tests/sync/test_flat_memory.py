@@ -10,6 +10,8 @@ import gc
 import io
 import json
 import random
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -143,6 +145,48 @@ def test_pull_holds_only_the_samples_it_changes(ws: Workspace,
     for key in KEYS:
         changed = ws.folder.label_path(key).read_bytes() != before[key]
         assert changed == (key in FIRSTS)
+    monkeypatch.undo()
+    assert_nothing_to_do(ws)
+
+
+def test_pull_converts_one_downloaded_task_at_a_time(ws: Workspace,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks download in parallel, but each is converted and merged, then let go of, before
+    the next is converted: CVAT's labels of one task are held as labels at a time. Counted as
+    live ``PulledSample`` objects (one per frame converted) when a conversion has returned
+    and any conversion in another thread had its chance to finish (before: each pool thread
+    converted its own task, all of a window's tasks at once)."""
+    from annosync.convert import cvat_to_labels
+    from annosync.convert.results import PulledSample
+
+    make_run(ws)
+    for task_id in ws.task_ids():  # an annotator moves one box in each task's job
+        shape = ws.annotator.shapes(task_id)[0]
+        x1, y1, x2, y2 = shape["points"]
+        ws.annotator.update_shape(shape["id"], points=[x1 + 2, y1, x2 + 2, y2])
+    lock = threading.Lock()
+    finished: list[int] = []
+    held: list[int] = []
+    real = cvat_to_labels.from_cvat
+
+    def converting(*a: Any, **k: Any) -> Any:
+        out = real(*a, **k)
+        with lock:
+            finished.append(1)
+            first = len(finished) == 1
+        if first:  # give the other tasks' conversions, wherever they run, time to finish
+            deadline = time.monotonic() + 3
+            while len(finished) < TASKS and time.monotonic() < deadline:
+                time.sleep(0.01)
+        gc.collect()
+        held.append(sum(1 for o in gc.get_objects() if isinstance(o, PulledSample)))
+        return out
+
+    monkeypatch.setattr(cvat_to_labels, "from_cvat", converting)
+    rp, result = ws.run(mode="pull", concurrency=TASKS)
+    assert len(finished) == TASKS and len(rp.jobs_changed) == TASKS
+    assert sorted(result.written) == FIRSTS
+    assert max(held) <= PER_TASK < TASKS * PER_TASK  # one task's frames, not every task's
     monkeypatch.undo()
     assert_nothing_to_do(ws)
 
