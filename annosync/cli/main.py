@@ -85,6 +85,9 @@ def main() -> None:
     import signal
     import threading
 
+    from annosync.cli.pydantic_plugins import skip_scan
+
+    skip_scan()  # pydantic's plugin scan, when no plugin is installed (~20 ms of start-up)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
         atexit.register(_ignore_late_signals)

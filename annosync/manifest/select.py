@@ -280,6 +280,8 @@ def unrecorded(keys: list[str], selection: SampleSelection,
     there, ``iter_select``)."""
     if not by_names_only(selection):
         return None
+    if isinstance(recorded, (set, frozenset, dict)) and all(map(recorded.__contains__, keys)):
+        return []  # every key of the folder is recorded (a run with nothing new): one pass
     found: set[str] = set()
     if not selection.include or ("**" in selection.include and "\n" not in "\0".join(keys)):
         found.update(keys)  # every key matches (``**`` is ``^.*$``: only a newline stops it)

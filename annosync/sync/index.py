@@ -47,8 +47,9 @@ import re
 import struct
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,20 @@ _ROW_MISSING = operator.itemgetter(5)
 _ROW_RACY = operator.itemgetter(6)
 #: files a survey stats and compares at a time (the stats of one chunk are held at once)
 SURVEY_CHUNK = 4096
+#: a stat packed as the first fields of a row (the rest zero), for the comparison in bulk
+_STAT_ROW = struct.Struct("<QqqQ21x")
+#: a row's digest and count of labels lacking ids, unpacked in bulk (``iter_unpack``)
+_ROW_TAIL = struct.Struct("<32x16sIx")
+_ROW_SHA_ONLY = struct.Struct("<32x16s5x")
+#: which bytes of a row the bulk comparison looks at: the stat's four fields and the racy flag
+_ROW_MASK = b"\xff" * 32 + b"\0" * 20 + b"\xff"
+_ST_SIZE = operator.attrgetter("st_size")
+_ST_MTIME = operator.attrgetter("st_mtime_ns")
+_ST_CTIME = operator.attrgetter("st_ctime_ns")
+_ST_INO = operator.attrgetter("st_ino")
+_NONZERO = re.compile(rb"[^\0]+")
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 #: a row no stat matches (a key the index does not hold): racy, so never vouched for
 _NO_ROW = (0, -1, -1, 0, b"", 0, 1)
 _ABSENT_ROW = ROW.pack(*_NO_ROW)
@@ -85,6 +100,10 @@ _NO_SIG = (-2, -2, -2, -2)
 #: or ``..`` segment, a leading ``/``, a backslash or NUL); a match only means "check one
 #: by one", so a key holding a newline cannot make an invalid key pass
 _INVALID_KEY = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\0", re.MULTILINE)
+
+
+#: what ``CleanMemo.doubtful`` compares a memo entry with for a file the index does not vouch for
+_UNVOUCHED = object()
 
 
 def cache_dir(state_dir: Path) -> Path:
@@ -177,6 +196,39 @@ def _packable(key: str) -> bool:
     return "\0" not in key
 
 
+class Vouched(Mapping[str, str]):
+    """What ``survey`` vouched for, when it compared keys given in the rows' order: the
+    digests (None where not vouched for) in the order of those keys, so that a caller with
+    the same keys (the memo's ``doubtful``, the fingerprint's ``digests``) takes them as a
+    list; asked by key, a dict is built once."""
+
+    def __init__(self, keys: list[str], shas: list[str | None]) -> None:
+        self._keys, self._shas = keys, shas
+        self._map: dict[str, str] | None = None
+
+    def aligned(self, keys: list[str]) -> list[str | None] | None:
+        """The digests (None: not vouched for) for ``keys``, if they are the keys surveyed."""
+        return self._shas if keys is self._keys or keys == self._keys else None
+
+    def as_dict(self) -> dict[str, str]:
+        """Key -> digest of the files vouched for (built once)."""
+        if self._map is None:
+            self._map = dict(compress(zip(self._keys, self._shas, strict=True), self._shas))
+        return self._map
+
+    def __getitem__(self, key: str) -> str:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.as_dict()
+
+
 class LabelIndex:
     """``(size, mtime_ns, ctime_ns, inode) -> content digest`` of every label file read.
 
@@ -187,7 +239,10 @@ class LabelIndex:
         self.folder = folder
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
-        self._pos: dict[str, int] = {}
+        #: the loaded keys, in the order of their rows (``_pos`` is built from them when first
+        #: asked for: a plan whose keys come in this very order never needs it)
+        self._keys: list[str] = []
+        self._positions: dict[str, int] | None = {}
         #: the loaded rows, then one row no stat matches (``survey`` points absent keys at it)
         self._rows = _ABSENT_ROW
         self._dirty = False
@@ -200,6 +255,8 @@ class LabelIndex:
         self._pinned: dict[str, Entry | os.stat_result] | None = None
         #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
         self._vouched: dict[str, str] = {}
+        #: the first survey of the pin, when in the rows' order (``_vouched`` as a list)
+        self._aligned: Vouched | None = None
         self._lacking: dict[str, int] = {}
         loaded = _load(self.path, "label-index")
         if loaded is None:
@@ -217,7 +274,15 @@ class LabelIndex:
         if split is not None:
             keys, rows = split
             self._rows = rows + _ABSENT_ROW
-            self._pos = dict(zip(keys, range(len(keys)), strict=True))
+            self._keys, self._positions = keys, None
+
+    @property
+    def _pos(self) -> dict[str, int]:
+        """Row number of each loaded key."""
+        pos = self._positions
+        if pos is None:
+            pos = self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
+        return pos
 
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
@@ -264,14 +329,26 @@ class LabelIndex:
         if pinned is None:
             return None
         hit = pinned.get(key)
-        if hit is None and key in self._vouched:  # vouched for by ``survey``: the loaded row
-            with self._lock:
-                hit = self._get(key)
+        if hit is None:
+            with self._lock:  # vouched for by ``survey``: the loaded row
+                hit = self._get(key) if self._is_vouched(key) else None
             if hit is not None:
                 pinned[key] = hit
         return hit if type(hit) is Entry else None
 
-    def survey(self, keys: list[str], lacking: dict[str, int] | None = None) -> dict[str, str]:
+    def _is_vouched(self, key: str) -> bool:
+        """Whether ``survey`` vouched for ``key`` in this pin; call with the lock held."""
+        return key in self._vouched or (self._aligned is not None and key in self._aligned)
+
+    def _vouched_map(self) -> dict[str, str]:
+        """``_vouched`` as one dict (the aligned survey merged in); call with the lock held."""
+        if self._aligned is not None:
+            self._vouched.update(self._aligned.as_dict())
+            self._aligned = None
+        return self._vouched
+
+    def survey(self, keys: list[str], lacking: dict[str, int] | None = None
+               ) -> Mapping[str, str]:
         """``known`` for many keys at once, the way ``git status`` compares its index: one
         stat per file and the comparison with the loaded rows done in bulk (C-level ``map``
         over the stats and the rows, no Python call per file). Returns the digest of every
@@ -287,11 +364,17 @@ class LabelIndex:
             for key in keys:
                 self._path(key)  # raises, naming the first invalid key
         with self._lock:
-            buf, pos, absent, own = self._rows, self._pos, len(self._pos), self._entries
+            buf, own = self._rows, self._entries
+            # the keys in the order of the loaded rows (a plan's keys usually are): the rows
+            # of a chunk are then one slice of the buffer, compared with the stats at once
+            aligned = keys == self._keys
+            pos = None if aligned else self._pos
         prefix = self._labels + os.sep
         # os.stat itself unless a test replaced the seam (a Python call less per file)
         stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
+        absent = len(self._keys)
         found: dict[str, str] = {}
+        listed: list[str | None] = []  # aligned: the digests in the keys' order (None: not)
         lack: dict[str, int] = {}
         pinned = self._pinned
         for start in range(0, len(keys), SURVEY_CHUNK):  # in chunks: memory stays flat
@@ -299,20 +382,49 @@ class LabelIndex:
             paths = [prefix + key + ".json" for key in part]
             try:
                 stats: list[Any] = list(map(stat, paths))
-                sigs = list(map(_STAT_SIG, stats))
             except OSError:  # a file is gone (or unreadable): one by one, None for those
                 stats = [_stat_or_none(stat, p) for p in paths]
-                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats]
-            offsets = map(operator.mul, map(pos.get, part, repeat(absent)), repeat(size))
-            rows = list(map(ROW.unpack_from, repeat(buf), offsets))
-            ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
-                          map(operator.not_, map(_ROW_RACY, rows))))
-            if own:  # entries made by this process supersede the loaded rows: one by one
+            ok: bool | list[bool] | None = None
+            if aligned and None not in stats:  # the whole chunk compared at once
+                ok = _compare_slice(stats, buf, start)
+                if ok is True and own and not own.keys().isdisjoint(part):
+                    ok = [True] * len(part)
+            if ok is None:  # row by row (still C-level ``map``s)
+                sigs = [_NO_SIG if st is None else _STAT_SIG(st) for st in stats] \
+                    if None in stats else list(map(_STAT_SIG, stats))
+                at: Any = range(start, start + len(part)) if pos is None else \
+                    map(pos.get, part, repeat(absent))
+                rows = list(map(ROW.unpack_from, repeat(buf), map(operator.mul, at, repeat(size))))
+                ok = list(map(operator.and_, map(operator.eq, sigs, map(_ROW_SIG, rows)),
+                              map(operator.not_, map(_ROW_RACY, rows))))
+                tails: list[Any] = [(r[4], r[5]) for r in compress(rows, ok)]
+            elif ok is not True:
+                tails = list(compress(_ROW_TAIL.iter_unpack(
+                    buf[start * size:(start + len(part)) * size]), ok))
+            if ok is not True and own:  # entries made by this process supersede the loaded
+                keep = [k not in own for k in compress(part, ok)]  # rows: one by one
                 ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
+                tails = list(compress(tails, keep))
+            if ok is True:  # every row of the slice vouched for
+                rows_of = buf[start * size:(start + len(part)) * size]
+                shas = map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(rows_of)))
+                if aligned:
+                    listed.extend(shas)
+                else:
+                    found.update(zip(part, shas, strict=True))
+                if _any_missing(rows_of):  # labels without ids in some file: which
+                    missing = list(map(_SECOND, _ROW_TAIL.iter_unpack(rows_of)))
+                    lack.update(compress(zip(part, missing, strict=True), missing))
+                continue
             good = list(compress(part, ok))
-            good_rows = list(compress(rows, ok))
-            found.update(zip(good, map(bytes.hex, map(_ROW_SHA, good_rows)), strict=True))
-            missing = list(map(_ROW_MISSING, good_rows))
+            missing = list(map(_SECOND, tails))
+            if aligned:
+                chunk: list[str | None] = [None] * len(part)
+                for at_, tail in zip(compress(range(len(part)), ok), tails, strict=True):
+                    chunk[at_] = tail[0].hex()
+                listed.extend(chunk)
+            else:
+                found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
             if pinned is not None:
                 bad = map(operator.not_, ok)
@@ -321,11 +433,16 @@ class LabelIndex:
                                   if st is not None and k not in pinned)
         if lacking is not None:
             lacking.update(lack)
+        result: Mapping[str, str] = Vouched(keys, listed) if aligned else found
         if pinned is not None:
             with self._lock:
-                self._vouched.update(found)
+                if aligned and self._aligned is None and not self._vouched:
+                    self._aligned = result  # type: ignore[assignment]
+                else:
+                    self._vouched_map().update(
+                        result.as_dict() if isinstance(result, Vouched) else result)
                 self._lacking.update(lack)
-        return found
+        return result
 
     def digests(self, keys: list[str], lacking: dict[str, int] | None = None) -> list[str]:
         """The content digest of each of ``keys`` (``entry(key).sha``: a file is read and
@@ -334,15 +451,28 @@ class LabelIndex:
         stat they were judged by."""
         lack: dict[str, int] = {}
         pinned = self._pinned
+        out: list[Any] | None = None
         if pinned is not None:
-            vouched = self._vouched
-            rest = [k for k in keys if k not in vouched and k not in pinned]
-            if rest:
-                self.survey(rest)
+            with self._lock:
+                aligned = self._aligned.aligned(keys) if self._aligned is not None else None
+                if aligned is not None:  # the keys the pin's survey compared: its list
+                    out = list(aligned)
+                else:
+                    vouched: Mapping[str, str] = self._vouched_map()
+            if out is None:
+                rest = list(filterfalse(pinned.__contains__,
+                                        filterfalse(vouched.__contains__, keys)))
+                if rest:
+                    self.survey(rest)
+                with self._lock:
+                    vouched = self._vouched_map()
             lack = self._lacking
         else:
             vouched = self.survey(keys, lack)
-        out: list[Any] = list(map(vouched.get, keys))
+            if isinstance(vouched, Vouched):
+                out = list(vouched.aligned(keys) or ())
+        if out is None:
+            out = list(map(vouched.get, keys))
         if None in out:
             for i, key in enumerate(keys):
                 if out[i] is None:
@@ -412,7 +542,7 @@ class LabelIndex:
         with self._lock:
             old = self._get(key)
             self._entries[key] = entry
-            self._vouched.pop(key, None)
+            self._vouched_map().pop(key, None)
             self._lacking.pop(key, None)
             if self._pinned is not None:  # the entry is judged again on its next use
                 self._pinned[key] = st
@@ -437,7 +567,7 @@ class LabelIndex:
         ends a ``pin``."""
         with self._lock:
             self._pinned = None
-            self._vouched, self._lacking = {}, {}
+            self._vouched, self._lacking, self._aligned = {}, {}, None
             if not self._dirty:
                 return
             keys = sorted(k for k in self._pos.keys() | self._entries.keys() if _packable(k))
@@ -531,6 +661,45 @@ def _dirs_unchanged(folder: DatasetFolder, dirs: list[Any]) -> bool:
     return True
 
 
+#: the mask of ``n`` rows (``_ROW_MASK`` repeated), as an integer, by ``n``
+_MASKS: dict[int, int] = {}
+
+
+def _compare_slice(stats: list[Any], buf: bytes, start: int) -> bool | list[bool] | None:
+    """Whether each of ``stats`` matches the row of the same rank from row ``start`` on
+    (size, mtime_ns, ctime_ns and inode equal, racy flag clear): the stats packed as rows,
+    then one XOR of the two byte strings as integers, masked to those fields; only a
+    chunk with a difference is looked at row by row. True when every row matches; None
+    when a stat does not pack (out of a row's range: compared the usual way)."""
+    n, width = len(stats), ROW.size
+    try:
+        packed = b"".join(map(_STAT_ROW.pack, map(_ST_SIZE, stats), map(_ST_MTIME, stats),
+                              map(_ST_CTIME, stats), map(_ST_INO, stats)))
+    except struct.error:
+        return None
+    rows = buf[start * width:(start + n) * width]
+    if len(rows) != len(packed):
+        return None
+    mask = _MASKS.get(n)
+    if mask is None:
+        mask = _MASKS[n] = int.from_bytes(_ROW_MASK * n, "little")
+    diff = (int.from_bytes(packed, "little") ^ int.from_bytes(rows, "little")) & mask
+    if not diff:
+        return True
+    ok = [True] * n
+    for run in _NONZERO.finditer(diff.to_bytes(len(packed), "little")):
+        for row in range(run.start() // width, (run.end() - 1) // width + 1):
+            ok[row] = False
+    return ok
+
+
+def _any_missing(rows: bytes) -> bool:
+    """Whether a row of ``rows`` counts labels without ids (its four count bytes, taken
+    column by column with strided slices, are not all zero)."""
+    width = ROW.size
+    return any(rows[at::width].count(0) * width != len(rows) for at in range(48, 52))
+
+
 def _stat_or_none(stat: Any, path: str) -> Any:
     try:
         return stat(path)
@@ -560,7 +729,10 @@ class CleanMemo:
     def __init__(self, state_dir: Path, anno_key: str, context: str) -> None:
         self.path = cache_dir(state_dir) / f"clean-{anno_key}.json"
         self.context = context
-        self._clean: dict[str, str] = {}
+        self._clean_map: dict[str, str] | None = {}
+        #: the keys and digests as loaded, in the file's order (``_clean`` is built from them
+        #: when first asked for; ``doubtful`` compares a plan's keys with them in bulk)
+        self._loaded: tuple[list[str], list[str]] | None = None
         self._dirty = False
         self._lock = threading.Lock()
         loaded = _load(self.path, "clean-memo")
@@ -586,7 +758,21 @@ class CleanMemo:
         except UnicodeDecodeError:
             return
         if len(shas) == len(keys):
-            self._clean = dict(zip(keys, shas, strict=True))
+            self._loaded, self._clean_map = (keys, shas), None
+
+    @property
+    def _clean(self) -> dict[str, str]:
+        """Key -> digest of the file content found clean."""
+        clean = self._clean_map
+        if clean is None:
+            assert self._loaded is not None
+            clean = self._clean_map = dict(zip(*self._loaded, strict=True))
+            self._loaded = None
+        return clean
+
+    @_clean.setter
+    def _clean(self, clean: dict[str, str]) -> None:
+        self._clean_map, self._loaded = clean, None
 
     @classmethod
     def fresh(cls, state_dir: Path, anno_key: str, context: str) -> CleanMemo:
@@ -602,14 +788,25 @@ class CleanMemo:
     def is_clean(self, key: str, sha: str) -> bool:
         return self._clean.get(key) == sha
 
-    def doubtful(self, keys: list[str], shas: dict[str, str]) -> set[str]:
+    def doubtful(self, keys: list[str], shas: Mapping[str, str]) -> set[str]:
         """The keys of ``keys`` the memo cannot vouch for with the digests ``shas`` (the
         index's, for the files it vouches for): not in ``shas``, or in the memo with another
         digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
+        listed = shas.aligned(keys) if isinstance(shas, Vouched) else None
+        get = shas.as_dict().get if isinstance(shas, Vouched) else shas.get
         with self._lock:
+            # a key the index does not vouch for: a value no memo entry equals (None in
+            # ``survey``'s list, which no digest the memo holds equals either)
+            loaded = self._loaded
+            if loaded is not None and loaded[0] == keys:  # the memo's own order: in bulk
+                now = listed if listed is not None else \
+                    list(map(get, keys, repeat(_UNVOUCHED)))
+                if now == loaded[1]:
+                    return set()
+                return set(compress(keys, map(operator.ne, loaded[1], now)))
             memo = self._clean
             return set(compress(keys, map(operator.ne, map(memo.get, keys),
-                                          map(shas.get, keys, repeat("")))))
+                                          map(get, keys, repeat(_UNVOUCHED)))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

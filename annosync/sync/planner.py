@@ -53,7 +53,9 @@ def fingerprint(session: RunSession, work: RunWork,
     # every key followed by its file's digest (read only if changed since the index saw it),
     # joined in one string: the same bytes as hashing them one by one
     shas = session.index.digests(keys, lacking)
-    h.update("".join(map(str.__add__, keys, shas)).encode())
+    joined: list[str] = [""] * (2 * len(keys))
+    joined[::2], joined[1::2] = keys, shas  # interleaved by slices: no string per pair
+    h.update("".join(joined).encode())
     for index in sorted(work.views):
         for job in work.views[index].jobs:
             h.update(f"{job.id}:{job.updated_date}".encode())

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -232,7 +233,7 @@ class RunSession:
         """Samples of the run: recorded ones first (task order), then newly selected ones."""
         if self.record is None:
             return self.selected()
-        recorded = [k for t in self.record.tasks for k in t.samples]
+        recorded = list(chain.from_iterable(t.samples for t in self.record.tasks))
         return recorded + self.selected_except(set(recorded))
 
     @property

@@ -359,6 +359,118 @@ def test_bulk_digests_equal_digests_from_scratch(tmp_path_factory: pytest.TempPa
     check_bulk(folder, idx)
 
 
+def one_by_one(folder: DatasetFolder, idx: LabelIndex, keys: list[str]
+               ) -> tuple[dict[str, str], dict[str, int]]:
+    """What ``survey`` must vouch for, by the rules written out per file: a file whose stat
+    (size, mtime_ns, ctime_ns, inode) equals its row's, the row not racy, and no entry made
+    by this process; with the row's digest and count of labels lacking ids."""
+    found: dict[str, str] = {}
+    lacking: dict[str, int] = {}
+    for key in keys:
+        try:
+            st = index_mod.stat_of(folder.labels_dir / f"{key}.json")
+        except FileNotFoundError:
+            continue
+        if key in idx._entries or key not in idx._pos:
+            continue
+        row = idx._get(key)
+        assert row is not None
+        if not row.racy and (row.size, row.mtime_ns, row.ctime_ns, row.ino) == (
+                st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+            found[key] = row.sha
+            if row.missing_ids:
+                lacking[key] = row.missing_ids
+    return found, lacking
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["real-clock", "coarse-clock"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=ops, chunk=st.integers(1, 5), racy_ns=st.sampled_from([0, index_mod.RACY_NS]))
+def test_survey_in_row_order_equals_the_rules_file_by_file(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, coarse: bool,
+        steps: list[tuple[str, str, Any]], chunk: int, racy_ns: int) -> None:
+    """A plan's keys usually come in the order of the index's rows: ``survey`` then compares
+    each chunk of stats with one slice of the rows at once (packed, one XOR). Whatever was
+    done to the files (edits in place with the mtime kept, same-size rewrites in one clock
+    tick, truncation, renames, deletion, entries made since the load), it vouches for
+    exactly the files the rules vouch for one by one, with the same digests and counts."""
+    if coarse:
+        monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    monkeypatch.setattr(index_mod, "RACY_NS", racy_ns)
+    monkeypatch.setattr(index_mod, "SURVEY_CHUNK", chunk)
+    compared: list[int] = []
+    real_compare = index_mod._compare_slice
+    monkeypatch.setattr(index_mod, "_compare_slice",
+                        lambda *a: compared.append(1) or real_compare(*a))
+    root = tmp_path_factory.mktemp("ds")
+    folder = DatasetFolder.init(root)
+    for n, key in enumerate(KEYS):
+        apply_op(folder, ("write", key, n))
+    idx = LabelIndex(folder)
+    for key in KEYS:
+        idx.entry(key)
+    idx.save()
+    idx = LabelIndex(folder)
+    for step in steps:
+        kind = step[0]
+        if kind in ("save", "reload", "tear"):
+            idx.save()
+            idx = LabelIndex(folder)
+        elif kind == "look":  # read as a plan reads a file (``read_indexed``): an entry
+            path = folder.labels_dir / f"{step[1]}.json"  # made by this process supersedes
+            if path.exists():  # its loaded row, even one its stat matches
+                st_ = index_mod.stat_of(path)
+                idx.record(step[1], path.read_bytes(), st_)
+        else:
+            apply_op(folder, step)
+    keys = list(idx._keys)
+    lacking: dict[str, int] = {}
+    assert idx.survey(keys, lacking) == one_by_one(folder, idx, keys)[0]
+    assert lacking == one_by_one(folder, idx, keys)[1]
+    if all((folder.labels_dir / f"{k}.json").exists() for k in keys):
+        assert compared or not keys  # the bulk path was taken (a file gone: row by row)
+
+
+memo_keys = st.lists(st.sampled_from(["a", "b", "c", "d/e", "f"]), unique=True)
+digest = st.sampled_from(["0" * 32, "1" * 32, "2" * 32])
+
+
+@settings(max_examples=100, deadline=None)
+@given(memo=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f"]), digest),
+       shas=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f", "g"]), digest),
+       order=st.sampled_from(["memo", "sorted", "reversed", "subset"]),
+       marked=st.lists(st.tuples(st.sampled_from(["a", "b", "g"]), st.none() | digest),
+                       max_size=2))
+def test_memo_doubtful_equals_is_clean_key_by_key(
+        tmp_path_factory: pytest.TempPathFactory, memo: dict[str, str], shas: dict[str, str],
+        order: str, marked: list[tuple[str, str | None]]) -> None:
+    """``doubtful`` (in bulk; when the keys come in the memo's own order, one comparison of
+    the loaded digests with the index's) returns exactly the keys ``is_clean`` does not
+    vouch for with the index's digest, key by key: a key the index does not vouch for is
+    always doubtful, whatever the memo holds; entries marked since the load count."""
+    state = tmp_path_factory.mktemp("state")
+    saved = CleanMemo.fresh(state, "run", "ctx")
+    for key, sha in memo.items():
+        saved.mark(key, sha)
+    saved.save()
+    loaded = CleanMemo(state, "run", "ctx")
+    for key, sha in marked:
+        loaded.mark(key, sha)
+        memo = {**memo, key: sha} if sha is not None else \
+            {k: v for k, v in memo.items() if k != key}
+    keys = sorted(memo) if order in ("memo", "sorted") else sorted(shas, reverse=True) \
+        if order == "reversed" else sorted(memo)[::2]
+    expected = {k for k in keys if k not in shas or not loaded.is_clean(k, shas[k])}
+    assert expected == {k for k in keys if k not in shas or memo.get(k) != shas[k]}
+    again = CleanMemo(state, "run", "ctx") if not marked else loaded
+    assert again.doubtful(keys, shas) == expected
+    # the index's digests as ``survey`` gives them for keys in its rows' order: a list
+    listed = index_mod.Vouched(keys, [shas.get(k) for k in keys])
+    assert dict(listed) == {k: shas[k] for k in keys if k in shas}
+    again = CleanMemo(state, "run", "ctx") if not marked else loaded
+    assert again.doubtful(keys, listed) == expected
+
+
 def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk path does vouch (the property above is not vacuous): an unchanged file's

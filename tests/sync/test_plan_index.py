@@ -231,3 +231,32 @@ def test_a_job_changed_in_cvat_is_read_though_its_files_are_vouched_for(ws: Work
     assert warm["samples"][0]["pull"]["edit"] == 1
     assert warm == plan_json(ws, cold=True)[0]
     restore(ws, originals)
+
+
+def test_fingerprint_hashes_each_key_and_its_file_digest_in_run_order(ws: Workspace) -> None:
+    """The plan's fingerprint is, byte for byte, SHA-256 of the manifest, the options, the
+    run record, then every run key followed by the digest of its file's bytes (read here
+    from scratch), then every job's date: however the keys and digests are joined."""
+    import hashlib
+
+    from annosync.sync.index import content_digest
+    from annosync.sync.planner import fingerprint, plan_options
+    from annosync.sync.record import record_path
+    from annosync.sync.refresh import RunWork
+
+    setup(ws)
+    edit(ws, ("move", "0002", 1))
+    with open_sessions([ws.manifest_path], SyncOptions(), ws.connection) as eng:
+        session = eng.sessions[0]
+        work = RunWork()
+        got = fingerprint(session, work)
+        h = hashlib.sha256()
+        h.update(json.dumps(session.manifest.model_dump(mode="json"), sort_keys=True).encode())
+        h.update(json.dumps(plan_options(session), sort_keys=True, default=str).encode())
+        h.update(record_path(session.state_dir, session.anno_key).read_bytes())
+        keys = [k for t in session.record.tasks for k in t.samples]
+        assert len(keys) >= 4
+        for key in keys:
+            h.update(key.encode())
+            h.update(content_digest(session.folder.read_bytes(key)).encode())
+        assert got == h.hexdigest()[:32]
