@@ -86,7 +86,7 @@ class _Stub:
     def exec_module(self, module: types.ModuleType) -> None:
         module.__doc__ = "annosync: no pydantic plugin installed (cli/pydantic_plugins.py)"
         module.get_plugins = _no_plugins  # type: ignore[attr-defined]
-        module.__getattr__ = _real  # type: ignore[attr-defined]
+        module.__getattr__ = _real  # type: ignore[method-assign]
 
 
 class _Finder:
@@ -94,7 +94,7 @@ class _Finder:
     pydantic asks for it: ``annosync --help`` imports nothing of pydantic)."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        return ModuleSpec(LOADER, _Stub()) if name == LOADER else None
+        return ModuleSpec(LOADER, _Stub()) if name == LOADER else None  # type: ignore[arg-type]
 
 
 FINDER = _Finder()

@@ -126,25 +126,45 @@ def _attributes(s: Shape, types: dict[str, dict[str, str]]
     return attrs, label_id, text
 
 
+#: (id of a detection's attributes dict, label) -> (that dict, the detection's text from its
+#: id's end to its box, from its box's end to its label's end): the parts a file repeats. Only
+#: for the shared dicts of ``_MEMO`` (and none); the dict is kept, so its id stays its own
+_PIECES: dict[tuple[int, Any], tuple[Any, str, str]] = {}
+_ID_KEY = "{" + _PADS[5] + '"_id": '
+_END = _PADS[4] + "}"
+
+
+def _pieces(attrs: dict[str, Any] | None, label: Any) -> tuple[Any, str, str]:
+    pad = _PADS[5]
+    mid = ""
+    if attrs is not None:
+        hit = _TEXTS.get(id(attrs))
+        mid = "," + pad + '"attributes": ' + (
+            hit[1] if hit is not None and hit[0] is attrs else _dict_fast(attrs, 5))
+    got = (attrs, mid + "," + pad + '"bounding_box": ', "," + pad + '"label": ' + _enc(label))
+    if attrs is None or id(attrs) in _TEXTS:
+        if len(_PIECES) >= _MEMO_MAX:
+            _PIECES.clear()
+        _PIECES[(id(attrs), label)] = got
+    return got
+
+
 def _detection_text(d: dict[str, Any]) -> str:
     """``jsonfmt``'s text of one detection dict of ``box_labels`` at its place in a sample
     (depth 4: sample, fields, field, list), keys in their sorted order."""
-    pad = _PADS[5]
-    text = "{" + pad + '"_id": ' + _enc(d["_id"])
     attrs = d.get("attributes")
-    if attrs is not None:
-        hit = _TEXTS.get(id(attrs))
-        text += "," + pad + '"attributes": ' + (
-            hit[1] if hit is not None and hit[0] is attrs else _dict_fast(attrs, 5))
-    text += ("," + pad + '"bounding_box": ' + _list_fast(d["bounding_box"], 5) + "," + pad
-             + '"label": ' + _enc(d["label"]))
+    label = d["label"]
+    hit = _PIECES.get((id(attrs), label))
+    if hit is None or hit[0] is not attrs:
+        hit = _pieces(attrs, label)
+    text = _ID_KEY + _enc(d["_id"]) + hit[1] + _list_fast(d["bounding_box"], 5) + hit[2]
     rotation = d.get("rotation")
     if rotation is not None:
-        text += "," + pad + '"rotation": ' + _scalar_fast(rotation)
+        text += "," + _PADS[5] + '"rotation": ' + _scalar_fast(rotation)
     z = d.get("z_order")
     if z is not None:
-        text += "," + pad + '"z_order": ' + _scalar_fast(z)
-    return text + _PADS[4] + "}"
+        text += "," + _PADS[5] + '"z_order": ' + _scalar_fast(z)
+    return text + _END
 
 
 def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]]) -> bytes:

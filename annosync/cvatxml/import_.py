@@ -626,10 +626,15 @@ def _import_split(src: Path, run: _Run, plan: list[list[Any]], step: Any) -> boo
     keys when no key of an earlier part is among them) and the label ids kept before it
     (likewise)."""
     started = time.monotonic()
-    parts = [split.Part(functools.partial(_part, src, pieces, run.root, run.index, run.placer,
-                                          run.stage.sub(f"part{k}")))
-             for k, pieces in enumerate(plan[1:], 1)]
+    parts: list[split.Part] = []
     try:
+        try:
+            for k, pieces in enumerate(plan[1:], 1):
+                parts.append(split.Part(functools.partial(
+                    _part, src, pieces, run.root, run.index, run.placer,
+                    run.stage.sub(f"part{k}"))))
+        except (AssertionError, OSError):  # no child process here (a daemon's, a limit)
+            return False
         try:
             _read_part(src, plan[0], run, step)
         except (InputError, _Decline, _Repeat):

@@ -8,6 +8,7 @@ download the whole task, because CVAT cuts tracks at job boundaries (recordings2
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -154,14 +155,21 @@ def download(
     return convert_answers(view, schema, previous, id_map, fetch_answers(client, view, schema))
 
 
-#: CVAT's annotations of a job (or of the whole task) and the task frames they cover (None:
-#: every frame the answer covers, as ``view.covered`` says)
-Answer = tuple[dict[str, Any], "range | None"]
+#: CVAT's annotations of a job (or of the whole task) as compact JSON text, and the task frames
+#: they cover (None: every frame the answer covers, as ``view.covered`` says)
+Answer = tuple[str, "range | None"]
+
+
+def _compact(data: dict[str, Any]) -> str:
+    """An answer as compact JSON text, to wait for its conversion: about a tenth of the parsed
+    objects' memory (``json.loads`` gives the same values back: floats round-trip exactly)."""
+    return json.dumps(data, separators=(",", ":"))
 
 
 def fetch_answers(client: CvatClient, view: TaskView, schema: ResolvedSchema) -> list[Answer]:
     """Download the changed part of a task as CVAT answers it (not converted: a plan downloads
-    several tasks at once and converts one at a time). Sets ``view.covered``."""
+    several tasks at once and converts one at a time; each waits as text). Sets
+    ``view.covered``."""
     _load_converters()
     if view.frames is None:
         view.frames = frame_map(client, view.task)
@@ -169,7 +177,7 @@ def fetch_answers(client: CvatClient, view: TaskView, schema: ResolvedSchema) ->
         view.bound = bound_schema(client, view.task_id, schema)
     if view.task.media_type == "video":
         view.covered = set(range(view.frames.size))
-        return [(client.get_annotations(task_id=view.task_id), None)]
+        return [(_compact(client.get_annotations(task_id=view.task_id)), None)]
     answers: list[Answer] = []
     for job in view.changed:
         data = client.get_annotations(job_id=job.id)
@@ -178,11 +186,12 @@ def fetch_answers(client: CvatClient, view: TaskView, schema: ResolvedSchema) ->
             # stay uncovered: their samples are not merged)
             data = client.get_annotations(task_id=view.task_id)
             view.covered = set(range(view.frames.size)) - set(held_frames(view.jobs, view.held))
-            answers.append((data, None))
+            answers.append((_compact(data), None))
             break
         covered = range(job.start_frame, job.stop_frame + 1)
         view.covered |= set(covered)
-        answers.append((data, covered))
+        answers.append((_compact(data), covered))
+        del data
     return answers
 
 
@@ -197,13 +206,13 @@ def convert_answers(view: TaskView, schema: ResolvedSchema, previous: PreviousLa
     scope = f"task{view.task_id}"
     fields = list(schema.fields)
     if view.task.media_type == "video":
-        ((data, _),) = answers
-        pulled = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
+        ((text, _),) = answers
+        pulled = from_cvat(json.loads(text), view.frames, view.bound, fields=fields, id_map=id_map,
                            previous=previous, scope=scope)
     else:
         pulled = Pulled()
-        for data, covered in answers:
-            part = from_cvat(data, view.frames, view.bound, fields=fields, id_map=id_map,
+        for text, covered in answers:
+            part = from_cvat(json.loads(text), view.frames, view.bound, fields=fields, id_map=id_map,
                              previous=previous, covered=covered, scope=scope)
             pulled.samples.update(part.samples)
             pulled.unexpected.extend(part.unexpected)

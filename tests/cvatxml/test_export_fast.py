@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -207,6 +208,19 @@ def _outcome(root: Path, out: Path, fast: bool, options: dict[str, Any]) -> Any:
             report.tracks, report.record, report.warnings)
 
 
+def _fresh_masked(outcome: Any, files: list[str]) -> Any:
+    """``outcome`` with the label ids no label file carried masked: a label without an
+    ``_id`` is given a fresh random one when read, by either path, so two exports differ
+    there (found by Hypothesis: a file with a box without ``_id``)."""
+    if outcome[0] != "ok":
+        return outcome
+    text = outcome[1].decode("utf-8")
+    masked = re.sub(r'<attribute name="label_id">([^<]*)</attribute>',
+                    lambda m: m.group(0) if any(m.group(1) in f for f in files)
+                    else '<attribute name="label_id">NEW</attribute>', text)
+    return (outcome[0], masked, *outcome[2:])
+
+
 def _dataset(tmp: Path, files: list[str]) -> Path:
     root = tmp / "ds"
     DatasetFolder.init(root)
@@ -244,7 +258,7 @@ def test_direct_path_writes_what_the_general_path_writes(data: st.DataObject) ->
                                       kind="project" if project else "task"))
         general = _outcome(root, tmp / "general.xml", False, options)
         fast = _outcome(root, tmp / "fast.xml", True, options)
-        assert fast == general
+        assert _fresh_masked(fast, files) == _fresh_masked(general, files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -216,3 +216,14 @@ def test_split_imports_equal_one_process(tmp_path: Path, monkeypatch: pytest.Mon
     carried = {a.value for img in images for s in img.shapes for a in s.attributes
                if a.name == "label_id"}
     _both(tmp_path, _write(tmp_path, images), monkeypatch, jobs, share, carried)
+
+
+def test_no_child_process_reads_it_in_one(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Any, fn: Any) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(split.Part, "__init__", refuse)
+    seen = _outcomes(monkeypatch)
+    (report, _), _ = _both(tmp_path, _write(tmp_path, _plain(12)), monkeypatch)
+    assert seen == [False] and len(report.created) == 12

@@ -12,11 +12,13 @@ import json
 import random
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
 import yaml
 
+from annosync.cvat import CvatClient
 from annosync.dataset.folder import DatasetFolder
 from annosync.model.sample import Sample
 from annosync.sync import apply as apply_mod
@@ -152,10 +154,11 @@ def test_pull_holds_only_the_samples_it_changes(ws: Workspace,
 def test_pull_converts_one_downloaded_task_at_a_time(ws: Workspace,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Tasks download in parallel, but each is converted and merged, then let go of, before
-    the next is converted: CVAT's labels of one task are held as labels at a time. Counted as
-    live ``PulledSample`` objects (one per frame converted) when a conversion has returned
-    and any conversion in another thread had its chance to finish (before: each pool thread
-    converted its own task, all of a window's tasks at once)."""
+    the next is converted: CVAT's labels of one task are held as labels at a time, and the
+    answers waiting for their turn are held as text. Counted as live ``PulledSample`` objects
+    (one per frame converted) and parsed answers when a conversion has returned and any other
+    thread had its chance to finish (before: each pool thread converted its own task, all of
+    a window's tasks at once)."""
     from annosync.convert import cvat_to_labels
     from annosync.convert.results import PulledSample
 
@@ -167,6 +170,7 @@ def test_pull_converts_one_downloaded_task_at_a_time(ws: Workspace,
     lock = threading.Lock()
     finished: list[int] = []
     held: list[int] = []
+    parsed: list[int] = []
     real = cvat_to_labels.from_cvat
 
     def converting(*a: Any, **k: Any) -> Any:
@@ -180,13 +184,28 @@ def test_pull_converts_one_downloaded_task_at_a_time(ws: Workspace,
                 time.sleep(0.01)
         gc.collect()
         held.append(sum(1 for o in gc.get_objects() if isinstance(o, PulledSample)))
+        parsed.append(sum(1 for r in answers if r() is not None))
         return out
+
+    class Answer(dict):  # type: ignore[type-arg]  # an answer as the client parsed it
+        pass
+
+    answers: list[weakref.ref[Answer]] = []
+    get = CvatClient.get_annotations
+
+    def getting(self: CvatClient, *a: Any, **k: Any) -> Any:
+        out = Answer(get(self, *a, **k))
+        answers.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(CvatClient, "get_annotations", getting)
 
     monkeypatch.setattr(cvat_to_labels, "from_cvat", converting)
     rp, result = ws.run(mode="pull", concurrency=TASKS)
     assert len(finished) == TASKS and len(rp.jobs_changed) == TASKS
     assert sorted(result.written) == FIRSTS
     assert max(held) <= PER_TASK < TASKS * PER_TASK  # one task's frames, not every task's
+    assert max(parsed) == 0  # CVAT's answers wait for their turn as text, not parsed
     monkeypatch.undo()
     assert_nothing_to_do(ws)
 
