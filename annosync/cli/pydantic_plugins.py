@@ -85,8 +85,8 @@ class _Stub:
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__doc__ = "annosync: no pydantic plugin installed (cli/pydantic_plugins.py)"
-        module.get_plugins = _no_plugins  # type: ignore[attr-defined]
-        module.__getattr__ = _real  # type: ignore[method-assign]
+        setattr(module, "get_plugins", _no_plugins)  # noqa: B010
+        setattr(module, "__getattr__", _real)  # noqa: B010
 
 
 class _Finder:
@@ -94,7 +94,8 @@ class _Finder:
     pydantic asks for it: ``annosync --help`` imports nothing of pydantic)."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        return ModuleSpec(LOADER, _Stub()) if name == LOADER else None  # type: ignore[arg-type]
+        stub: Any = _Stub()  # a loader by protocol (importlib.abc would import more)
+        return ModuleSpec(LOADER, stub) if name == LOADER else None
 
 
 FINDER = _Finder()

@@ -213,7 +213,8 @@ class Vouched(Mapping[str, str]):
     def as_dict(self) -> dict[str, str]:
         """Key -> digest of the files vouched for (built once)."""
         if self._map is None:
-            self._map = dict(compress(zip(self._keys, self._shas, strict=True), self._shas))  # type: ignore[arg-type]
+            pairs: Any = compress(zip(self._keys, self._shas, strict=True), self._shas)
+            self._map = dict(pairs)
         return self._map
 
     def __getitem__(self, key: str) -> str:
@@ -384,7 +385,7 @@ class LabelIndex:
                 stats: list[Any] = list(map(stat, paths))
             except OSError:  # a file is gone (or unreadable): one by one, None for those
                 stats = [_stat_or_none(stat, p) for p in paths]
-            ok: bool | list[bool] | None = None
+            ok: Any = None  # True: the whole chunk vouched for; else one flag per file
             if aligned and None not in stats:  # the whole chunk compared at once
                 ok = _compare_slice(stats, buf, start)
                 if ok is True and own and not own.keys().isdisjoint(part):
@@ -400,10 +401,10 @@ class LabelIndex:
                 tails: list[Any] = [(r[4], r[5]) for r in compress(rows, ok)]
             elif ok is not True:
                 tails = list(compress(_ROW_TAIL.iter_unpack(
-                    buf[start * size:(start + len(part)) * size]), ok))  # type: ignore[arg-type]
+                    buf[start * size:(start + len(part)) * size]), ok))
             if ok is not True and own:  # entries made by this process supersede the loaded
-                keep = [k not in own for k in compress(part, ok)]  # type: ignore[arg-type]  # rows: one by one
-                ok = [o and k not in own for k, o in zip(part, ok, strict=True)]  # type: ignore[arg-type]
+                keep = [k not in own for k in compress(part, ok)]  # rows: one by one
+                ok = [o and k not in own for k, o in zip(part, ok, strict=True)]
                 tails = list(compress(tails, keep))
             if ok is True:  # every row of the slice vouched for
                 rows_of = buf[start * size:(start + len(part)) * size]
@@ -416,18 +417,18 @@ class LabelIndex:
                     missing = list(map(_SECOND, _ROW_TAIL.iter_unpack(rows_of)))
                     lack.update(compress(zip(part, missing, strict=True), missing))
                 continue
-            good = list(compress(part, ok))  # type: ignore[arg-type]
+            good = list(compress(part, ok))
             missing = list(map(_SECOND, tails))
             if aligned:
                 chunk: list[str | None] = [None] * len(part)
-                for at_, tail in zip(compress(range(len(part)), ok), tails, strict=True):  # type: ignore[arg-type]
+                for at_, tail in zip(compress(range(len(part)), ok), tails, strict=True):
                     chunk[at_] = tail[0].hex()
                 listed.extend(chunk)
             else:
                 found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
             if pinned is not None:
-                bad = map(operator.not_, ok)  # type: ignore[arg-type]
+                bad = map(operator.not_, ok)
                 with self._lock:
                     pinned.update((k, st) for k, st in compress(zip(part, stats, strict=True), bad)
                                   if st is not None and k not in pinned)
