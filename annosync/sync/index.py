@@ -106,6 +106,23 @@ _INVALID_KEY = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\\|\0", re.MULTILINE)
 _UNVOUCHED = object()
 
 
+#: what ``_INVALID_KEY`` looks for, as substrings of the keys joined by newlines with a newline
+#: before and after: a segment "", "." or ".." between two of "/" and a key's start or end
+_BAD_SEGMENTS = tuple(f"{a}{d}{b}" for a in "\n/" for d in ("", ".", "..") for b in "\n/")
+
+
+def _maybe_invalid(joined: str) -> bool:
+    """``_INVALID_KEY.search(joined)``, or a NUL, by C-level substring searches (the regex
+    tries its alternatives at every character: ~10 ms on 100k keys)."""
+    if "\\" in joined or "\0" in joined:
+        return True
+    if "/" not in joined and "." not in joined:  # only an empty key can be invalid
+        return "\n\n" in joined or joined.startswith("\n") or joined.endswith("\n") \
+            or not joined
+    wrapped = f"\n{joined}\n"
+    return any(bad in wrapped for bad in _BAD_SEGMENTS)
+
+
 def cache_dir(state_dir: Path) -> Path:
     return state_dir / CACHE_DIR
 
@@ -228,6 +245,11 @@ class Vouched(Mapping[str, str]):
 
     def __contains__(self, key: object) -> bool:
         return key in self.as_dict()
+
+
+def _as_dict(shas: Mapping[str, str]) -> Mapping[str, str]:
+    """``shas`` with a C-level ``get`` (a ``Vouched``'s dict)."""
+    return shas.as_dict() if isinstance(shas, Vouched) else shas
 
 
 class LabelIndex:
@@ -361,7 +383,7 @@ class LabelIndex:
         if not keys:
             return {}
         joined = "\n".join(keys)
-        if _INVALID_KEY.search(joined) or "\0" in joined:
+        if _maybe_invalid(joined):
             for key in keys:
                 self._path(key)  # raises, naming the first invalid key
         with self._lock:
@@ -794,20 +816,19 @@ class CleanMemo:
         index's, for the files it vouches for): not in ``shas``, or in the memo with another
         digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
         listed = shas.aligned(keys) if isinstance(shas, Vouched) else None
-        get = shas.as_dict().get if isinstance(shas, Vouched) else shas.get
         with self._lock:
             # a key the index does not vouch for: a value no memo entry equals (None in
             # ``survey``'s list, which no digest the memo holds equals either)
             loaded = self._loaded
             if loaded is not None and loaded[0] == keys:  # the memo's own order: in bulk
-                now = listed if listed is not None else \
-                    list(map(get, keys, repeat(_UNVOUCHED)))
+                now = listed if listed is not None else list(map(
+                    _as_dict(shas).get, keys, repeat(_UNVOUCHED)))
                 if now == loaded[1]:
                     return set()
                 return set(compress(keys, map(operator.ne, loaded[1], now)))
             memo = self._clean
             return set(compress(keys, map(operator.ne, map(memo.get, keys),
-                                          map(get, keys, repeat(_UNVOUCHED)))))
+                                          map(_as_dict(shas).get, keys, repeat(_UNVOUCHED)))))
 
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""

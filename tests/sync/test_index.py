@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from annosync.dataset.folder import DatasetFolder
+from annosync.dataset.folder import DatasetFolder, is_valid_key
 from annosync.sync import index as index_mod
 from annosync.sync.index import CleanMemo, LabelIndex, content_digest
 
@@ -606,3 +606,16 @@ def test_listing_is_cached_only_when_old_enough(tmp_path: Path,
     (folder.labels_dir / "sub").mkdir()  # a later tick: labels/ has a new mtime
     (folder.labels_dir / "sub" / "c.json").write_bytes(b"{}")
     assert sorted(index_mod.listed_keys(folder)) == ["a", "b", "sub/c"] and scans == [1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(keys=st.lists(st.text(alphabet="a./\\\0\n", max_size=6), min_size=1, max_size=5))
+def test_key_check_by_substrings_equals_the_regex(keys: list[str]) -> None:
+    """``survey`` screens its keys (joined by newlines) for invalid ones with substring
+    searches: the same answer as the regex of the rules (``is_valid_key``'s), on any keys
+    made of separators, dots, backslashes, NULs and newlines."""
+    joined = "\n".join(keys)
+    reference = bool(index_mod._INVALID_KEY.search(joined)) or "\0" in joined
+    assert index_mod._maybe_invalid(joined) == reference
+    if any(not is_valid_key(k) for k in keys):
+        assert index_mod._maybe_invalid(joined)  # an invalid key is never let through
