@@ -32,7 +32,8 @@ from typing import Any, Literal
 from annosync.cvatxml import record as records
 from annosync.cvatxml.encoding import NumberStyle
 from annosync.cvatxml.export_fast import apply_notes, media_rel
-from annosync.cvatxml.export_pool import Done, Job, default_jobs, rendered
+from annosync.cvatxml.export_pool import Done, Job, rendered
+from annosync.cvatxml.forks import default_jobs
 from annosync.cvatxml.meta import AttributeSpec, LabelMeta, Meta, Size, TaskMeta
 from annosync.cvatxml.model import Image, Item, Shape, Tag, Track
 from annosync.cvatxml.record import Record, RecordFrame, RecordTask

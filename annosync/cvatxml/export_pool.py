@@ -16,8 +16,6 @@ output is the same and the export never hangs.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
@@ -27,6 +25,7 @@ from pydantic_core import from_json
 
 from annosync.cvatxml.encoding import NumberStyle, number_formatter
 from annosync.cvatxml.export_fast import FastFrames, Note, head_of
+from annosync.cvatxml.forks import available, forking
 
 #: what a worker is given per sample: the label file's path and how to start its ``<image>``
 #: (``export_fast.head_of``); ``None``: not for the direct path (the parent does it)
@@ -42,37 +41,6 @@ MIN_PARALLEL = 1000
 STALL = 60.0
 
 _frames: FastFrames | None = None
-#: > 0 while this module's pool forks its workers (see ``_worker_signals``)
-_forking = 0
-
-
-def _worker_signals() -> None:
-    """In a worker, at once after the fork: die on SIGTERM, leave Ctrl-C to the parent.
-
-    A forked process inherits its parent's signal handlers. The CLI's SIGTERM handler raises
-    in Python, so a worker the pool terminates would run an exception, a traceback and stream
-    flushes instead of dying, and can block there on a lock that another thread of the parent
-    held at the fork: the pool's ``terminate()`` then waits for it for ever (seen in the test
-    suite). The parent stops the pool on Ctrl-C itself."""
-    if _forking:
-        try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        except ValueError:  # pragma: no cover - not the main thread of the child
-            pass
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_worker_signals)
-
-
-def default_jobs() -> int:
-    """Worker processes when the user does not say: the CPUs this process may use, up to 4."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
 
 
 def _init(fields: set[str] | None, label_ids: bool, numbers: NumberStyle) -> None:
@@ -114,16 +82,12 @@ def rendered(jobs: Iterable[Job], *, workers: int, fields: set[str] | None, labe
     processes when there are at least ``MIN_PARALLEL`` samples (``size``) and ``fork`` exists,
     else this process."""
     batches = _batches(iter(jobs))
-    if workers <= 1 or size < MIN_PARALLEL or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or size < MIN_PARALLEL or not available():
         yield from _here(batches, fields, label_ids, numbers)
         return
-    global _forking
     ctx = multiprocessing.get_context("fork")
-    _forking += 1
-    try:
+    with forking():
         pool = ctx.Pool(workers, initializer=_init, initargs=(fields, label_ids, numbers))
-    finally:
-        _forking -= 1
     with pool:
         pending: deque[tuple[list[Job], Any]] = deque()
         for batch in islice(batches, 2 * workers):

@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import yaml
 
+from annosync.cvatxml import forks, split
 from annosync.cvatxml import record as records
-from annosync.cvatxml import split
 from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.direct import box_labels, sample_bytes
 from annosync.cvatxml.meta import Meta, TaskMeta
@@ -510,7 +510,7 @@ def import_xml(
     plan = None
     if _SPLIT and not dmap and media_dir is None and sample is None and not index.lookup \
             and not index.ids and (unmatched or "create") == "create" and not zip_images:
-        plan = _split_plan(src, min(4, split.cpus()) if jobs is None else jobs)
+        plan = _split_plan(src, forks.default_jobs() if jobs is None else jobs)
     try:
         while True:  # once, unless images of one file share a sample (then twice)
             report = ImportReport()
@@ -549,7 +549,7 @@ def _split_plan(src: Path, jobs: int) -> list[list[Any]] | None:
     """The parts of ``src`` (``split.windows``) when it is worth reading it in ``jobs``
     processes and the split can take it: a plain XML file of images (no video task), read by
     the fast path; else None."""
-    if jobs < 2 or not split.available() or is_zip(src):
+    if jobs < 2 or not forks.available() or is_zip(src):
         return None
     size = src.stat().st_size
     if size < split.MIN_BYTES:

@@ -23,12 +23,12 @@ errors and warnings are exactly those of the sequential import.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from annosync.cvatxml.forks import forking
 
 #: smaller files are read in one process (a fork and a second header parse are not worth it)
 MIN_BYTES = 8 << 20
@@ -38,38 +38,6 @@ _CLOSE = b"</annotations>"
 _TAG = b"<image"
 _AFTER = (b" ", b"\t", b"\n", b"\r", b">", b"/")
 _SCAN = 1 << 20
-#: > 0 while this module forks (see ``_child_signals``)
-_forking = 0
-
-
-def _child_signals() -> None:
-    """In a part's process, at once after the fork: die on SIGTERM, leave Ctrl-C to the parent
-    (as ``export_pool``'s workers: a handler inherited from the CLI would raise in Python)."""
-    if _forking:
-        try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        except ValueError:  # pragma: no cover - not the main thread of the child
-            pass
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_child_signals)
-
-
-def available() -> bool:
-    """Processes can be forked here."""
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
-def cpus() -> int:
-    """The CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def points(path: Path, header: int, size: int, parts: int,
            first_share: float = FIRST_SHARE) -> list[int]:
     """Offsets of ``<image`` start tags cutting the bytes after ``header`` into ``parts``
@@ -176,15 +144,11 @@ class Part:
     raised, or gave no answer in time). ``stop`` ends it."""
 
     def __init__(self, fn: Callable[[], Any]) -> None:
-        global _forking
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_run, args=(fn, send), daemon=True)
-        _forking += 1
-        try:
+        with forking():
             self._proc.start()
-        finally:
-            _forking -= 1
         send.close()
 
     def result(self, timeout: float) -> Any:

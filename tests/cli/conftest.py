@@ -7,6 +7,7 @@ environment (ANNOSYNC_CVAT_URL / _USERNAME / _PASSWORD), as a user's shell would
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -99,3 +100,18 @@ class Workspace:
 @pytest.fixture
 def ws(tmp_path: Path, emu: Emulator) -> Workspace:
     return Workspace(tmp_path, emu)
+
+
+def write_tiny_run(tmp_path: Path) -> None:
+    """A one-sample dataset ``ds`` and its manifest ``run.yaml`` (no server): what the start-up
+    tests plan."""
+    ds = tmp_path / "ds"
+    (ds / "labels").mkdir(parents=True)
+    (ds / "labels" / "a.json").write_text(json.dumps({
+        "media": "media/a.jpg",
+        "metadata": {"width": 10, "height": 10, "media_type": "image"},
+        "fields": {"gt": {"_type": "detections", "detections": [
+            {"_id": "0" * 24, "label": "car", "bounding_box": [0.1, 0.1, 0.5, 0.5]}]}},
+    }))
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(
+        {"anno_key": "r", "dataset": "ds", "label_field": "gt"}))

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from annosync.cli import pydantic_plugins
 from annosync.cli.pydantic_plugins import plugins_possible
+from tests.cli.conftest import write_tiny_run
 
 PROBE = """
 import atexit, json, sys
@@ -43,16 +43,7 @@ def fake_plugin(site: Path, group: str = "pydantic") -> Path:
 
 
 def plan_tiny(tmp_path: Path, pythonpath: Path | None) -> tuple[int, set[str]]:
-    ds = tmp_path / "ds"
-    (ds / "labels").mkdir(parents=True)
-    (ds / "labels" / "a.json").write_text(json.dumps({
-        "media": "media/a.jpg",
-        "metadata": {"width": 10, "height": 10, "media_type": "image"},
-        "fields": {"gt": {"_type": "detections", "detections": [
-            {"_id": "0" * 24, "label": "car", "bounding_box": [0.1, 0.1, 0.5, 0.5]}]}},
-    }))
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(
-        {"anno_key": "r", "dataset": "ds", "label_field": "gt"}))
+    write_tiny_run(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)

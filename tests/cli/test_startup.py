@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.cli.conftest import Workspace
+from tests.cli.conftest import Workspace, write_tiny_run
 
 PROBE = """
 import atexit, json, sys
@@ -93,16 +92,7 @@ def test_one_verb_imports_only_its_own_module(tmp_path: Path) -> None:
 
 
 def test_plan_imports_no_media_mask_xml_or_emulator_code(tmp_path: Path) -> None:
-    ds = tmp_path / "ds"
-    (ds / "labels").mkdir(parents=True)
-    (ds / "labels" / "a.json").write_text(json.dumps({
-        "media": "media/a.jpg",
-        "metadata": {"width": 10, "height": 10, "media_type": "image"},
-        "fields": {"gt": {"_type": "detections", "detections": [
-            {"_id": "0" * 24, "label": "car", "bounding_box": [0.1, 0.1, 0.5, 0.5]}]}},
-    }))
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(
-        {"anno_key": "r", "dataset": "ds", "label_field": "gt"}))
+    write_tiny_run(tmp_path)
     code, modules, out = run_cli("plan", "run.yaml", cwd=tmp_path)
     assert code == 2, out  # a new run: a task to create
     assert "1 task to create" in out
