@@ -14,7 +14,6 @@ import os
 import threading
 import webbrowser
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -200,21 +199,15 @@ class Creator:
         media = [t for t in pending if t.state == "created"]
         with short_switches(), Pool(max_workers=1) as pool:
             # pure work (the binding is read here: every request stays in this thread's
-            # order), for the new tasks whose labels go up first; each task's conversion
-            # back is queued behind the conversions (``prepare``) and may still run while
-            # the labels go up
-            converted = [pool.submit(self.prepare, task, task.id,
-                                     bound_schema(self.client, task.id, self.session.schema),
-                                     pool)
-                         for task in [t for t in media if t.id in self._fresh][: self.workers]
-                         if task.id is not None and self.session.schema is not None]
+            # order), for the new tasks whose labels go up first
+            for task in [t for t in media if t.id in self._fresh][: self.workers]:
+                assert task.id is not None and self.session.schema is not None
+                pool.submit(self.prepare, task, task.id,
+                            bound_schema(self.client, task.id, self.session.schema))
             self._parallel(self.upload_media, media)
-            for future in converted:
-                future.result()  # never raises (see prepare)
-            for task in pending:
-                self.list_and_assign_jobs(task)
-            self._parallel(self.upload_labels,
-                           [t for t in pending if t.state == "data_uploaded"])
+        for task in pending:
+            self.list_and_assign_jobs(task)
+        self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
 
     def _parallel(self, step: Callable[[TaskRecord], None], tasks: list[TaskRecord]) -> None:
         if self.workers == 1 or len(tasks) < 2:
@@ -388,29 +381,20 @@ class Creator:
         with gc_paused():  # a burst of small objects, bounded by the task (see gcpause)
             self._upload_labels(task)
 
-    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema,
-                pool: Pool | None = None) -> None:
+    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema) -> None:
         """Convert a task's labels while its media is still going up, with the frame sizes
         the samples' metadata predicts; ``_upload_labels`` keeps the upload only if CVAT's
         ``data/meta`` reports those very sizes and the task is still ``task_id``, the one
         ``bound`` was read for (a resumed upload may start the task over). Any failure here
-        is left for that step to meet again, in order: a head start, never a second path.
-        With a ``pool``, the conversion back of what an echo will give (``_guess``, what
-        ``_put_labels`` would start beside its request) is queued there too."""
+        is left for that step to meet again, in order: a head start, never a second path."""
         try:
             with gc_paused():  # as in upload_labels
                 prepared = self._convert(task, None, bound=(task_id, bound))
         except Exception:  # the upload step converts (and fails) again
             return
-        if prepared is None:
-            return
-        if pool is not None and not prepared.upload.data.tracks:
-            assert self.session.schema is not None
-            prepared.guess = pool.submit(_paused, _guess, task, prepared.upload,
-                                         prepared.frames, prepared.bound, prepared.previous,
-                                         prepared.samples, self.session.schema)
-        with self._lock:
-            self._prepared[task.index] = prepared
+        if prepared is not None:
+            with self._lock:
+                self._prepared[task.index] = prepared
 
     def _convert(self, task: TaskRecord, frames: FrameMap | None,
                  prepared: Prepared | None = None,
@@ -467,7 +451,7 @@ class Creator:
                                                "labels") as step:
             if parts is None:
                 id_map, pulled, bases = self._put_labels(task, upload, frames, bound, previous,
-                                                         samples, prepared.guess)
+                                                         samples)
                 step.update(count)
             else:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
@@ -487,21 +471,16 @@ class Creator:
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
 
     def _put_labels(self, task: TaskRecord, upload: Upload, frames: FrameMap,
-                    bound: BoundSchema, previous: PreviousLabels, samples: list[Sample],
-                    early: Future[Guess] | None = None
+                    bound: BoundSchema, previous: PreviousLabels, samples: list[Sample]
                     ) -> tuple[TaskIdMap, Pulled, list[Base] | None]:
         """One PUT of the task's labels; the ids it gave, the labels as CVAT holds them and,
-        when known by then, the base of each sample. ``early``: ``_guess`` of these very
-        arguments, already started."""
+        when known by then, the base of each sample."""
         assert task.id is not None and self.session.schema is not None
         task_id, schema = task.id, self.session.schema
         with short_switches(), Pool(max_workers=1) as pool:
             # while CVAT stores the labels, convert them back as an echo would give them
-            # (started while the media went up when the labels were converted then)
-            if early is None and not upload.data.tracks:
-                early = pool.submit(_guess, task, upload, frames, bound, previous, samples,
-                                    schema)
-            guess = early
+            guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
+                     if not upload.data.tracks else None)
             response = LabeledData.model_validate(
                 self.client.put_annotations(upload.data.to_api(), task_id=task_id))
             id_map = build_id_map(task_id, upload, response, bound)
@@ -576,8 +555,6 @@ class Prepared:
     bound: BoundSchema
     upload: Upload
     previous: PreviousLabels
-    #: ``_guess`` of this upload, queued while the media went up (``prepare``)
-    guess: Future[Guess] | None = None
 
 
 def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None:
@@ -599,18 +576,9 @@ def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None
 Base = Union[dict[str, dict[str, BaseEntry]], None]
 
 
-#: What an echo of the upload will convert back to: the labels and each sample's base.
-Guess = Union[tuple[Pulled, list[Base]], None]
-
-
-def _paused(fn: Callable[..., Any], *args: Any) -> Any:
-    with gc_paused():  # as in upload_labels
-        return fn(*args)
-
-
 def _guess(task: TaskRecord, upload: Upload, frames: FrameMap, bound: BoundSchema,
            previous: PreviousLabels, samples: list[Sample], schema: ResolvedSchema
-           ) -> Guess:
+           ) -> tuple[Pulled, list[Base]] | None:
     """What ``from_cvat`` and the bases will be if CVAT's answer echoes ``upload`` (checked by
     the caller with ``echoes``); None when it cannot be known before the answer."""
     try:

@@ -224,63 +224,6 @@ def test_labels_converted_during_the_media_upload_are_used_only_if_cvat_agrees(
     assert not wrong.plan().has_changes
 
 
-def test_the_conversion_back_starts_while_the_media_goes_up(
-        workspaces: list[Workspace], server: Any, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """``from_sent`` of the labels converted during the media upload is queued right behind
-    them (the media upload here waits until it has run: it would wait in vain if the
-    conversion back started only with the PUT); with wrong metadata it runs again on the labels
-    converted with CVAT's sizes, and the record is the one of an upload that guessed nothing."""
-    import threading
-
-    early = Workspace(tmp_path / "early", server)
-    late = Workspace(tmp_path / "late", server)
-    workspaces.extend([early, late])
-    ran = threading.Event()
-    calls: list[list[int]] = []
-    original_sent, original_media = create_mod.from_sent, CvatClient.upload_task_data
-
-    def sent_spy(data: Any, frames: Any, *a: Any, **k: Any) -> Any:
-        calls.append([s.width for s in frames.sizes])
-        ran.set()
-        return original_sent(data, frames, *a, **k)
-
-    def media_spy(self: CvatClient, *a: Any, **k: Any) -> Any:
-        out = original_media(self, *a, **k)
-        waited = ran.wait(10)
-        assert waited, "the conversion back did not run while the media went up"
-        return out
-
-    monkeypatch.setattr(create_mod, "from_sent", sent_spy)
-    monkeypatch.setattr(CvatClient, "upload_task_data", media_spy)
-    for ws in (early, late):
-        (tmp_path / ws.root.name).mkdir()
-        ws.copy("street")
-        ws.manifest(label_schema=SCHEMA)
-        assert ws.dataset is not None
-        key = sorted(p.stem for p in (ws.dataset / "labels").glob("*.json"))[0]
-        sample = ws.sample(key)
-        assert sample.metadata is not None
-        sample.metadata.width += 7  # the metadata says another width than the image has
-        ws.save(key, sample)
-    early.run()
-    assert len(calls) == 2 and calls[0] != calls[1]  # predicted sizes, then CVAT's
-    # the same upload with nothing converted during the media upload
-    calls.clear()
-    ran.set()
-    prepare = create_mod.Creator.prepare
-    monkeypatch.setattr(create_mod.Creator, "prepare",
-                        lambda self, task, task_id, bound, pool=None:
-                        prepare(self, task, task_id, bound))
-    monkeypatch.setattr(create_mod, "predicted_frames", lambda *a: None)
-    late.run()
-    assert len(calls) == 1
-    assert _record_view(early) == _record_view(late)
-    assert _server_view(early) == _server_view(late)
-    for ws in (early, late):
-        assert not ws.plan().has_changes
-
-
 @pytest.mark.parametrize("assignees", [False, True])
 def test_jobs_are_listed_before_the_labels_only_to_assign_them(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch, assignees: bool) -> None:
