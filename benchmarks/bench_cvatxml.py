@@ -170,12 +170,19 @@ def phase_dm_export(path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "cpu": cpu}
 
 
+#: this script, absolute (its children run from the data folder)
+HERE = str(Path(__file__).resolve())
+
 # -- measuring ---------------------------------------------------------------------------------
-def measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+def measured(cmd: list[str], env: dict[str, str] | None = None,
+             cmd_cwd: Path | None = None) -> dict[str, Any]:
     """One child process's wall/CPU seconds and peak RSS (``--wrap``), with what it printed.
     CPU seconds include the children it waited for (``export-xml``'s workers)."""
-    out = subprocess.run([sys.executable, __file__, "--wrap", "--", *cmd], capture_output=True,
-                         text=True, env=None if env is None else {**os.environ, **env})
+    # run from the data folder: ``python -c`` puts the working directory first on sys.path, so
+    # from a checkout "(before)" would import the checkout's annosync, not PYTHONPATH's
+    out = subprocess.run([sys.executable, HERE, "--wrap", "--", *cmd], capture_output=True,
+                         text=True, env=None if env is None else {**os.environ, **env},
+                         cwd=cmd_cwd)
     if out.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -261,7 +268,7 @@ def main() -> None:
         return
 
     n, per = args.shapes, args.per_image
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_cvatxml_"))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_cvatxml_")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     xml = work / f"boxes_{n}.xml"
     if not xml.exists():
@@ -278,7 +285,7 @@ def main() -> None:
                 (images / f"img_{i:06d}.jpg").touch()
     cli = [sys.executable, "-c", "import sys; from annosync.cli.main import main; "
            "sys.argv[0] = 'annosync'; sys.exit(main())"]
-    me = [sys.executable, __file__, "--shapes", str(n), "--per-image", str(per), "--path",
+    me = [sys.executable, HERE, "--shapes", str(n), "--per-image", str(per), "--path",
           str(xml), "--phase"]
     ds = Path(args.dataset) if args.dataset else work / "ds"
     export = [*cli, "export-xml", str(work / "out.xml"), "--dataset", str(ds)]
@@ -299,7 +306,7 @@ def main() -> None:
     if args.before_pythonpath:
         cases.append(("annosync export-xml (before)", export, None))
     if has_dm:
-        dm_me = [dm_python, __file__, "--path", str(xml), "--phase"]
+        dm_me = [dm_python, HERE, "--path", str(xml), "--phase"]
         cases += [("datumaro import", [*dm_me, "dm_import"], "inner"),
                   ("datumaro export", [*dm_me, "dm_export"], "inner")]
     if args.cases:
@@ -326,7 +333,7 @@ def main() -> None:
                 ds.rename(trash / str(len(os.listdir(trash))))
             print(f"run {r + 1}/{args.runs}: {name}", file=sys.stderr)
             env = {"PYTHONPATH": args.before_pythonpath} if name.endswith("(before)") else None
-            results.setdefault(name, []).append(measured(cmd, env))
+            results.setdefault(name, []).append(measured(cmd, env, work))
             if name.startswith("annosync import"):  # every import makes the same files
                 made = _digest(ds)
                 imported = made if imported is None else imported
