@@ -22,6 +22,7 @@ from annosync.cvat import CvatClient
 from annosync.dataset.folder import DatasetFolder
 from annosync.model.sample import Sample
 from annosync.sync import apply as apply_mod
+from annosync.sync import session as session_mod
 from annosync.sync.engine import apply_plan, make_plan, open_sessions
 from annosync.sync.session import SyncOptions
 
@@ -60,6 +61,15 @@ def make_run(ws: Workspace) -> None:
                 cvat={"task_size": PER_TASK})
     ws.run()
     assert len(ws.task_ids()) == TASKS
+
+
+@pytest.fixture(autouse=True)
+def small_parsed_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session keeps up to ``PARSED_CACHE`` (2,048) parsed samples the plan read, whatever
+    the dataset's size: bounded, so flat. With 24 samples here that bound would hold them all
+    whenever the plan's reads are older than the racy window (a slow run: the test failed now
+    and then under load), so it is made smaller than a task here."""
+    monkeypatch.setattr(session_mod, "PARSED_CACHE", 2)
 
 
 def live_samples() -> int:
