@@ -9,11 +9,19 @@ import sys
 import requests
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action, even when this suite runs with it
+    ignored (started as ``cmd &`` from a script: POSIX shells ignore SIGINT in background
+    commands, and an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_emulator_verb_serves_until_interrupted() -> None:
     code = "from annosync.cli.main import main; main()"
     proc = subprocess.Popen([sys.executable, "-c", code, "emulator", "--port", "0",
                              "--user", "alice"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
