@@ -569,11 +569,6 @@ def _split_plan(src: Path, jobs: int) -> list[list[Any]] | None:
     return split.windows(src, header, cuts, size) if cuts else None
 
 
-class _NoStep:
-    def update(self, done: int, total: int | None = None) -> None:
-        pass
-
-
 @dataclass
 class _PartDone:
     """What a part of a split import staged and noted, for the first process to merge."""
@@ -609,7 +604,7 @@ def _part(src: Path, pieces: list[Any], root: Path, index: _Index, placer: Place
     counts = Counts()
     mine = Placer(placer.label_field, placer.fields, placer.mode, counts, placer.dataset_ids)
     run = _Run(root, index, {}, "create", None, mine, None, ImportReport(), stage, set())
-    _read_part(src, pieces, run, _NoStep())
+    _read_part(src, pieces, run, NULL.step("part"))
     rec = run.records[0]
     return _PartDone(run.placed, stage.files(), run.media_of, rec.tasks,
                      run.record_fields.get(rec.name, set()), counts.labels, counts.merged,
