@@ -462,8 +462,7 @@ class LabelIndex:
                 if aligned and self._aligned is None and not self._vouched:
                     self._aligned = result  # type: ignore[assignment]
                 else:
-                    self._vouched_map().update(
-                        result.as_dict() if isinstance(result, Vouched) else result)
+                    self._vouched_map().update(_as_dict(result))
                 self._lacking.update(lack)
         return result
 
