@@ -574,6 +574,12 @@ def merge_field(
             bl, br = b.l, b.r
             ld = known.get(id(loc))
             if ld is None:
+                if br is None and synced(loc.obj, rem.obj, bl, attributes):
+                    # local equals its base, remote equals local: the row below, sooner
+                    status[key] = "synced"
+                    new_base[key] = b
+                    result.append(loc)
+                    continue
                 ld = bl if agrees(loc.obj, bl, attributes) else digests(loc.obj, attributes)
                 known[id(loc)] = ld  # for the rows below, which ask for it again
             if ld == bl and (br is None or br != bl) and (
