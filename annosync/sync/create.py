@@ -105,6 +105,8 @@ class Creator:
         self.part_objects = PART_OBJECTS
         #: labels converted while the media went up, by task index (see ``prepare``)
         self._prepared: dict[int, Prepared] = {}
+        #: by task id: starts ``prepare`` of the task (once its media bytes are sent)
+        self._head_starts: dict[int, Once] = {}
 
     @property
     def record(self) -> RunRecord:
@@ -198,13 +200,20 @@ class Creator:
                 self.create_task(task)
         media = [t for t in pending if t.state == "created"]
         with short_switches(), Pool(max_workers=1) as pool:
-            # pure work (the binding is read here: every request stays in this thread's
-            # order), for the new tasks whose labels go up first
+            # pure work, for the new tasks whose labels go up first: the binding is read here
+            # (every request stays in this thread's order); the conversion starts once the
+            # task's media bytes are all sent (``upload_media``), so that it overlaps CVAT's
+            # processing of the media and not the reading and sending of the files (each of
+            # whose many GIL releases would wait behind it)
             for task in [t for t in media if t.id in self._fresh][: self.workers]:
                 assert task.id is not None and self.session.schema is not None
-                pool.submit(self.prepare, task, task.id,
-                            bound_schema(self.client, task.id, self.session.schema))
-            self._parallel(self.upload_media, media)
+                self._head_starts[task.id] = Once(
+                    pool.submit, self.prepare, task, task.id,
+                    bound_schema(self.client, task.id, self.session.schema))
+            try:
+                self._parallel(self.upload_media, media)
+            finally:
+                self._head_starts.clear()
         for task in pending:
             self.list_and_assign_jobs(task)
         self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
@@ -305,6 +314,13 @@ class Creator:
 
     def upload_media(self, task: TaskRecord) -> None:
         assert task.id is not None
+        with self._lock:
+            head_start = self._head_starts.pop(task.id, None)
+        self._upload_media(task, head_start)
+        if head_start is not None:  # e.g. a task that had its media already
+            head_start()
+
+    def _upload_media(self, task: TaskRecord, head_start: Once | None) -> None:
         # a task from an interrupted apply may hold its data already (or be unusable)
         current = {} if task.id in self._fresh else self.client.get_task(task.id)
         if int(current.get("size") or 0) > 0:
@@ -353,7 +369,16 @@ class Creator:
         with tracker.step(f"upload media {task.name}", total, "B") as sent, \
                 Later(tracker, f"CVAT prepares {task.name}", 100, "%", sent.close) as prepared:
             sent.status(f"{count} file(s)")
-            self.client.upload_task_data(task_id, files, progress=byte_callback(sent),
+            on_bytes = byte_callback(sent)
+
+            def progress(done: int, of: int | None) -> None:
+                on_bytes(done, of)
+                if head_start is not None and of is not None and done >= of:
+                    head_start()  # every byte sent: CVAT processes, the client may convert
+
+            if head_start is not None and not files:
+                head_start()  # nothing to send (server files)
+            self.client.upload_task_data(task_id, files, progress=progress,
                                          watch=request_callback(prepared), **kwargs)
         # data/meta carries the size, and it is what the labels' upload needs next: one
         # request where a GET of the task and then data/meta were two
@@ -543,6 +568,20 @@ def editor_url(server: str, record: RunRecord) -> str | None:
     if first.jobs:
         return f"{base}/tasks/{first.id}/jobs/{first.jobs[0].id}"
     return f"{base}/tasks/{first.id}"
+
+
+class Once:
+    """``fn(*args)`` on the first call, nothing on the next ones (thread-safe)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._call: tuple[Callable[..., Any], tuple[Any, ...]] | None = (fn, args)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            call, self._call = self._call, None
+        if call is not None:
+            call[0](*call[1])
 
 
 @dataclass
