@@ -16,6 +16,7 @@ the slash, as in schema.yml and cvat-sdk; ``/data/meta`` never has one.
 from __future__ import annotations
 
 import contextlib
+import json as _json
 import logging
 import os
 import tempfile
@@ -61,6 +62,17 @@ __all__ = ["CvatClient", "JsonDict"]
 log = logging.getLogger("annosync.cvat")
 
 JsonDict = dict[str, Any]
+
+
+class EncodedJson(bytes):
+    """A JSON request body encoded ahead of its request (``encode_json``): sent as is, with
+    ``Content-Type: application/json``, the bytes ``json=`` would have sent."""
+
+
+def encode_json(data: Any) -> EncodedJson:
+    """``data`` encoded as ``requests`` encodes ``json=data`` (same bytes): lets a caller
+    encode a large body while it waits for something else."""
+    return EncodedJson(_json.dumps(data, allow_nan=False).encode("utf-8"))
 
 PATCH_ACTIONS = ("create", "update", "delete")
 _DOWNLOAD_CHUNK = 1024 * 1024
@@ -231,7 +243,12 @@ class CvatClient:
     def _send(self, method: str, path: str, *, json: Any = None,
               params: Mapping[str, Any] | None = None, long: bool = False) -> Any:
         self._ensure()
-        resp = self._transport.request(method, path, json=json, params=params, long=long)
+        if isinstance(json, EncodedJson):
+            resp = self._transport.request(method, path, data=bytes(json), params=params,
+                                           headers={"Content-Type": "application/json"},
+                                           long=long)
+        else:
+            resp = self._transport.request(method, path, json=json, params=params, long=long)
         if resp.status_code == 204 or not resp.content:
             return None
         return self._transport.json(resp)
@@ -560,9 +577,10 @@ class CvatClient:
         intervals}`` with task-relative frame numbers."""
         return self._get(self._annotations_path(task_id, job_id), long=True)
 
-    def put_annotations(self, data: JsonDict, task_id: int | None = None, *,
+    def put_annotations(self, data: JsonDict | EncodedJson, task_id: int | None = None, *,
                         job_id: int | None = None) -> JsonDict:
-        """``PUT``: replace all annotations (new ids are assigned; the answer echoes them)."""
+        """``PUT``: replace all annotations (new ids are assigned; the answer echoes them).
+        ``data``: the JSON, or its bytes from ``encode_json``."""
         return self._send("PUT", self._annotations_path(task_id, job_id), json=data,
                           long=True)
 

@@ -38,6 +38,7 @@ from annosync.convert.echo import echoes
 from annosync.convert.id_map import IdEntry
 from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
+from annosync.cvat.client import EncodedJson, encode_json
 from annosync.errors import InputError, StateError
 from annosync.model.cvat import LabeledData
 from annosync.model.sample import Sample
@@ -454,7 +455,11 @@ class Creator:
                          load_mask=_mask_loader(self.session))
         if previous is None:
             previous = PreviousLabels.from_samples(samples, schema.fields)
-        return Prepared(task_id, samples, frames, binding, upload, previous)
+        parts = (split_upload(upload, frames.size, self.part_objects)
+                 if task.media_type == "image" else None)
+        # the body of the one PUT, encoded here (in the worker, when ahead of the media)
+        body = encode_json(upload.data.to_api()) if parts is None else None
+        return Prepared(task_id, samples, frames, binding, upload, previous, parts, body)
 
     def _upload_labels(self, task: TaskRecord) -> None:
         assert task.id is not None and self.session.schema is not None
@@ -469,14 +474,14 @@ class Creator:
                                             prepared.previous)
         self.journal.intent("upload_labels", str(task.id))
         count = len(upload.label_ids())
-        parts = (split_upload(upload, frames.size, self.part_objects)
-                 if task.media_type == "image" else None)
+        parts = prepared.parts
         bases: list[Base] | None = None
         with self.session.options.tracker.step(f"upload labels {task.name}", count,
                                                "labels") as step:
             if parts is None:
-                id_map, pulled, bases = self._put_labels(task, upload, frames, bound, previous,
-                                                         samples)
+                assert prepared.body is not None
+                id_map, pulled, bases = self._put_labels(task, upload, prepared.body, frames,
+                                                         bound, previous, samples)
                 step.update(count)
             else:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
@@ -495,11 +500,11 @@ class Creator:
         self.journal.done("upload_labels", str(task.id))
         self.report(f"uploaded {len(upload.label_ids())} label(s) to task {task.id}")
 
-    def _put_labels(self, task: TaskRecord, upload: Upload, frames: FrameMap,
+    def _put_labels(self, task: TaskRecord, upload: Upload, body: EncodedJson, frames: FrameMap,
                     bound: BoundSchema, previous: PreviousLabels, samples: list[Sample]
                     ) -> tuple[TaskIdMap, Pulled, list[Base] | None]:
-        """One PUT of the task's labels; the ids it gave, the labels as CVAT holds them and,
-        when known by then, the base of each sample."""
+        """One PUT of the task's labels (``body``: ``upload.data`` encoded); the ids it gave,
+        the labels as CVAT holds them and, when known by then, the base of each sample."""
         assert task.id is not None and self.session.schema is not None
         task_id, schema = task.id, self.session.schema
         with short_switches(), Pool(max_workers=1) as pool:
@@ -507,7 +512,7 @@ class Creator:
             guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
                      if not upload.data.tracks else None)
             response = LabeledData.model_validate(
-                self.client.put_annotations(upload.data.to_api(), task_id=task_id))
+                self.client.put_annotations(body, task_id=task_id))
             id_map = build_id_map(task_id, upload, response, bound)
             guessed = guess.result() if guess is not None else None
         if guessed is not None and echoes(upload.data, response):
@@ -594,6 +599,9 @@ class Prepared:
     bound: BoundSchema
     upload: Upload
     previous: PreviousLabels
+    #: the upload cut in parts (``upload_parts``), or None: one PUT of ``body``
+    parts: list[Part] | None = None
+    body: EncodedJson | None = None
 
 
 def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None:
