@@ -241,7 +241,10 @@ class CvatClient:
         return self._transport.json(self._transport.request("GET", path, params=params, long=long))
 
     def _send(self, method: str, path: str, *, json: Any = None,
-              params: Mapping[str, Any] | None = None, long: bool = False) -> Any:
+              params: Mapping[str, Any] | None = None, long: bool = False,
+              parse: Callable[[bytes], Any] | None = None) -> Any:
+        """``parse``: reads the answer's bytes instead of ``json.loads``; when it raises
+        ``ValueError`` the answer is read as JSON, as without it (same errors)."""
         self._ensure()
         if isinstance(json, EncodedJson):
             resp = self._transport.request(method, path, data=bytes(json), params=params,
@@ -251,6 +254,11 @@ class CvatClient:
             resp = self._transport.request(method, path, json=json, params=params, long=long)
         if resp.status_code == 204 or not resp.content:
             return None
+        if parse is not None:
+            try:
+                return parse(resp.content)
+            except ValueError:
+                pass
         return self._transport.json(resp)
 
     def _list(self, path: str, params: Mapping[str, Any] | None = None) -> list[JsonDict]:
@@ -578,11 +586,15 @@ class CvatClient:
         return self._get(self._annotations_path(task_id, job_id), long=True)
 
     def put_annotations(self, data: JsonDict | EncodedJson, task_id: int | None = None, *,
-                        job_id: int | None = None) -> JsonDict:
+                        job_id: int | None = None, parse: Callable[[bytes], Any] | None = None
+                        ) -> Any:
         """``PUT``: replace all annotations (new ids are assigned; the answer echoes them).
-        ``data``: the JSON, or its bytes from ``encode_json``."""
+        ``data``: the JSON, or its bytes from ``encode_json``. ``parse``: reads the answer's
+        bytes (e.g. a pydantic model's ``model_validate_json``, ~3x faster on a big answer
+        than decoding it and validating the objects); what it refuses with ``ValueError`` is
+        returned as decoded JSON, as without it."""
         return self._send("PUT", self._annotations_path(task_id, job_id), json=data,
-                          long=True)
+                          long=True, parse=parse)
 
     def patch_annotations(self, action: str, data: JsonDict, task_id: int | None = None, *,
                           job_id: int | None = None) -> JsonDict:

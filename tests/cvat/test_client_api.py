@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from cvat_fake import FakeCvat, assert_like_recorded, recording, recordings2
@@ -169,6 +171,26 @@ def test_an_encoded_body_sends_the_bytes_json_would(client: CvatClient, fake: Fa
     assert [s["points"] for s in encoded["shapes"]] == [s["points"] for s in plain["shapes"]]
     with pytest.raises(ValueError):
         encode_json({"points": [float("nan")]})  # as json= refuses it
+
+
+def test_an_answer_read_by_parse_or_as_json_when_parse_refuses_it(client: CvatClient,
+                                                                    fake: FakeCvat) -> None:
+    [rec] = recording("recordings/05_upload_annotations_json.json")
+    tid = client.create_task("t")["id"]
+    seen: list[bytes] = []
+
+    def parse(raw: bytes) -> Any:
+        seen.append(raw)
+        return ("parsed", len(raw))
+
+    def refuse(raw: bytes) -> Any:
+        raise ValueError("not for me")
+
+    got = client.put_annotations(copy.deepcopy(rec["request_body"]), task_id=tid, parse=parse)
+    assert got == ("parsed", len(seen[0])) and json.loads(seen[0])["shapes"]
+    plain = client.put_annotations(copy.deepcopy(rec["request_body"]), task_id=tid,
+                                   parse=refuse)
+    assert isinstance(plain, dict) and len(plain["shapes"]) == len(rec["request_body"]["shapes"])
 
 
 def test_users_and_server(client: CvatClient, fake: FakeCvat) -> None:
