@@ -322,6 +322,7 @@ class Creator:
             head_start()
 
     def _upload_media(self, task: TaskRecord, head_start: Once | None) -> None:
+        assert task.id is not None
         # a task from an interrupted apply may hold its data already (or be unusable)
         current = {} if task.id in self._fresh else self.client.get_task(task.id)
         if int(current.get("size") or 0) > 0:
