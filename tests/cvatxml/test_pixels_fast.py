@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import pixels_reference as ref
 from hypothesis import example, given, settings
@@ -192,3 +193,76 @@ def test_vectorised_snap_equals_reference_where_it_decides(values: list[float]) 
     for v, g, d in zip(values, got.tolist(), decided.tolist(), strict=True):
         if d:
             assert _bits(g) == _bits(ref.snap(v))
+
+
+@st.composite
+def _round_cases(draw: st.DrawFn) -> tuple[float, int]:
+    """A float and a place count as ``pixvec._best`` rounds them: quotients of two-decimal
+    pixels by a size (many lie exactly on a tie at one place count: 533.81 / 1280 =
+    0.4170390625), those give or take a few ulps, exact ties ``(k + 0.5) / 2**j``, and any
+    float."""
+    p = draw(st.integers(0, 17))
+    kind = draw(st.integers(0, 4))
+    if kind <= 1:
+        x = draw(_two_decimal(-20, 4000)) / draw(SIZES)
+    elif kind == 2:
+        x = draw(_two_decimal(-20, 4000)) / draw(SIZES)
+        for _ in range(draw(st.integers(1, 3))):
+            x = math.nextafter(x, math.inf if draw(st.booleans()) else -math.inf)
+    elif kind == 3:
+        x = (draw(st.integers(-10**6, 10**6)) + 0.5) / 2.0 ** draw(st.integers(0, 30))
+    else:
+        x = draw(st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+    return x, p
+
+
+@settings(max_examples=2000)
+@given(st.lists(_round_cases(), min_size=1, max_size=20))
+@example([(0.4170390625, 9), (0.125, 2), (0.375, 2), (2.5, 0), (-2.5, 0), (-0.4170390625, 9),
+          (0.482027777777778, 16), (0.9999999999999999, 17), (0.3, 17), (-0.001, 2),
+          (0.9026168896915561, 16), (0.09494396756577593, 17)])  # past 2**53: n != rint(t)
+def test_vectorised_round_equals_pythons_round_where_it_decides(
+        cases: list[tuple[float, int]]) -> None:
+    """``pixvec._round`` (ties decided by the product's exact error) is ``round(x, p) + 0.0``
+    bit for bit wherever it says it decided, and it decides every value below 2**53 after
+    scaling (the ties included: they went to the scalar code before)."""
+    import numpy as np
+
+    for x, p in cases:
+        with np.errstate(all="ignore"):
+            got, decided = pixvec._round(np.array([x]), p)
+        if abs(x * 10.0 ** p) < 2.0 ** 53:
+            assert decided[0]
+        if decided[0]:
+            assert _bits(got.tolist()[0]) == _bits(round(x, p) + 0.0), (x, p)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([(1920, 1080), (1280, 720), (333, 777), (1, 1),
+                                           (None, None), (0, 10), (640, None)]),
+                          st.lists(st.tuples(st.sampled_from(["box", "box", "box", "points"]),
+                                             st.lists(pixel_values(2000), min_size=4,
+                                                      max_size=4)),
+                                   max_size=8)),
+                max_size=6))
+def test_image_boxes_equals_box_rel_of_each_box(images: list[Any]) -> None:
+    """``pixvec.image_boxes`` of images with and without sizes, of boxes and other shapes (so
+    both the all-boxes and the mixed layout, and the scalar fallback for odd values): each
+    box's ``box_rel`` over its own image's size, ``None`` elsewhere, bit for bit."""
+    from annosync.cvatxml.model import Image, Shape
+
+    imgs = [Image(id=i, name=f"{i}.jpg", width=w, height=h,
+                  shapes=[Shape(kind, label="a", points=pts) for kind, pts in shapes])
+            for i, ((w, h), shapes) in enumerate(images)]
+    got = pixvec.image_boxes(imgs)
+    assert len(got) == len(imgs)
+    for img, row in zip(imgs, got, strict=True):
+        assert len(row) == len(img.shapes)
+        sized = bool(img.width and img.height and img.width >= 1 and img.height >= 1)
+        for s, b in zip(img.shapes, row, strict=True):
+            if s.kind == "box" and sized:
+                assert b is not None
+                want = ref.box_rel(s.points, img.width, img.height)
+                assert _bits(list(b)) == _bits(list(want))
+            else:
+                assert b is None
