@@ -422,19 +422,19 @@ def image_boxes(images: Sequence[Image], texts: list[list[str | None]] | None = 
                 b = boxes[i - n]
                 boxes[i - n] = (b[0], y, b[2], bh)
     out: list[list[tuple[float, float, float, float] | None]] = []
-    for img, spots in zip(images, where, strict=True):
-        if isinstance(spots, int):
-            out.append(boxes[spots:spots + len(img.shapes)])  # type: ignore[arg-type]
+    for img, at in zip(images, where, strict=True):
+        if isinstance(at, int):
+            out.append(list(boxes[at:at + len(img.shapes)]))
         else:
-            out.append([None if i is None else boxes[i] for i in spots])
+            out.append([None if i is None else boxes[i] for i in at])
     if texts is not None:
         if not n:
             box_text = []
-        for img, spots in zip(images, where, strict=True):
-            if isinstance(spots, int):
-                texts.append(box_text[spots:spots + len(img.shapes)])
+        for img, at in zip(images, where, strict=True):
+            if isinstance(at, int):
+                texts.append(box_text[at:at + len(img.shapes)])
             else:
-                texts.append([None if i is None else box_text[i] for i in spots])
+                texts.append([None if i is None else box_text[i] for i in at])
     return out
 
 
