@@ -292,10 +292,11 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
         return same_aspects(a, b, attributes) and agrees(a, known, attributes)
     da, db = a.__dict__, b.__dict__
     label, index, z, turn = da["label"], da["index"], da["z_order"], da["rotation"]
+    pairs = _ATTR_KEYS.get(attributes)
     if (da != db or type(label) is not str or type(db["label"]) is not str
             or type(index) is not type(db["index"]) or type(z) is not type(db["z_order"])
             or type(turn) is not type(db["rotation"]) or da["mask"] is not None
-            or da["mask_path"] or len(known) != _SIZES.get(_ATTR_KEYS.get(attributes), -1)):
+            or da["mask_path"] or pairs is None or len(known) != _SIZES.get(pairs, -1)):
         return same_aspects(a, b, attributes) and agrees(a, known, attributes)
     # equal fields of equal types: only the attributes can still differ in JSON
     if index is None:
@@ -308,7 +309,7 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
                                                              or _value_digest(label)):
         return False
     xa, xb = da["attributes"], db["attributes"]
-    for name, key in _ATTR_KEYS[attributes]:
+    for name, key in pairs:
         v, w = xa.get(name), xb.get(name)
         if not (v is w and type(v) in _SCALARS) and not _same_json(v, w):
             return False
@@ -344,8 +345,9 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
                     f'{th}{"0" if th[-1] == "." else ""}],"mask":null,"rotation":{rotation},'
                     f'"z":{z}}}')
             return known.get("spatial") == _sha256(text.encode()).hexdigest()[:16]
-    found = _box_digest(a)
-    return known.get("spatial") == (found if found is not None else digest_value(spatial(a)))
+    box_digest = _box_digest(a)
+    return known.get("spatial") == (box_digest if box_digest is not None
+                                    else digest_value(spatial(a)))
 
 
 #: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
