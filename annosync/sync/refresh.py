@@ -296,6 +296,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 work.views[task.index] = view
                 # one task converted and merged at a time (the others are downloading)
                 merge_task(view, *read(view, answers))
+                if view.changed and session.options.mode != "push":
+                    # its shard let go of but for the samples apply will write: a pull
+                    # holds one task's shard at a time, not every task it touched
+                    record.release(task.index, [k for k in task.samples if k in work.samples])
                 del answers, view
 
 

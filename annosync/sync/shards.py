@@ -127,6 +127,9 @@ class ShardStore:
         self.source = source
         self.refs: dict[Part, ShardRef] = {r.task: r for r in refs}
         self.loaded: set[Part] = set()
+        #: shards held in part (``RunRecord.release``): task -> the keys whose entries stay in
+        #: ``record.base`` (loaded, changed, added or deleted); the others are on disk only
+        self.partial: dict[Part, set[str]] = {}
         self.recovered: set[str] = set()  # shard files read from git: a save writes them
         self.lock = threading.RLock()
 
@@ -143,6 +146,28 @@ class ShardStore:
         with self.lock:
             if part not in self.loaded:
                 self._load(part)
+
+    def ensure_key(self, part: Part, key: str) -> None:
+        """Make ``key``'s entries (of task ``part``) readable in ``record.base``: they are
+        when the shard is loaded, or held in part with this key kept; else it is loaded."""
+        if part in self.loaded:
+            return
+        kept = self.partial.get(part)
+        if kept is not None and key in kept:
+            return
+        self.ensure(part)
+
+    def outside(self, part: Part) -> dict[str, int]:
+        """Field -> base entries of task ``part`` that are not in memory (its whole shard's
+        when it is not loaded; held in part: those of the keys let go of)."""
+        ref = self.refs.get(part)
+        if ref is None or part in self.loaded:
+            return {}
+        counts = dict(ref.labels)
+        if part in self.partial:
+            for path, n in label_counts(self.record._written[part].base.values()).items():
+                counts[path] = counts.get(path, 0) - n
+        return counts
 
     def load_all(self) -> None:
         for part in [*self.refs, *(t.index for t in self.record.tasks)]:
@@ -174,13 +199,16 @@ class ShardStore:
                 raise InputError.at(f"run record shard of task {shard.task} where the run "
                                     f"record names one of task {part}", str(path))
             base = self.record.base
+            kept = self.partial.get(part)  # held in part: what is in memory is newer
             for key, fields in shard.base.items():
-                dict.__setitem__(base, key, fields)
+                if kept is None or key not in kept:
+                    dict.__setitem__(base, key, fields)
             self.record._shard_read(part, path, data, ref, shard.base, shard.id_map,
                                     ref.file in self.recovered)
         tasks = self.record.tasks
         if part is not None and 0 <= part < len(tasks) and "id_map" not in tasks[part].__dict__:
             tasks[part].__dict__["id_map"] = shard.id_map if shard is not None else None
+        self.partial.pop(part, None)
         self.loaded.add(part)
 
     def _broken(self, path: Path, what: str) -> Exception:
@@ -232,7 +260,7 @@ class LazyBase(dict[str, Fields]):
         self.store = store
 
     def _key(self, key: str) -> None:
-        self.store.ensure(self.store.part_of(key))
+        self.store.ensure_key(self.store.part_of(key), key)
 
     def __getitem__(self, key: str) -> Fields:
         self._key(key)
@@ -281,8 +309,8 @@ class LazyBase(dict[str, Fields]):
     def __bool__(self) -> bool:
         if dict.__len__(self):
             return True
-        return any(sum(r.labels.values()) for p, r in self.store.refs.items()
-                   if p not in self.store.loaded)
+        store = self.store
+        return any(sum(store.outside(p).values()) for p in store.refs if p not in store.loaded)
 
     def keys(self) -> Any:
         return dict.keys(self._all())
