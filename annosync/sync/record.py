@@ -356,6 +356,10 @@ def _serialize(record: RunRecord, everything: bool = False,
         partial = store.partial
         refs = {p: r for p, r in store.refs.items() if p not in store.loaded and p not in partial}
         parts: set[Part] = set(store.loaded) | set(partial)
+        # a task with no shard yet given an id map (its samples' entries untouched): it has
+        # one now (was dropped: such a record saved lazily lost the id map)
+        parts.update(t.index for t in tasks if t.index not in store.refs
+                     and t.__dict__.get("id_map") is not None)
         entries = dict.items(record.base)
     else:
         refs = {}

@@ -108,6 +108,16 @@ def from_git(folder: Path, blob: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def task_of(samples: dict[str, Any], key: str) -> Part:
+    """The task index of sample ``key`` in a record's ``samples`` (None: no such sample),
+    without making a ``SampleRef`` of what ``record.SampleRefs`` holds as a (task, frame)
+    tuple (made, each stays: a pull of every job of a big run made one per sample)."""
+    ref = dict.get(samples, key)
+    if ref is None:
+        return None
+    return ref[0] if type(ref) is tuple else ref.task
+
+
 def label_counts(entries: Iterable[Fields]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for fields in entries:
@@ -137,8 +147,7 @@ class ShardStore:
         return None  # a copy of a record is a plain, fully loaded one (RunRecord.__deepcopy__)
 
     def part_of(self, key: str) -> Part:
-        ref = self.record.samples.get(key)
-        return None if ref is None else ref.task
+        return task_of(self.record.samples, key)
 
     def ensure(self, part: Part) -> None:
         if part in self.loaded:

@@ -196,3 +196,22 @@ def test_a_save_of_a_record_held_in_part_killed_anywhere_leaves_old_or_new(
     assert seen == {"old", "new"}
     assert not [p for p in tmp_path.rglob(".*.tmp")]
     assert os.path.exists(state)
+
+
+def test_an_id_map_given_to_a_task_with_no_shard_is_saved(tmp_path: Path) -> None:
+    """A record read from disk whose task had no shard (no entries, no id map), then given an
+    id map alone: the save writes it (the lazy save used to drop it; found by the test above)."""
+    from annosync.convert.id_map import IdEntry
+    from annosync.sync.record import SampleRef, TaskRecord
+
+    record = RunRecord(anno_key="run")
+    record.tasks.append(TaskRecord(index=0, name="t", id=1, samples=["a"]))
+    record.samples["a"] = SampleRef(task=0)
+    save_record(tmp_path, record)
+    loaded = load_record(tmp_path, "run")
+    assert loaded is not None
+    id_map = TaskIdMap(task_id=1, entries=[IdEntry("shape", 5, "gt", "x")])
+    loaded.tasks[0].id_map = id_map
+    save_record(tmp_path, loaded)
+    again = load_record(tmp_path, "run")
+    assert again is not None and again.tasks[0].id_map == id_map
