@@ -12,6 +12,11 @@ deletes the shards no head names any more. Whatever instant a save stops at, the
 names shards that exist with exactly the bytes it expects (a torn save leaves only unnamed
 files, removed by the next save). A shard that is missing or whose bytes differ from the head's
 digest is an error naming the file, never data silently taken as empty.
+
+A loaded shard can be let go of but for some samples' entries (``RunRecord.release``: a pull,
+once a task is merged); it is then *held in part* (``ShardStore.partial``): the kept keys read
+as before, any other key or the id map loads the whole shard again, and a save writes it from
+its old bytes (``record._Written``).
 """
 
 from __future__ import annotations
