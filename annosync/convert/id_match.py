@@ -113,13 +113,38 @@ def _track_entries(s: SentObject, track: Track) -> list[IdEntry]:
     return out
 
 
+def _in_place(kind: ObjectKind, sent: list[SentObject], got: list[Tag] | list[Shape],
+              bound: BoundSchema) -> list[IdEntry] | None:
+    """``_match_flat``'s answer when every answered object is where it was sent: same count,
+    each with an id, the CVAT label of the object sent at its position, and carrying one of
+    that object's label ids (then ``_match_flat``, going in order, claims exactly that object
+    each time: every earlier one is claimed, and the label filter keeps it). None otherwise.
+    CVAT answers a PUT or PATCH ``action=create`` in the order sent (recordings/05), so this
+    is the usual case, and it skips the candidate lists."""
+    if len(sent) != len(got):
+        return None
+    out: list[IdEntry] = []
+    append = out.append
+    for s, obj in zip(sent, got, strict=True):
+        if obj.id is None or obj.label_id != s.cvat_label:
+            return None
+        found = _label_id(bound, obj.label_id, obj.attributes)
+        if found is None or found not in s.label_ids:
+            return None
+        append(IdEntry(kind=kind, cvat_id=obj.id, field=s.field, label_id=found,
+                       index=s.index, part=s.part))
+    return out
+
+
 def build_id_map(task_id: int, upload: Upload, response: LabeledData | Mapping[str, Any],
                  bound: BoundSchema) -> TaskIdMap:
     """The ids the server gave to what ``upload`` sent (PUT, or PATCH ``action=create``)."""
     got = response if isinstance(response, LabeledData) else LabeledData.model_validate(response)
+    tags = _in_place("tag", upload.tags, got.tags, bound)
+    shapes = _in_place("shape", upload.shapes, got.shapes, bound)
     entries = (
-        _match_flat("tag", upload.tags, got.tags, bound)
-        + _match_flat("shape", upload.shapes, got.shapes, bound)
+        (_match_flat("tag", upload.tags, got.tags, bound) if tags is None else tags)
+        + (_match_flat("shape", upload.shapes, got.shapes, bound) if shapes is None else shapes)
         + _match_tracks(upload.tracks, got.tracks, bound)
     )
     return TaskIdMap(task_id=task_id, entries=entries)

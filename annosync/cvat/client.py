@@ -16,6 +16,7 @@ the slash, as in schema.yml and cvat-sdk; ``/data/meta`` never has one.
 from __future__ import annotations
 
 import contextlib
+import json as _json
 import logging
 import os
 import tempfile
@@ -61,6 +62,17 @@ __all__ = ["CvatClient", "JsonDict"]
 log = logging.getLogger("annosync.cvat")
 
 JsonDict = dict[str, Any]
+
+
+class EncodedJson(bytes):
+    """A JSON request body encoded ahead of its request (``encode_json``): sent as is, with
+    ``Content-Type: application/json``, the bytes ``json=`` would have sent."""
+
+
+def encode_json(data: Any) -> EncodedJson:
+    """``data`` encoded as ``requests`` encodes ``json=data`` (same bytes): lets a caller
+    encode a large body while it waits for something else."""
+    return EncodedJson(_json.dumps(data, allow_nan=False).encode("utf-8"))
 
 PATCH_ACTIONS = ("create", "update", "delete")
 _DOWNLOAD_CHUNK = 1024 * 1024
@@ -229,11 +241,24 @@ class CvatClient:
         return self._transport.json(self._transport.request("GET", path, params=params, long=long))
 
     def _send(self, method: str, path: str, *, json: Any = None,
-              params: Mapping[str, Any] | None = None, long: bool = False) -> Any:
+              params: Mapping[str, Any] | None = None, long: bool = False,
+              parse: Callable[[bytes], Any] | None = None) -> Any:
+        """``parse``: reads the answer's bytes instead of ``json.loads``; when it raises
+        ``ValueError`` the answer is read as JSON, as without it (same errors)."""
         self._ensure()
-        resp = self._transport.request(method, path, json=json, params=params, long=long)
+        if isinstance(json, EncodedJson):
+            resp = self._transport.request(method, path, data=bytes(json), params=params,
+                                           headers={"Content-Type": "application/json"},
+                                           long=long)
+        else:
+            resp = self._transport.request(method, path, json=json, params=params, long=long)
         if resp.status_code == 204 or not resp.content:
             return None
+        if parse is not None:
+            try:
+                return parse(resp.content)
+            except ValueError:
+                pass
         return self._transport.json(resp)
 
     def _list(self, path: str, params: Mapping[str, Any] | None = None) -> list[JsonDict]:
@@ -560,11 +585,16 @@ class CvatClient:
         intervals}`` with task-relative frame numbers."""
         return self._get(self._annotations_path(task_id, job_id), long=True)
 
-    def put_annotations(self, data: JsonDict, task_id: int | None = None, *,
-                        job_id: int | None = None) -> JsonDict:
-        """``PUT``: replace all annotations (new ids are assigned; the answer echoes them)."""
+    def put_annotations(self, data: JsonDict | EncodedJson, task_id: int | None = None, *,
+                        job_id: int | None = None, parse: Callable[[bytes], Any] | None = None
+                        ) -> Any:
+        """``PUT``: replace all annotations (new ids are assigned; the answer echoes them).
+        ``data``: the JSON, or its bytes from ``encode_json``. ``parse``: reads the answer's
+        bytes (e.g. a pydantic model's ``model_validate_json``, ~3x faster on a big answer
+        than decoding it and validating the objects); what it refuses with ``ValueError`` is
+        returned as decoded JSON, as without it."""
         return self._send("PUT", self._annotations_path(task_id, job_id), json=data,
-                          long=True)
+                          long=True, parse=parse)
 
     def patch_annotations(self, action: str, data: JsonDict, task_id: int | None = None, *,
                           job_id: int | None = None) -> JsonDict:

@@ -122,11 +122,15 @@ _SHORT = 256
 _NONE = type(None)
 _INF = float("inf")
 _ATTR_KEYS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_sha256 = hashlib.sha256
+#: the short strings of ``_CACHE`` again, by the string alone (a lookup without a key tuple)
+_STR: dict[str, str] = {}
 
 
 def clear_caches() -> None:
     """Forget every cached digest (benchmarks start cold with it)."""
     _CACHE.clear()
+    _STR.clear()
 
 
 def _value_digest(value: Any) -> str:
@@ -145,7 +149,10 @@ def _value_digest(value: Any) -> str:
     found = digest_value(value)
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
+        _STR.clear()
     _CACHE[(kind, value)] = found
+    if kind is str:
+        _STR[value] = found
     return found
 
 
@@ -164,23 +171,43 @@ def _r7(x: float) -> str:
 
 
 def _box_digest(obj: Detection) -> str | None:
-    """The ``spatial`` digest of a plain detection (four finite coordinates, no mask, an
-    integer z order), written out as the encoder would; None: take the long way."""
+    """The ``spatial`` digest of a plain detection (four finite float coordinates, no mask, an
+    integer z order), written out as the encoder would; None: take the long way.
+    The coordinates are written as ``_r7`` writes them, inline where all four are in its
+    fast range (most boxes: one conversion and one strip each, no call)."""
     if obj.mask is not None or obj.mask_path:
         return None
     z = obj.z_order or 0
     box = obj.bounding_box
-    if type(z) is not int or len(box) != 4 or None in box:
+    if type(z) is not int or len(box) != 4:
         return None
+    turn = obj.rotation
+    if turn is None:
+        rotation = "0.0"
+    else:
+        turn = round(turn or 0.0, 4) + 0.0
+        if type(turn) is not float or not -_INF < turn < _INF:
+            return None
+        rotation = repr(turn)
     a, b, c, d = box
-    if not -_INF < a + b + c + d < _INF:
-        return None  # NaN or infinity somewhere: the encoder writes those its own way
-    turn = round(obj.rotation or 0.0, 4) + 0.0
-    if type(turn) is not float or not -_INF < turn < _INF:
+    if type(a) is not float or type(b) is not float or type(c) is not float \
+            or type(d) is not float:
         return None
-    text = (f'{{"box":[{_r7(a)},{_r7(b)},{_r7(c)},{_r7(d)}],"mask":null,"rotation":{turn!r},'
-            f'"z":{z}}}')
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    if (1e-4 <= a < 1e6 or -1e6 < a <= -1e-4) and (1e-4 <= b < 1e6 or -1e6 < b <= -1e-4) \
+            and (1e-4 <= c < 1e6 or -1e6 < c <= -1e-4) and (1e-4 <= d < 1e6 or -1e6 < d <= -1e-4):
+        ta = f"{a:.7f}".rstrip("0")
+        tb = f"{b:.7f}".rstrip("0")
+        tc = f"{c:.7f}".rstrip("0")
+        td = f"{d:.7f}".rstrip("0")
+        text = (f'{{"box":[{ta}{"0" if ta[-1] == "." else ""},{tb}{"0" if tb[-1] == "." else ""},'
+                f'{tc}{"0" if tc[-1] == "." else ""},{td}{"0" if td[-1] == "." else ""}],'
+                f'"mask":null,"rotation":{rotation},"z":{z}}}')
+    elif -_INF < a + b + c + d < _INF:
+        text = (f'{{"box":[{_r7(a)},{_r7(b)},{_r7(c)},{_r7(d)}],"mask":null,'
+                f'"rotation":{rotation},"z":{z}}}')
+    else:
+        return None  # NaN or infinity somewhere: the encoder writes those its own way
+    return _sha256(text.encode()).hexdigest()[:16]
 
 
 def _attr_keys(attributes: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -219,6 +246,41 @@ def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
     for name, key in _attr_keys(attributes):
         out[key] = value(attrs.get(name))
     return out
+
+
+def agrees(obj: Any, known: dict[str, str], attributes: Iterable[str]) -> bool:
+    """``digests(obj, attributes) == known``, found without building the digests of a plain
+    box: the cheap aspects first (``None``, ``True``, ``False`` and short strings by a
+    lookup), the geometry last; the first that differs ends it. What a merge asks of each
+    local label when nothing vouches for the local files: does it still equal its base?
+    (``tests/sync/test_merge_fast.py``: equal to that comparison on any label and map.)"""
+    if type(obj) is not Detection:
+        return digests(obj, attributes) == known
+    pairs = _attr_keys(attributes)
+    size = _SIZES.get(pairs)
+    if size is None:
+        size = _SIZES[pairs] = 3 + len({key for _, key in pairs})
+    if len(known) != size:
+        return False  # not the aspects of a box with these attributes
+    label = obj.label
+    found = _STR.get(label) if type(label) is str else None
+    if known.get("label") != (found or _value_digest(label)):
+        return False
+    index = obj.index
+    if known.get("index") != (_NULL if index is None else _value_digest(index)):
+        return False
+    attrs = obj.attributes
+    for name, key in pairs:
+        v = attrs.get(name)
+        if known.get(key) != (_NULL if v is None else _FALSE if v is False
+                              else _TRUE if v is True else _value_digest(v)):
+            return False
+    box = _box_digest(obj)
+    return known.get("spatial") == (box if box is not None else digest_value(spatial(obj)))
+
+
+#: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
+_SIZES: dict[tuple[tuple[str, str], ...], int] = {}
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -264,6 +326,10 @@ def same_aspects(a: Any, b: Any, attributes: Iterable[str]) -> bool:
             return False
     return True
 
+
+_NULL = digest_value(None)
+_FALSE = digest_value(False)
+_TRUE = digest_value(True)
 
 #: Types whose one object always encodes the same JSON as itself (``_same_json(v, v)``).
 _SCALARS = frozenset({str, bool, int, float, _NONE})

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from annosync.model.ids import new_id
 from annosync.model.labels import Detection, Keypoint, Polyline, Segmentation
-from annosync.sync.digest import ScalarItem, digests, same_aspects
+from annosync.sync.digest import ScalarItem, agrees, digests, same_aspects
 
 #: A digest no aspect ever has: marks an aspect as "changed" until the next agreement.
 _NEVER = "-"
@@ -474,8 +474,8 @@ def local_changes(base: Mapping[str, BaseEntry], local: Sequence[Item],
             out.changes.append(Change("add", "push", item.id, item.frame))
             out.status[item.key] = "push"
             continue
-        now = digests(item.obj, rules.attributes)
-        changed = _changed(now, b.l) if now != b.l else ()
+        changed = () if agrees(item.obj, b.l, rules.attributes) else _changed(
+            digests(item.obj, rules.attributes), b.l)
         out.base[item.key] = b
         if changed:
             out.changes.append(Change("edit", "push", item.id, item.frame, tuple(sorted(changed))))
@@ -501,17 +501,20 @@ def split_key(key: str) -> tuple[str, int | None]:
 
 
 def _all_synced(base: Mapping[str, BaseEntry], local: Sequence[Item], remote: Sequence[Item],
-                attributes: tuple[str, ...]) -> FieldMerge | None:
+                attributes: tuple[str, ...],
+                checked: dict[int, dict[str, str]] | None = None) -> FieldMerge | None:
     """The merge of a field where nothing changed on either side, found per sample before any
     per-label row (most fields of a big pull); None: take the rows.
 
-    Holds when the caller vouches for the local labels (``local_agrees``: they equal the base's
-    ``l``), the local and remote lists name the same labels in the same order, each once, every
-    label has a base entry whose remote side equals its local side (``r`` is None), and each
-    remote label equals its local one field by field (``same_aspects``). Then every label takes
-    the row "neither side changed" (status synced, base entry kept, local label kept) and
-    nothing else happens: no deletion, addition or note. Checked equal to the rows by
-    Hypothesis (tests/sync/test_merge_fast.py)."""
+    Holds when the local labels equal the base's ``l`` (vouched for by the caller,
+    ``local_agrees``; or, with ``checked`` given, each found so by ``agrees`` and entered in
+    ``checked`` by ``id``, for the rows to reuse if the short cut does not hold), the local and
+    remote lists name the same labels in the same order, each once, every label has a base
+    entry whose remote side equals its local side (``r`` is None), and each remote label
+    equals its local one field by field (``same_aspects``). Then every label takes the row
+    "neither side changed" (status synced, base entry kept, local label kept) and nothing else
+    happens: no deletion, addition or note. Checked equal to the rows by Hypothesis
+    (tests/sync/test_merge_fast.py)."""
     n = len(local)
     if n != len(remote) or n != len(base):
         return None
@@ -523,6 +526,10 @@ def _all_synced(base: Mapping[str, BaseEntry], local: Sequence[Item], remote: Se
         if (b is None or b.r is not None or rem.key != key or key in kept
                 or not same_aspects(loc.obj, rem.obj, attributes)):
             return None
+        if checked is not None:
+            if not agrees(loc.obj, b.l, attributes):
+                return None
+            checked[id(loc)] = b.l
         status[key] = "synced"
         kept[key] = b
     return FieldMerge(result=list(local), status=status, base=kept)
@@ -540,13 +547,16 @@ def merge_field(
 
     ``local_agrees``: the caller knows the local items equal the base (``local_changes`` found
     nothing for this very content and base): their digests are the base's ``l`` digests."""
-    if local_agrees and not rules.single:
-        quick = _all_synced(base, local, remote, rules.attributes)
+    checked: dict[int, dict[str, str]] | None = None if local_agrees else {}
+    if not rules.single:
+        quick = _all_synced(base, local, remote, rules.attributes, checked)
         if quick is not None:
             return quick
     m = _Merger(rules, policy)
     if local_agrees:
         m.known = {id(i): b.l for i in local if (b := base.get(i.key)) is not None}
+    elif checked:
+        m.known = checked
     local_by = {i.key: i for i in local}
     remote_by = {i.key: i for i in remote}
     result: list[Item] = []
@@ -557,10 +567,11 @@ def merge_field(
         key = loc.key
         b, rem = base.get(key), remote_by.get(key)
         if b is not None and rem is not None:
+            bl, br = b.l, b.r
             ld = known.get(id(loc))
             if ld is None:
-                ld = digests(loc.obj, attributes)
-            bl, br = b.l, b.r
+                ld = bl if agrees(loc.obj, bl, attributes) else digests(loc.obj, attributes)
+                known[id(loc)] = ld  # for the rows below, which ask for it again
             if ld == bl and (br is None or br != bl) and (
                     (br is None and same_aspects(loc.obj, rem.obj, attributes))
                     or m.digest(rem) == (bl if br is None else br)):

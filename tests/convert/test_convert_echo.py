@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from annosync.convert import PreviousLabels, build_id_map, from_cvat, from_sent, to_cvat
 from annosync.convert.echo import echoes
-from annosync.model.cvat import AttributeValue, LabeledData, Track
+from annosync.convert.id_match import _in_place, _match_flat, _match_tracks
+from annosync.convert.results import SentObject
+from annosync.model.cvat import AttributeValue, LabeledData, Shape, Track
 from annosync.model.labels import Detection, Detections
 from annosync.model.sample import Sample
 
@@ -146,3 +148,50 @@ def test_echoes_refuses_tracks_and_zero_signs() -> None:
     assert not echoes(up.data, answer(up.data, 1, "no_id", 0))
     with_track = got.model_copy(update={"tracks": [Track(label_id=1, frame=0)]})
     assert not echoes(up.data, with_track)
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples(), st.integers(min_value=1, max_value=10**6),
+       st.sampled_from([*TWISTS, "swap_label", "swap_label"]), st.integers(min_value=0, max_value=50))
+def test_ids_read_in_place_are_those_the_full_matching_finds(batch: list[Sample], first_id: int,
+                                                             twist: str, at: int) -> None:
+    """An answer whose objects are where they were sent gives its ids by position
+    (``_in_place``), the same entries as matching by carried label id then by position
+    (``_match_flat``); any other answer (reordered, relabelled, an id missing, one dropped)
+    is left to the full matching. In a plain echo of labels that carry their own ids, every
+    shape is read in place."""
+    frames = image_frames([(320, 240)] * len(batch))
+    up = to_cvat(batch, FIELDS, frames, IMAGE_BOUND)
+    got = answer(up.data, first_id, "none" if twist == "swap_label" else twist, at)
+    if twist == "swap_label" and len(got.shapes) > 1:  # the same label id on another class
+        a, b = got.shapes[at % len(got.shapes)], got.shapes[(at + 1) % len(got.shapes)]
+        a.label_id, b.label_id = b.label_id, a.label_id
+    for kind, sent, objs in (("tag", up.tags, got.tags), ("shape", up.shapes, got.shapes)):
+        fast = _in_place(kind, sent, objs, IMAGE_BOUND)  # type: ignore[arg-type]
+        if fast is not None:
+            assert fast == _match_flat(kind, sent, objs, IMAGE_BOUND)  # type: ignore[arg-type]
+    ids = [d.id for s in batch for d in _dets(s)]
+    if twist == "none" and len(ids) == len(set(ids)) and up.shapes:
+        assert _in_place("shape", up.shapes, got.shapes, IMAGE_BOUND) is not None
+    assert build_id_map(7, up, got, IMAGE_BOUND).entries == (
+        _match_flat("tag", up.tags, got.tags, IMAGE_BOUND)
+        + _match_flat("shape", up.shapes, got.shapes, IMAGE_BOUND)
+        + _match_tracks(up.tracks, got.tracks, IMAGE_BOUND))
+
+
+def test_ids_in_place_keep_to_the_class_each_object_was_sent_with() -> None:
+    """Two objects sent with one label id (car, then truck), answered with their classes
+    swapped: the full matching pairs each answered object with the one of its class, so the
+    ids are not read by position."""
+    car, truck = IMAGE_BOUND.labels[0], IMAGE_BOUND.labels[1]
+    sent = [SentObject(kind="shape", field="det", cvat_label=bl.id, label_ids=["x"], frames=[0],
+                       index=n) for n, bl in enumerate((car, truck))]
+    got = [Shape(id=10 + n, type="rectangle", frame=0, label_id=bl.id, points=[0, 0, 1, 1],
+                 attributes=[AttributeValue(spec_id=bl.label_id_spec, value="x")])
+           for n, bl in enumerate((truck, car))]
+    assert [(e.index, e.cvat_id) for e in _match_flat("shape", sent, got, IMAGE_BOUND)] == [
+        (1, 10), (0, 11)]
+    assert _in_place("shape", sent, got, IMAGE_BOUND) is None
+    in_order = [got[1].model_copy(update={"id": 10}), got[0].model_copy(update={"id": 11})]
+    assert _in_place("shape", sent, in_order, IMAGE_BOUND) == _match_flat(
+        "shape", sent, in_order, IMAGE_BOUND)

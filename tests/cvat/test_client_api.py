@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from cvat_fake import FakeCvat, assert_like_recorded, recording, recordings2
 
 from annosync.cvat import Credentials, CvatClient, CvatNotFound
+from annosync.cvat.client import encode_json
 
 REC = recordings2()
 
@@ -148,6 +151,46 @@ def test_sdk_style_annotation_paths(client: CvatClient, fake: FakeCvat) -> None:
     assert ours.path == f"/api/tasks/{tid}/annotations/"
     assert ours.json() == rec["request_body"]
     assert ours.timeout[1] >= 600  # big bodies get the long read timeout
+
+
+def test_an_encoded_body_sends_the_bytes_json_would(client: CvatClient, fake: FakeCvat) -> None:
+    """A PUT body encoded ahead (``encode_json``) goes out byte for byte as ``json=`` sends it,
+    with the same content type, and gets the same answer."""
+    [rec] = recording("recordings/05_upload_annotations_json.json")
+    body = copy.deepcopy(rec["request_body"])
+    body["shapes"][0]["points"][0] = -0.0  # and non-ASCII text, escaped as json= escapes it
+    body["shapes"][0]["attributes"][2]["value"] = "Zürich \u2603"
+    tid = client.create_task("t")["id"]
+    plain = client.put_annotations(copy.deepcopy(body), task_id=tid)
+    sent = _last(fake, "PUT")
+    encoded = client.put_annotations(encode_json(body), task_id=tid)
+    again = _last(fake, "PUT")
+    assert again.body == sent.body
+    assert again.headers["Content-Type"] == sent.headers["Content-Type"] == "application/json"
+    assert again.path == sent.path and again.timeout == sent.timeout
+    assert [s["points"] for s in encoded["shapes"]] == [s["points"] for s in plain["shapes"]]
+    with pytest.raises(ValueError):
+        encode_json({"points": [float("nan")]})  # as json= refuses it
+
+
+def test_an_answer_read_by_parse_or_as_json_when_parse_refuses_it(client: CvatClient,
+                                                                    fake: FakeCvat) -> None:
+    [rec] = recording("recordings/05_upload_annotations_json.json")
+    tid = client.create_task("t")["id"]
+    seen: list[bytes] = []
+
+    def parse(raw: bytes) -> Any:
+        seen.append(raw)
+        return ("parsed", len(raw))
+
+    def refuse(raw: bytes) -> Any:
+        raise ValueError("not for me")
+
+    got = client.put_annotations(copy.deepcopy(rec["request_body"]), task_id=tid, parse=parse)
+    assert got == ("parsed", len(seen[0])) and json.loads(seen[0])["shapes"]
+    plain = client.put_annotations(copy.deepcopy(rec["request_body"]), task_id=tid,
+                                   parse=refuse)
+    assert isinstance(plain, dict) and len(plain["shapes"]) == len(rec["request_body"]["shapes"])
 
 
 def test_users_and_server(client: CvatClient, fake: FakeCvat) -> None:

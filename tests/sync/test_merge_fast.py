@@ -206,13 +206,15 @@ def clean_states(draw: Any) -> tuple[dict[str, Any], list[Any], list[Any], bool]
     twist = draw(st.sampled_from(["none", "none", "none", "remote", "remote", "remote",
                                   "drop local", "drop remote", "extra remote", "extra local", "reorder",
                                   "twice", "r spelled out", "r differs", "no base",
-                                  "extra base"]))
+                                  "extra base", "local", "local"]))
     if origin:
         k = draw(st.integers(0, len(origin) - 1))
         label_id, obj, frame = origin[k]
         key = fast.item_key(label_id, frame)
         if twist == "remote":
             remote[k] = (label_id, draw(variants(obj)), frame)
+        elif twist == "local":  # the cold short cut must see it (nothing vouches for local)
+            local[k] = (label_id, draw(variants(obj)), frame)
         elif twist == "drop local":
             del local[k]
         elif twist == "drop remote":
@@ -253,6 +255,17 @@ def test_unchanged_fields_equal_the_reference(state: Any, rules: fast.FieldRules
                                               policy: str) -> None:
     """The per-sample short cut (and every way out of it) gives what the reference gives."""
     _check_against_reference(state, rules, policy)
+
+
+@settings(max_examples=400, deadline=None)
+@given(state=clean_states(), rules=RULES, policy=POLICIES)
+def test_unchanged_fields_equal_the_reference_cold(state: Any, rules: fast.FieldRules,
+                                                   policy: str) -> None:
+    """The same with nothing vouching for the local labels (``local_agrees`` False): the short
+    cut checks each local label against its base (``agrees``), and hands the rows what it
+    found when it does not hold."""
+    base, local, remote, _ = state
+    _check_against_reference((base, local, remote, False), rules, policy)
 
 
 def test_unchanged_fields_take_the_short_cut() -> None:

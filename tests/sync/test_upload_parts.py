@@ -3,6 +3,7 @@ the answers) leave the same run record and the same CVAT annotations as one PUT.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -96,7 +97,8 @@ def test_parts_give_what_one_put_gives(workspaces: list[Workspace], server: Any,
     put, patch = CvatClient.put_annotations, CvatClient.patch_annotations
 
     def put_spy(self: CvatClient, data: Any, *a: Any, **k: Any) -> Any:
-        sent.append(f"PUT {len(data['shapes']) + len(data['tags'])}")
+        body = json.loads(data) if isinstance(data, bytes) else data  # one PUT: encoded
+        sent.append(f"PUT {len(body['shapes']) + len(body['tags'])}")
         return put(self, data, *a, **k)
 
     def patch_spy(self: CvatClient, action: str, data: Any, *a: Any, **k: Any) -> Any:
@@ -222,6 +224,45 @@ def test_labels_converted_during_the_media_upload_are_used_only_if_cvat_agrees(
     assert len(sizes) == 2 and sizes[0] != sizes[1]  # guessed, then CVAT's sizes
     assert _server_view(wrong) == _server_view(right)
     assert not wrong.plan().has_changes
+
+
+def test_the_labels_conversion_starts_once_the_media_bytes_are_sent(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conversion during the media upload starts when every byte of the media is sent
+    (it then overlaps CVAT's processing, not the reading and sending of the files): the
+    upload holds back for a while before sending, and no conversion may start meanwhile."""
+    import threading
+
+    sent: list[tuple[int, int | None]] = []
+    started = threading.Event()
+    seen: list[list[tuple[int, int | None]]] = []
+    original_upload = CvatClient.upload_task_data
+    original_convert = create_mod.to_cvat
+
+    def upload(self: CvatClient, task_id: int, files: Any, *a: Any, **k: Any) -> Any:
+        report = k["progress"]
+
+        def progress(done: int, total: int | None) -> None:
+            sent.append((done, total))
+            report(done, total)
+
+        started.wait(0.5)  # a conversion started before the media is sent has time to show
+        return original_upload(self, task_id, files, *a, **{**k, "progress": progress})
+
+    def convert(*a: Any, **k: Any) -> Any:
+        seen.append(list(sent))
+        started.set()
+        return original_convert(*a, **k)
+
+    monkeypatch.setattr(CvatClient, "upload_task_data", upload)
+    monkeypatch.setattr(create_mod, "to_cvat", convert)
+    ws.copy("street")
+    ws.manifest(label_schema=SCHEMA)
+    ws.run()
+    assert len(seen) == 1  # converted once, during the media upload (frame sizes as guessed)
+    assert seen[0] and seen[0][-1][0] == seen[0][-1][1]  # after every byte was sent
+    assert ws.record.tasks[0].state == "labels_uploaded"
+    assert not ws.plan().has_changes
 
 
 @pytest.mark.parametrize("assignees", [False, True])

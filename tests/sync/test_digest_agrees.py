@@ -1,0 +1,76 @@
+"""``agrees(obj, known, attrs)`` is ``digests(obj, attrs) == known`` (a cold merge asks it of
+every local label instead of building its digests): on any label Hypothesis finds, against the
+label's own digests, a variant's, and its own with one aspect dropped, added or changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annosync.model.labels import Detection
+from annosync.sync.digest import ScalarItem, agrees, clear_caches, digests, reference_digests
+
+from .test_merge_fast import ATTRS, SCALARS, labels, variants
+
+ATTRIBUTE_SETS = st.sampled_from([ATTRS, ("iscrowd",), (), list(ATTRS), ("make", "make")])
+ODD_COORDS = (st.floats(allow_nan=True, allow_infinity=True)
+              | st.floats(-2, 2) | st.sampled_from([0, 1, True, 0.0, -0.0, 1e-4, 1e6]))
+
+
+@st.composite
+def boxes(draw: Any) -> Detection:
+    """Plain boxes with any coordinates (unvalidated: ints, NaN, huge and tiny floats)."""
+    return Detection.model_construct(
+        id="a" * 24, label=draw(st.sampled_from(["car", "bus", "1", ""])),
+        bounding_box=draw(st.tuples(ODD_COORDS, ODD_COORDS, ODD_COORDS, ODD_COORDS)),
+        rotation=draw(st.sampled_from([None, 0.0, -0.0, 12.5, 1e-5])), mask=None,
+        mask_path=None, z_order=draw(st.sampled_from([None, 0, 3, True])),
+        index=draw(st.sampled_from([None, 1, True, 0.0])),
+        attributes=draw(st.dictionaries(st.sampled_from(ATTRS), SCALARS, max_size=3)))
+
+
+@st.composite
+def maps(draw: Any, obj: Any, attrs: Any) -> dict[str, str]:
+    """A digest map to compare ``obj`` with: its own, a variant's, or its own changed."""
+    own = reference_digests(obj, attrs)
+    how = draw(st.sampled_from(["own", "own", "variant", "drop", "add", "change"]))
+    if how == "variant":
+        return reference_digests(draw(variants(obj)), attrs)
+    out = dict(own)
+    if how == "drop" and out:
+        del out[draw(st.sampled_from(sorted(out)))]
+    elif how == "add":
+        out[draw(st.sampled_from(["label", "spatial", "index", "attr:other", "value"]))] = \
+            "0" * 16
+    elif how == "change" and out:
+        out[draw(st.sampled_from(sorted(out)))] = "f" * 16
+    return out
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data())
+def test_agrees_is_comparing_the_digests(data: st.DataObject) -> None:
+    obj = data.draw(st.one_of(labels("a" * 24), boxes(), SCALARS.map(ScalarItem)))
+    attrs = data.draw(ATTRIBUTE_SETS)
+    known = data.draw(maps(obj, attrs))
+    if data.draw(st.booleans()):
+        clear_caches()
+    want = reference_digests(obj, attrs) == known
+    assert agrees(obj, known, attrs) == want
+    assert agrees(obj, known, attrs) == want  # again, from the caches
+    assert (digests(obj, attrs) == known) == want
+
+
+def test_agrees_sees_each_aspect() -> None:
+    box = Detection(_id="a" * 24, label="car", bounding_box=(0.25, 0.5, 0.125, 0.0625),
+                    attributes={"iscrowd": False, "make": "vw"})
+    known = digests(box, ATTRS)
+    assert agrees(box, known, ATTRS)
+    for update in ({"label": "bus"}, {"index": 3}, {"bounding_box": (0.25, 0.5, 0.125, 0.06)},
+                   {"rotation": 10.0}, {"z_order": 1}, {"attributes": {"iscrowd": True}},
+                   {"attributes": {"iscrowd": 0, "make": "vw"}}):
+        assert not agrees(box.model_copy(update=update), known, ATTRS), update
+    assert not agrees(box, {**known, "attr:other": known["label"]}, ATTRS)
+    assert not agrees(box, {k: v for k, v in known.items() if k != "index"}, ATTRS)
