@@ -46,10 +46,12 @@ def new_ids(n: int) -> list[str]:
 
 
 def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, dict[str, str]],
-               taken: set[str], dataset_ids: set[str]) -> list[dict[str, Any]] | None:
+               taken: set[str], dataset_ids: set[str],
+               texts: list[str | None] | None = None) -> list[dict[str, Any]] | None:
     """The ``detections`` list (as ``Detections.model_dump(mode="json", by_alias=True)`` has
     it) of an image's ``box`` shapes placed into an empty sample, or None when anything is out
-    of the ordinary. ``taken`` (ids this import gave out) gets the file's ids it keeps."""
+    of the ordinary. ``taken`` (ids this import gave out) gets the file's ids it keeps.
+    ``texts``: each box's text (``pixvec.image_boxes``), put in the detections' order."""
     global _MEMO_TYPES
     if _MEMO_TYPES is not types:  # another document: its attribute types may differ
         _MEMO.clear()
@@ -107,7 +109,12 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
             d["_id"] = new_ids(1)[0]
     taken.update(keep)
     if sort:
-        out.sort(key=lambda d: d.get("z_order") or 0)
+        if texts is not None:
+            order = sorted(range(len(out)), key=lambda i: out[i].get("z_order") or 0)
+            out = [out[i] for i in order]
+            texts[:] = [texts[i] for i in order]
+        else:
+            out.sort(key=lambda d: d.get("z_order") or 0)
     return out
 
 
@@ -149,15 +156,17 @@ def _pieces(attrs: dict[str, Any] | None, label: Any) -> tuple[Any, str, str]:
     return got
 
 
-def _detection_text(d: dict[str, Any]) -> str:
+def _detection_text(d: dict[str, Any], box: str | None = None) -> str:
     """``jsonfmt``'s text of one detection dict of ``box_labels`` at its place in a sample
-    (depth 4: sample, fields, field, list), keys in their sorted order."""
+    (depth 4: sample, fields, field, list), keys in their sorted order; ``box``: the text of
+    its ``bounding_box`` when known (``pixvec.box_texts``)."""
     attrs = d.get("attributes")
     label = d["label"]
     hit = _PIECES.get((id(attrs), label))
     if hit is None or hit[0] is not attrs:
         hit = _pieces(attrs, label)
-    text = _ID_KEY + _enc(d["_id"]) + hit[1] + _list_fast(d["bounding_box"], 5) + hit[2]
+    text = _ID_KEY + _enc(d["_id"]) + hit[1] + (
+        _list_fast(d["bounding_box"], 5) if box is None else box) + hit[2]
     rotation = d.get("rotation")
     if rotation is not None:
         text += "," + _PADS[5] + '"rotation": ' + _scalar_fast(rotation)
@@ -167,17 +176,23 @@ def _detection_text(d: dict[str, Any]) -> str:
     return text + _END
 
 
-def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]]) -> bytes:
+def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]],
+                 texts: list[str | None] | None = None) -> bytes:
     """The label file of a sample dumped as ``data`` (its ``fields`` empty) with ``dets``
     (``box_labels``) in field ``fname``: ``jsonfmt.dump_bytes`` of the whole, bit for bit,
-    with the detections written without the general walk over every value."""
+    with the detections written without the general walk over every value (``texts``: their
+    boxes' texts, in their order, where known)."""
     fields = data["fields"]
     if not dets or fields:
         if dets:
             fields[fname] = {"_type": "detections", "detections": dets}
         return jsonfmt.dump_bytes(data)
     try:
-        body = ("," + _PADS[4]).join([_detection_text(d) for d in dets])
+        if texts is None:
+            body = ("," + _PADS[4]).join([_detection_text(d) for d in dets])
+        else:
+            body = ("," + _PADS[4]).join([_detection_text(d, t)
+                                          for d, t in zip(dets, texts, strict=True)])
     except (jsonfmt._Slow, TypeError, KeyError):  # out of the ordinary: the general walk
         fields[fname] = {"_type": "detections", "detections": dets}
         return jsonfmt.dump_bytes(data)

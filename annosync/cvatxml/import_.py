@@ -1082,8 +1082,10 @@ class _Images:
         self.video_scope: dict[str, set[int]] = {}
 
     def add(self, img: Image,
-            boxes: list[tuple[float, float, float, float] | None] | None = None) -> None:
-        """Place one image's labels; ``boxes``: ``pixvec.image_boxes`` of it (its own size)."""
+            boxes: list[tuple[float, float, float, float] | None] | None = None,
+            texts: list[str | None] | None = None) -> None:
+        """Place one image's labels; ``boxes``: ``pixvec.image_boxes`` of it (its own size),
+        ``texts``: the boxes' texts it gave."""
         run, tasks, checks, diag = self.run, self.tasks, self.checks, self.diag
         tid = img.task_id if img.task_id in tasks else None
         task = tasks.get(tid) or _TaskInfo(img.task_id, img.subset, None, False)
@@ -1127,7 +1129,7 @@ class _Images:
             raise diag.error(f"the size of image {img.name!r} is unknown", img.line)
         if not later and _DIRECT and not img.tags and boxes is not None \
                 and (w, h) == (img.width, img.height) and base is not None \
-                and not base.fields and not base.frames and self._direct(key, img, base, boxes):
+                and not base.fields and not base.frames and self._direct(key, img, base, boxes, texts):
             return
         items = self.per_key.setdefault(key, []) if later else []
         parts: dict[str, Any] = {}  # label_id -> Polyline: parts of one multi-part Polyline
@@ -1151,19 +1153,22 @@ class _Images:
             self._place(key, items)
 
     def _direct(self, key: str, img: Image, base: Sample,
-                boxes: list[tuple[float, float, float, float] | None]) -> bool:
+                boxes: list[tuple[float, float, float, float] | None],
+                texts: list[str | None] | None = None) -> bool:
         """An image of boxes into a sample without labels, skipping the models (``direct``):
         the same bytes as ``_place``; False when it cannot say (the general path then runs)."""
         run = self.run
         placer = run.placer
-        dets = box_labels(img.shapes, boxes, self.checks.types, placer.taken, placer.dataset_ids)
+        texts = None if texts is None else list(texts)
+        dets = box_labels(img.shapes, boxes, self.checks.types, placer.taken, placer.dataset_ids,
+                          texts)
         if dets is None:
             return False
         data = base.model_dump(mode="json", by_alias=True)
         fname = placer.field_for("detections")
         placer.placed_direct(fname if dets else None, len(dets))
         run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
-        run.emit_bytes(key, sample_bytes(data, fname, dets))
+        run.emit_bytes(key, sample_bytes(data, fname, dets, texts))
         return True
 
     def _place(self, key: str, items: list[tuple[int | None, Imported]]) -> None:
@@ -1231,8 +1236,10 @@ def _import_doc(s: _Source, run: _Run, zip_images: list[str], src: Path, step: A
     from annosync.cvatxml.pixvec import image_boxes  # numpy: only for importing
 
     def place_batch() -> None:
-        for img, boxes in zip(batch, image_boxes(batch), strict=True):
-            images.add(img, boxes)
+        texts: list[list[str | None]] = []  # the boxes' texts in label files
+        converted = image_boxes(batch, texts)
+        for img, boxes, box_texts in zip(batch, converted, texts, strict=True):
+            images.add(img, boxes, box_texts)
         batch.clear()
         step.update(len(run.placed))
 

@@ -9,17 +9,20 @@ count, then ``round(q, p)`` for increasing ``p``.
 Every vectorised step is the scalar step's own IEEE operation (``*``, ``/``, ``+``, ``floor``,
 ``rint``, ``spacing`` = ``math.ulp`` on non-negative values), or is used only where it is proved
 to give the scalar result; a value outside those cases (negative or huge coordinates, a
-preimage wider than the window looked at, a rounding too close to a tie to decide in floats,
-a decimal place count where ``q * 10**p`` is not exact enough) is handed to the scalar code as
-a whole. ``tests/cvatxml/test_pixels_fast.py`` compares both with the old implementation bit
+preimage wider than the window looked at, a decimal place count where ``q * 10**p`` reaches
+2**53) is handed to the scalar code as a whole. ``tests/cvatxml/test_pixels_fast.py`` compares both with the old implementation bit
 for bit. Python's ``round(x, p)`` is the float nearest the exact decimal rounding (half even)
 of ``x`` to ``p`` places; ``rint(x * 10**p) / 10**p`` is the same float whenever the product's
-rounding error cannot cross a half-integer and ``x * 10**p`` is below 2**51.
+rounding error cannot cross a half-integer and ``x * 10**p`` is below 2**53; on a half-integer
+(quotients of two-decimal pixels by 1280 or 1920 often land on one: 533.81 / 1280 =
+0.4170390625) the product's exact error decides (``_round``; those went to the scalar code
+before, a quarter of the values of a typical file).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -138,9 +141,10 @@ class _Ok:
 
 
 def _best(guess: np.ndarray, ok: _Ok, lo_b: np.ndarray, hi_b: np.ndarray,
-          todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+          todo: np.ndarray, places: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``pixels._best`` with bounds, for the rows ``todo``; returns the results and where they
-    were found (the rest: the scalar code)."""
+    were found (the rest: the scalar code). ``places`` gets the decimal place count a result
+    was rounded to where the vectorised search found it (``round(guess, p)``; -1 elsewhere)."""
     n = len(guess)
     out = guess.copy()
     done = np.zeros(n, dtype=bool)
@@ -151,8 +155,11 @@ def _best(guess: np.ndarray, ok: _Ok, lo_b: np.ndarray, hi_b: np.ndarray,
     okg = ok.many(g, rows)
     # the short-form exit: where it may apply, Python's own repr decides
     for j in np.flatnonzero(okg & ~_long(g)).tolist():
-        if len(repr(float(g[j]))) <= 8:
+        text = repr(float(g[j]))
+        if len(text) <= 8:
             done[rows[j]] = True
+            if places is not None and text.startswith("0."):  # (checked by _decimals)
+                places[rows[j]] = len(text) - 2
     rows = rows[~done[rows]]
     if not len(rows):
         return out, done
@@ -179,17 +186,13 @@ def _best(guess: np.ndarray, ok: _Ok, lo_b: np.ndarray, hi_b: np.ndarray,
                 break
             continue
         idx = np.flatnonzero(act)
-        gi = g[idx]
-        t = gi * _P10[p]
-        frac = t - np.floor(t)
-        # t < 0 needs |t| >= 1 for ``t - floor(t)`` to be exact
-        safe = (t < 2e15) & ((t >= 0) | (t <= -1.0)) & (t > -2e15) & \
-            (np.abs(frac - 0.5) > np.spacing(np.abs(t)))
-        cand = np.rint(t) / _P10[p] + 0.0
+        cand, safe = _round(g[idx], p)
         hit = safe & ok.many(cand, rows[idx])
         good = idx[hit]
         out[rows[good]] = cand[hit]
         done[rows[good]] = True
+        if places is not None:
+            places[rows[good]] = p
         left[good] = False
         unsafe = idx[~safe]
         left[unsafe] = False
@@ -199,6 +202,61 @@ def _best(guess: np.ndarray, ok: _Ok, lo_b: np.ndarray, hi_b: np.ndarray,
     if slow:
         _best_scalar(np.concatenate(slow), slow_p, rows, g, ok, out, done)
     return out, done
+
+
+#: Veltkamp's splitter for doubles (2**27 + 1): ``_split`` cuts a float into two halves of 26
+#: significant bits whose products are exact
+_SPLITTER = 134217729.0
+
+
+def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = _SPLITTER * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _product_error(a: np.ndarray, b: Any, t: np.ndarray) -> np.ndarray:
+    """``a * b - t`` exactly, for ``t = a * b`` rounded (Dekker's TwoProduct, no FMA needed;
+    exact when nothing overflows or underflows: |a|, |b| below 1e300 and |t| at least 2**-900
+    here)."""
+    ah, al = _split(a)
+    bh, bl = _split(np.asarray(b, dtype=np.float64))
+    return ((ah * bh - t) + ah * bl + al * bh) + al * bl
+
+
+def _round(x: np.ndarray, p: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``round(x, p) + 0.0`` where decided here (the second array): ``n / 10**p`` for the
+    integer ``n`` nearest the exact ``x * 10**p`` (ties to even: Python's ``round`` takes the
+    exact value of the float ``x``), the division correctly rounded as ``round``'s own
+    decimal-to-float step is (``n`` and ``10**p`` are exact floats).
+
+    Why it is ``n``: ``t = x * 10**p`` is the product rounded, off the exact one by at most
+    half an ulp of ``t``; ``d = t - rint(t)`` is exact (Sterbenz) and, below 2**52, a multiple
+    of that ulp, as 0.5 is. So when ``|d| < 0.5`` the exact product is nearer ``rint(t)`` than
+    any other integer; when ``|d| == 0.5`` the product's exact error (``_product_error``) says
+    on which side of the half-integer it lies (zero: on it, and ``rint``'s ties to even is
+    ``round``'s). From 2**52 to 2**53 the ulp is 1: the product rounded (to nearest, ties to
+    even) is itself ``n``, and ``rint(t) == t``."""
+    n, safe, scale = _rounded(x, p)
+    return n / scale + 0.0, safe
+
+
+def _rounded(x: np.ndarray, p: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """``_round``'s integer ``n`` (as floats), where decided, and ``10**p``; ``p`` an int or
+    an int array (one place count per value)."""
+    scale = _P10[p]
+    t = x * scale
+    n = np.rint(t)
+    d = t - n
+    safe = np.abs(t) < _2_53
+    tie = safe & ((d == 0.5) | (d == -0.5))
+    if tie.any():
+        err = _product_error(x, scale, t)
+        n = np.where(tie & (err > 0), t + 0.5, np.where(tie & (err < 0), t - 0.5, n))
+    return n, safe, scale
+
+
+_2_53 = float(2**53)
 
 
 def _best_scalar(idx: np.ndarray, first: list[int], rows: np.ndarray, g: np.ndarray, ok: _Ok,
@@ -226,14 +284,15 @@ def _best_scalar(idx: np.ndarray, first: list[int], rows: np.ndarray, g: np.ndar
         done[found] = True
 
 
-def _rel(a: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pixels.rel`` where decided here."""
+def _rel(a: np.ndarray, size: np.ndarray, places: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels.rel`` where decided here (``places``: see ``_best``)."""
     target, ok = _snap(a)
     q = target / size
     lo, hi, found = _preimage(target, size, q)
     ok &= found
     pad = 2.0 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))
-    return _best(q, _Ok(lo, hi, None), lo - pad, hi + pad, ok)
+    return _best(q, _Ok(lo, hi, None), lo - pad, hi + pad, ok, places)
 
 
 def rel_many(values: Sequence[float], sizes: Sequence[int]) -> list[float]:
@@ -268,9 +327,12 @@ def edges_many(los: Sequence[float], his: Sequence[float], sizes: Sequence[int]
     return out
 
 
-def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray
+def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray,
+           places: tuple[np.ndarray, np.ndarray] | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    start, ok = _rel(lo_px, size)
+    """``pixels._edge`` where decided; ``places``: (of the starts, of the extents) as
+    ``_best`` gives them."""
+    start, ok = _rel(lo_px, size, None if places is None else places[0])
     ok &= ~(hi_px < lo_px)  # swapped edges: the scalar code
     target, snapped = _snap(hi_px)
     ok &= snapped
@@ -280,7 +342,8 @@ def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray
     ulo, uhi, found = _preimage(target, size, q)
     ok &= found
     pad = 4.0 * np.spacing(np.maximum(np.maximum(np.abs(ulo), np.abs(uhi)), np.abs(start)))
-    width, done = _best(guess, _Ok(ulo, uhi, start), ulo - start - pad, uhi - start + pad, ok)
+    width, done = _best(guess, _Ok(ulo, uhi, start), ulo - start - pad, uhi - start + pad, ok,
+                        None if places is None else places[1])
     return start, width, done
 
 
@@ -296,42 +359,138 @@ def boxes_rel(boxes: Sequence[Sequence[float]], width: int, height: int
     return [(x, y, w, h) for (x, w), (y, h) in zip(edges[:n], edges[n:], strict=True)]
 
 
-def image_boxes(images: Sequence[Image]) -> list[list[tuple[float, float, float, float] | None]]:
+def image_boxes(images: Sequence[Image], texts: list[list[str | None]] | None = None
+                ) -> list[list[tuple[float, float, float, float] | None]]:
     """For each image, ``box_rel(points, width, height)`` of each of its ``box`` shapes over
     the image's own ``width`` x ``height`` (``None`` for other shapes, or for every shape of
-    an image without a size), all images in one go."""
-    los: list[float] = []
-    his: list[float] = []
-    sizes: list[int] = []
-    where: list[list[int | None]] = []
+    an image without a size), all images in one go: the boxes' points go to numpy as one
+    ``n x 4`` array, the answers come back as tuples made in C (``zip`` of four lists).
+
+    ``texts``: gets, for each image, each box's ``jsonfmt`` text (``"[x, y, w, h]"``, the
+    ``repr`` of each value) where ``box_texts`` knows it, else None."""
+    pts_all: list[Any] = []
+    ws: list[int] = []
+    hs: list[int] = []
+    where: list[int | list[int | None]] = []  # int: every shape a box, the first one's index
     for img in images:
         w, h = img.width, img.height
-        spots: list[int | None] = []
-        for s in img.shapes:
-            pts = s.points
-            if s.kind == "box" and w and h and w >= 1 and h >= 1 and pts and len(pts) == 4:
-                spots.append(len(los))
-                los.append(pts[0])
-                los.append(pts[1])
-                his.append(pts[2])
-                his.append(pts[3])
-                sizes.append(w)
-                sizes.append(h)
+        shapes = img.shapes
+        if not (w and h and w >= 1 and h >= 1):
+            where.append([None] * len(shapes))
+            continue
+        k = len(pts_all)
+        if all(s.kind == "box" and s.points and len(s.points) == 4 for s in shapes):
+            pts_all.extend([s.points for s in shapes])
+            where.append(k)
+        else:
+            spots: list[int | None] = []
+            for s in shapes:
+                pts = s.points
+                if s.kind == "box" and pts and len(pts) == 4:
+                    spots.append(len(pts_all))
+                    pts_all.append(pts)
+                else:
+                    spots.append(None)
+            where.append(spots)
+        m = len(pts_all) - k
+        ws.extend([w] * m)
+        hs.extend([h] * m)
+    n = len(pts_all)
+    boxes: list[tuple[float, float, float, float]] = []
+    if n:
+        arr = np.array(pts_all, dtype=np.float64)
+        places = None if texts is None else (np.full(2 * n, -1, dtype=np.int64),
+                                             np.full(2 * n, -1, dtype=np.int64))
+        with np.errstate(all="ignore"):
+            start, width, done = _edges(np.concatenate([arr[:, 0], arr[:, 1]]),
+                                        np.concatenate([arr[:, 2], arr[:, 3]]),
+                                        np.array(ws + hs, dtype=np.float64), places)
+            if places is not None:
+                box_text = box_texts(start, width, places, done, n)
+        starts: list[float] = start.tolist()
+        widths: list[float] = width.tolist()
+        boxes = list(zip(starts[:n], starts[n:], widths[:n], widths[n:], strict=True))
+        for i in np.flatnonzero(~done).tolist():  # the scalar code, on the values given
+            if i < n:
+                pts = pts_all[i]
+                x, bw = pixels._edge(pts[0], pts[2], ws[i])
+                b = boxes[i]
+                boxes[i] = (x, b[1], bw, b[3])
             else:
-                spots.append(None)
-        where.append(spots)
-    edges = edges_many(los, his, sizes)
+                pts = pts_all[i - n]
+                y, bh = pixels._edge(pts[1], pts[3], hs[i - n])
+                b = boxes[i - n]
+                boxes[i - n] = (b[0], y, b[2], bh)
     out: list[list[tuple[float, float, float, float] | None]] = []
-    for spots in where:
-        row: list[tuple[float, float, float, float] | None] = []
-        for i in spots:
-            if i is None:
-                row.append(None)
+    for img, at in zip(images, where, strict=True):
+        if isinstance(at, int):
+            out.append(list(boxes[at:at + len(img.shapes)]))
+        else:
+            out.append([None if i is None else boxes[i] for i in at])
+    if texts is not None:
+        if not n:
+            box_text = []
+        for img, at in zip(images, where, strict=True):
+            if isinstance(at, int):
+                texts.append(box_text[at:at + len(img.shapes)])
             else:
-                (x, bw), (y, bh) = edges[i], edges[i + 1]
-                row.append((x, y, bw, bh))
-        out.append(row)
+                texts.append([None if i is None else box_text[i] for i in at])
     return out
+
+
+def _decimals(v: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where decided (the second array): ``repr(v)`` is ``"0."`` then the first array's
+    integer ``n`` written with ``places`` digits (zeros in front), so ``"0.%0*d" % (p, n)``.
+
+    Why: ``repr`` (the shortest decimal that maps back to ``v``; of those the nearest) costs
+    ~0.4 us a value, four a box; here numpy checks it for a place count ``p`` (the one
+    ``_best`` rounded to) in [1, 17] and ``1e-4 <= v < 1`` (``repr`` writes such values in
+    fixed notation, ``0.`` and the digits), where an ulp of ``v`` is below ``10**-p`` (exact
+    test: ``spacing(v) * 10**p < 1``, a power of two times an exact float): (a) ``n / 10**p
+    == v``, ``n`` the integer nearest ``v * 10**p`` (``_rounded``, exact): the ``p``-place
+    decimal nearest ``v`` maps back to it; (b) the ``(p-1)``-place decimal nearest ``v`` does
+    not. Any decimal that maps to ``v`` lies within half an ulp of it (the interval of reals
+    rounding to ``v`` is at most an ulp wide): one of fewer places, if any, would be a
+    ``(p-1)``-place decimal, and the nearest such is then as near, so in the interval too
+    (two of them are at least ``10**(1-p)`` apart, more than its width): (b) says there is
+    none. So ``repr`` has ``p`` places (its last digit is not 0, or it would have fewer), and
+    only one ``p``-place decimal (``10**-p`` apart) lies in the interval: ``n``'s."""
+    p = np.clip(places, 1, 17)
+    ok = (places >= 1) & (places <= 17) & (v >= 1e-4) & (v < 1.0)
+    n, safe, scale = _rounded(v, p)
+    ok &= safe & (np.spacing(v) * scale < 1.0) & (n / scale == v)
+    m, safe2, scale2 = _rounded(v, p - 1)
+    ok &= safe2 & (m / scale2 != v)
+    return n, ok
+
+
+def box_texts(start: np.ndarray, width: np.ndarray, places: tuple[np.ndarray, np.ndarray],
+              done: np.ndarray, n: int) -> list[str | None]:
+    """``"[x, y, w, h]"`` as ``jsonfmt`` writes a box of ``_edges``' results (the first ``n``
+    rows on x, the next ``n`` on y; ``-0.0`` as ``0.0``): each value from ``_decimals``
+    where it knows its ``repr``, else by ``repr``; None where the scalar code gives the box
+    (not ``done``)."""
+    vals = np.stack([start[:n], start[n:], width[:n], width[n:]], axis=1)
+    pl = np.stack([places[0][:n], places[0][n:], places[1][:n], places[1][n:]], axis=1)
+    ints, ok = _decimals(vals.ravel(), pl.ravel())
+    ok = ok.reshape(n, 4)
+    # n + 10**p written in decimal: "1" then n's p digits, zeros in front (int64: < 2e17)
+    lead = (ints.reshape(n, 4).astype(np.int64) + _P10_INT[np.clip(pl, 1, 17)]).tolist()
+    every = (ok.all(axis=1) & done[:n] & done[n:]).tolist()
+    out: list[str | None] = [
+        f"[0.{str(a)[1:]}, 0.{str(b)[1:]}, 0.{str(c)[1:]}, 0.{str(d)[1:]}]" if k else None
+        for (a, b, c, d), k in zip(lead, every, strict=True)]
+    boxed = done[:n] & done[n:]
+    for i in np.flatnonzero(boxed & ~ok.all(axis=1)).tolist():  # some values by repr
+        known, row, got = ok[i].tolist(), vals[i].tolist(), lead[i]
+        out[i] = "[" + ", ".join([
+            "0." + str(got[j])[1:] if known[j] else _frepr(row[j] + 0.0)
+            for j in range(4)]) + "]"
+    return out
+
+
+_frepr = float.__repr__
+_P10_INT = np.array([10 ** p for p in range(18)], dtype=np.int64)
 
 
 def boxes_px(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[list[float]]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import pixels_reference as ref
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from annosync.cvatxml import pixels, pixvec
+from annosync.dataset import jsonfmt
 
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 640, 480, 720, 1080, 1280, 1600, 1920, 3840]),
                   st.integers(1, 20000))
@@ -192,3 +194,146 @@ def test_vectorised_snap_equals_reference_where_it_decides(values: list[float]) 
     for v, g, d in zip(values, got.tolist(), decided.tolist(), strict=True):
         if d:
             assert _bits(g) == _bits(ref.snap(v))
+
+
+@st.composite
+def _round_cases(draw: st.DrawFn) -> tuple[float, int]:
+    """A float and a place count as ``pixvec._best`` rounds them: quotients of two-decimal
+    pixels by a size (many lie exactly on a tie at one place count: 533.81 / 1280 =
+    0.4170390625), those give or take a few ulps, exact ties ``(k + 0.5) / 2**j``, and any
+    float."""
+    p = draw(st.integers(0, 17))
+    kind = draw(st.integers(0, 4))
+    if kind <= 1:
+        x = draw(_two_decimal(-20, 4000)) / draw(SIZES)
+    elif kind == 2:
+        x = draw(_two_decimal(-20, 4000)) / draw(SIZES)
+        for _ in range(draw(st.integers(1, 3))):
+            x = math.nextafter(x, math.inf if draw(st.booleans()) else -math.inf)
+    elif kind == 3:
+        x = (draw(st.integers(-10**6, 10**6)) + 0.5) / 2.0 ** draw(st.integers(0, 30))
+    else:
+        x = draw(st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+    return x, p
+
+
+@settings(max_examples=2000)
+@given(st.lists(_round_cases(), min_size=1, max_size=20))
+@example([(0.4170390625, 9), (0.125, 2), (0.375, 2), (2.5, 0), (-2.5, 0), (-0.4170390625, 9),
+          (0.482027777777778, 16), (0.9999999999999999, 17), (0.3, 17), (-0.001, 2),
+          (0.9026168896915561, 16), (0.09494396756577593, 17)])  # past 2**53: n != rint(t)
+def test_vectorised_round_equals_pythons_round_where_it_decides(
+        cases: list[tuple[float, int]]) -> None:
+    """``pixvec._round`` (ties decided by the product's exact error) is ``round(x, p) + 0.0``
+    bit for bit wherever it says it decided, and it decides every value below 2**53 after
+    scaling (the ties included: they went to the scalar code before)."""
+    import numpy as np
+
+    for x, p in cases:
+        with np.errstate(all="ignore"):
+            got, decided = pixvec._round(np.array([x]), p)
+        if abs(x * 10.0 ** p) < 2.0 ** 53:
+            assert decided[0]
+        if decided[0]:
+            assert _bits(got.tolist()[0]) == _bits(round(x, p) + 0.0), (x, p)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([(1920, 1080), (1280, 720), (333, 777), (1, 1),
+                                           (None, None), (0, 10), (640, None)]),
+                          st.lists(st.tuples(st.sampled_from(["box", "box", "box", "points"]),
+                                             st.lists(pixel_values(2000), min_size=4,
+                                                      max_size=4)),
+                                   max_size=8)),
+                max_size=6))
+def test_image_boxes_equals_box_rel_of_each_box(images: list[Any]) -> None:
+    """``pixvec.image_boxes`` of images with and without sizes, of boxes and other shapes (so
+    both the all-boxes and the mixed layout, and the scalar fallback for odd values): each
+    box's ``box_rel`` over its own image's size, ``None`` elsewhere, bit for bit."""
+    from annosync.cvatxml.model import Image, Shape
+
+    imgs = [Image(id=i, name=f"{i}.jpg", width=w, height=h,
+                  shapes=[Shape(kind, label="a", points=pts) for kind, pts in shapes])
+            for i, ((w, h), shapes) in enumerate(images)]
+    texts: list[list[str | None]] = []
+    got = pixvec.image_boxes(imgs, texts)
+    assert got == pixvec.image_boxes(imgs)
+    assert len(got) == len(imgs) == len(texts)
+    for img, row, text_row in zip(imgs, got, texts, strict=True):
+        assert len(row) == len(img.shapes) == len(text_row)
+        sized = bool(img.width and img.height and img.width >= 1 and img.height >= 1)
+        for s, b, text in zip(img.shapes, row, text_row, strict=True):
+            if s.kind == "box" and sized:
+                assert b is not None
+                want = ref.box_rel(s.points, img.width, img.height)
+                assert _bits(list(b)) == _bits(list(want))
+                if text is not None:  # the box as a label file has it
+                    assert text == jsonfmt._list_fast(list(b), 5) == jsonfmt._inline(list(b))
+            else:
+                assert b is None and text is None
+
+
+def test_box_texts_of_typical_boxes_are_jsonfmts() -> None:
+    """Boxes as CVAT files hold them (two decimals, common sizes): nearly every box gets its
+    text from ``box_texts`` (so the fast text is what runs), each the one ``jsonfmt`` writes."""
+    import random
+
+    from annosync.cvatxml.model import Image, Shape
+
+    rng = random.Random(13)
+    imgs = []
+    for i in range(40):
+        w, h = rng.choice([(1920, 1080), (1280, 720), (640, 480), (333, 777), (1, 1)])
+        shapes = []
+        for _ in range(50):
+            x, y = round(rng.uniform(0, w), 2), round(rng.uniform(0, h), 2)
+            pts = [x, y, round(x + rng.uniform(0, 99), 2), round(y + rng.uniform(0, 99), 2)]
+            if rng.random() < 0.1:
+                pts = [0.0, 0.0, float(w), float(h)]
+            shapes.append(Shape("box", label="a", points=pts))
+        imgs.append(Image(id=i, name=f"{i}.jpg", width=w, height=h, shapes=shapes))
+    texts: list[list[str | None]] = []
+    got = pixvec.image_boxes(imgs, texts)
+    known = 0
+    for row, text_row in zip(got, texts, strict=True):
+        for b, text in zip(row, text_row, strict=True):
+            assert b is not None
+            if text is not None:
+                known += 1
+                assert text == jsonfmt._inline(list(b))
+    assert known >= 0.97 * 2000
+
+
+@st.composite
+def _decimal_cases(draw: st.DrawFn) -> tuple[float, int]:
+    """A value and a place count as ``box_texts`` gives them to ``_decimals``: a decimal of
+    ``p`` places as a float (so ``p`` or fewer places may be its ``repr``), given with ``p``
+    or a count near it; quotients of two-decimal pixels; any float below 1."""
+    kind = draw(st.integers(0, 3))
+    p = draw(st.integers(1, 17))
+    if kind <= 1:
+        v = draw(st.integers(0, 10 ** p - 1)) / 10.0 ** p
+    elif kind == 2:
+        v = draw(_two_decimal(0, 4000)) / draw(SIZES)
+    else:
+        v = draw(st.floats(0, 1, exclude_max=True))
+    return v, draw(st.sampled_from([p, p, p - 1, p + 1, -1, 0, 18]))
+
+
+@settings(max_examples=1000)
+@given(st.lists(_decimal_cases(), min_size=1, max_size=20))
+@example([(0.5, 2), (0.5, 1), (0.125, 3), (0.1, 17), (0.30000000000000004, 17),
+          (0.9999999999999999, 16), (7.03125e-05, 10), (0.0001, 4), (0.4170390625, 10)])
+def test_decimals_are_reprs_where_decided(cases: list[tuple[float, int]]) -> None:
+    """``pixvec._decimals``: wherever it decides, ``"0."`` and the integer in ``p`` digits is
+    ``repr`` of the value (fails without its check that fewer places do not map back: 0.5
+    with 2 places would be "0.50")."""
+    import numpy as np
+
+    vals = np.array([v for v, _ in cases])
+    places = np.array([p for _, p in cases], dtype=np.int64)
+    with np.errstate(all="ignore"):
+        ints, ok = pixvec._decimals(vals, places)
+    for (v, p), n, k in zip(cases, ints.tolist(), ok.tolist(), strict=True):
+        if k:
+            assert "0." + str(int(n)).zfill(p) == repr(v), (v, p)
