@@ -213,9 +213,9 @@ class ShardStore:
                 raise InputError.at(f"run record shard of task {shard.task} where the run "
                                     f"record names one of task {part}", str(path))
             base = self.record.base
-            kept = self.partial.get(part)  # held in part: what is in memory is newer
+            newer = self.partial.get(part)  # held in part: what is in memory is newer
             for key, fields in shard.base.items():
-                if kept is None or key not in kept:
+                if newer is None or key not in newer:
                     dict.__setitem__(base, key, fields)
             self.record._shard_read(part, path, data, ref, shard.base, shard.id_map,
                                     ref.file in self.recovered)
