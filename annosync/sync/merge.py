@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from annosync.model.ids import new_id
 from annosync.model.labels import Detection, Keypoint, Polyline, Segmentation
-from annosync.sync.digest import ScalarItem, agrees, digests, same_aspects
+from annosync.sync.digest import ScalarItem, agrees, digests, same_aspects, synced
 
 #: A digest no aspect ever has: marks an aspect as "changed" until the next agreement.
 _NEVER = "-"
@@ -507,8 +507,9 @@ def _all_synced(base: Mapping[str, BaseEntry], local: Sequence[Item], remote: Se
     per-label row (most fields of a big pull); None: take the rows.
 
     Holds when the local labels equal the base's ``l`` (vouched for by the caller,
-    ``local_agrees``; or, with ``checked`` given, each found so by ``agrees`` and entered in
-    ``checked`` by ``id``, for the rows to reuse if the short cut does not hold), the local and
+    ``local_agrees``; or, with ``checked`` given, each found so by ``digest.synced`` with its
+    remote label, and entered in ``checked`` by ``id`` with its digests, for the rows to reuse
+    if the short cut does not hold), the local and
     remote lists name the same labels in the same order, each once, every label has a base
     entry whose remote side equals its local side (``r`` is None), and each remote label
     equals its local one field by field (``same_aspects``). Then every label takes the row
@@ -523,13 +524,16 @@ def _all_synced(base: Mapping[str, BaseEntry], local: Sequence[Item], remote: Se
     for loc, rem in zip(local, remote, strict=True):
         key = loc.key
         b = base.get(key)
-        if (b is None or b.r is not None or rem.key != key or key in kept
-                or not same_aspects(loc.obj, rem.obj, attributes)):
+        if b is None or b.r is not None or rem.key != key or key in kept:
             return None
-        if checked is not None:
-            if not agrees(loc.obj, b.l, attributes):
+        if checked is None:
+            if not same_aspects(loc.obj, rem.obj, attributes):
                 return None
+        elif synced(loc.obj, rem.obj, b.l, attributes):
             checked[id(loc)] = b.l
+        else:  # the rows take over, with this label's digests (they need them)
+            checked[id(loc)] = digests(loc.obj, attributes)
+            return None
         status[key] = "synced"
         kept[key] = b
     return FieldMerge(result=list(local), status=status, base=kept)
@@ -570,6 +574,12 @@ def merge_field(
             bl, br = b.l, b.r
             ld = known.get(id(loc))
             if ld is None:
+                if br is None and synced(loc.obj, rem.obj, bl, attributes):
+                    # local equals its base, remote equals local: the row below, sooner
+                    status[key] = "synced"
+                    new_base[key] = b
+                    result.append(loc)
+                    continue
                 ld = bl if agrees(loc.obj, bl, attributes) else digests(loc.obj, attributes)
                 known[id(loc)] = ld  # for the rows below, which ask for it again
             if ld == bl and (br is None or br != bl) and (

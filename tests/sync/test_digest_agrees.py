@@ -10,13 +10,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annosync.model.labels import Detection
-from annosync.sync.digest import ScalarItem, agrees, clear_caches, digests, reference_digests
+from annosync.sync.digest import (
+    ScalarItem,
+    agrees,
+    clear_caches,
+    digests,
+    reference_digests,
+    same_aspects,
+    synced,
+)
 
 from .test_merge_fast import ATTRS, SCALARS, labels, variants
 
 ATTRIBUTE_SETS = st.sampled_from([ATTRS, ("iscrowd",), (), list(ATTRS), ("make", "make")])
 ODD_COORDS = (st.floats(allow_nan=True, allow_infinity=True)
-              | st.floats(-2, 2) | st.sampled_from([0, 1, True, 0.0, -0.0, 1e-4, 1e6]))
+              | st.floats(-2, 2) | st.sampled_from([0, 1, True, 0.0, -0.0, 1e-4, 1e6, 1.0, 0.5,
+                                                 -2.0, 999999.0, 0.1]))
 
 
 @st.composite
@@ -25,7 +34,8 @@ def boxes(draw: Any) -> Detection:
     return Detection.model_construct(
         id="a" * 24, label=draw(st.sampled_from(["car", "bus", "1", ""])),
         bounding_box=draw(st.tuples(ODD_COORDS, ODD_COORDS, ODD_COORDS, ODD_COORDS)),
-        rotation=draw(st.sampled_from([None, 0.0, -0.0, 12.5, 1e-5])), mask=None,
+        rotation=draw(st.sampled_from([None, 0.0, -0.0, 12.5, 1e-5, 10, float("nan"),
+                                       float("inf")])), mask=None,
         mask_path=None, z_order=draw(st.sampled_from([None, 0, 3, True])),
         index=draw(st.sampled_from([None, 1, True, 0.0])),
         attributes=draw(st.dictionaries(st.sampled_from(ATTRS), SCALARS, max_size=3)))
@@ -74,3 +84,39 @@ def test_agrees_sees_each_aspect() -> None:
         assert not agrees(box.model_copy(update=update), known, ATTRS), update
     assert not agrees(box, {**known, "attr:other": known["label"]}, ATTRS)
     assert not agrees(box, {k: v for k, v in known.items() if k != "index"}, ATTRS)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data())
+def test_synced_is_same_aspects_and_agrees(data: st.DataObject) -> None:
+    """``synced(a, b, known)``, one pass over a local and a remote label, is the two calls."""
+    a = data.draw(st.one_of(labels("a" * 24), boxes(), boxes(), SCALARS.map(ScalarItem)))
+    how = data.draw(st.sampled_from(["copy", "copy", "same", "variant", "other"]))
+    if how == "copy" and not isinstance(a, ScalarItem):
+        b = a.model_copy(deep=True)
+    elif how == "variant":
+        b = data.draw(variants(a))
+    elif how == "other":
+        b = data.draw(st.one_of(labels("a" * 24), boxes()))
+    else:
+        b = a
+    attrs = data.draw(ATTRIBUTE_SETS)
+    known = data.draw(maps(a, attrs))
+    if data.draw(st.booleans()):
+        clear_caches()
+    want = same_aspects(a, b, attrs) and agrees(a, known, attrs)
+    assert synced(a, b, known, attrs) == want
+    assert synced(a, b, known, attrs) == want  # again, from the caches
+
+
+def test_synced_sees_a_remote_twin_and_odd_values() -> None:
+    """Equal fields that JSON writes differently (``True``/``1``) are not "the same"; NaN
+    rotations are never the same (``same_aspects``), even as one object on both sides."""
+    a = Detection(_id="a" * 24, label="car", bounding_box=(0.25, 0.5, 0.125, 0.0625),
+                  attributes={"iscrowd": True}, z_order=2, rotation=15.0, index=4)
+    known = digests(a, ("iscrowd",))
+    assert synced(a, a.model_copy(deep=True), known, ("iscrowd",))
+    assert not synced(a, a.model_copy(update={"attributes": {"iscrowd": 1}}), known,
+                      ("iscrowd",))
+    odd = a.model_copy(update={"rotation": float("nan")})
+    assert not synced(odd, odd.model_copy(), digests(odd, ("iscrowd",)), ("iscrowd",))
