@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--python", action="append", default=[])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--cases", default="push,pull")
+    ap.add_argument("--changed", default="10",
+                    help="jobs a pull finds changed, spread over the run: a number, or 'all' "
+                         "(every task touched)")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     pythons = args.python or [sys.executable]
@@ -82,7 +85,9 @@ def main() -> None:
                         keys = [f"{i:06d}" for i in range(0, n, max(1, n // 10))][:10]
                         edit_files(ds, keys, step)
                     else:
-                        child(python, "edit_boxes", job_ids=flat[:: max(1, len(flat) // 10)][:10],
+                        want = len(flat) if args.changed == "all" else int(args.changed)
+                        child(python, "edit_boxes",
+                              job_ids=flat[:: max(1, len(flat) // want)][:want],
                               boxes=1, step=step)
                     step += 1
                     got = child(python, "sync", manifest=str(manifest), mode=case)

@@ -19,7 +19,7 @@ import datetime as _dt
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import count, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +46,8 @@ from annosync.sync.shards import (
 )
 
 RUNS_DIR = "runs"
+#: no value (a key absent from a dict; an id map not in memory)
+_MISSING: Any = object()
 #: what of ``.annosync/`` stays on this machine when the dataset is shared through git: the
 #: dataset lock and its note, the journal of an apply in progress, temporary files (run records
 #: are meant to be committed: they let another clone go on with the run)
@@ -216,10 +218,9 @@ class RunRecord(_Record):
         if store is None or not isinstance(self.base, LazyBase):
             return label_counts(self.base.values())
         counts = label_counts(dict.values(self.base))
-        for part, ref in store.refs.items():
-            if part not in store.loaded:
-                for path, n in ref.labels.items():
-                    counts[path] = counts.get(path, 0) + n
+        for part in store.refs:
+            for path, n in store.outside(part).items():
+                counts[path] = counts.get(path, 0) + n
         return counts
 
     def _shard_read(self, part: Part, path: Path, data: bytes, ref: ShardRef,
@@ -230,6 +231,59 @@ class RunRecord(_Record):
         if label_counts(base.values()) == ref.labels:  # else the head miscounts: made anew
             self._written[part] = _Written.loaded(path, data if kept else None, ref, base,
                                                   id_map)
+        else:
+            self._written.pop(part, None)
+
+    def release(self, part: Part, keep: Iterable[str]) -> bool:
+        """Let go of task ``part``'s shard but for the entries of ``keep`` (and any entry
+        changed, added or deleted since it was loaded) and of its id map if unchanged: a pull
+        that touched many tasks holds their changed samples' entries, not every sample's.
+
+        The shard is then held in part (``ShardStore.partial``): a key let go of is loaded
+        again with the whole shard if read (what is in memory stays: it is newer), and a save
+        writes the shard from its old bytes, the entries let go of copied as they are
+        (``_Written``, ``_shard_bytes``). False (nothing let go of): not loaded, or loaded
+        without the memory of its bytes a save needs."""
+        store = self._store
+        if store is None or not isinstance(self.base, LazyBase):
+            return False
+        with store.lock:
+            known = self._written.get(part)
+            if part not in store.loaded or known is None or known.touched is not None:
+                return False
+            base = self.base
+            kept = set(keep)
+            task = self.tasks[part] if part is not None and 0 <= part < len(self.tasks) else None
+            keys = set(known.base)
+            if task is not None:
+                keys.update(task.samples)
+            gone = []
+            for key in keys:
+                if key in kept:
+                    continue
+                old = known.base.get(key, _MISSING)
+                now = dict.get(base, key, _MISSING)
+                if old is _MISSING and now is _MISSING:
+                    continue
+                if old is _MISSING or now is _MISSING or now != old:
+                    kept.add(key)  # changed since loaded: stays in memory
+                else:
+                    gone.append(key)
+            for key in gone:
+                dict.__delitem__(base, key)
+            known.base = {k: known.base[k] for k in kept if k in known.base}
+            if task is not None:
+                id_map = task.__dict__.get("id_map")
+                if id_map is not None and known.holds_id_map(id_map):
+                    del task.__dict__["id_map"]  # loaded again with the shard if asked for
+                    known.id_map, known.entries, known.count = None, None, 0
+                    known.id_held = False
+            if known.spans is not None and known._data is None:
+                known.keys, known.spans, known.id_span = list(known.spans), None, None
+            known.touched = kept
+            store.loaded.discard(part)
+            store.partial[part] = kept
+            return True
 
     def task_by_id(self, task_id: int) -> TaskRecord | None:
         return next((t for t in self.tasks if t.id == task_id), None)
@@ -282,21 +336,30 @@ class _Blobs(Mapping[str, bytes]):
         return len(self.shards)
 
 
-def _serialize(record: RunRecord, everything: bool = False
+def _serialize(record: RunRecord, everything: bool = False,
+               sink: Callable[[_Written], None] | None = None
                ) -> tuple[bytes, Mapping[str, bytes], list[ShardRef]]:
     """The head's bytes and the bytes of the shards in memory (all of them with
-    ``everything``, else those loaded); shards not loaded keep what the head said."""
+    ``everything``, else those loaded or held in part); shards not loaded keep what the head
+    said. ``sink`` is given each shard serialized anew, as soon as it is (a save writes it and
+    lets go of its bytes: one shard's bytes in memory at a time)."""
     store = record._store
     lazy = store is not None and isinstance(record.base, LazyBase) and not everything
     tasks = record.tasks
+    partial: dict[Part, set[str]] = {}
     if lazy:
         assert store is not None
         for task in tasks:  # an id map set without loading its shard: load the rest of it
             if (task.index in store.refs and task.index not in store.loaded
-                    and "id_map" in task.__dict__):
+                    and task.index not in store.partial and "id_map" in task.__dict__):
                 store.ensure(task.index)
-        refs = {p: r for p, r in store.refs.items() if p not in store.loaded}
-        parts: set[Part] = set(store.loaded)
+        partial = store.partial
+        refs = {p: r for p, r in store.refs.items() if p not in store.loaded and p not in partial}
+        parts: set[Part] = set(store.loaded) | set(partial)
+        # a task with no shard yet given an id map (its samples' entries untouched): it has
+        # one now (was dropped: such a record saved lazily lost the id map)
+        parts.update(t.index for t in tasks if t.index not in store.refs
+                     and t.__dict__.get("id_map") is not None)
         entries = dict.items(record.base)
     else:
         refs = {}
@@ -311,6 +374,16 @@ def _serialize(record: RunRecord, everything: bool = False
     written = record._written
     for part in sorted(parts | set(grouped), key=_order):
         base = grouped.get(part, {})
+        if part in partial:
+            held = _held_in_part(record, part, base, sink)
+            if held is not None:
+                refs[part] = held.ref
+                blobs.shards[held.ref.file] = held
+                continue
+            assert store is not None  # not written so: the whole shard loaded, written below
+            store.ensure(part)
+            base = {k: v for k, v in dict.items(record.base)
+                    if getattr(samples.get(k), "task", None) == part}
         id_map = tasks[part].id_map if part is not None and 0 <= part < len(tasks) else None
         if not base and id_map is None:
             refs.pop(part, None)
@@ -319,6 +392,8 @@ def _serialize(record: RunRecord, everything: bool = False
         known = written.get(part)
         if known is None or not known.holds(base, id_map):
             known = written[part] = _Written.of(part, base, id_map, known)
+            if sink is not None:
+                sink(known)
         refs[part] = known.ref
         blobs.shards[known.ref.file] = known
     ordered = [refs[p] for p in sorted(refs, key=_order)]
@@ -331,6 +406,47 @@ def _serialize(record: RunRecord, everything: bool = False
     head["format"] = RECORD_FORMAT
     head["shards"] = [r.model_dump(mode="json", exclude_none=True) for r in ordered]
     return jsonfmt.dump_bytes(head), blobs, ordered
+
+
+def _held_in_part(record: RunRecord, part: Part, base: dict[str, Any],
+                  sink: Callable[[_Written], None] | None) -> _Written | None:
+    """A shard held in part (``RunRecord.release``) as it would be written: unchanged, or
+    made from its old bytes with ``base`` (its entries in memory) serialized where changed.
+    None: it cannot be made so (its bytes not as written, a field's count gone to 0): the
+    caller loads the whole shard and serializes it as any other."""
+    known = record._written[part]
+    assert known.touched is not None
+    known.touched.update(base)  # (a key of this task written to the dict directly)
+    tasks = record.tasks
+    task = tasks[part] if part is not None and 0 <= part < len(tasks) else None
+    id_map = task.__dict__.get("id_map", _MISSING) if task is not None else None
+    if known.holds_in_part(base, id_map):
+        return known
+    try:
+        made = _shard_bytes(part, base, id_map, known, held=True)
+    except StateError:
+        raise  # its bytes changed on disk: what is let go of is nowhere else
+    except Exception:
+        made = None
+    if made is None:
+        return None
+    data, spans, id_span = made
+    counts = dict(known.ref.labels)  # the file's, less the old entries in memory, plus the new
+    for path, n in label_counts(known.base.values()).items():
+        counts[path] = counts.get(path, 0) - n
+    for path, n in label_counts(base.values()).items():
+        counts[path] = counts.get(path, 0) + n
+    if any(n <= 0 for n in counts.values()):  # whether a sample let go of has the field: unknown
+        return None
+    digest = source_digest(data)
+    ref = ShardRef(task=part, file=shard_name(part, digest), digest=digest,
+                   blob=git_blob_id(data), labels=dict(sorted(counts.items())))
+    new = _Written(_copy_levels(base), None if id_map is _MISSING else id_map, data, ref, spans,
+                   id_span, touched=known.touched, id_held=id_map is not _MISSING)
+    record._written[part] = new
+    if sink is not None:
+        sink(new)
+    return new
 
 
 class _Written:
@@ -352,13 +468,20 @@ class _Written:
     The bytes are those of a serialization from scratch (``_reference_bytes``; Hypothesis
     checks it), and anything out of the ordinary falls back to that."""
 
-    __slots__ = ("_data", "base", "count", "entries", "id_map", "id_span", "keys", "path", "ref",
-                 "spans")
+    __slots__ = ("_data", "base", "count", "entries", "id_held", "id_map", "id_span", "keys",
+                 "path", "ref", "spans", "touched")
 
     def __init__(self, base: dict[str, Any], id_map: TaskIdMap | None, data: bytes | None,
                  ref: ShardRef, spans: dict[str, tuple[int, int]] | None = None,
                  id_span: tuple[int, int] | None = None, keys: list[str] | None = None,
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, touched: set[str] | None = None,
+                 id_held: bool = True) -> None:
+        #: None: ``base`` is every sample's entries as written. A set: the shard is held in
+        #: part (``RunRecord.release``): ``base`` holds the entries as written of these keys
+        #: only (a key not in it had none), the other keys' are in the bytes alone
+        self.touched = touched
+        #: False: the id map is not in memory (in the bytes alone: ``id_map`` is None)
+        self.id_held = id_held
         self.base = base
         self.id_map = id_map
         self.entries = None if id_map is None else id_map.entries
@@ -417,6 +540,18 @@ class _Written:
     def holds(self, base: dict[str, Any], id_map: TaskIdMap | None) -> bool:
         return self.holds_id_map(id_map) and base == self.base  # entries: identity first
 
+    def holds_in_part(self, base: dict[str, Any], id_map: Any) -> bool:
+        """Held in part: unchanged (``id_map`` ``_MISSING``: not in memory)."""
+        if self.id_held:
+            same = id_map is not _MISSING and self.holds_id_map(id_map)
+        else:
+            same = id_map is _MISSING
+        return same and base == self.base
+
+    def spill(self, path: Path) -> None:
+        """The bytes are in ``path`` now: let go of them (read again if a save needs them)."""
+        self._data, self.path = None, path
+
     def holds_id_map(self, id_map: TaskIdMap | None) -> bool:
         return id_map is self.id_map and (id_map is None or (
             id_map.entries is self.entries and len(id_map.entries) == self.count))
@@ -424,7 +559,8 @@ class _Written:
     def located(self) -> bool:
         """Whether ``spans`` (and ``id_span``) are known: found in ``data`` if not yet."""
         if self.spans is None and self.keys is not None:
-            self.spans, self.id_span = _locate(self.data, self.keys, self.id_map is not None)
+            self.spans, self.id_span = _locate(self.data, self.keys,
+                                               self.id_map is not None or not self.id_held)
             self.keys = None
         return self.spans is not None
 
@@ -448,16 +584,30 @@ def _sorted_keys(keys: list[str]) -> list[str]:
     return sorted(keys)
 
 
-def _shard_bytes(part: Part, base: dict[str, Any], id_map: TaskIdMap | None,
-                 old: _Written | None) -> tuple[bytes, dict[str, tuple[int, int]],
-                                                tuple[int, int] | None] | None:
+def _shard_bytes(part: Part, base: dict[str, Any], id_map: Any,
+                 old: _Written | None, held: bool = False
+                 ) -> tuple[bytes, dict[str, tuple[int, int]], tuple[int, int] | None] | None:
     """The shard's bytes, the spans of its samples' values and of its id map's: the spans of
     ``old`` reused where their content is the same, the rest serialized as ``jsonfmt`` does
-    (the layout of ``_reference_bytes``). None: keys not all text (the reference decides)."""
+    (the layout of ``_reference_bytes``). None: keys not all text (the reference decides).
+
+    ``held``: ``old`` is held in part: the keys it let go of are copied from its bytes as
+    they are, ``base`` holds the others' entries, and ``id_map`` ``_MISSING`` copies the old
+    id map's bytes. None also when its bytes are not laid out so, or the shard would be
+    empty (it then goes: the caller decides, with everything loaded)."""
     keys = list(base)
     if any(type(k) is not str for k in keys):
         return None
     reuse = old is not None and old.located()
+    copied: set[str] = set()
+    if held:
+        if old is None or not reuse or old.spans is None or old.touched is None or (
+                id_map is _MISSING and old.id_span is None):
+            return None
+        copied = {k for k in old.spans if k not in old.touched}
+        keys += copied
+        if not keys and id_map is None:
+            return None
     old_data = old.data if old is not None else b""
     old_spans = old.spans if reuse and old is not None and old.spans is not None else {}
     old_base = old.base if old is not None else {}
@@ -469,12 +619,13 @@ def _shard_bytes(part: Part, base: dict[str, Any], id_map: TaskIdMap | None,
     for key in _sorted_keys(keys):
         head = (b"\n    " if first else _SAMPLE_SEP) + enc(key).encode() + b": "
         first = False
-        fields = base[key]
         span = old_spans.get(key)
-        if span is not None and old_base.get(key) == fields:
+        if key in copied:
+            value = old_data[span[0]:span[1]]  # type: ignore[index]
+        elif span is not None and old_base.get(key) == base[key]:
             value = old_data[span[0]:span[1]]
         else:
-            value = _fields_text(fields).encode()
+            value = _fields_text(base[key]).encode()
         pieces.append(head)
         pieces.append(value)
         start = size + len(head)
@@ -486,7 +637,10 @@ def _shard_bytes(part: Part, base: dict[str, Any], id_map: TaskIdMap | None,
     size += len(tail)
     id_span = None
     if id_map is not None:
-        if reuse and old is not None and old.id_span is not None and old.holds_id_map(id_map):
+        if id_map is _MISSING:  # held in part, the id map not in memory: as it was
+            assert old is not None and old.id_span is not None
+            value = old_data[old.id_span[0]:old.id_span[1]]
+        elif reuse and old is not None and old.id_span is not None and old.holds_id_map(id_map):
             value = old_data[old.id_span[0]:old.id_span[1]]
         else:
             value = jsonfmt._fast(id_map.model_dump(mode="json", exclude_none=True), 1).encode()
@@ -730,25 +884,33 @@ def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
         record._store = store = None
     previous = record.updated_at
     record.updated_at = now_iso()
-    head, blobs, refs = _serialize(record)
+    # files known to be on disk as the head names them (shards recovered from git are not)
+    known = {r.file for r in store.refs.values()} - store.recovered if store is not None else set()
+    wrote: set[str] = set()
+
+    def sink(shard: _Written) -> None:
+        """A shard serialized anew: written now (under its new name: no head names it yet),
+        its bytes let go of (a pull of many tasks holds one shard's bytes at a time)."""
+        target = folder / shard.ref.file
+        if shard.ref.file not in known and shard.ref.file not in wrote and not target.exists():
+            _state_files(state_dir)
+            write_bytes_atomic(target, shard.data)
+            wrote.add(shard.ref.file)
+        shard.spill(target)
+
+    head, blobs, refs = _serialize(record, sink=sink)
     try:
         old = path.read_bytes()
     except FileNotFoundError:
         old = None
-    # files known to be on disk as the head names them (shards recovered from git are not)
-    known = {r.file for r in store.refs.values()} - store.recovered if store is not None else set()
-    missing = [r for r in refs if r.file not in known and not (folder / r.file).exists()]
-    if old is not None and not missing and _unstamped(old) == _unstamped(head):
+    missing = [r for r in refs if r.file not in known and r.file not in wrote
+               and not (folder / r.file).exists()]
+    if old is not None and not missing and not wrote and _unstamped(old) == _unstamped(head):
         record.updated_at = previous
         record._source = source_digest(old)
         _clean_shards(folder, {r.file for r in refs})  # what an interrupted save left
         return False
-    ignore = Path(state_dir) / ".gitignore"
-    if not ignore.exists():  # machine-local state never travels with a git clone
-        write_bytes_atomic(ignore, GITIGNORE.encode())
-    attributes = Path(state_dir) / ".gitattributes"
-    if not attributes.exists():
-        write_bytes_atomic(attributes, GITATTRIBUTES.encode())
+    _state_files(state_dir)
     for ref in missing:
         data = blobs.get(ref.file)
         if data is None:  # a shard not loaded is gone from disk: never write a head naming it
@@ -765,6 +927,16 @@ def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
         store.recovered.clear()
     _clean_shards(folder, {r.file for r in refs})
     return True
+
+
+def _state_files(state_dir: str | os.PathLike[str]) -> None:
+    """``.gitignore`` and ``.gitattributes`` of the state folder, if missing."""
+    ignore = Path(state_dir) / ".gitignore"
+    if not ignore.exists():  # machine-local state never travels with a git clone
+        write_bytes_atomic(ignore, GITIGNORE.encode())
+    attributes = Path(state_dir) / ".gitattributes"
+    if not attributes.exists():
+        write_bytes_atomic(attributes, GITATTRIBUTES.encode())
 
 
 def _clean_shards(folder: Path, keep: set[str]) -> None:

@@ -24,6 +24,7 @@ from annosync.sync.plan import ConflictInfo, Counts, LabelLine, RejectionInfo, S
 from annosync.sync.record import RunRecord, TaskRecord
 from annosync.sync.review import ReviewFilter, held_frames
 from annosync.sync.session import RunSession
+from annosync.sync.shards import task_of
 
 if TYPE_CHECKING:  # what talks to CVAT and converts its answers loads when a server is asked
     from annosync.convert.results import UnexpectedObject
@@ -77,8 +78,10 @@ def merge_sample(
     labels' digests are the base's (not computed again)."""
     assert session.record is not None
     base = session.record.base.get(key, {})
-    ref = session.record.samples[key]
-    work = SampleWork(key, ref.task, local, local, pulled=remote is not None)
+    task = task_of(session.record.samples, key)
+    if task is None:
+        raise KeyError(key)
+    work = SampleWork(key, task, local, local, pulled=remote is not None)
     merged = local
     for path, rf in schema.fields.items():
         rules = rules_for(rf)
@@ -281,6 +284,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             work.samples[key] = sw
         # the downloaded labels are merged: only the samples' merges are kept
         view.pulled = None
+        if session.options.mode == "pull":  # nothing is pushed: apply needs its jobs only
+            view.frames, view.bound, view.covered = None, None, set()
 
     step = session.options.tracker.step(f"plan {session.anno_key}: compare with CVAT",
                                         len(tasks), "tasks")
@@ -296,6 +301,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 work.views[task.index] = view
                 # one task converted and merged at a time (the others are downloading)
                 merge_task(view, *read(view, answers))
+                if view.changed and session.options.mode != "push":
+                    # its shard let go of but for the samples apply will write: a pull
+                    # holds one task's shard at a time, not every task it touched
+                    record.release(task.index, [k for k in task.samples if k in work.samples])
                 del answers, view
 
 

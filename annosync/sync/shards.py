@@ -12,6 +12,11 @@ deletes the shards no head names any more. Whatever instant a save stops at, the
 names shards that exist with exactly the bytes it expects (a torn save leaves only unnamed
 files, removed by the next save). A shard that is missing or whose bytes differ from the head's
 digest is an error naming the file, never data silently taken as empty.
+
+A loaded shard can be let go of but for some samples' entries (``RunRecord.release``: a pull,
+once a task is merged); it is then *held in part* (``ShardStore.partial``): the kept keys read
+as before, any other key or the id map loads the whole shard again, and a save writes it from
+its old bytes (``record._Written``).
 """
 
 from __future__ import annotations
@@ -108,6 +113,16 @@ def from_git(folder: Path, blob: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def task_of(samples: dict[str, Any], key: str) -> Part:
+    """The task index of sample ``key`` in a record's ``samples`` (None: no such sample),
+    without making a ``SampleRef`` of what ``record.SampleRefs`` holds as a (task, frame)
+    tuple (made, each stays: a pull of every job of a big run made one per sample)."""
+    ref = dict.get(samples, key)
+    if ref is None:
+        return None
+    return ref[0] if type(ref) is tuple else ref.task
+
+
 def label_counts(entries: Iterable[Fields]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for fields in entries:
@@ -127,6 +142,9 @@ class ShardStore:
         self.source = source
         self.refs: dict[Part, ShardRef] = {r.task: r for r in refs}
         self.loaded: set[Part] = set()
+        #: shards held in part (``RunRecord.release``): task -> the keys whose entries stay in
+        #: ``record.base`` (loaded, changed, added or deleted); the others are on disk only
+        self.partial: dict[Part, set[str]] = {}
         self.recovered: set[str] = set()  # shard files read from git: a save writes them
         self.lock = threading.RLock()
 
@@ -134,8 +152,7 @@ class ShardStore:
         return None  # a copy of a record is a plain, fully loaded one (RunRecord.__deepcopy__)
 
     def part_of(self, key: str) -> Part:
-        ref = self.record.samples.get(key)
-        return None if ref is None else ref.task
+        return task_of(self.record.samples, key)
 
     def ensure(self, part: Part) -> None:
         if part in self.loaded:
@@ -143,6 +160,28 @@ class ShardStore:
         with self.lock:
             if part not in self.loaded:
                 self._load(part)
+
+    def ensure_key(self, part: Part, key: str) -> None:
+        """Make ``key``'s entries (of task ``part``) readable in ``record.base``: they are
+        when the shard is loaded, or held in part with this key kept; else it is loaded."""
+        if part in self.loaded:
+            return
+        kept = self.partial.get(part)
+        if kept is not None and key in kept:
+            return
+        self.ensure(part)
+
+    def outside(self, part: Part) -> dict[str, int]:
+        """Field -> base entries of task ``part`` that are not in memory (its whole shard's
+        when it is not loaded; held in part: those of the keys let go of)."""
+        ref = self.refs.get(part)
+        if ref is None or part in self.loaded:
+            return {}
+        counts = dict(ref.labels)
+        if part in self.partial:
+            for path, n in label_counts(self.record._written[part].base.values()).items():
+                counts[path] = counts.get(path, 0) - n
+        return counts
 
     def load_all(self) -> None:
         for part in [*self.refs, *(t.index for t in self.record.tasks)]:
@@ -174,13 +213,16 @@ class ShardStore:
                 raise InputError.at(f"run record shard of task {shard.task} where the run "
                                     f"record names one of task {part}", str(path))
             base = self.record.base
+            newer = self.partial.get(part)  # held in part: what is in memory is newer
             for key, fields in shard.base.items():
-                dict.__setitem__(base, key, fields)
+                if newer is None or key not in newer:
+                    dict.__setitem__(base, key, fields)
             self.record._shard_read(part, path, data, ref, shard.base, shard.id_map,
                                     ref.file in self.recovered)
         tasks = self.record.tasks
         if part is not None and 0 <= part < len(tasks) and "id_map" not in tasks[part].__dict__:
             tasks[part].__dict__["id_map"] = shard.id_map if shard is not None else None
+        self.partial.pop(part, None)
         self.loaded.add(part)
 
     def _broken(self, path: Path, what: str) -> Exception:
@@ -232,7 +274,7 @@ class LazyBase(dict[str, Fields]):
         self.store = store
 
     def _key(self, key: str) -> None:
-        self.store.ensure(self.store.part_of(key))
+        self.store.ensure_key(self.store.part_of(key), key)
 
     def __getitem__(self, key: str) -> Fields:
         self._key(key)
@@ -281,8 +323,8 @@ class LazyBase(dict[str, Fields]):
     def __bool__(self) -> bool:
         if dict.__len__(self):
             return True
-        return any(sum(r.labels.values()) for p, r in self.store.refs.items()
-                   if p not in self.store.loaded)
+        store = self.store
+        return any(sum(store.outside(p).values()) for p in store.refs if p not in store.loaded)
 
     def keys(self) -> Any:
         return dict.keys(self._all())
