@@ -587,15 +587,22 @@ def test_listing_is_cached_only_when_old_enough(tmp_path: Path,
     (no scan) until a directory changes."""
     monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
     monkeypatch.setattr(index_mod, "RACY_NS", 500_000_000)
-    folder = DatasetFolder.init(tmp_path / "ds")
-    while time.time_ns() % 1_000_000_000 > 600_000_000:  # room left in this second
-        time.sleep(0.05)
-    (folder.labels_dir / "a.json").write_bytes(b"{}")
-    listing = folder.state_dir / "cache" / index_mod.LISTING_FILE
-    assert index_mod.listed_keys(folder) == ["a"]
-    assert not listing.exists()  # racy: not cached
-    (folder.labels_dir / "b.json").write_bytes(b"{}")  # same second: same coarse mtime
-    assert sorted(index_mod.listed_keys(folder)) == ["a", "b"]
+    for attempt in range(5):  # a loaded machine may cross into the next second: again
+        folder = DatasetFolder.init(tmp_path / f"ds{attempt}")
+        while time.time_ns() % 1_000_000_000 > 100_000_000:  # room left in this second
+            time.sleep(0.01)
+        second = time.time_ns() // 1_000_000_000
+        (folder.labels_dir / "a.json").write_bytes(b"{}")
+        listing = folder.state_dir / "cache" / index_mod.LISTING_FILE
+        assert index_mod.listed_keys(folder) == ["a"]
+        cached = listing.exists()
+        (folder.labels_dir / "b.json").write_bytes(b"{}")  # same second: same coarse mtime
+        assert sorted(index_mod.listed_keys(folder)) == ["a", "b"]
+        if time.time_ns() // 1_000_000_000 == second:
+            break
+    else:
+        pytest.skip("every attempt crossed a second: the machine is too loaded")
+    assert not cached  # racy: not cached
     time.sleep(1.1)  # the directory is now older than the racy window
     assert sorted(index_mod.listed_keys(folder)) == ["a", "b"] and listing.exists()
     scans: list[int] = []
