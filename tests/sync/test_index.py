@@ -589,8 +589,11 @@ def test_listing_is_cached_only_when_old_enough(tmp_path: Path,
     monkeypatch.setattr(index_mod, "RACY_NS", 500_000_000)
     for attempt in range(5):  # a loaded machine may cross into the next second: again
         folder = DatasetFolder.init(tmp_path / f"ds{attempt}")
-        while time.time_ns() % 1_000_000_000 > 100_000_000:  # room left in this second
-            time.sleep(0.01)
+        # room left in this second, and clear of its start (the file system's clock is a
+        # coarse one, a few ms behind time.time_ns(): a write at .001 may be stamped with the
+        # second before)
+        while not 30_000_000 <= time.time_ns() % 1_000_000_000 <= 130_000_000:
+            time.sleep(0.005)
         second = time.time_ns() // 1_000_000_000
         (folder.labels_dir / "a.json").write_bytes(b"{}")
         listing = folder.state_dir / "cache" / index_mod.LISTING_FILE
