@@ -131,14 +131,19 @@ def test_push_holds_only_the_samples_it_sends(ws: Workspace,
     assert_nothing_to_do(ws)
 
 
+def move_one_box_per_task(ws: Workspace) -> None:
+    """An annotator moves one box in each task's job."""
+    for task_id in ws.task_ids():
+        shape = ws.annotator.shapes(task_id)[0]
+        x1, y1, x2, y2 = shape["points"]
+        ws.annotator.update_shape(shape["id"], points=[x1 + 2, y1, x2 + 2, y2])
+
+
 def test_pull_holds_only_the_samples_it_changes(ws: Workspace,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     make_run(ws)
     before = {k: ws.folder.label_path(k).read_bytes() for k in KEYS}
-    for task_id in ws.task_ids():  # an annotator moves one box in each task's job
-        shape = ws.annotator.shapes(task_id)[0]
-        x1, y1, x2, y2 = shape["points"]
-        ws.annotator.update_shape(shape["id"], points=[x1 + 2, y1, x2 + 2, y2])
+    move_one_box_per_task(ws)
     live: list[int] = []
     original = apply_mod.sync_labels
 
@@ -173,10 +178,7 @@ def test_pull_converts_one_downloaded_task_at_a_time(ws: Workspace,
     from annosync.convert.results import PulledSample
 
     make_run(ws)
-    for task_id in ws.task_ids():  # an annotator moves one box in each task's job
-        shape = ws.annotator.shapes(task_id)[0]
-        x1, y1, x2, y2 = shape["points"]
-        ws.annotator.update_shape(shape["id"], points=[x1 + 2, y1, x2 + 2, y2])
+    move_one_box_per_task(ws)
     lock = threading.Lock()
     finished: list[int] = []
     held: list[int] = []

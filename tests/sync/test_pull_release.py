@@ -14,17 +14,21 @@ from annosync.sync import apply as apply_mod
 from annosync.sync import shards as shards_mod
 
 from .conftest import Workspace
-from .test_flat_memory import FIRSTS, KEYS, TASKS, assert_nothing_to_do, make_run
+from .test_flat_memory import (
+    FIRSTS,
+    KEYS,
+    TASKS,
+    assert_nothing_to_do,
+    make_run,
+    move_one_box_per_task,
+)
 
 
 def test_pull_lets_go_of_each_tasks_shard_but_the_changed_samples(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     make_run(ws)
     before = {k: ws.folder.label_path(k).read_bytes() for k in KEYS}
-    for task_id in ws.task_ids():  # an annotator moves one box in each task's job
-        shape = ws.annotator.shapes(task_id)[0]
-        x1, y1, x2, y2 = shape["points"]
-        ws.annotator.update_shape(shape["id"], points=[x1 + 2, y1, x2 + 2, y2])
+    move_one_box_per_task(ws)
     seen: dict[str, Any] = {}
     original = apply_mod.sync_labels
 

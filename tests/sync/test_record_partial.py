@@ -165,7 +165,7 @@ def two_tasks() -> RunRecord:
 def test_a_save_of_a_record_held_in_part_killed_anywhere_leaves_old_or_new(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Crash safety as before: a save stopped at any file leaves the old record or the new."""
-    from .test_record_shards import Crash, crash_after, dump
+    from .test_record_shards import dump, saved_or_crashed
 
     seen = set()
     for k in range(8):
@@ -181,13 +181,7 @@ def test_a_save_of_a_record_held_in_part_killed_anywhere_leaves_old_or_new(
             model.base[key] = {"gt": {"x": BaseEntry({"label": "ffff"})}}
             assert new.release(part, [key])
         expected = dump(model)
-        with monkeypatch.context() as m:
-            crash_after(m, k)
-            try:
-                save_record(state, new)
-                done = True
-            except Crash:
-                done = False
+        done = saved_or_crashed(monkeypatch, state, new, k)
         now = dump(load_record(state, "run"))  # type: ignore[arg-type]
         assert now in (old, expected)
         seen.add("new" if now == expected else "old")

@@ -208,6 +208,17 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
     monkeypatch.setattr(os, "replace", replace)
 
 
+def saved_or_crashed(monkeypatch: pytest.MonkeyPatch, state: Path, record: Any, k: int) -> bool:
+    """``save_record`` with ``os.replace`` failing after ``k`` calls: True if it completed."""
+    with monkeypatch.context() as m:
+        crash_after(m, k)
+        try:
+            save_record(state, record)
+        except Crash:
+            return False
+    return True
+
+
 def two_states(tmp_path: Path, *, format1: bool) -> tuple[dict[str, Any], RunRecord]:
     """An old record on disk (format 1 or 2), and a new version of it in memory."""
     (tmp_path / "runs").mkdir(parents=True, exist_ok=True)
@@ -236,13 +247,7 @@ def test_a_save_interrupted_anywhere_leaves_the_old_or_the_new_record(
         state = tmp_path / f"k{k}"
         old, new = two_states(state, format1=format1)
         expected_new = dump(new)
-        with monkeypatch.context() as m:
-            crash_after(m, k)
-            try:
-                save_record(state, new)
-                done = True
-            except Crash:
-                done = False
+        done = saved_or_crashed(monkeypatch, state, new, k)
         now = load_record(state, "format1")
         assert now is not None
         state_now = dump(now)
