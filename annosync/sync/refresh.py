@@ -208,7 +208,9 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
         refresh_jobs(client, view, review, listed.get(task.id) if task.id is not None else None)
         if view.gone or not view.changed:
             return view, []
-        id_map_of(record, task.index)  # its shard loaded here, while others download
+        # its shard is loaded by ``read``, in the plan's thread, when its turn comes: loaded
+        # here, the shards of every task waiting its turn (up to ``concurrency + 1``) were in
+        # memory at once, and each window of tasks left the heap higher (pu15)
         return view, fetch_answers(client, view, schema)
 
     def read(view: TaskView, answers: list[Answer]) -> tuple[Read, list[tuple[int, str]]]:
