@@ -589,6 +589,16 @@ class LabelIndex:
                       or max(entry.mtime_ns, entry.ctime_ns) + RACY_NS >= self.fs_now())
         with self._lock:
             old = self._get(key)
+            if (old is not None and not entry.racy and key not in self._entries
+                    and old.row() == entry.row()):
+                # what the loaded row says, and no stat in between: nothing is held for it
+                # (a pull reads every file of the jobs CVAT changed, most of them as the
+                # index has them). Within a pin the file is judged as before: vouched for
+                # by the survey, or by this entry (what ``_trusted`` would find for its stat)
+                if self._pinned is not None and not self._is_vouched(key):
+                    self._pinned[key] = entry
+                self.hashed += 1
+                return entry
             self._entries[key] = entry
             self._vouched_map().pop(key, None)
             self._lacking.pop(key, None)
