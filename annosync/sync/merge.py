@@ -22,6 +22,7 @@ from annosync.sync.digest import (
     attr_keys,
     digests,
     same_aspects,
+    same_run,
     synced,
     synced_run,
     value_digest,
@@ -604,9 +605,8 @@ def _all_synced(base: Mapping[str, BaseEntry], local: Sequence[Item], remote: Se
     if len(knowns) != n or len(kept) != n:
         return None  # an entry with ``r``, or a label named twice
     if checked is None:
-        for loc, rem in zip(local, remote, strict=True):
-            if not same_aspects(loc.obj, rem.obj, attributes):
-                return None
+        if not same_run([i.obj for i in local], [i.obj for i in remote], attributes):
+            return None
     else:
         objs, others = [i.obj for i in local], [i.obj for i in remote]
         found = synced_run(objs, others, knowns, attributes)
