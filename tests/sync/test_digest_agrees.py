@@ -22,7 +22,7 @@ from annosync.sync.digest import (
     synced_run,
 )
 
-from .test_merge_fast import ATTRS, SCALARS, labels, variants
+from .test_merge_fast import ATTRS, SCALARS, _twin, labels, variants
 
 ATTRIBUTE_SETS = st.sampled_from([ATTRS, ("iscrowd",), (), list(ATTRS), ("make", "make")])
 ODD_COORDS = (st.floats(allow_nan=True, allow_infinity=True)
@@ -125,17 +125,33 @@ def test_synced_sees_a_remote_twin_and_odd_values() -> None:
 
 
 @st.composite
+def plain_boxes(draw: Any) -> Detection:
+    """The boxes of most files (the inline case of ``synced_run``): no index, rotation or
+    mask, coordinates within the frame (often on 7 decimals' edge), odd attributes."""
+    coord = st.floats(0, 1) | st.sampled_from([0.0, 0.1, 0.5, 1.0, 1e-4, 0.12345675, 1 / 256])
+    return Detection.model_construct(
+        id="a" * 24, label=draw(st.sampled_from(["car", "bus"])),
+        bounding_box=draw(st.tuples(coord, coord, coord, coord)), rotation=None, mask=None,
+        mask_path=None, z_order=draw(st.sampled_from([None, 0, 2])), index=None,
+        attributes=draw(st.dictionaries(st.sampled_from(ATTRS), SCALARS, max_size=3)))
+
+
+@st.composite
 def runs(draw: Any) -> tuple[list[Any], list[Any], list[dict[str, str]], tuple[str, ...]]:
     """A field's local labels, remote labels (mostly equal copies) and digest maps (mostly the
     local labels' own): what the cold short cut asks ``synced_run`` of."""
     attrs = tuple(draw(ATTRIBUTE_SETS))
-    local = draw(st.lists(st.one_of(boxes(), boxes(), labels("a" * 24),
+    local = draw(st.lists(st.one_of(plain_boxes(), plain_boxes(), boxes(), labels("a" * 24),
                                     SCALARS.map(ScalarItem)), max_size=5))
     remote, knowns = [], []
     for a in local:
-        how = draw(st.sampled_from(["copy", "copy", "copy", "same", "variant", "other"]))
+        how = draw(st.sampled_from(["copy", "copy", "copy", "same", "variant", "other",
+                                    "twin"]))
         if how == "copy" and not isinstance(a, ScalarItem):
             remote.append(a.model_copy(deep=True))
+        elif how == "twin" and not isinstance(a, ScalarItem):  # equal attributes, other JSON
+            remote.append(a.model_copy(update={"attributes": {
+                k: _twin(v) for k, v in a.attributes.items()}}))
         elif how == "variant":
             remote.append(draw(variants(a)))
         elif how == "other":
@@ -188,5 +204,6 @@ def test_synced_run_sees_each_aspect_of_a_plain_box() -> None:
         assert not same_run(made, edited, attrs), update
     twin = made[1].model_copy(update={"attributes": {"iscrowd": 0, "make": "vw"}})
     assert synced_run([made[1]], [twin], [knowns[1]], attrs) == 0  # False and 0: not the same
+    assert not same_run([made[1]], [twin], attrs)
     assert synced_run(made, copies, [knowns[0], {**knowns[1], "spatial": "0" * 16},
                                      knowns[2]], attrs) == 1
