@@ -27,6 +27,7 @@ import gc
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,10 @@ __all__ = ["KINDS", "ImportReport", "import_xml", "load_data_map"]
 Unmatched = Literal["error", "skip", "create"]
 
 _VIDEO_FRAME = re.compile(r"^frame_(\d+)$")
-#: images read ahead so their boxes are converted in one ``pixvec`` call (memory stays flat)
-_BATCH = 32
+#: images read ahead so their boxes are converted in one ``pixvec`` call (memory stays flat:
+#: ~6,400 boxes of CVAT's usual 50 an image; fewer calls share numpy's fixed costs, and the
+#: remembered starts, ``pixvec._starts``, pay only in calls of many rows)
+_BATCH = 128
 #: new samples of boxes go to JSON without the label models (``direct.py``); False: always the
 #: general path (the reference the tests compare it with)
 _DIRECT = True
@@ -516,9 +519,14 @@ def import_xml(
     (default: the CPUs, up to 4; 1: this process only); the result is the same.
     """
     with _few_collections():
-        return _import_xml(source, dataset, data_map, label_field, fields, mode, unmatched,
-                           sample, extract_media, media, dry_run, limits, record, progress,
-                           jobs)
+        try:
+            return _import_xml(source, dataset, data_map, label_field, fields, mode,
+                               unmatched, sample, extract_media, media, dry_run, limits,
+                               record, progress, jobs)
+        finally:
+            pixvec = sys.modules.get("annosync.cvatxml.pixvec")
+            if pixvec is not None:
+                pixvec.forget()  # (its memo of starts: up to ~20 MB)
 
 
 def _import_xml(source: str | os.PathLike[str], dataset: str | os.PathLike[str],
