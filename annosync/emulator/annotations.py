@@ -668,9 +668,11 @@ def labels_index(state: State, task: Task) -> LabelIndex:
     return LabelIndex(state.task_labels(task))
 
 
-def job_write(state: State, task: Task, job: Job, data: Obj, action: str | None) -> Obj:
-    """PUT (``action=None``) or PATCH a single job; returns the job result (write form)."""
-    if action != "delete":
+def job_write(state: State, task: Task, job: Job, data: Obj, action: str | None, *,
+              checked: bool = False) -> Obj:
+    """PUT (``action=None``) or PATCH a single job; returns the job result (write form).
+    ``checked``: ``data``'s labels and specs were checked already (``task_write``)."""
+    if action != "delete" and not checked:
         check_data(labels_index(state, task), data)
     if action is None:
         clear_job(job)
@@ -688,9 +690,15 @@ def job_write(state: State, task: Task, job: Job, data: Obj, action: str | None)
 
 
 def task_write(state: State, task: Task, data: Obj, action: str | None) -> Obj:
-    """PUT/PATCH at task level: slice per job, write every job, merge the job results."""
+    """PUT/PATCH at task level: slice per job, write every job, merge the job results.
+
+    ``data`` is the request's own (validated, never kept): its slices share its tags and
+    shapes, which every job write copies before storing them (one copy per stored object, not
+    two); the answer merges the stored objects themselves but for tracks (the merge changes
+    tracks: those it gets are copies), and is only read to write the answer."""
     jobs = state.task_jobs(task.id)
-    pieces = [(job, slice_data(data, job.start_frame, job.stop_frame)) for job in jobs]
+    pieces = [(job, slice_data(data, job.start_frame, job.stop_frame, copies=False))
+              for job in jobs]
     if action != "delete":
         index = labels_index(state, task)
         for _, piece in pieces:
@@ -705,8 +713,9 @@ def task_write(state: State, task: Task, data: Obj, action: str | None) -> Obj:
     target: Obj = {"tags": [], "shapes": [], "tracks": []}
     overlap = task.overlap or 0
     for job, piece in pieces:
-        result = job_write(state, task, job, piece, action)
-        merge_data(target, json_copy(result), job.start_frame, overlap)
+        result = job_write(state, task, job, piece, action, checked=True)
+        merge_data(target, {"tags": list(result["tags"]), "shapes": list(result["shapes"]),
+                            "tracks": json_copy(result["tracks"])}, job.start_frame, overlap)
     if not jobs:
         state.touch_task(task)
     return target

@@ -1,9 +1,10 @@
 """``copy.deepcopy`` for the JSON-shaped objects the emulator stores, about 3x faster.
 
-Why a module: a task-level write copies every object three times (its job's slice, the stored
-object, the answer merged per job), as CVAT's ORM hands each layer rows of its own. With
-``copy.deepcopy`` that was half the emulator's CPU time for a 10,000-shape ``PUT``; objects
-made of dicts, lists and JSON scalars need none of its memo or dispatch.
+Why a module: the emulator stores copies of what a request holds (the stored object must not
+share a list with anything the request or its answer hands out). With ``copy.deepcopy`` that was
+half the emulator's CPU time for a 10,000-shape ``PUT``; objects made of dicts, lists and JSON
+scalars need none of its memo or dispatch. (A task-level write copied each object three times:
+its job's slice, the stored object, the answer merged per job; now once, see ``task_write``.)
 """
 
 from __future__ import annotations

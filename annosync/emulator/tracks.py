@@ -300,8 +300,15 @@ def slice_track(track_: Obj, start: int, stop: int) -> Obj:
     return track
 
 
-def slice_data(data: Obj, start: int, stop: int) -> Obj:
-    """``AnnotationIR.slice``: the part of ``data`` stored in a job covering [start, stop]."""
+def slice_data(data: Obj, start: int, stop: int, *, copies: bool = True) -> Obj:
+    """``AnnotationIR.slice``: the part of ``data`` stored in a job covering [start, stop].
+    ``copies=False``: its tags and shapes are ``data``'s own objects (tracks are cut: copies)."""
+    if not copies:
+        return {
+            "tags": [t for t in data.get("tags", []) if _inside(t, start, stop)],
+            "shapes": [s for s in data.get("shapes", []) if _inside(s, start, stop)],
+            "tracks": slice_data({"tracks": data.get("tracks", [])}, start, stop)["tracks"],
+        }
     tracks = []
     for track in data.get("tracks", []):
         if track["shapes"] and track_inside(track, start, stop):

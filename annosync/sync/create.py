@@ -34,6 +34,7 @@ from annosync.convert import (
     to_cvat,
     to_specs,
 )
+from annosync.convert.cvat_to_labels import boxes_from_sent
 from annosync.convert.echo import echoes
 from annosync.convert.id_map import IdEntry
 from annosync.convert.results import Pulled
@@ -61,6 +62,7 @@ from annosync.sync.record import (
     save_record,
 )
 from annosync.sync.remote import bound_schema, frame_map, job_records
+from annosync.sync.sent_bases import bases_from_boxes
 from annosync.sync.session import RunSession
 from annosync.sync.switching import short_switches
 from annosync.sync.upload_parts import PART_OBJECTS, Part, send_parts, split_upload
@@ -488,6 +490,7 @@ class Creator:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
                                                  step.update)
         if bases is None:
+            assert pulled is not None
             bases = task_bases(task, samples, schema, pulled)
         jobs = job_records(self.client.list_jobs(task_id=task.id))
         with self._lock:  # other tasks' threads save the same record
@@ -503,9 +506,10 @@ class Creator:
 
     def _put_labels(self, task: TaskRecord, upload: Upload, body: EncodedJson, frames: FrameMap,
                     bound: BoundSchema, previous: PreviousLabels, samples: list[Sample]
-                    ) -> tuple[TaskIdMap, Pulled, list[Base] | None]:
-        """One PUT of the task's labels (``body``: ``upload.data`` encoded); the ids it gave,
-        the labels as CVAT holds them and, when known by then, the base of each sample."""
+                    ) -> tuple[TaskIdMap, Pulled | None, list[Base] | None]:
+        """One PUT of the task's labels (``body``: ``upload.data`` encoded); the ids it gave
+        and either the base of each sample (when known by then: the labels as CVAT holds them
+        are then not made) or the labels as CVAT holds them."""
         assert task.id is not None and self.session.schema is not None
         task_id, schema = task.id, self.session.schema
         with short_switches(), Pool(max_workers=1) as pool:
@@ -519,7 +523,7 @@ class Creator:
             id_map = build_id_map(task_id, upload, response, bound)
             guessed = guess.result() if guess is not None else None
         if guessed is not None and echoes(upload.data, response):
-            return id_map, guessed[0], guessed[1]
+            return id_map, None, guessed
         # CVAT answers a PUT with the annotations as stored, ids included: for tags and shapes
         # that is what a read-back returns (recordings/05 vs 06, recordings2/08, numbers equal
         # as numbers), so it is not read back. Tracks are: a GET returns them cut at job
@@ -636,17 +640,22 @@ Base = Union[dict[str, dict[str, BaseEntry]], None]
 
 def _guess(task: TaskRecord, upload: Upload, frames: FrameMap, bound: BoundSchema,
            previous: PreviousLabels, samples: list[Sample], schema: ResolvedSchema
-           ) -> tuple[Pulled, list[Base]] | None:
-    """What ``from_cvat`` and the bases will be if CVAT's answer echoes ``upload`` (checked by
-    the caller with ``echoes``); None when it cannot be known before the answer."""
+           ) -> list[Base] | None:
+    """What the bases will be if CVAT's answer echoes ``upload`` (checked by the caller with
+    ``echoes``); None when they cannot be known before the answer. The boxes of an image task
+    are read back as plain values (``sent_bases``); anything else as ``from_cvat`` would."""
     try:
+        if task.media_type == "image":
+            boxes = boxes_from_sent(upload.data, frames, bound, previous=previous)
+            if boxes is not None:
+                return bases_from_boxes(samples, schema, boxes)
         pulled = from_sent(upload.data, frames, bound, previous=previous,
                            scope=f"task{task.id}")
     except Exception:  # the general path meets it again, on the answer
         return None
     if pulled is None:
         return None
-    return pulled, task_bases(task, samples, schema, pulled)
+    return task_bases(task, samples, schema, pulled)
 
 
 def task_bases(task: TaskRecord, samples: list[Sample], schema: ResolvedSchema,
