@@ -274,6 +274,70 @@ def _shape(raw: Any, action: str | None, *, element: bool = False) -> tuple[Obj,
     return out, {}
 
 
+_GEOMETRY = frozenset(SHAPE_TYPES) - {"skeleton"}
+
+
+def _plain_shape(raw: Any) -> tuple[Obj, Obj] | None:
+    """``_shape(raw, "create")`` of a shape every field of which is of its plain JSON type and in
+    range (what a client sends): the same object, built without the per-field validators that
+    find nothing to say; None for anything else (``_shape`` then decides, errors and all).
+    A 10,000-shape ``PUT`` spent a quarter of its handler's time in them."""
+    if type(raw) is not dict:
+        return None
+    get = raw.get
+    kind = get("type")
+    if type(kind) is not str or kind not in _GEOMETRY:
+        return None
+    occluded = get("occluded", False)
+    outside = get("outside", False)
+    z_order = get("z_order", 0)
+    rotation = get("rotation", 0)
+    points = get("points", [])
+    label_id = get("label_id")
+    group = get("group")
+    source = get("source", "manual")
+    frame = get("frame")
+    score = get("score", 1)
+    attributes = get("attributes", [])
+    elements = get("elements")
+    if (type(occluded) is not bool or type(outside) is not bool or type(z_order) is not int
+            or get("id") is not None or type(label_id) is not int or label_id < 0
+            or type(frame) is not int or frame < 0 or type(source) is not str
+            or not source.strip() or type(points) is not list
+            or not (group is None or (type(group) is int and group >= 0))
+            or not (elements is None or (type(elements) is list and not elements))):
+        return None
+    kind_r = type(rotation)
+    if (kind_r is not float and kind_r is not int) or not 0 <= rotation <= 360:
+        return None
+    kind_s = type(score)
+    if (kind_s is not float and kind_s is not int) or not 0 <= score <= 1:
+        return None
+    for p in points:
+        if type(p) is not float and type(p) is not int:
+            return None
+    if not _points_ok(kind, len(points)):
+        return None
+    attrs = []
+    if attributes is not None:
+        if type(attributes) is not list:
+            return None
+        for item in attributes:
+            if type(item) is not dict:
+                return None
+            spec_id = item.get("spec_id")
+            value = item.get("value")
+            if type(spec_id) is not int or type(value) is not str or len(value) > 4096:
+                return None
+            attrs.append({"spec_id": spec_id, "value": value})
+    return {
+        "type": kind, "occluded": occluded, "outside": outside, "z_order": z_order,
+        "rotation": float(rotation) if "rotation" in raw else 0, "points": list(points),
+        "id": None, "label_id": label_id, "group": group, "source": source, "frame": frame,
+        "score": float(score) if "score" in raw else 1, "attributes": attrs, "elements": [],
+    }, {}
+
+
 def _tag(raw: Any, action: str | None) -> tuple[Obj, Obj]:
     if not isinstance(raw, dict):
         return {}, _not_dict(raw)
@@ -338,7 +402,8 @@ def validate_payload(raw: Any, action: str | None) -> Obj:
             errors["version"] = [msg]
     parsers: dict[str, Callable[[Any], tuple[Obj, Obj]]] = {
         "tags": lambda item: _tag(item, action),
-        "shapes": lambda item: _shape(item, action),
+        "shapes": ((lambda item: _plain_shape(item) or _shape(item, action))
+                   if action == "create" else (lambda item: _shape(item, action))),
         "tracks": lambda item: _track(item, action),
     }
     for key, parse in parsers.items():
