@@ -531,14 +531,16 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
     first = parts[0]
     if first.strip(" \n"):
         return None
+    start_line = line
     line += first.count("\n")
     out: list[Shape] = []
     append = out.append
     rests = _RESTS
     seps = _BOX_SEPS
     flags = _FLAGS
-    for k in range(1, len(parts)):
-        chunk = parts[k]
+    new = _new
+    del parts[0]
+    for chunk in parts:
         q = chunk.split('"', 15)
         if len(q) != 16 or q[1:15:2] != seps:
             return None
@@ -554,16 +556,37 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
             return None
         attrs, lines = got
         try:
-            pts = [float(q[6]), float(q[8]), float(q[10]), float(q[12])]
+            pts = list(map(float, q[6:13:2]))
             z = int(q[14])
         except ValueError:
             return None
-        if not _isfinite(pts[0] + pts[1] + pts[2] + pts[3]) or chunk.count("\n") != lines:
-            return None  # (a line break in a value of the tag)
-        append(Shape("box", q[0], q[2], None, None, None, occ, pts, None, None, z, None,
-                     list(attrs), [], {}, [], line))
+        if not _isfinite(pts[0] + pts[1] + pts[2] + pts[3]):
+            return None
+        # Shape("box", q[0], q[2], None, None, None, occ, pts, None, None, z, None,
+        # list(attrs), [], {}, [], line), without the dataclass __init__'s call
+        sh = new(Shape)
+        sh.kind = "box"
+        sh.label = q[0]
+        sh.source = q[2]
+        sh.frame = sh.keyframe = sh.outside = sh.mask = sh.rotation = sh.group_id = None
+        sh.occluded = occ
+        sh.points = pts
+        sh.z_order = z
+        sh.attributes = list(attrs)
+        sh.elements = []
+        sh.extra = {}
+        sh.passthrough = []
+        sh.line = line
+        append(sh)
         line += lines
+    # each box's text holds at least its rest's line breaks: as many in all means none in a
+    # value of a tag (a line break there moves the lines: lxml reads such an item)
+    if line - start_line != text.count("\n"):
+        return None
     return out
+
+
+_new = object.__new__
 
 
 def _end_of(data: bytes, rel: int, name: str) -> int:

@@ -21,10 +21,13 @@ Labels are converted by ``xmlmap.py`` (one label per shape, lossless) and placed
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -69,13 +72,36 @@ __all__ = ["KINDS", "ImportReport", "import_xml", "load_data_map"]
 Unmatched = Literal["error", "skip", "create"]
 
 _VIDEO_FRAME = re.compile(r"^frame_(\d+)$")
-#: images read ahead so their boxes are converted in one ``pixvec`` call (memory stays flat)
-_BATCH = 32
+#: images read ahead so their boxes are converted in one ``pixvec`` call (memory stays flat:
+#: ~6,400 boxes of CVAT's usual 50 an image; fewer calls share numpy's fixed costs, and the
+#: remembered starts, ``pixvec._starts``, pay only in calls of many rows)
+_BATCH = 128
 #: new samples of boxes go to JSON without the label models (``direct.py``); False: always the
 #: general path (the reference the tests compare it with)
 _DIRECT = True
 #: a big file into a new dataset is read by several processes (``split.py``); False: one
 _SPLIT = True
+#: the cyclic garbage collector's first threshold during an import (``_few_collections``)
+_GC_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """The cyclic garbage collector runs rarely while an import reads: every image makes ~5
+    tracked objects a box that live until its batch is placed, so at the default threshold
+    (700 net allocations) it ran ~9 times a batch, walking the batch each time, and the
+    oldest generation (every object of the process) every ~100 batches: ~10% of the CPU of
+    a 1M-box import (issue 11). The objects are freed by reference counting, so nothing
+    accumulates; a cycle made by the import is still collected, ``_GC_THRESHOLD`` net
+    allocations later. The previous thresholds come back at the end."""
+    old = gc.get_threshold()
+    if old[0] and old[0] < _GC_THRESHOLD:
+        gc.set_threshold(_GC_THRESHOLD, *old[1:])
+    try:
+        yield
+    finally:
+        if gc.get_threshold()[0] == _GC_THRESHOLD != old[0]:
+            gc.set_threshold(*old)
 
 
 @dataclass
@@ -492,6 +518,23 @@ def import_xml(
     ``jobs``: processes that may read parts of a big file into a new dataset side by side
     (default: the CPUs, up to 4; 1: this process only); the result is the same.
     """
+    with _few_collections():
+        try:
+            return _import_xml(source, dataset, data_map, label_field, fields, mode,
+                               unmatched, sample, extract_media, media, dry_run, limits,
+                               record, progress, jobs)
+        finally:
+            pixvec = sys.modules.get("annosync.cvatxml.pixvec")
+            if pixvec is not None:
+                pixvec.forget()  # (its memo of starts: up to ~20 MB)
+
+
+def _import_xml(source: str | os.PathLike[str], dataset: str | os.PathLike[str],
+                data_map: str | os.PathLike[str] | dict[str, str] | None, label_field: str,
+                fields: dict[str, str] | None, mode: Mode, unmatched: Unmatched | None,
+                sample: str | None, extract_media: bool, media: str | os.PathLike[str] | None,
+                dry_run: bool, limits: ZipLimits | None, record: bool, progress: Progress,
+                jobs: int | None) -> ImportReport:
     src = Path(source)
     if not src.is_file():
         raise InputError.at("no such file", str(src))

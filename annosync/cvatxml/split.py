@@ -32,24 +32,40 @@ from annosync.cvatxml.forks import forking
 
 #: smaller files are read in one process (a fork and a second header parse are not worth it)
 MIN_BYTES = 8 << 20
-#: the share of the items the calling process reads (it also commits every file at the end)
-FIRST_SHARE = 0.5
+#: the share of the items the calling process reads; None: ``first_share``
+FIRST_SHARE: float | None = None
+#: what the calling process does after its part (waiting aside: merging the parts' notes,
+#: the media checks, committing every label file, the record) as a share of the reading
+#: (~1.1 s after ~17 CPU s of reading at 1M boxes on an idle 2-core machine, px15)
+AFTER = 0.065
 _CLOSE = b"</annotations>"
 _TAG = b"<image"
 _AFTER = (b" ", b"\t", b"\n", b"\r", b">", b"/")
 _SCAN = 1 << 20
+def first_share(parts: int) -> float:
+    """The share of the items the calling process reads of ``parts``: ``FIRST_SHARE``, or
+    an equal share less what it does after it (``AFTER``), so that all end together:
+    ``f + AFTER = (1 - f) / (parts - 1)``."""
+    if FIRST_SHARE is not None:
+        return FIRST_SHARE
+    return max(0.05, (1.0 - AFTER * (parts - 1)) / parts)
+
+
 def points(path: Path, header: int, size: int, parts: int,
-           first_share: float = FIRST_SHARE) -> list[int]:
+           share: float | None = None) -> list[int]:
     """Offsets of ``<image`` start tags cutting the bytes after ``header`` into ``parts``
-    (the first ``first_share`` of them, the rest equal); fewer where none is found."""
+    (the first ``share`` of them, by default ``first_share(parts)``, the rest equal);
+    fewer where none is found."""
     out: list[int] = []
     span = size - header
     if span <= 0 or parts < 2:
         return out
-    rest = (1.0 - first_share) / (parts - 1)
+    if share is None:
+        share = first_share(parts)
+    rest = (1.0 - share) / (parts - 1)
     with open(path, "rb") as fh:
         for k in range(1, parts):
-            target = header + int(span * (first_share + rest * (k - 1)))
+            target = header + int(span * (share + rest * (k - 1)))
             if out and target <= out[-1]:
                 target = out[-1] + 1
             hit = _find_tag(fh, target, size)

@@ -130,3 +130,40 @@ def test_spilled_items_give_the_same_bytes_as_writing_them(name: str, tmp_path: 
         assert out.read_bytes() == document_bytes(doc, numbers=numbers)
         assert out.read_bytes() == (EXPORTS / name).read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cvat.xml", "exact.xml"]
+
+
+def test_the_collector_runs_rarely_during_an_import_and_its_thresholds_come_back(
+        tmp_path: Path) -> None:
+    """An import raises the cyclic collector's first threshold while it reads (each image's
+    boxes are many tracked objects freed by reference counting: collecting them every 700
+    allocations cost ~10% of a big import) and gives the previous thresholds back, also after
+    an error."""
+    import gc
+
+    xml = tmp_path / "a.xml"
+    boxes = "".join(_box("car", float(x)) for x in range(40))
+    xml.write_text(HEAD + "".join(_image(i, f"i{i}.jpg", boxes) for i in range(60))
+                   + "</annotations>\n")
+    runs = [0, 0, 0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs[info["generation"]] += 1
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    gc.callbacks.append(count)
+    try:
+        report = import_xml(xml, tmp_path / "ds", jobs=1)
+        seen = gc.get_threshold()
+        bad = tmp_path / "bad.xml"
+        bad.write_text(HEAD + _image(0, "z.jpg", "    <box/>\n") + "</annotations>\n")
+        with pytest.raises(InputError):
+            import_xml(bad, tmp_path / "ds2", jobs=1)
+        after_error = gc.get_threshold()
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*before)
+    assert report.labels == 2400
+    assert seen == (700, 10, 10) and after_error == (700, 10, 10)
+    assert runs[0] <= 3, runs  # 2,400 boxes: ~40 runs at a threshold of 700

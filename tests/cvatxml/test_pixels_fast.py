@@ -337,3 +337,34 @@ def test_decimals_are_reprs_where_decided(cases: list[tuple[float, int]]) -> Non
     for (v, p), n, k in zip(cases, ints.tolist(), ok.tolist(), strict=True):
         if k:
             assert "0." + str(int(n)).zfill(p) == repr(v), (v, p)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(pixel_values(1920), st.one_of(st.sampled_from([1920, 1080, 7, 1]),
+                                                        SIZES)),
+                min_size=64, max_size=200),
+       st.randoms(use_true_random=False))
+@example([(v / 100, s) for v in (0, 1, 2, 50, 12345, 192000) for s in (1920, 1080, 7)] * 4
+         + [(-0.0, 1920), (0.0, 1920), (1920.0, 1920), (1920.01, 1920), (-0.01, 1920)] * 10,
+         __import__("random").Random(3))
+def test_remembered_starts_equal_the_search(pairs: list[tuple[float, int]], rnd: Any) -> None:
+    """``pixvec._starts`` (the start search remembered per size for two-decimal pixels) gives
+    ``_rel``'s arrays bit for bit (values, found, decimal places), on the first call (values
+    repeated within it), again (from the memo) and in another order."""
+    import numpy as np
+
+    pixvec.forget()
+    for _ in range(3):
+        a = np.array([v for v, _ in pairs], dtype=np.float64)
+        size = np.array([float(s) for _, s in pairs], dtype=np.float64)
+        want_pl = np.full(len(a), -1, dtype=np.int64)
+        got_pl = np.full(len(a), -1, dtype=np.int64)
+        with np.errstate(all="ignore"):
+            want, want_ok = pixvec._rel(a, size, want_pl)
+            got, got_ok = pixvec._starts(a, size, got_pl)
+        assert _bits(got.tolist()) == _bits(want.tolist())
+        assert got_ok.tolist() == want_ok.tolist()
+        assert got_pl.tolist() == want_pl.tolist()
+        pairs = list(pairs)
+        rnd.shuffle(pairs)
+    assert pixvec._STARTS or not any(v >= 0 and float(v * 100).is_integer() for v, _ in pairs)

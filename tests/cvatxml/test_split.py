@@ -227,3 +227,24 @@ def test_no_child_process_reads_it_in_one(tmp_path: Path,
     seen = _outcomes(monkeypatch)
     (report, _), _ = _both(tmp_path, _write(tmp_path, _plain(12)), monkeypatch)
     assert seen == [False] and len(report.created) == 12
+
+
+def test_the_first_part_is_smaller_by_what_its_process_does_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calling process reads less than an equal share (it merges and commits after its
+    part), the others equal shares; a set ``FIRST_SHARE`` is used as it is."""
+    xml = _write(tmp_path, _plain(400))
+    data = xml.read_bytes()
+    header = data.index(b"<image")
+    span = len(data) - header
+    for parts in (2, 4):
+        cuts = split.points(xml, header, len(data), parts)
+        sizes = [b - a for a, b in zip([header, *cuts], [*cuts, len(data)], strict=True)]
+        want = (1 - split.AFTER * (parts - 1)) / parts
+        assert abs(sizes[0] / span - want) < 0.01, (parts, sizes)
+        for other in sizes[1:]:
+            assert abs(other / span - (1 - want) / (parts - 1)) < 0.01, (parts, sizes)
+        assert sizes[0] < min(sizes[1:])
+    monkeypatch.setattr(split, "FIRST_SHARE", 0.8)
+    cuts = split.points(xml, header, len(data), 2)
+    assert abs((cuts[0] - header) / span - 0.8) < 0.01
