@@ -221,6 +221,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
         """The samples of the task to merge (read once: digest and parse) and, for the jobs
         CVAT changed, its labels converted (``view.pulled``)."""
         task = view.task
+        if view.changed:  # its shard loaded first: the load's passing peak is over before
+            id_map_of(record, task.index)  # the task's samples are read
         # frames whose samples must be read: all of a video; of an image task, those of the
         # jobs CVAT changed (the others only count when their file changed)
         frames: set[int] = set()
