@@ -17,10 +17,12 @@ from annosync.sync.digest import (
     digests,
     reference_digests,
     same_aspects,
+    same_run,
     synced,
+    synced_run,
 )
 
-from .test_merge_fast import ATTRS, SCALARS, labels, variants
+from .test_merge_fast import ATTRS, SCALARS, _twin, labels, variants
 
 ATTRIBUTE_SETS = st.sampled_from([ATTRS, ("iscrowd",), (), list(ATTRS), ("make", "make")])
 ODD_COORDS = (st.floats(allow_nan=True, allow_infinity=True)
@@ -120,3 +122,88 @@ def test_synced_sees_a_remote_twin_and_odd_values() -> None:
                       ("iscrowd",))
     odd = a.model_copy(update={"rotation": float("nan")})
     assert not synced(odd, odd.model_copy(), digests(odd, ("iscrowd",)), ("iscrowd",))
+
+
+@st.composite
+def plain_boxes(draw: Any) -> Detection:
+    """The boxes of most files (the inline case of ``synced_run``): no index, rotation or
+    mask, coordinates within the frame (often on 7 decimals' edge), odd attributes."""
+    coord = st.floats(0, 1) | st.sampled_from([0.0, 0.1, 0.5, 1.0, 1e-4, 0.12345675, 1 / 256])
+    return Detection.model_construct(
+        id="a" * 24, label=draw(st.sampled_from(["car", "bus"])),
+        bounding_box=draw(st.tuples(coord, coord, coord, coord)), rotation=None, mask=None,
+        mask_path=None, z_order=draw(st.sampled_from([None, 0, 2])), index=None,
+        attributes=draw(st.dictionaries(st.sampled_from(ATTRS), SCALARS, max_size=3)))
+
+
+@st.composite
+def runs(draw: Any) -> tuple[list[Any], list[Any], list[dict[str, str]], tuple[str, ...]]:
+    """A field's local labels, remote labels (mostly equal copies) and digest maps (mostly the
+    local labels' own): what the cold short cut asks ``synced_run`` of."""
+    attrs = tuple(draw(ATTRIBUTE_SETS))
+    local = draw(st.lists(st.one_of(plain_boxes(), plain_boxes(), boxes(), labels("a" * 24),
+                                    SCALARS.map(ScalarItem)), max_size=5))
+    remote, knowns = [], []
+    for a in local:
+        how = draw(st.sampled_from(["copy", "copy", "copy", "same", "variant", "other",
+                                    "twin"]))
+        if how == "copy" and not isinstance(a, ScalarItem):
+            remote.append(a.model_copy(deep=True))
+        elif how == "twin" and not isinstance(a, ScalarItem):  # equal attributes, other JSON
+            remote.append(a.model_copy(update={"attributes": {
+                k: _twin(v) for k, v in a.attributes.items()}}))
+        elif how == "variant":
+            remote.append(draw(variants(a)))
+        elif how == "other":
+            remote.append(draw(st.one_of(labels("a" * 24), boxes())))
+        else:
+            remote.append(a)
+        knowns.append(reference_digests(a, attrs) if draw(st.integers(0, 3))
+                      else draw(maps(a, attrs)))
+    return local, remote, knowns, attrs
+
+
+@settings(max_examples=1500, deadline=None)
+@given(run=runs(), cold=st.booleans())
+def test_synced_run_is_synced_label_by_label(run: Any, cold: bool) -> None:
+    """``synced_run`` counts the labels, from the first, that ``synced`` finds synced."""
+    local, remote, knowns, attrs = run
+    if cold:
+        clear_caches()
+    want = next((i for i, (a, b, k) in enumerate(zip(local, remote, knowns, strict=True))
+                 if not (same_aspects(a, b, attrs) and agrees(a, k, attrs))), len(local))
+    assert synced_run(local, remote, knowns, attrs) == want
+
+
+@settings(max_examples=1000, deadline=None)
+@given(run=runs())
+def test_same_run_is_same_aspects_label_by_label(run: Any) -> None:
+    local, remote, _, attrs = run
+    want = all(same_aspects(a, b, attrs) for a, b in zip(local, remote, strict=True))
+    assert same_run(local, remote, attrs) == want
+    assert same_run(local, remote, list(attrs)) == want
+
+
+def test_synced_run_sees_each_aspect_of_a_plain_box() -> None:
+    """The inline case (plain boxes, equal copies) stops at the first label whose base or
+    remote twin differs in any aspect, and counts every label otherwise."""
+    attrs = ("iscrowd", "make")
+    made = [Detection(_id=f"{i:024x}", label="car", bounding_box=(0.25 + i / 8, 0.5, 0.125,
+                                                                  0.0625 * (i + 1)),
+                      attributes={"iscrowd": False, "make": "vw"}) for i in range(3)]
+    knowns = [digests(a, attrs) for a in made]
+    copies = [a.model_copy(deep=True) for a in made]
+    assert synced_run(made, copies, knowns, attrs) == 3
+    assert same_run(made, copies, attrs)
+    for update in ({"label": "bus"}, {"index": 3}, {"bounding_box": (0.25, 0.5, 0.125, 0.06)},
+                   {"rotation": 10.0}, {"z_order": 1}, {"attributes": {"iscrowd": True}},
+                   {"attributes": {"iscrowd": 0, "make": "vw"}}, {"mask_path": "m.png"}):
+        edited = [made[0], made[1].model_copy(update=update), made[2]]
+        assert synced_run(edited, copies, knowns, attrs) == 1, update  # the base differs
+        assert synced_run(made, edited, knowns, attrs) == 1, update  # the remote differs
+        assert not same_run(made, edited, attrs), update
+    twin = made[1].model_copy(update={"attributes": {"iscrowd": 0, "make": "vw"}})
+    assert synced_run([made[1]], [twin], [knowns[1]], attrs) == 0  # False and 0: not the same
+    assert not same_run([made[1]], [twin], attrs)
+    assert synced_run(made, copies, [knowns[0], {**knowns[1], "spatial": "0" * 16},
+                                     knowns[2]], attrs) == 1
