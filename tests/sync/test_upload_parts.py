@@ -312,3 +312,36 @@ def test_a_resume_waits_for_the_jobs_of_a_task_whose_creation_it_did_not_see_end
     (task,) = ws.record.tasks
     assert task.state == "labels_uploaded" and len(task.jobs) >= 2
     assert not ws.plan().has_changes
+
+
+def test_the_boxes_read_back_as_values_give_the_same_record(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload of boxes only takes the bases from the boxes sent (``boxes_from_sent``), and
+    leaves the record that ``from_sent``'s labels leave, and that converting the answer leaves."""
+    lean, labels, answer = (Workspace(tmp_path / n, server) for n in ("lean", "labels", "answer"))
+    workspaces.extend([lean, labels, answer])
+    taken: list[int] = []
+    original = create_mod.bases_from_boxes
+
+    def spy(*a: Any, **k: Any) -> Any:
+        taken.append(1)
+        return original(*a, **k)
+
+    monkeypatch.setattr(create_mod, "bases_from_boxes", spy)
+    for ws in (lean, labels, answer):
+        (tmp_path / ws.root.name).mkdir()
+        ws.copy("street")
+        ws.manifest(label_schema={"ground_truth": {}})
+    lean.run()
+    assert taken == [1]
+    monkeypatch.setattr(create_mod, "boxes_from_sent", lambda *a, **k: None)
+    labels.run()
+    monkeypatch.setattr(create_mod, "from_sent", lambda *a, **k: None)
+    answer.run()
+    assert taken == [1]
+    assert _record_view(lean) == _record_view(labels) == _record_view(answer)
+    assert lean.record.base  # (something to compare)
+    assert _server_view(lean) == _server_view(labels) == _server_view(answer)
+    for ws in (lean, labels, answer):
+        assert not ws.plan().has_changes
