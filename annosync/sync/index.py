@@ -131,8 +131,11 @@ def content_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
+    """What the index knows of one label file (slotted: a plan that reads every file of
+    many tasks holds one per file read until the index is saved)."""
+
     size: int
     mtime_ns: int
     ctime_ns: int
@@ -141,13 +144,35 @@ class Entry:
     missing_ids: int = 0
     racy: bool = False
 
-    def matches(self, st: os.stat_result) -> bool:
+    def matches(self, st: StatLike) -> bool:
         return (self.size == st.st_size and self.mtime_ns == st.st_mtime_ns
                 and self.ctime_ns == st.st_ctime_ns and self.ino == st.st_ino)
 
     def row(self) -> list[Any]:
         return [self.size, self.mtime_ns, self.ctime_ns, self.ino, self.sha, self.missing_ids,
                 int(self.racy)]
+
+
+class Stat:
+    """The four fields of a stat the index compares (``Entry.matches``, ``_STAT_SIG``), kept
+    for a file within a pin instead of its ``os.stat_result`` (~640 bytes with its 15 numbers;
+    this ~60, sharing the numbers of the entry it was recorded with): a pull that reads
+    every file of many tasks pins one per file read."""
+
+    __slots__ = ("st_ctime_ns", "st_ino", "st_mtime_ns", "st_size")
+
+    def __init__(self, size: int, mtime_ns: int, ctime_ns: int, ino: int) -> None:
+        self.st_size, self.st_mtime_ns, self.st_ctime_ns, self.st_ino = (
+            size, mtime_ns, ctime_ns, ino)
+
+    @classmethod
+    def of(cls, st: StatLike) -> Stat:
+        return st if type(st) is Stat else cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                                 st.st_ino)
+
+
+#: a stat as the index compares it: the file system's, or the four fields pinned (``Stat``)
+StatLike = os.stat_result | Stat
 
 
 def stat_of(path: str | os.PathLike[str]) -> os.stat_result:
@@ -275,7 +300,7 @@ class LabelIndex:
         self._now: int | None = None
         #: what one plan (``pin``) found per file: the entry its stat vouched for, else the stat
         #: (so a file is stat'ed once per plan)
-        self._pinned: dict[str, Entry | os.stat_result] | None = None
+        self._pinned: dict[str, Entry | Stat] | None = None
         #: what ``survey`` vouched for during the pin: digest, and count of labels lacking ids
         self._vouched: dict[str, str] = {}
         #: the first survey of the pin, when in the rows' order (``_vouched`` as a list)
@@ -452,7 +477,8 @@ class LabelIndex:
             if pinned is not None:
                 bad = map(operator.not_, ok)
                 with self._lock:
-                    pinned.update((k, st) for k, st in compress(zip(part, stats, strict=True), bad)
+                    pinned.update((k, Stat.of(st))
+                                  for k, st in compress(zip(part, stats, strict=True), bad)
                                   if st is not None and k not in pinned)
         if lacking is not None:
             lacking.update(lack)
@@ -510,12 +536,12 @@ class LabelIndex:
                 lacking.update((k, lack[k]) for k in keys if k in lack)
         return out
 
-    def _pin(self, key: str, st: os.stat_result, entry: Entry | None) -> None:
+    def _pin(self, key: str, st: StatLike, entry: Entry | None) -> None:
         pinned = self._pinned
         if pinned is not None:
-            pinned[key] = st if entry is None else entry
+            pinned[key] = Stat.of(st) if entry is None else entry
 
-    def _stat(self, key: str, path: str) -> os.stat_result:
+    def _stat(self, key: str, path: str) -> StatLike:
         pinned = self._pinned
         if pinned is None:
             return stat_of(path)
@@ -524,7 +550,7 @@ class LabelIndex:
             assert not isinstance(hit, Entry)  # an entry is answered before any stat
             return hit
         st = stat_of(path)
-        pinned[key] = st
+        pinned[key] = Stat.of(st)
         return st
 
     def _path(self, key: str) -> str:
@@ -543,12 +569,12 @@ class LabelIndex:
         size, mtime, ctime, ino, sha, missing, racy = ROW.unpack_from(self._rows, at * ROW.size)
         return Entry(size, mtime, ctime, ino, sha.hex(), missing, bool(racy))
 
-    def _trusted(self, key: str, st: os.stat_result) -> Entry | None:
+    def _trusted(self, key: str, st: StatLike) -> Entry | None:
         with self._lock:
             old = self._get(key)
         return old if old is not None and not old.racy and old.matches(st) else None
 
-    def record(self, key: str, data: bytes, st: os.stat_result | None = None) -> Entry:
+    def record(self, key: str, data: bytes, st: StatLike | None = None) -> Entry:
         """Enter content just read (or written) for ``key``; ``st`` is the file's stat taken
         before reading (so a write racing with the read is seen as a change next time)."""
         from annosync.sync.ids import missing_ids
@@ -563,11 +589,22 @@ class LabelIndex:
                       or max(entry.mtime_ns, entry.ctime_ns) + RACY_NS >= self.fs_now())
         with self._lock:
             old = self._get(key)
+            if (old is not None and not entry.racy and key not in self._entries
+                    and old.row() == entry.row()):
+                # what the loaded row says, and no stat in between: nothing is held for it
+                # (a pull reads every file of the jobs CVAT changed, most of them as the
+                # index has them). Within a pin the file is judged as before: vouched for
+                # by the survey, or by this entry (what ``_trusted`` would find for its stat)
+                if self._pinned is not None and not self._is_vouched(key):
+                    self._pinned[key] = entry
+                self.hashed += 1
+                return entry
             self._entries[key] = entry
             self._vouched_map().pop(key, None)
             self._lacking.pop(key, None)
             if self._pinned is not None:  # the entry is judged again on its next use
-                self._pinned[key] = st
+                self._pinned[key] = Stat(entry.size, entry.mtime_ns, entry.ctime_ns,
+                                         entry.ino)
             self.hashed += 1
             if old is None or old.row() != entry.row():
                 self._dirty = True

@@ -200,6 +200,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
         raise
 
     Read = dict[str, tuple[Sample, str]]
+    # a pull reads each file once (apply writes from the merges): the session's parsed-sample
+    # cache (up to 2,048 samples, ~25 MB of 10-box samples) would only hold them, and the
+    # samples it keeps across tasks pin the heap each task grows
+    remember = session.options.mode != "pull"
 
     def fetch(task: TaskRecord) -> tuple[TaskView, list[Answer]]:
         """In a pool thread: the task's jobs and the changed ones' annotations, downloaded
@@ -208,7 +212,9 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
         refresh_jobs(client, view, review, listed.get(task.id) if task.id is not None else None)
         if view.gone or not view.changed:
             return view, []
-        id_map_of(record, task.index)  # its shard loaded here, while others download
+        # its shard is loaded by ``read``, in the plan's thread, when its turn comes: loaded
+        # here, the shards of every task waiting its turn (up to ``concurrency + 1``) were in
+        # memory at once, and each window of tasks left the heap higher (pu15)
         return view, fetch_answers(client, view, schema)
 
     def read(view: TaskView, answers: list[Answer]) -> tuple[Read, list[tuple[int, str]]]:
@@ -235,7 +241,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                 known = session.index.known(k)
                 if known is not None and memo is not None and memo.is_clean(k, known.sha):
                     continue
-            samples[k] = session.read_indexed(k)  # read once: digest and parse
+            samples[k] = session.read_indexed(k, remember)  # read once: digest and parse
             order.append((position, k))
         if view.changed:
             previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
@@ -244,7 +250,7 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
             skipped = {p for p, k in enumerate(task.samples) if k not in samples}
             if view.covered & skipped:  # tracks: the whole task was read; so are its samples
                 for p in sorted(skipped):
-                    samples[task.samples[p]] = session.read_indexed(task.samples[p])
+                    samples[task.samples[p]] = session.read_indexed(task.samples[p], remember)
                 order = [(p, k) for p, k in enumerate(task.samples) if k in samples]
                 previous = PreviousLabels.from_samples([s[0] for s in samples.values()],
                                                        schema.fields)

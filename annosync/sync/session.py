@@ -261,8 +261,9 @@ class RunSession:
         self._remember(key, st, sample)
         return sample
 
-    def read_indexed(self, key: str) -> tuple[Sample, str]:
-        """Read and parse a sample, entering its content into the index; (sample, digest)."""
+    def read_indexed(self, key: str, remember: bool = True) -> tuple[Sample, str]:
+        """Read and parse a sample, entering its content into the index; (sample, digest).
+        ``remember`` False: not kept in the parsed cache (a pull reads each file once)."""
         path = self.folder.label_path(key)
         try:
             st = stat_of(path)
@@ -271,7 +272,7 @@ class RunSession:
         data = self.folder.read_bytes(key)
         entry = self.index.record(key, data, st)
         sample = parse_sample(data, str(path))
-        if not entry.racy:
+        if remember and not entry.racy:
             self._remember(key, st, sample)
         return sample, entry.sha
 

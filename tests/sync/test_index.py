@@ -629,3 +629,77 @@ def test_key_check_by_substrings_equals_the_regex(keys: list[str]) -> None:
     assert index_mod._maybe_invalid(joined) == reference
     if any(not is_valid_key(k) for k in keys):
         assert index_mod._maybe_invalid(joined)  # an invalid key is never let through
+
+
+read_ops = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("same_size"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("keep_mtime"), st.sampled_from(KEYS), st.integers(0, 99)),
+    st.tuples(st.just("rename"), st.sampled_from(KEYS), st.sampled_from(KEYS)),
+    st.tuples(st.just("delete"), st.sampled_from(KEYS), st.just(0)),
+    st.tuples(st.just("read"), st.sampled_from(KEYS), st.just(0)),
+    st.tuples(st.just("pin"), st.just(""), st.just(0)),
+    st.tuples(st.just("look"), st.just(""), st.just(0)),
+    st.tuples(st.just("save"), st.just(""), st.just(0)),
+    st.tuples(st.just("reload"), st.just(""), st.just(0)),
+), min_size=1, max_size=30)
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["real-clock", "coarse-clock"])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=read_ops)
+def test_files_read_as_a_pull_does_leave_the_digests_from_scratch(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, coarse: bool,
+        steps: list[tuple[str, str, Any]]) -> None:
+    """A file read and entered (``record``, what ``read_indexed`` does for every file of a
+    changed job) whose row says the same is not entered again (nothing held for it, pu15):
+    within a pin or not, before or after a save, the index's digests stay those computed
+    from scratch, the pin's survey vouches only for current bytes, and a saved index too."""
+    if coarse:
+        monkeypatch.setattr(index_mod, "stat_of", coarse_stat)
+    else:  # no racy window: rows of files older than the index are trusted (the fast path)
+        monkeypatch.setattr(index_mod, "RACY_NS", 0)
+    root = tmp_path_factory.mktemp("ds")
+    folder = DatasetFolder.init(root)
+    for key in KEYS[:3]:
+        apply_op(folder, ("write", key, 1))
+    idx = LabelIndex(folder)
+    idx.digests(list(KEYS[:3]))
+    idx.save()
+    idx = LabelIndex(folder)
+    for step in steps:
+        kind, key = step[0], step[1]
+        if kind == "read":
+            path = folder.labels_dir / f"{key}.json"
+            if path.exists():
+                st_ = index_mod.stat_of(path)
+                data = path.read_bytes()
+                assert idx.record(key, data, st_).sha == content_digest(data)
+        elif kind == "pin":
+            idx.pin()
+            present = [k for k in KEYS if (folder.labels_dir / f"{k}.json").exists()]
+            for k, sha in idx.survey(present).items():
+                assert sha == content_digest((folder.labels_dir / f"{k}.json").read_bytes())
+        elif kind == "look":  # a pin answers as its plan saw the files: ended first
+            idx.save()
+            check(folder, idx)
+        elif kind == "save":
+            idx.save()
+        elif kind == "reload":
+            idx = LabelIndex(folder)
+        else:
+            apply_op(folder, step)
+    idx.save()
+    check(folder, idx)
+    check_bulk(folder, LabelIndex(folder))
+    if not coarse:  # every file read and entered: the saved index vouches for each of them
+        idx = LabelIndex(folder)
+        present = [k for k in KEYS if (folder.labels_dir / f"{k}.json").exists()]
+        trusted = []  # (a file written in the clock tick the index takes as "now" is racy)
+        for key in present:
+            path = folder.labels_dir / f"{key}.json"
+            st_ = index_mod.stat_of(path)
+            if not idx.record(key, path.read_bytes(), st_).racy:
+                trusted.append(key)
+        idx.save()
+        assert sorted(LabelIndex(folder).survey(present)) == sorted(trusted)
