@@ -52,13 +52,18 @@ def label_bytes(n: int, width: int = 0) -> bytes:
     return (json.dumps(body) + "\n").encode()
 
 
-ops = st.lists(st.one_of(
+#: a user's edits of the folder, shared by both sequences of steps below
+edits = (
     st.tuples(st.just("write"), st.sampled_from(KEYS), st.integers(0, 99)),
     st.tuples(st.just("same_size"), st.sampled_from(KEYS), st.integers(0, 99)),
     st.tuples(st.just("keep_mtime"), st.sampled_from(KEYS), st.integers(0, 99)),
-    st.tuples(st.just("truncate"), st.sampled_from(KEYS), st.integers(0, 20)),
     st.tuples(st.just("rename"), st.sampled_from(KEYS), st.sampled_from(KEYS)),
     st.tuples(st.just("delete"), st.sampled_from(KEYS), st.just(0)),
+)
+
+ops = st.lists(st.one_of(
+    *edits,
+    st.tuples(st.just("truncate"), st.sampled_from(KEYS), st.integers(0, 20)),
     st.tuples(st.just("look"), st.sampled_from(KEYS), st.just(0)),
     st.tuples(st.just("save"), st.just(""), st.just(0)),
     st.tuples(st.just("reload"), st.just(""), st.just(0)),
@@ -632,11 +637,7 @@ def test_key_check_by_substrings_equals_the_regex(keys: list[str]) -> None:
 
 
 read_ops = st.lists(st.one_of(
-    st.tuples(st.just("write"), st.sampled_from(KEYS), st.integers(0, 99)),
-    st.tuples(st.just("same_size"), st.sampled_from(KEYS), st.integers(0, 99)),
-    st.tuples(st.just("keep_mtime"), st.sampled_from(KEYS), st.integers(0, 99)),
-    st.tuples(st.just("rename"), st.sampled_from(KEYS), st.sampled_from(KEYS)),
-    st.tuples(st.just("delete"), st.sampled_from(KEYS), st.just(0)),
+    *edits,
     st.tuples(st.just("read"), st.sampled_from(KEYS), st.just(0)),
     st.tuples(st.just("pin"), st.just(""), st.just(0)),
     st.tuples(st.just("look"), st.just(""), st.just(0)),
