@@ -289,8 +289,9 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
     merge asks of each label of a field. One pass for the common case, two plain boxes whose
     fields are all equal (one dict comparison) with a ``str`` class, an ``int`` or no index
     and z order, a ``float`` or no rotation, no mask, and attributes named by a tuple: the
-    class, attributes and box are digested inline and the remote's attributes compared as
-    ``same_aspects`` does; anything else takes the two calls.
+    class and attributes are digested inline, the box by ``_box_digest``, and the remote's
+    attributes compared as ``same_aspects`` does; anything else takes the two calls. (The
+    cold merge's own loop, ``synced_run``, writes the commonest box inline instead.)
     (``tests/sync/test_digest_agrees.py``: equal to the two calls on any labels and map.)"""
     if type(a) is not Detection or type(b) is not Detection or type(attributes) is not tuple:
         return same_aspects(a, b, attributes) and agrees(a, known, attributes)
@@ -320,38 +321,10 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
         if known.get(key) != (_NULL if v is None else _FALSE if v is False
                               else _TRUE if v is True else _value_digest(v)):
             return False
-    box = da["bounding_box"]
-    if z is None:
-        z = 0
-    elif type(z) is not int:
-        z = -1  # not written inline
-    if turn is None:
-        rotation = "0.0"
-    elif type(turn) is float and -_INF < turn < _INF:
-        rotation = repr(round(turn, 4) + 0.0)
-    elif turn != turn:  # NaN (one object on both sides): ``same_aspects`` says no
+    if turn is not None and turn != turn:  # NaN (one object both sides): same_aspects says no
         return False
-    else:
-        z = -1
-    if len(box) == 4 and z >= 0:
-        x, y, w, h = box
-        if type(x) is float and type(y) is float and type(w) is float and type(h) is float \
-                and (1e-4 <= x < 1e6 or -1e6 < x <= -1e-4) \
-                and (1e-4 <= y < 1e6 or -1e6 < y <= -1e-4) \
-                and (1e-4 <= w < 1e6 or -1e6 < w <= -1e-4) \
-                and (1e-4 <= h < 1e6 or -1e6 < h <= -1e-4):
-            tx = f"{x:.7f}".rstrip("0")
-            ty = f"{y:.7f}".rstrip("0")
-            tw = f"{w:.7f}".rstrip("0")
-            th = f"{h:.7f}".rstrip("0")
-            text = (f'{{"box":[{tx}{"0" if tx[-1] == "." else ""},'
-                    f'{ty}{"0" if ty[-1] == "." else ""},{tw}{"0" if tw[-1] == "." else ""},'
-                    f'{th}{"0" if th[-1] == "." else ""}],"mask":null,"rotation":{rotation},'
-                    f'"z":{z}}}')
-            return known.get("spatial") == _sha256(text.encode()).hexdigest()[:16]
-    box_digest = _box_digest(a)
-    return known.get("spatial") == (box_digest if box_digest is not None
-                                    else digest_value(spatial(a)))
+    box = _box_digest(a)
+    return known.get("spatial") == (box if box is not None else digest_value(spatial(a)))
 
 
 #: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
