@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import yaml
 
-from annosync.cvatxml import forks, split
+from annosync.cvatxml import forks, split, staging
 from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
 from annosync.cvatxml.direct import box_labels, sample_bytes
@@ -563,7 +563,7 @@ def _import_xml(source: str | os.PathLike[str], dataset: str | os.PathLike[str],
     dmap = load_data_map(data_map)
     zip_images = _zip_images(src, lim)
     hold: set[str] = set()
-    stage = Stage(root)
+    stage = Stage(root, tree=staging.fresh(root / LABELS_DIR))
     plan = None
     if _SPLIT and not dmap and media_dir is None and sample is None and not index.lookup \
             and not index.ids and (unmatched or "create") == "create" and not zip_images:
@@ -631,7 +631,7 @@ class _PartDone:
     """What a part of a split import staged and noted, for the first process to merge."""
 
     placed: dict[str, str]
-    files: dict[str, Path]
+    files: dict[str, str]
     media_of: dict[str, str]
     tasks: list[RecordTask]
     fields: set[str]
