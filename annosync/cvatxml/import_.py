@@ -348,15 +348,15 @@ class _Checks:
                     t.line)
         return self.label(t.label, t.line)
 
-    def shapes(self, shapes: list[Shape]) -> None:
+    def shapes(self, shapes: list[Shape], plain: bool = False) -> None:
         """``label`` and ``shape`` of each of an image's shapes, in order: at once when they
-        are all boxes of known labels, not inverted (the common case), else one by one (the
-        first problem raised)."""
+        are all boxes of known labels, not inverted (the common case; ``plain``: the reader
+        vouches for the boxes, ``Image.plain``), else one by one (the first problem raised)."""
         labels = {s.label for s in shapes}
         if None not in labels and "" not in labels and \
                 (not self.strict or labels <= self.names) and \
-                all(s.kind == "box" and not s.elements and (p := s.points) is not None
-                    and len(p) == 4 and p[0] <= p[2] and p[1] <= p[3] for s in shapes):
+                (plain or all(s.kind == "box" and not s.elements and (p := s.points) is not None
+                    and len(p) == 4 and p[0] <= p[2] and p[1] <= p[3] for s in shapes)):
             return
         for s in shapes:
             self.label(s.label, s.line)
@@ -1175,7 +1175,7 @@ class _Images:
         meta = base.metadata if base else None
         w = meta.width if meta else img.width
         h = meta.height if meta else img.height
-        checks.shapes(img.shapes)
+        checks.shapes(img.shapes, img.plain)
         for t in img.tags:
             checks.label(t.label, t.line)
         if key is None:

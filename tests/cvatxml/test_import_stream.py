@@ -82,6 +82,19 @@ def test_a_bad_image_late_in_the_file_writes_nothing(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_an_inverted_box_in_cvats_own_form_is_refused(tmp_path: Path) -> None:
+    """A box exactly as CVAT writes it (the reader's strict mode, whose images the import does
+    not check box by box) but inverted is still refused with its file and line."""
+    body = "".join(_image(i, f"img{i}.jpg", _box("car", i % 50)) for i in range(200))
+    bad = _image(200, "x.jpg", _box("car", 5) + _box("car", 9).replace('xbr="19"', 'xbr="2"'))
+    xml = tmp_path / "bad.xml"
+    xml.write_text(HEAD + body + bad + "</annotations>\n")
+    line = (HEAD + body).count("\n") + 4
+    with pytest.raises(InputError, match=rf"bad\.xml:{line}: inverted box"):
+        import_xml(xml, tmp_path / "new", jobs=1)
+    assert not (tmp_path / "new").exists()
+
+
 def test_reimport_reports_unchanged_and_rewrites_nothing(tmp_path: Path) -> None:
     body = "".join(_image(i, f"img{i}.jpg", _box("car", i)) for i in range(20))
     xml = tmp_path / "a.xml"
