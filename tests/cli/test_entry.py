@@ -54,8 +54,8 @@ def test_without_an_interrupt_the_entry_runs_the_cli() -> None:
 
 
 #: ``teardown`` is printed only if Python's shutdown frees ``__main__``'s globals; ``atexit`` by
-#: the exit handlers (to stdout, a pipe: lost unless flushed); ``thread`` by a thread still
-#: working when the command is done.
+#: the exit handlers (to stdout, a pipe: lost unless flushed); ``thread`` by a thread that works
+#: until the main thread has ended.
 EXIT_PROBE = """
 import atexit, sys, threading, time
 class Noisy:
@@ -63,8 +63,12 @@ class Noisy:
         sys.stderr.write("teardown\\n")
 keep = Noisy()
 atexit.register(lambda: sys.stdout.write("atexit\\n"))
+def until_main_ends():  # alive when the command is done, however long it takes
+    while threading.main_thread().is_alive():
+        time.sleep(0.01)
+    sys.stderr.write("thread\\n")
 if sys.argv[1] == "thread":
-    threading.Thread(target=lambda: (time.sleep(0.5), sys.stderr.write("thread\\n"))).start()
+    threading.Thread(target=until_main_ends).start()
 from annosync.cli.entry import run
 sys.argv = ["annosync", *sys.argv[2:]]
 run()
