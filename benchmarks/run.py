@@ -55,7 +55,8 @@ sys.path.insert(0, str(HERE))
 
 from data import edit_files, make_dataset, write_manifest  # noqa: E402
 
-CLI = "import sys; from annosync.cli.main import main; sys.argv[0] = 'annosync'; main()"
+#: What the ``annosync`` console script runs (``[project.scripts]``: ``annosync.cli.entry:run``).
+CLI = "import sys; from annosync.cli.entry import run; sys.argv[0] = 'annosync'; run()"
 CASES = ("startup", "upload", "noop", "pull_job", "pull_jobs", "plan", "merge", "xml",
          "webhook")
 
