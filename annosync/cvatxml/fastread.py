@@ -409,7 +409,8 @@ class ExpatItems:
                     odd = True
                 else:
                     shapes.extend(found[0])
-                    img.plain = found[1]
+                    if img is not None:  # (always: the item is an image)
+                        img.plain = found[1]
             finish("image", at)
 
         def open_depth() -> int:
