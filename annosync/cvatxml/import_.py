@@ -39,7 +39,7 @@ import yaml
 from annosync.cvatxml import forks, split, staging
 from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.direct import box_labels, sample_bytes
+from annosync.cvatxml.direct import body_bytes, box_body, box_labels, sample_bytes
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
@@ -1214,6 +1214,8 @@ class _Images:
         the same bytes as ``_place``; False when it cannot say (the general path then runs)."""
         run = self.run
         placer = run.placer
+        if texts is not None and img.shapes and self._body(key, img, base, boxes, texts):
+            return True
         texts = None if texts is None else list(texts)
         dets = box_labels(img.shapes, boxes, self.checks.types, placer.taken, placer.dataset_ids,
                           texts)
@@ -1224,6 +1226,27 @@ class _Images:
         placer.placed_direct(fname if dets else None, len(dets))
         run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
         run.emit_bytes(key, sample_bytes(data, fname, dets, texts))
+        return True
+
+    def _body(self, key: str, img: Image, base: Sample,
+              boxes: list[tuple[float, float, float, float] | None],
+              texts: list[str | None]) -> bool:
+        """``_direct`` for the common image, its detections written as text in one pass
+        (``direct.box_body``); False: ``_direct``'s own way decides."""
+        run = self.run
+        placer = run.placer
+        got = box_body(img.shapes, boxes, texts, self.checks.types, placer.taken,
+                       placer.dataset_ids)
+        if got is None:
+            return False
+        fname = placer.field_for("detections")
+        data = body_bytes(base.model_dump(mode="json", by_alias=True), fname, got[0])
+        if data is None:
+            return False
+        placer.taken.update(got[1])
+        placer.placed_direct(fname, len(img.shapes))
+        run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
+        run.emit_bytes(key, data)
         return True
 
     def _place(self, key: str, items: list[tuple[int | None, Imported]]) -> None:
