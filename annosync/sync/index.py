@@ -468,10 +468,10 @@ class LabelIndex:
             return None
         hit = pinned.get(key)
         if hit is None:
-            with self._lock:  # vouched for by ``survey``: the loaded row
-                hit = self._get(key) if self._is_vouched(key) else None
-            if hit is not None:
-                pinned[key] = hit
+            # vouched for by ``survey``: the loaded row, as an entry made again each time
+            # (not pinned: a pin holds no object per file the survey vouched for)
+            with self._lock:
+                return self._get(key) if self._is_vouched(key) else None
         return hit if type(hit) is Entry else None
 
     def _is_vouched(self, key: str) -> bool:

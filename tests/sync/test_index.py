@@ -722,8 +722,9 @@ def test_a_pull_holds_no_dict_of_every_key_nor_their_digests(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a pull does with the index (survey every key in the rows' order, then read each
     file of a changed job: ``record``, one edited), answered from the sorted keys and the rows:
-    no dict of every key (``_pos``) nor of the digests vouched for, no digest string per key;
-    the same answers as the dict-holding way (the property tests above)."""
+    no dict of every key (``_pos``) nor of the digests vouched for, no digest string per key,
+    no entry pinned per file vouched for; the same answers as the dict-holding way (the
+    property tests above)."""
     folder = _indexed_folder(tmp_path, monkeypatch)
     apply_op(folder, ("write", "c", 70))  # edited since the index was saved
     time.sleep(0.05)
@@ -739,6 +740,8 @@ def test_a_pull_holds_no_dict_of_every_key_nor_their_digests(
                           ).sha == content_digest(data)
         assert ("c" in vouched) is False and ("a" in vouched) is True
     assert idx._positions is None and vouched._map is None
+    assert idx.known("a") == idx.entry("a") is not None  # vouched for: made from its row,
+    assert idx._pinned is not None and "a" not in idx._pinned  # not held by the pin
     expected = [content_digest((folder.labels_dir / f"{k}.json").read_bytes()) for k in keys]
     assert idx.digests(keys) == expected
     assert dict(vouched) == {k: sha for k, sha in zip(keys, expected, strict=True) if k != "c"}
