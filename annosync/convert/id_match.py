@@ -148,3 +148,41 @@ def build_id_map(task_id: int, upload: Upload, response: LabeledData | Mapping[s
         + _match_tracks(upload.tracks, got.tracks, bound)
     )
     return TaskIdMap(task_id=task_id, entries=entries)
+
+
+class _Placed:
+    """A sent tag or shape as an echoing answer holds it, its id its position (``EchoIdMap``):
+    what the matching reads of an answered object, nothing more."""
+
+    __slots__ = ("attributes", "frame", "id", "label_id")
+
+    def __init__(self, position: int, obj: Tag | Shape) -> None:
+        self.id = position
+        self.label_id = obj.label_id
+        self.attributes = obj.attributes
+        self.frame = obj.frame
+
+
+class EchoIdMap:
+    """``build_id_map``'s entries for an answer that echoes ``upload`` (``convert.echo``: the
+    objects sent, in order, each with an id), made before the answer: the matching reads of
+    an answered object only its label, attributes, frame and whether it has an id, which an
+    echo shares with what was sent; so the entries are those of the sent objects, each id
+    its object's position, and ``given`` puts the answer's ids in their place."""
+
+    def __init__(self, task_id: int, upload: Upload, bound: BoundSchema) -> None:
+        data = upload.data
+        tags: Any = [_Placed(i, o) for i, o in enumerate(data.tags)]
+        shapes: Any = [_Placed(i, o) for i, o in enumerate(data.shapes)]
+        placed = LabeledData.model_construct(version=0, tracks=[], tags=tags, shapes=shapes)
+        self.task_id = task_id
+        #: as ``build_id_map`` gives them, each ``cvat_id`` the object's position in its kind
+        self.entries = [] if data.tracks else build_id_map(task_id, upload, placed,
+                                                            bound).entries
+
+    def given(self, tag_ids: list[int], shape_ids: list[int]) -> TaskIdMap:
+        """The map once the answer gave these ids (tags', shapes', each in the order sent)."""
+        ids = {"tag": tag_ids, "shape": shape_ids}
+        return TaskIdMap(task_id=self.task_id, entries=[
+            IdEntry(e.kind, ids[e.kind][e.cvat_id], e.field, e.label_id, e.index, e.part, e.frame)
+            for e in self.entries])

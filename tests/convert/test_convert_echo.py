@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from convert_support import (
     IMAGE_BOUND,
     classification,
@@ -29,7 +30,7 @@ from annosync.convert.echo import echoes
 from annosync.convert.id_match import _in_place, _match_flat, _match_tracks
 from annosync.convert.results import SentObject
 from annosync.model.cvat import AttributeValue, LabeledData, Shape, Track
-from annosync.model.labels import Detection, Detections
+from annosync.model.labels import Classification, Detection, Detections
 from annosync.model.sample import Sample
 
 FIELDS = ["det", "lines", "polys", "kp", "cls", "tags", "s_int", "weather"]
@@ -195,3 +196,158 @@ def test_ids_in_place_keep_to_the_class_each_object_was_sent_with() -> None:
     in_order = [got[1].model_copy(update={"id": 10}), got[0].model_copy(update={"id": 11})]
     assert _in_place("shape", sent, in_order, IMAGE_BOUND) == _match_flat(
         "shape", sent, in_order, IMAGE_BOUND)
+
+
+# -- the same check on the answer's JSON (echoed_ids), and the ids matched before it -----------
+#: Changes of one value in an answer's JSON: equal values of other JSON types, values of the
+#: wrong type, a key more or less. (name, what it does to a shape/tag dict)
+RAW_TWISTS: list[tuple[str, Any]] = [
+    ("none", lambda o: None),
+    ("frame_float", lambda o: o.update(frame=float(o["frame"]))),
+    ("occluded_int", lambda o: o.update(occluded=int(o["occluded"])) if "occluded" in o else None),
+    ("z_bool", lambda o: o.update(z_order=bool(o["z_order"])) if "z_order" in o else None),
+    ("points_int", lambda o: o.update(points=[int(p) if p == int(p) else p
+                                              for p in o["points"]]) if "points" in o else None),
+    ("id_float", lambda o: o.update(id=float(o["id"])) if o.get("id") is not None else None),
+    ("id_str", lambda o: o.update(id=str(o["id"])) if o.get("id") is not None else None),
+    ("id_none", lambda o: o.update(id=None)),
+    ("id_bool", lambda o: o.update(id=True)),
+    ("no_id", lambda o: o.pop("id")),
+    ("source_odd", lambda o: o.update(source="robot")),
+    ("source_none", lambda o: o.update(source=None)),
+    ("source_int", lambda o: o.update(source=3)),
+    ("score_str", lambda o: o.update(score="1")),
+    ("score_bad", lambda o: o.update(score="x")),
+    ("score_bool", lambda o: o.update(score=True)),
+    ("score_none", lambda o: o.update(score=None)),
+    ("extra_key", lambda o: o.update(extra=1)),
+    ("drop_group", lambda o: o.pop("group")),
+    ("group_none", lambda o: o.update(group=None)),
+    ("attr_bool", lambda o: o["attributes"][0].update(value=True) if o["attributes"] else None),
+    ("attr_extra", lambda o: o["attributes"][0].update(x=1) if o["attributes"] else None),
+    ("label_str", lambda o: o.update(label_id=str(o["label_id"]))),
+    ("frame_neg", lambda o: o.update(frame=-1)),
+    ("not_dict", lambda o: o.clear()),
+]
+TOP_TWISTS: list[tuple[str, Any]] = [
+    ("none", lambda d: None),
+    ("version_str", lambda d: d.update(version="0")),
+    ("version_float", lambda d: d.update(version=0.0)),
+    ("tracks_none", lambda d: d.update(tracks=None)),
+    ("tracks_gone", lambda d: d.pop("tracks")),
+    ("intervals", lambda d: d.update(intervals=[])),
+    ("tags_none", lambda d: d.update(tags=None)),
+    ("shape_not_object", lambda d: d["shapes"].__setitem__(0, [1]) if d["shapes"] else None),
+    ("not_object", lambda d: d.update(tags=[[]], shapes=[[]])),
+]
+
+
+def _raw_answer(got: LabeledData, twist: str, at: int, top: str) -> bytes:
+    """``got`` as CVAT writes it (``score`` on shapes, ``version``, ``tracks``), one value
+    changed in the JSON by ``twist`` (at object ``at``) and ``top``."""
+    import json
+
+    body = got.model_dump(mode="json")
+    for shape in body["shapes"]:
+        shape["score"] = shape["score"] if shape["score"] is not None else 1
+    objs = [*body["tags"], *body["shapes"]]
+    if objs:
+        dict(RAW_TWISTS)[twist](objs[at % len(objs)])
+    dict(TOP_TWISTS)[top](body)
+    return json.dumps(body).encode()
+
+
+def _often_none(names: list[str]) -> Any:
+    return st.one_of(st.just("none"), st.sampled_from(names))
+
+
+@settings(max_examples=500, deadline=None)
+@given(samples(), st.integers(min_value=1, max_value=10**6), _often_none(TWISTS),
+       _often_none([n for n, _ in RAW_TWISTS]), _often_none([n for n, _ in TOP_TWISTS]),
+       st.integers(min_value=0, max_value=50))
+def test_an_echo_read_from_json_is_one_the_models_accept_with_the_same_ids(
+        batch: list[Sample], first_id: int, twist: str, raw_twist: str, top: str,
+        at: int) -> None:
+    """Whatever ``echoed_ids`` accepts, ``model_validate_json`` accepts, ``echoes`` holds for,
+    and the ids it reads are the answer's; ``EchoIdMap`` given them is ``build_id_map`` of the
+    answer. A plain echo of a body without negative zeros is accepted."""
+    import copy
+
+    from annosync.convert.echo import echo_form, echoed_ids
+    from annosync.convert.id_match import EchoIdMap
+
+    frames = image_frames([(320, 240)] * len(batch))
+    up = to_cvat(batch, FIELDS, frames, IMAGE_BOUND)
+    form = echo_form(copy.deepcopy(up.data.to_api()))
+    if up.data.tracks:
+        assert form is None
+        return
+    raw = _raw_answer(answer(up.data, first_id, twist, at), raw_twist, at, top)
+    if form is None:  # a zero of negative sign was sent
+        assert any(_negative(s) for s in up.data.shapes)
+        return
+    ids = echoed_ids(raw, form)
+    plain = twist == "none" and raw_twist in ("none", "id_none") and top in (
+        "none", "tracks_gone", "intervals")
+    if plain and (raw_twist == "none" or not (up.data.tags or up.data.shapes)):
+        assert ids is not None
+    if ids is None:
+        return
+    got = LabeledData.model_validate_json(raw)
+    assert echoes(up.data, got)
+    assert ids == ([t.id for t in got.tags], [s.id for s in got.shapes])
+    assert EchoIdMap(7, up, IMAGE_BOUND).given(*ids) == build_id_map(7, up, got, IMAGE_BOUND)
+
+
+def _negative(shape: Shape) -> bool:
+    import math
+
+    return any(v == 0 and math.copysign(1.0, v) < 0 for v in [shape.rotation, *shape.points])
+
+
+REFUSED = ["id_float", "id_str", "id_none", "id_bool", "no_id", "source_odd", "source_int",
+           "score_str", "score_bad", "score_bool", "extra_key", "drop_group", "group_none",
+           "attr_bool", "attr_extra", "label_str", "frame_neg", "not_dict"]
+
+
+@pytest.mark.parametrize("raw_twist", REFUSED)
+def test_an_answer_other_than_the_body_sent_is_not_read_as_an_echo(raw_twist: str) -> None:
+    """Each change of one value of a shape in a plain echo sends the answer to the models'
+    way (those pydantic would refuse, and those it would accept but that are not the JSON
+    sent, e.g. an id as a string); an answer that is the body sent, ids and score added,
+    is read as an echo, also with CVAT's ``source`` values and an integer score."""
+    from annosync.convert.echo import echo_form, echoed_ids
+
+    frames = image_frames([(100, 100)])
+    batch = [Sample(media="0.jpg", fields={
+        "det": Detections(detections=[Detection(label="car", bounding_box=(0.1, 0.1, 0.2, 0.2))]),
+        "cls": Classification(label="day")})]
+    up = to_cvat(batch, FIELDS, frames, IMAGE_BOUND)
+    assert up.data.shapes and up.data.shapes[0].attributes
+    got = answer(up.data, 5, "none", 0)
+    form = echo_form(up.data.to_api())
+    assert form is not None
+    at = len(got.tags)  # the shape
+    assert echoed_ids(_raw_answer(got, "none", at, "none"), form) is not None
+    for source in ("manual", "file", "auto"):
+        for shape in got.shapes:
+            shape.source = source  # type: ignore[assignment]
+        assert echoed_ids(_raw_answer(got, "none", at, "none"), form) is not None
+    assert echoed_ids(_raw_answer(got, raw_twist, at, "none"), form) is None
+
+
+@pytest.mark.parametrize("top", ["version_str", "tracks_none", "tags_none", "shape_not_object",
+                                 "not_object"])
+def test_an_answer_of_another_form_is_not_read_as_an_echo(top: str) -> None:
+    from annosync.convert.echo import echo_form, echoed_ids
+
+    frames = image_frames([(100, 100)])
+    batch = [Sample(media="0.jpg", fields={"det": Detections(detections=[
+        Detection(label="car", bounding_box=(0.1, 0.1, 0.2, 0.2))]),
+        "cls": Classification(label="day")})]
+    up = to_cvat(batch, FIELDS, frames, IMAGE_BOUND)
+    form = echo_form(up.data.to_api())
+    assert form is not None
+    got = answer(up.data, 5, "none", 0)
+    assert echoed_ids(_raw_answer(got, "none", 0, "none"), form) is not None
+    assert echoed_ids(_raw_answer(got, "none", 0, top), form) is None
