@@ -56,6 +56,7 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
     if _MEMO_TYPES is not types:  # another document: its attribute types may differ
         _MEMO.clear()
         _TEXTS.clear()
+        _PARTS.clear()
         _MEMO_TYPES = types
     memo = _MEMO
     out: list[dict[str, Any]] = []
@@ -174,6 +175,92 @@ def _detection_text(d: dict[str, Any], box: str | None = None) -> str:
     if z is not None:
         text += "," + _PADS[5] + '"z_order": ' + _scalar_fast(z)
     return text + _END
+
+
+#: (label, source, occluded, group_id, attributes) -> (label_id, the text of a detection from
+#: its id's closing quote to its box, from its box's end to its end): ``box_body``'s memo
+_PARTS: dict[tuple[Any, ...], tuple[str | None, str, str]] = {}
+_ID_OPEN = _ID_KEY + '"'
+
+
+def box_body(shapes: Sequence[Shape], boxes: Sequence[Any], texts: Sequence[str | None],
+             types: dict[str, dict[str, str]], taken: set[str], dataset_ids: set[str]
+             ) -> tuple[str, set[str]] | None:
+    """``box_labels`` then ``sample_bytes``' text of the detections, in one pass and without
+    a dict a box, for the common image: boxes whose texts ``pixvec`` knows, no rotation, no
+    ``z_order`` (so nothing to sort), attributes ``jsonfmt``'s fast writer takes. The text
+    and the file's ids it keeps (``taken`` is not changed: the caller adds them once the
+    file is made); None: anything else (then ``box_labels``, which decides it)."""
+    global _MEMO_TYPES
+    if _MEMO_TYPES is not types:  # another document: its attribute types may differ
+        _MEMO.clear()
+        _TEXTS.clear()
+        _PARTS.clear()
+        _MEMO_TYPES = types
+    parts = _PARTS
+    fresh = new_ids(len(shapes))
+    keep: set[str] = set()
+    out: list[str] = []
+    append = out.append
+    for i, (s, box, t) in enumerate(zip(shapes, boxes, texts, strict=True)):
+        if t is None or s.kind != "box" or box is None or s.elements or s.rotation or \
+                s.z_order:
+            return None
+        x, y, bw, bh = box
+        if not (bw >= 0 and bh >= 0 and _isfinite(x + y + bw + bh)):
+            return None
+        key = (s.label, s.source, s.occluded, s.group_id, tuple(s.attributes))
+        hit = parts.get(key)
+        if hit is None:
+            hit = _parts(s, types)
+            if hit is None:
+                return None
+            if hit[0] is None:  # a label_id is one label's: nothing to share
+                if len(parts) >= _MEMO_MAX:
+                    parts.clear()
+                parts[key] = hit
+        lid = hit[0]
+        if lid is None:
+            lid = fresh[i]
+        elif _LABEL_ID.match(lid) and lid not in taken and lid not in dataset_ids \
+                and lid not in keep:
+            keep.add(lid)
+        else:
+            lid = fresh[i]
+        append(_ID_OPEN + lid + hit[1] + t + hit[2])
+    return ("," + _PADS[4]).join(out), keep
+
+
+def _parts(s: Shape, types: dict[str, dict[str, str]]) -> tuple[str | None, str, str] | None:
+    """``box_body``'s memo entry for a box like ``s`` (None: not for ``box_body``)."""
+    label = s.label
+    if not isinstance(label, str):
+        return None
+    attrs, label_id, text = _attributes(s, types)
+    pad = _PADS[5]
+    mid = '"'
+    if attrs:
+        if text is None:  # ("" in attrs, or values the fast writer does not take)
+            return None
+        mid += "," + pad + '"attributes": ' + text
+    return (label_id, mid + "," + pad + '"bounding_box": ',
+            "," + pad + '"label": ' + _enc(label) + _END)
+
+
+def body_bytes(data: dict[str, Any], fname: str, body: str) -> bytes | None:
+    """The label file of a sample dumped as ``data`` (its ``fields`` empty) with the text
+    ``body`` of its detections (``box_body``) in field ``fname``; None if ``data`` is not as
+    expected (then the general way)."""
+    if data["fields"]:
+        return None
+    text = jsonfmt.dumps(data)
+    marker = '\n  "fields": {}'  # depth 1: the only place such a line can be
+    if text.count(marker) != 1:
+        return None
+    p2, p3 = _PADS[2], _PADS[3]
+    value = ("{" + p2 + _enc(fname) + ": {" + p3 + '"_type": "detections",' + p3
+             + '"detections": [' + _PADS[4] + body + p3 + "]" + p2 + "}" + _PADS[1] + "}")
+    return text.replace(marker, '\n  "fields": ' + value).encode("utf-8")
 
 
 def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]],

@@ -408,7 +408,9 @@ class ExpatItems:
                 if found is None:
                     odd = True
                 else:
-                    shapes.extend(found)
+                    shapes.extend(found[0])
+                    if img is not None:  # (always: the item is an image)
+                        img.plain = found[1]
             finish("image", at)
 
         def open_depth() -> int:
@@ -511,10 +513,10 @@ def _box_rest(rest: str) -> tuple[tuple[Attr, ...], int] | None:
     return tuple(attrs), n
 
 
-def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
+def _strict_shapes(raw: bytes, line: int) -> tuple[list[Shape], bool] | None:
     """The shapes of an ``<image>`` whose children are the bytes ``raw`` (from the end of its
-    start tag, on ``line``, to its end tag) when they are exactly CVAT's form; else None (lxml
-    reads the item). CVAT's form: only ``<box>`` elements, each with the eight attributes in
+    start tag, on ``line``, to its end tag) when they are exactly CVAT's form, and whether none
+    is inverted (``Image.plain``); else None (lxml reads the item). CVAT's form: only ``<box>`` elements, each with the eight attributes in
     CVAT's order on one line and only ``<attribute name="...">`` children holding text
     without markup; blanks (spaces, line feeds, CRLF) between elements; no reference, tab,
     comment, CDATA, processing instruction or other element anywhere. Expat has checked the
@@ -535,6 +537,7 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
     line += first.count("\n")
     out: list[Shape] = []
     append = out.append
+    ordered = True  # no box inverted
     rests = _RESTS
     seps = _BOX_SEPS
     flags = _FLAGS
@@ -562,6 +565,8 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
             return None
         if not _isfinite(pts[0] + pts[1] + pts[2] + pts[3]):
             return None
+        if pts[0] > pts[2] or pts[1] > pts[3]:
+            ordered = False
         # Shape("box", q[0], q[2], None, None, None, occ, pts, None, None, z, None,
         # list(attrs), [], {}, [], line), without the dataclass __init__'s call
         sh = new(Shape)
@@ -583,7 +588,7 @@ def _strict_shapes(raw: bytes, line: int) -> list[Shape] | None:
     # value of a tag (a line break there moves the lines: lxml reads such an item)
     if line - start_line != text.count("\n"):
         return None
-    return out
+    return out, ordered
 
 
 _new = object.__new__

@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import yaml
 
-from annosync.cvatxml import forks, split
+from annosync.cvatxml import forks, split, staging
 from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.direct import box_labels, sample_bytes
+from annosync.cvatxml.direct import body_bytes, box_body, box_labels, sample_bytes
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
@@ -348,15 +348,15 @@ class _Checks:
                     t.line)
         return self.label(t.label, t.line)
 
-    def shapes(self, shapes: list[Shape]) -> None:
+    def shapes(self, shapes: list[Shape], plain: bool = False) -> None:
         """``label`` and ``shape`` of each of an image's shapes, in order: at once when they
-        are all boxes of known labels, not inverted (the common case), else one by one (the
-        first problem raised)."""
+        are all boxes of known labels, not inverted (the common case; ``plain``: the reader
+        vouches for the boxes, ``Image.plain``), else one by one (the first problem raised)."""
         labels = {s.label for s in shapes}
         if None not in labels and "" not in labels and \
                 (not self.strict or labels <= self.names) and \
-                all(s.kind == "box" and not s.elements and (p := s.points) is not None
-                    and len(p) == 4 and p[0] <= p[2] and p[1] <= p[3] for s in shapes):
+                (plain or all(s.kind == "box" and not s.elements and (p := s.points) is not None
+                    and len(p) == 4 and p[0] <= p[2] and p[1] <= p[3] for s in shapes)):
             return
         for s in shapes:
             self.label(s.label, s.line)
@@ -563,7 +563,7 @@ def _import_xml(source: str | os.PathLike[str], dataset: str | os.PathLike[str],
     dmap = load_data_map(data_map)
     zip_images = _zip_images(src, lim)
     hold: set[str] = set()
-    stage = Stage(root)
+    stage = Stage(root, tree=staging.fresh(root / LABELS_DIR))
     plan = None
     if _SPLIT and not dmap and media_dir is None and sample is None and not index.lookup \
             and not index.ids and (unmatched or "create") == "create" and not zip_images:
@@ -631,7 +631,7 @@ class _PartDone:
     """What a part of a split import staged and noted, for the first process to merge."""
 
     placed: dict[str, str]
-    files: dict[str, Path]
+    files: dict[str, str]
     media_of: dict[str, str]
     tasks: list[RecordTask]
     fields: set[str]
@@ -1175,7 +1175,7 @@ class _Images:
         meta = base.metadata if base else None
         w = meta.width if meta else img.width
         h = meta.height if meta else img.height
-        checks.shapes(img.shapes)
+        checks.shapes(img.shapes, img.plain)
         for t in img.tags:
             checks.label(t.label, t.line)
         if key is None:
@@ -1214,6 +1214,8 @@ class _Images:
         the same bytes as ``_place``; False when it cannot say (the general path then runs)."""
         run = self.run
         placer = run.placer
+        if texts is not None and img.shapes and self._body(key, img, base, boxes, texts):
+            return True
         texts = None if texts is None else list(texts)
         dets = box_labels(img.shapes, boxes, self.checks.types, placer.taken, placer.dataset_ids,
                           texts)
@@ -1224,6 +1226,27 @@ class _Images:
         placer.placed_direct(fname if dets else None, len(dets))
         run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
         run.emit_bytes(key, sample_bytes(data, fname, dets, texts))
+        return True
+
+    def _body(self, key: str, img: Image, base: Sample,
+              boxes: list[tuple[float, float, float, float] | None],
+              texts: list[str | None]) -> bool:
+        """``_direct`` for the common image, its detections written as text in one pass
+        (``direct.box_body``); False: ``_direct``'s own way decides."""
+        run = self.run
+        placer = run.placer
+        got = box_body(img.shapes, boxes, texts, self.checks.types, placer.taken,
+                       placer.dataset_ids)
+        if got is None:
+            return False
+        fname = placer.field_for("detections")
+        data = body_bytes(base.model_dump(mode="json", by_alias=True), fname, got[0])
+        if data is None:
+            return False
+        placer.taken.update(got[1])
+        placer.placed_direct(fname, len(img.shapes))
+        run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
+        run.emit_bytes(key, data)
         return True
 
     def _place(self, key: str, items: list[tuple[int | None, Imported]]) -> None:

@@ -141,6 +141,10 @@ class Image:
     extra: dict[str, str] = field(default_factory=dict)
     passthrough: list[str] = field(default_factory=list)
     line: int | None = field(default=None, compare=False, repr=False)
+    #: the reader vouches that ``shapes`` are CVAT's plain boxes (four finite values, no
+    #: elements), none inverted (``xtl <= xbr``, ``ytl <= ybr``): an import skips those
+    #: checks per box (False: not known; like ``line``, not compared)
+    plain: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ before, a quarter of the values of a typical file).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -457,7 +458,8 @@ def image_boxes(images: Sequence[Image], texts: list[list[str | None]] | None = 
             where.append([None] * len(shapes))
             continue
         k = len(pts_all)
-        if all(s.kind == "box" and s.points and len(s.points) == 4 for s in shapes):
+        if img.plain or all(s.kind == "box" and s.points and len(s.points) == 4
+                            for s in shapes):
             pts_all.extend([s.points for s in shapes])
             where.append(k)
         else:
@@ -476,7 +478,8 @@ def image_boxes(images: Sequence[Image], texts: list[list[str | None]] | None = 
     n = len(pts_all)
     boxes: list[tuple[float, float, float, float]] = []
     if n:
-        arr = np.array(pts_all, dtype=np.float64)
+        arr = np.fromiter(chain.from_iterable(pts_all), dtype=np.float64,
+                          count=4 * n).reshape(n, 4)
         places = None if texts is None else (np.full(2 * n, -1, dtype=np.int64),
                                              np.full(2 * n, -1, dtype=np.int64))
         with np.errstate(all="ignore"):

@@ -162,6 +162,32 @@ def test_direct_path_is_taken_for_plain_boxes(tmp_path: Path,
     assert calls and all(calls)
 
 
+def test_one_pass_text_is_taken_and_keeps_a_repeated_id_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common image's detections are written in one pass (``box_body``, not only its
+    fallback), with the general path's bytes; a valid ``label_id`` carried by two boxes of one
+    image is kept by the first only (the second gets a fresh id), one taken by an earlier
+    image is not kept again."""
+    calls: list[bool] = []
+    real = imp._Images._body
+
+    def spy(self: Any, *args: Any) -> bool:
+        ok = real(self, *args)
+        calls.append(ok)
+        return ok
+
+    monkeypatch.setattr(imp._Images, "_body", spy)
+    same = "5f1d7c9e0000000000000001"
+    shapes = [Shape("box", label="car", source="manual", occluded=False,
+                    points=[1.5, 2.25, 30.0 + i, 40.75], z_order=0,
+                    attributes=[Attr("color", "red"), Attr("label_id", same)])
+              for i in range(2)]  # (pixvec knows these boxes' texts)
+    _compare(tmp_path, _images([shapes, shapes[:1]]), monkeypatch)
+    assert calls[:2] == [True, True]
+    texts = [(tmp_path / "ds_True" / "labels" / f"img_{i}.json").read_text() for i in (0, 1)]
+    assert texts[0].count(same) == 1 and same not in texts[1]
+
+
 def test_new_ids_have_the_id_format() -> None:
     ids = new_ids(1000)
     assert len(set(ids)) == 1000 and all(ID_PATTERN.match(i) for i in ids)

@@ -9,6 +9,7 @@ chunks of a few bytes (so that items and the pieces of strict mode cross chunk e
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -232,9 +233,20 @@ def test_fast_reader_equals_the_lxml_reader(text: str, chunk: int | None) -> Non
     mp = pytest.MonkeyPatch()
     try:
         lone_cr = text.count("\r") != text.count("\r\n")
-        _same(_read(data, True, mp, chunk), _read(data, False, mp, chunk), lone_cr)
+        fast = _read(data, True, mp, chunk)
+        _same(fast, _read(data, False, mp, chunk), lone_cr)
+        if fast[0] == "ok":
+            for item in fast[3]:
+                assert not getattr(item, "plain", False) or _plain_boxes(item.shapes), item
     finally:
         mp.undo()
+
+
+def _plain_boxes(shapes: list[Any]) -> bool:
+    """What ``Image.plain`` vouches for (the import then skips these checks)."""
+    return all(s.kind == "box" and not s.elements and s.points is not None
+               and len(s.points) == 4 and all(math.isfinite(v) for v in s.points)
+               and s.points[0] <= s.points[2] and s.points[1] <= s.points[3] for s in shapes)
 
 
 def test_cvat_written_images_take_the_fast_path() -> None:
@@ -249,6 +261,7 @@ def test_cvat_written_images_take_the_fast_path() -> None:
         assert r._fast is not None
         entries = list(r._fast.entries())
     assert len(entries) == 300 and {e[0] for e in entries} == {0}
+    assert all(e[1].plain for e in entries)  # the import trusts these boxes (Image.plain)
 
 
 def test_lines_past_chunks_and_a_late_error() -> None:

@@ -82,6 +82,19 @@ def test_a_bad_image_late_in_the_file_writes_nothing(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_an_inverted_box_in_cvats_own_form_is_refused(tmp_path: Path) -> None:
+    """A box exactly as CVAT writes it (the reader's strict mode, whose images the import does
+    not check box by box) but inverted is still refused with its file and line."""
+    body = "".join(_image(i, f"img{i}.jpg", _box("car", i % 50)) for i in range(200))
+    bad = _image(200, "x.jpg", _box("car", 5) + _box("car", 9).replace('xbr="19"', 'xbr="2"'))
+    xml = tmp_path / "bad.xml"
+    xml.write_text(HEAD + body + bad + "</annotations>\n")
+    line = (HEAD + body).count("\n") + 4
+    with pytest.raises(InputError, match=rf"bad\.xml:{line}: inverted box"):
+        import_xml(xml, tmp_path / "new", jobs=1)
+    assert not (tmp_path / "new").exists()
+
+
 def test_reimport_reports_unchanged_and_rewrites_nothing(tmp_path: Path) -> None:
     body = "".join(_image(i, f"img{i}.jpg", _box("car", i)) for i in range(20))
     xml = tmp_path / "a.xml"
@@ -107,6 +120,75 @@ def test_new_label_files_get_the_umask_mode(tmp_path: Path) -> None:
         os.umask(old)
     mode = (tmp_path / "ds" / "labels" / "a.json").stat().st_mode & 0o777
     assert mode == 0o640
+
+
+def _tree_renames(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[str]:
+    """The renames out of a staging folder during an import (``fail``: a folder's is refused,
+    as on Windows)."""
+    moved: list[str] = []
+    real = os.replace
+
+    def spy(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+        if ".annosync-import-" in str(src):
+            if fail and os.path.isdir(src):
+                raise OSError(39, "Directory not empty")
+            moved.append(str(src))
+        real(src, dest)
+
+    monkeypatch.setattr(os, "replace", spy)
+    return moved
+
+
+def test_a_new_dataset_gets_its_label_files_by_one_rename(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """Into a new dataset the staged ``labels`` folder is renamed into place whole (one
+    rename, not one a file: all of the files or none after a crash), nested keys included;
+    the files and folders get the usual modes."""
+    body = "".join(_image(i, f"img{i}.jpg", _box("car", i)) for i in range(30))
+    xml = tmp_path / "a.xml"
+    xml.write_text(HEAD + body + _image(30, "sub/deep/x.jpg", _box("dog", 3))
+                   + "</annotations>\n")
+    moved = _tree_renames(monkeypatch)
+    report = import_xml(xml, tmp_path / "ds")
+    assert len(report.created) == 31
+    assert len(moved) == 1 and moved[0].endswith("labels")
+    folder = DatasetFolder.open(tmp_path / "ds")
+    assert [lab for lab, _ in _labels(folder, "img7")] == ["car"]
+    assert [lab for lab, _ in _labels(folder, "sub/deep/x")] == ["dog"]
+    labels = tmp_path / "ds" / "labels"
+    assert (labels.stat().st_mode & 0o777) == (labels.parent.stat().st_mode & 0o777)
+    assert sorted(p.name for p in labels.iterdir()) == sorted(
+        [f"img{i}.json" for i in range(30)] + ["sub"])
+    assert _leftovers(tmp_path) == []
+    # an existing dataset: file by file (its other label files stay)
+    moved.clear()
+    more = tmp_path / "b.xml"
+    more.write_text(HEAD + _image(0, "new.jpg", _box("cat", 1)) + "</annotations>\n")
+    import_xml(more, tmp_path / "ds", unmatched="create")
+    assert len(moved) == 1 and moved[0].endswith(".json")
+    assert len(list(labels.glob("*.json"))) == 31
+
+
+def test_the_label_files_arrive_one_by_one_where_a_folder_cannot_be_renamed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the staged folder cannot replace the new dataset's (empty) ``labels`` folder,
+    each file is renamed into it instead: the same files."""
+    body = "".join(_image(i, f"img{i}.jpg", _box("car", i)) for i in range(5))
+    xml = tmp_path / "a.xml"
+    xml.write_text(HEAD + body + _image(5, "sub/x.jpg", _box("dog", 3)) + "</annotations>\n")
+    import_xml(xml, tmp_path / "plain")
+    moved = _tree_renames(monkeypatch, fail=True)
+    import_xml(xml, tmp_path / "ds")
+    assert len(moved) == 6
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes()
+                for p in (root / "labels").rglob("*.json")}
+    got, want = files(tmp_path / "ds"), files(tmp_path / "plain")
+    assert got.keys() == want.keys() and len(got) == 6
+    for key in got:  # the same but for the fresh label ids
+        assert len(got[key]) == len(want[key])
+    assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["image_task_cvat_for_images_1.1__annotations.xml",
