@@ -720,11 +720,36 @@ def track_write(track: Obj, *, element: bool = False) -> Obj:
     return out
 
 
+#: A stored shape's keys in the order ``shape_write`` writes them (not for a delete answer)
+_WRITTEN_SHAPE = ("type", "occluded", "outside", "z_order", "rotation", "points", "id",
+                  "label_id", "group", "source", "frame", "score", "attributes", "elements")
+_WRITTEN_ATTR = ("spec_id", "value")
+
+
+def _in_written_form(shape: Obj) -> bool:
+    """Whether ``shape_write(shape)`` would be ``shape`` itself, key for key and value for
+    value (so its JSON, byte for byte): what a ``PUT`` or ``PATCH action=create`` stores of
+    a plain shape (``_plain_shape``, then an id and group). Then the answer, serialized at
+    once under the state lock, writes the stored shape instead of a copy: a 10,000-shape
+    ``PUT`` spent 0.06-0.1 CPU s copying them."""
+    if (tuple(shape) != _WRITTEN_SHAPE or shape["elements"] != []
+            or type(shape["group"]) is not int
+            or type(shape["elements"]) is not list or type(shape["attributes"]) is not list):
+        return False
+    for attr in shape["attributes"]:
+        if type(attr) is not dict or tuple(attr) != _WRITTEN_ATTR:
+            return False
+    return True
+
+
 def write_answer(data: Obj, *, delete: bool = False) -> Obj:
+    """The answer to a write: the objects in their write form (``answer_data`` of CVAT's
+    ``LabeledDataSerializer``); to be serialized at once (it may share stored objects)."""
     return {
         "version": 0,
         "tags": [tag_write(t) for t in data["tags"]],
-        "shapes": [shape_write(s, delete=delete) for s in data["shapes"]],
+        "shapes": [s if not delete and _in_written_form(s) else shape_write(s, delete=delete)
+                   for s in data["shapes"]],
         "tracks": [track_write(t) for t in data["tracks"]],
         "intervals": [],
     }

@@ -14,6 +14,7 @@ import os
 import threading
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -60,6 +61,7 @@ from annosync.sync.record import (
     SampleRef,
     ServerInfo,
     TaskRecord,
+    prepare_shard,
     save_record,
 )
 from annosync.sync.remote import bound_schema, frame_map, job_records
@@ -527,8 +529,12 @@ class Creator:
                      if not upload.data.tracks else None)
             placed = (pool.submit(_echo_ids, task_id, upload, bound)
                       if form is not None else None)
+            answered = threading.Event()
+            if guess is not None:  # and the record's shard of those bases, but the id map
+                pool.submit(self._prepare_shard, task, guess, answered)
             answer = self.client.put_annotations(body, task_id=task_id,
                                                  parse=lambda raw: read_answer(form, raw))
+            answered.set()
             if isinstance(answer, Echoed):
                 assert guess is not None and placed is not None
                 guessed, ids = guess.result(), placed.result()
@@ -551,6 +557,18 @@ class Creator:
         pulled = from_cvat(now, frames, bound, id_map=id_map, previous=previous,
                            scope=f"task{task_id}")
         return id_map, pulled, None
+
+    def _prepare_shard(self, task: TaskRecord, guess: Future[list[Base] | None],
+                       answered: threading.Event) -> None:
+        """``prepare_shard`` of the task's bases, if guessed (a head start of the save that
+        records them: ``_upload_labels`` sets the very same entries), unless CVAT answered
+        already: the save would then wait for it, and it costs more than it saves."""
+        bases = guess.result()
+        if bases is None or answered.is_set():
+            return
+        with self._lock:
+            prepare_shard(self.record, task.index,
+                          {key: b for key, b in zip(task.samples, bases, strict=True) if b})
 
     def _put_parts(self, task_id: int, parts: list[Part], frames: FrameMap, bound: BoundSchema,
                    previous: PreviousLabels, progress: Callable[[int], Any]

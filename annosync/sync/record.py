@@ -868,6 +868,18 @@ def _attach(record: RunRecord, store: ShardStore, path: Path) -> None:
             task._shard = store
 
 
+def prepare_shard(record: RunRecord, part: int, base: dict[str, Any]) -> None:
+    """Serialize the shard of task ``part`` as it will be once its samples' base entries are
+    ``base`` (its id map aside), ahead of the save that records them: that save then copies
+    each sample's bytes from it (``_shard_bytes`` reuses the span of an entry equal to the one
+    serialized) and serializes the id map alone. For a new task's labels, whose bases are
+    known while CVAT stores them. Nothing is written. Only for a task whose shard was never
+    serialized: a save that finds other content serializes it anew, as any other."""
+    if part in record._written:
+        return
+    record._written[part] = _Written.of(part, base, None)
+
+
 def save_record(state_dir: str | os.PathLike[str], record: RunRecord) -> bool:
     """Write the record if anything but its timestamp changed (so git sees no churn).
 
