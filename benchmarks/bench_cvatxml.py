@@ -333,7 +333,10 @@ def main() -> None:
                 ds.rename(trash / str(len(os.listdir(trash))))
             print(f"run {r + 1}/{args.runs}: {name}", file=sys.stderr)
             env = {"PYTHONPATH": args.before_pythonpath} if name.endswith("(before)") else None
-            results.setdefault(name, []).append(measured(cmd, env, work))
+            got = measured(cmd, env, work)
+            results.setdefault(name, []).append(got)
+            print(f"  {name}: wall {got['wall']:.2f} s, cpu {got['cpu']:.2f} s, peak "
+                  f"{got['peak_mb']:.0f} MB", file=sys.stderr)  # each run: min/median
             if name.startswith("annosync import"):  # every import makes the same files
                 made = _digest(ds)
                 imported = made if imported is None else imported
