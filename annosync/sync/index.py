@@ -47,9 +47,10 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import compress, filterfalse, repeat
+from itertools import compress, filterfalse, islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -238,28 +239,99 @@ def _packable(key: str) -> bool:
     return "\0" not in key
 
 
+class RowDigests:
+    """The digests of the index rows a survey vouched for, read from the rows when asked for
+    (one flag byte per key instead of a 32-character string: a pull of a run holds its
+    survey from the first task to the last)."""
+
+    def __init__(self, rows: bytes, flags: bytearray) -> None:
+        self._rows, self._flags = rows, flags
+
+    def vouched(self, at: int) -> bool:
+        return bool(self._flags[at])
+
+    def sha(self, at: int) -> str:
+        start = at * ROW.size + 32
+        return self._rows[start:start + 16].hex()
+
+    def discard(self, at: int) -> None:
+        self._flags[at] = 0
+
+    def as_list(self) -> list[str | None]:
+        """Every digest in row order (None: not vouched for), decoded in bulk."""
+        flags = self._flags
+        shas = map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(
+            self._rows[:len(flags) * ROW.size])))
+        if flags.count(0) == 0:
+            return list(shas)
+        return [sha if flag else None for sha, flag in zip(shas, flags, strict=True)]
+
+
 class Vouched(Mapping[str, str]):
     """What ``survey`` vouched for, when it compared keys given in the rows' order: the
     digests (None where not vouched for) in the order of those keys, so that a caller with
     the same keys (the memo's ``doubtful``, the fingerprint's ``digests``) takes them as a
-    list; asked by key, a dict is built once."""
+    list. From a survey the digests stay in the index's rows (``RowDigests``) and a key is
+    found by the index's ``find`` (its row): asked by key, no dict of every key is built;
+    otherwise (a list of digests) a dict is built once. The list, once made, is kept until
+    ``shed`` (a pull sheds it before converting its first task; a no-op plan, converting
+    nothing, makes it once for the memo and the fingerprint both)."""
 
-    def __init__(self, keys: list[str], shas: list[str | None]) -> None:
+    def __init__(self, keys: list[str], shas: list[str | None] | RowDigests,
+                 find: Callable[[str], int | None] | None = None) -> None:
         self._keys, self._shas = keys, shas
+        self._find = find if isinstance(shas, RowDigests) else None
         self._map: dict[str, str] | None = None
+        self._list: list[str | None] | None = shas if isinstance(shas, list) else None
 
     def aligned(self, keys: list[str]) -> list[str | None] | None:
         """The digests (None: not vouched for) for ``keys``, if they are the keys surveyed."""
-        return self._shas if keys is self._keys or keys == self._keys else None
+        if not (keys is self._keys or keys == self._keys):
+            return None
+        if self._list is None:
+            assert isinstance(self._shas, RowDigests)
+            self._list = self._shas.as_list()
+        return self._list
+
+    def shed(self) -> None:
+        """Let go of the list of digests (made again when asked for), when kept in rows."""
+        if isinstance(self._shas, RowDigests):
+            self._list = None
 
     def as_dict(self) -> dict[str, str]:
         """Key -> digest of the files vouched for (built once)."""
         if self._map is None:
-            pairs: Any = compress(zip(self._keys, self._shas, strict=True), self._shas)
+            shas = self.aligned(self._keys)
+            pairs: Any = compress(zip(self._keys, shas or (), strict=True), shas or ())
             self._map = dict(pairs)
         return self._map
 
+    def _row(self, key: object) -> int | None:
+        """The row of a key vouched for (``find`` only: see the class)."""
+        assert self._find is not None and isinstance(self._shas, RowDigests)
+        at = self._find(key) if isinstance(key, str) else None
+        return at if at is not None and self._shas.vouched(at) else None
+
+    def discard(self, key: str) -> None:
+        """No longer vouch for ``key`` (the index made a newer entry for its file)."""
+        if self._map is not None:
+            self._map.pop(key, None)
+        if isinstance(self._shas, RowDigests):
+            at = self._row(key)
+            if at is not None:
+                self._shas.discard(at)
+                if self._list is not None:
+                    self._list[at] = None
+        elif key in self._keys:
+            self._shas = self._list = [None if k == key else sha
+                                       for k, sha in zip(self._keys, self._shas, strict=True)]
+
     def __getitem__(self, key: str) -> str:
+        if self._map is None and self._find is not None:
+            at = self._row(key)
+            if at is None:
+                raise KeyError(key)
+            return self._shas.sha(at)  # type: ignore[union-attr]
         return self.as_dict()[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -269,6 +341,8 @@ class Vouched(Mapping[str, str]):
         return len(self.as_dict())
 
     def __contains__(self, key: object) -> bool:
+        if self._map is None and self._find is not None:
+            return self._row(key) is not None
         return key in self.as_dict()
 
 
@@ -287,10 +361,12 @@ class LabelIndex:
         self.folder = folder
         self.path = cache_dir(folder.state_dir) / INDEX_FILE
         self._entries: dict[str, Entry] = {}
-        #: the loaded keys, in the order of their rows (``_pos`` is built from them when first
-        #: asked for: a plan whose keys come in this very order never needs it)
+        #: the loaded keys, in the order of their rows: sorted as ``save`` writes them, so a
+        #: key's row is found by bisection (``_find``); ``_pos`` (a dict of every key) is built
+        #: only for keys not in order (a survey of other keys) or an index not sorted
         self._keys: list[str] = []
         self._positions: dict[str, int] | None = {}
+        self._sorted: bool | None = None
         #: the loaded rows, then one row no stat matches (``survey`` points absent keys at it)
         self._rows = _ABSENT_ROW
         self._dirty = False
@@ -331,6 +407,20 @@ class LabelIndex:
         if pos is None:
             pos = self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
         return pos
+
+    def _find(self, key: str) -> int | None:
+        """Row number of a loaded key (None: not loaded), without ``_pos`` while the keys
+        are sorted (a pull asks for every file it reads: ~100 bytes a key less)."""
+        pos = self._positions
+        if pos is not None:
+            return pos.get(key)
+        keys = self._keys
+        if self._sorted is None:
+            self._sorted = all(map(operator.lt, keys, islice(keys, 1, None)))
+        if not self._sorted:
+            return self._pos.get(key)
+        at = bisect_left(keys, key)
+        return at if at < len(keys) and keys[at] == key else None
 
     def entry(self, key: str) -> Entry:
         """The entry of ``key``'s label file, from the index when its stat matches, else
@@ -378,10 +468,10 @@ class LabelIndex:
             return None
         hit = pinned.get(key)
         if hit is None:
-            with self._lock:  # vouched for by ``survey``: the loaded row
-                hit = self._get(key) if self._is_vouched(key) else None
-            if hit is not None:
-                pinned[key] = hit
+            # vouched for by ``survey``: the loaded row, as an entry made again each time
+            # (not pinned: a pin holds no object per file the survey vouched for)
+            with self._lock:
+                return self._get(key) if self._is_vouched(key) else None
         return hit if type(hit) is Entry else None
 
     def _is_vouched(self, key: str) -> bool:
@@ -394,6 +484,19 @@ class LabelIndex:
             self._vouched.update(self._aligned.as_dict())
             self._aligned = None
         return self._vouched
+
+    def shed(self) -> None:
+        """Let go of what the pin's survey can make again when asked for (its digests as
+        strings): a pull calls it before converting a task, its memory's peak."""
+        with self._lock:
+            if self._aligned is not None:
+                self._aligned.shed()
+
+    def _unvouch(self, key: str) -> None:
+        """``key``'s survey digest no longer holds (an entry was made); call with the lock."""
+        self._vouched.pop(key, None)
+        if self._aligned is not None:
+            self._aligned.discard(key)
 
     def survey(self, keys: list[str], lacking: dict[str, int] | None = None
                ) -> Mapping[str, str]:
@@ -422,7 +525,7 @@ class LabelIndex:
         stat, size = os.stat if stat_of is _os_stat_of else stat_of, ROW.size
         absent = len(self._keys)
         found: dict[str, str] = {}
-        listed: list[str | None] = []  # aligned: the digests in the keys' order (None: not)
+        listed = bytearray()  # aligned: 1 where the row (its digest) is vouched for, else 0
         lack: dict[str, int] = {}
         pinned = self._pinned
         for start in range(0, len(keys), SURVEY_CHUNK):  # in chunks: memory stays flat
@@ -455,22 +558,19 @@ class LabelIndex:
                 tails = list(compress(tails, keep))
             if ok is True:  # every row of the slice vouched for
                 rows_of = buf[start * size:(start + len(part)) * size]
-                shas = map(bytes.hex, map(_FIRST, _ROW_SHA_ONLY.iter_unpack(rows_of)))
                 if aligned:
-                    listed.extend(shas)
+                    listed += b"\1" * len(part)
                 else:
-                    found.update(zip(part, shas, strict=True))
+                    found.update(zip(part, map(bytes.hex, map(
+                        _FIRST, _ROW_SHA_ONLY.iter_unpack(rows_of))), strict=True))
                 if _any_missing(rows_of):  # labels without ids in some file: which
                     missing = list(map(_SECOND, _ROW_TAIL.iter_unpack(rows_of)))
                     lack.update(compress(zip(part, missing, strict=True), missing))
                 continue
             good = list(compress(part, ok))
             missing = list(map(_SECOND, tails))
-            if aligned:
-                chunk: list[str | None] = [None] * len(part)
-                for at_, tail in zip(compress(range(len(part)), ok), tails, strict=True):
-                    chunk[at_] = tail[0].hex()
-                listed.extend(chunk)
+            if aligned:  # the digests are the rows' (``RowDigests`` reads them when asked)
+                listed += bytes(map(bool, ok))
             else:
                 found.update(zip(good, map(bytes.hex, map(_FIRST, tails)), strict=True))
             lack.update(compress(zip(good, missing, strict=True), missing))
@@ -482,7 +582,8 @@ class LabelIndex:
                                   if st is not None and k not in pinned)
         if lacking is not None:
             lacking.update(lack)
-        result: Mapping[str, str] = Vouched(keys, listed) if aligned else found
+        result: Mapping[str, str] = Vouched(keys, RowDigests(buf, listed), self._find) \
+            if aligned else found
         if pinned is not None:
             with self._lock:
                 if aligned and self._aligned is None and not self._vouched:
@@ -563,7 +664,7 @@ class LabelIndex:
         entry = self._entries.get(key)
         if entry is not None:
             return entry
-        at = self._pos.get(key)
+        at = self._find(key)
         if at is None:
             return None
         size, mtime, ctime, ino, sha, missing, racy = ROW.unpack_from(self._rows, at * ROW.size)
@@ -600,7 +701,7 @@ class LabelIndex:
                 self.hashed += 1
                 return entry
             self._entries[key] = entry
-            self._vouched_map().pop(key, None)
+            self._unvouch(key)
             self._lacking.pop(key, None)
             if self._pinned is not None:  # the entry is judged again on its next use
                 self._pinned[key] = Stat(entry.size, entry.mtime_ns, entry.ctime_ns,
@@ -629,12 +730,15 @@ class LabelIndex:
             self._vouched, self._lacking, self._aligned = {}, {}, None
             if not self._dirty:
                 return
-            keys = sorted(k for k in self._pos.keys() | self._entries.keys() if _packable(k))
+            # every loaded key's row, by a dict made for this save (not kept: see ``_find``)
+            pos = self._positions if self._positions is not None else \
+                dict(zip(self._keys, range(len(self._keys)), strict=True))
+            keys = sorted(k for k in pos.keys() | self._entries.keys() if _packable(k))
             rows, width, kept = [], ROW.size, []
             for key in keys:
                 entry = self._entries.get(key)
                 if entry is None:
-                    at = self._pos[key] * width
+                    at = pos[key] * width
                     rows.append(self._rows[at:at + width])
                 elif len(entry.sha) == 32 and entry.missing_ids >= 0:
                     try:

@@ -307,6 +307,8 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     work.gone.append(task.index)
                     continue
                 work.views[task.index] = view
+                if view.changed:  # the survey's digests as strings: made again if asked for
+                    session.index.shed()
                 # one task converted and merged at a time (the others are downloading)
                 merge_task(view, *read(view, answers))
                 if view.changed and session.options.mode != "push":

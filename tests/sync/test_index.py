@@ -704,3 +704,66 @@ def test_files_read_as_a_pull_does_leave_the_digests_from_scratch(
                 trusted.append(key)
         idx.save()
         assert sorted(LabelIndex(folder).survey(present)) == sorted(trusted)
+
+
+def _indexed_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DatasetFolder:
+    monkeypatch.setattr(index_mod, "RACY_NS", 0)
+    folder = DatasetFolder.init(tmp_path / "ds")
+    for n, key in enumerate(KEYS):
+        apply_op(folder, ("write", key, n))
+    time.sleep(0.05)  # older than the file system's clock tick at the index's "now"
+    idx = LabelIndex(folder)
+    assert [idx.entry(k).sha for k in KEYS]
+    idx.save()
+    return folder
+
+
+def test_a_pull_holds_no_dict_of_every_key_nor_their_digests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a pull does with the index (survey every key in the rows' order, then read each
+    file of a changed job: ``record``, one edited), answered from the sorted keys and the rows:
+    no dict of every key (``_pos``) nor of the digests vouched for, no digest string per key,
+    no entry pinned per file vouched for; the same answers as the dict-holding way (the
+    property tests above)."""
+    folder = _indexed_folder(tmp_path, monkeypatch)
+    apply_op(folder, ("write", "c", 70))  # edited since the index was saved
+    time.sleep(0.05)
+    idx = LabelIndex(folder)
+    idx.pin()
+    keys = sorted(KEYS)
+    vouched = idx.survey(keys)
+    assert isinstance(vouched, index_mod.Vouched)
+    assert isinstance(vouched._shas, index_mod.RowDigests)
+    for key in keys:
+        data = (folder.labels_dir / f"{key}.json").read_bytes()
+        assert idx.record(key, data, index_mod.stat_of(folder.labels_dir / f"{key}.json")
+                          ).sha == content_digest(data)
+        assert ("c" in vouched) is False and ("a" in vouched) is True
+    assert idx._positions is None and vouched._map is None
+    assert idx.known("a") == idx.entry("a") is not None  # vouched for: made from its row,
+    assert idx._pinned is not None and "a" not in idx._pinned  # not held by the pin
+    expected = [content_digest((folder.labels_dir / f"{k}.json").read_bytes()) for k in keys]
+    assert idx.digests(keys) == expected
+    assert dict(vouched) == {k: sha for k, sha in zip(keys, expected, strict=True) if k != "c"}
+
+
+def test_an_index_file_with_keys_out_of_order_is_read_right(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``save`` writes the keys sorted and rows are found by bisection; a file whose keys are
+    not sorted (another writer, an older one) still finds each key's own row."""
+    folder = _indexed_folder(tmp_path, monkeypatch)
+    idx = LabelIndex(folder)
+    keys, rows = idx._keys, idx._rows
+    order = sorted(range(len(keys)), reverse=True)
+    body = "\0".join(keys[i] for i in order).encode() + b"".join(
+        rows[i * index_mod.ROW.size:(i + 1) * index_mod.ROW.size] for i in order)
+    header = {"kind": "label-index", "root": str(folder.root), "count": len(keys),
+              "keys": len("\0".join(keys).encode())}
+    index_mod._save(idx.path, header, body)
+    again = LabelIndex(folder)
+    assert again._keys == [keys[i] for i in order]
+    for key in KEYS:
+        assert again.known(key) is not None
+        assert again.entry(key).sha == content_digest(
+            (folder.labels_dir / f"{key}.json").read_bytes())
+    assert again.hashed == 0  # every answer from its own row
