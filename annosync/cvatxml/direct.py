@@ -187,8 +187,9 @@ def box_body(shapes: Sequence[Shape], boxes: Sequence[Any], texts: Sequence[str 
              types: dict[str, dict[str, str]], taken: set[str], dataset_ids: set[str]
              ) -> tuple[str, set[str]] | None:
     """``box_labels`` then ``sample_bytes``' text of the detections, in one pass and without
-    a dict a box, for the common image: boxes whose texts ``pixvec`` knows, no rotation, no
-    ``z_order`` (so nothing to sort), attributes ``jsonfmt``'s fast writer takes. The text
+    a dict a box, for the common image: boxes (their texts from ``pixvec`` where it knows
+    them), no rotation, no ``z_order`` (so nothing to sort), attributes ``jsonfmt``'s fast
+    writer takes. The text
     and the file's ids it keeps (``taken`` is not changed: the caller adds them once the
     file is made); None: anything else (then ``box_labels``, which decides it)."""
     global _MEMO_TYPES
@@ -203,12 +204,16 @@ def box_body(shapes: Sequence[Shape], boxes: Sequence[Any], texts: Sequence[str 
     out: list[str] = []
     append = out.append
     for i, (s, box, t) in enumerate(zip(shapes, boxes, texts, strict=True)):
-        if t is None or s.kind != "box" or box is None or s.elements or s.rotation or \
-                s.z_order:
+        if s.kind != "box" or box is None or s.elements or s.rotation or s.z_order:
             return None
         x, y, bw, bh = box
         if not (bw >= 0 and bh >= 0 and _isfinite(x + y + bw + bh)):
             return None
+        if t is None:  # (a box pixvec left to the scalar code: as _detection_text writes it)
+            try:
+                t = _list_fast([x, y, bw, bh], 5)
+            except (jsonfmt._Slow, TypeError):
+                return None
         key = (s.label, s.source, s.occluded, s.group_id, tuple(s.attributes))
         hit = parts.get(key)
         if hit is None:

@@ -691,6 +691,7 @@ def _import_split(src: Path, run: _Run, plan: list[list[Any]], step: Any) -> boo
             _read_part(src, plan[0], run, step)
         except (InputError, _Decline, _Repeat):
             return False
+        run.stage.sync_soon()  # while the others finish
         wait = split.deadline(started)
         done: list[_PartDone] = []
         for p in parts:

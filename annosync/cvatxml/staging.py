@@ -135,6 +135,16 @@ class Stage:
         self._files.clear()
         self._made.clear()
 
+    def sync_soon(self) -> None:
+        """Start writing what is staged to the disk in the background (a thread running
+        ``os.sync()``): called while this process waits for others (``split.py``), so that
+        ``commit``'s own sync, which the renames wait for, has less left to write (20,000
+        files, ~250 MB at 1M boxes)."""
+        if hasattr(os, "sync") and self._dir is not None:
+            import threading
+
+            threading.Thread(target=os.sync, name="annosync-sync", daemon=True).start()
+
     def commit(self, labels: Path, keys: Iterable[str]) -> list[str]:
         """Move the staged files of ``keys`` to ``labels/<key>.json`` (skipping those whose
         bytes are already there); the keys actually written."""

@@ -4,13 +4,23 @@ A label is cut into aspects (class, geometry, track index, one per uploaded attr
 value; see docs/sync-algorithm.md) and each aspect is digested separately, so a run record
 records *that* something changed, and *what*, in a few bytes per label. Coordinates are rounded to
 7 decimals before digesting: far below a pixel, far above float noise from pixel conversions.
+
+A digest is 16 hex digits of the SHA-256 of the aspect's canonical JSON text, but for the
+geometry of a plain box (no mask, no rotation, an integer z order, four finite coordinates,
+nearly every label of a big run): that is the box itself, its coordinates as the exact integers
+``n`` with ``x = n / 1e7`` (what rounding to 7 decimals keeps), in decimal with commas between
+them, and its z order after a fifth comma unless it is 0: ``"1234567,3333333,1000000,2000000"``
+(record format 3). No float text and no hash: a cold merge makes a million of them. It is
+injective in the rounded box, so two boxes' digests are equal exactly when their hashed digests
+(format 2, still read: ``upgraded``) are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +35,7 @@ from annosync.model.labels import (
 )
 
 COORD_DECIMALS = 7
+
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,37 @@ def digest_value(value: Any) -> str:
     return hashlib.sha256(_ENCODE(value).encode("utf-8")).hexdigest()[:16]
 
 
+def spatial_digest(value: Any) -> str:
+    """The digest of a geometry in ``spatial``'s canonical form (the definition): a plain box
+    (mask null, rotation 0.0, an integer z order, four finite coordinates) is its coordinates
+    as the integers ``n = x * 10**7`` of its rounded values and its z order (``key_text``);
+    anything else the hash of its text. The rounded value ``v`` of a coordinate ``x`` is ``round(x, 7)``, the
+    double nearest the decimal ``n / 1e7``, so ``n`` is ``v * 10**7`` rounded (exactly)."""
+    from fractions import Fraction  # the definition (tests): not at start-up
+
+    if (type(value) is dict and "box" in value and value["mask"] is None
+            and value["rotation"] == 0.0 and type(value["z"]) is int
+            and len(value["box"]) == 4 and all(math.isfinite(v) for v in value["box"])):
+        a, b, c, d = [round(Fraction(v) * 10 ** COORD_DECIMALS) for v in value["box"]]
+        return key_text(a, b, c, d, value["z"])
+    return digest_value(value)
+
+
+def key_text(a: int, b: int, c: int, d: int, z: int) -> str:
+    """A plain box's digest from its numbers: injective (the z order only when it is not 0:
+    four numbers or five), and never 16 hex digits (it holds commas)."""
+    return f"{a},{b},{c},{d}" if z == 0 else f"{a},{b},{c},{d},{z}"
+
+
 def reference_digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
     """The definition of a label's digests (``digests`` computes the same, faster)."""
+    return {name: spatial_digest(v) if name == "spatial" else digest_value(v)
+            for name, v in aspects(obj, attributes).items()}
+
+
+def legacy_reference_digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
+    """A label's digests as annosync wrote them before record format 3 (every aspect, a plain
+    box's geometry too, hashed): what an older record holds, and what ``upgraded`` compares."""
     return {name: digest_value(v) for name, v in aspects(obj, attributes).items()}
 
 
@@ -170,8 +210,8 @@ def _r7(x: float) -> str:
     return repr(round(float(x), COORD_DECIMALS) + 0.0)
 
 
-def _box_digest(obj: Detection) -> str | None:
-    """The ``spatial`` digest of a plain detection (four finite float coordinates, no mask, an
+def _legacy_box_digest(obj: Detection) -> str | None:
+    """The format-2 ``spatial`` digest of a plain detection (four finite float coordinates, no mask, an
     integer z order), written out as the encoder would; None: take the long way.
     The coordinates are written as ``_r7`` writes them, inline where all four are in its
     fast range (most boxes: one conversion and one strip each, no call)."""
@@ -210,6 +250,76 @@ def _box_digest(obj: Detection) -> str | None:
     return _sha256(text.encode()).hexdigest()[:16]
 
 
+def legacy_spatial(obj: Any) -> str:
+    """The ``spatial`` digest annosync wrote before record format 3: the hash of the text."""
+    box = _legacy_box_digest(obj) if type(obj) is Detection else None
+    return box if box is not None else digest_value(spatial(obj))
+
+
+#: below this, ``x * 1e7`` is below 2**43, where a double's ulp is at most 2**-10: the product
+#: is within 2**-11 of the exact ``x * 10**7``
+_FAST = 8.7e5
+#: a product this close to its nearest integer has that integer as the exact product's
+_NEAR = 0.499
+
+
+def _n7(x: float) -> int:
+    """The integer ``n`` of ``f"{x:.7f}"`` = ``n / 1e7`` (``x`` finite): the exact product
+    ``x * 10**7`` rounded to nearest, ties to even, as ``.7f`` rounds. The double product is
+    within 2**-11 of it below ``_FAST``: more than 0.499 from a half-integer, both round to one
+    integer. The rare near-tie (and a big ``x``) is read from the text itself."""
+    p = x * 1e7
+    if -8.7e12 < p < 8.7e12:
+        n = round(p)
+        if -_NEAR < p - n < _NEAR:
+            return n
+    return int(f"{x:.7f}".replace(".", ""))
+
+
+def box_key(obj: Detection) -> str | None:
+    """The ``spatial`` digest of a plain detection (``spatial_digest`` of its geometry, found
+    without it): ``key_text`` of its numbers. None: not a plain box (a mask, a rotation, a z order
+    that is not an ``int``, a coordinate not finite): its geometry is hashed."""
+    if obj.mask is not None or obj.mask_path:
+        return None
+    z = obj.z_order or 0
+    turn = obj.rotation
+    box = obj.bounding_box
+    if type(z) is not int or len(box) != 4 or (
+            turn is not None and round(turn or 0.0, 4) + 0.0 != 0.0):
+        return None
+    a, b, c, d = box
+    if type(a) is not float or type(b) is not float or type(c) is not float \
+            or type(d) is not float:
+        a, b, c, d = float(a), float(b), float(c), float(d)
+    if not (-_INF < a < _INF and -_INF < b < _INF and -_INF < c < _INF and -_INF < d < _INF):
+        return None
+    return key_text(_n7(a), _n7(b), _n7(c), _n7(d), z)
+
+
+def _spatial(obj: Any) -> str:
+    """``spatial_digest(spatial(obj))``, a plain box without its canonical form."""
+    if type(obj) is Detection:
+        box = box_key(obj)
+        if box is not None:
+            return box
+    return digest_value(spatial(obj))
+
+
+def upgraded(stored: Any, obj: Any) -> str | None:
+    """The digest now of ``obj``'s geometry if ``stored`` is the one a record of format 2 holds
+    for it (the hash of a plain box's text), else None. The box's two digests are both
+    injective in the rounded box, so the new one is equal exactly where the old one was: an
+    older record's entry, its old digest swapped for the new one where a label matches it,
+    gives the verdicts it gave then (and is saved so)."""
+    if type(stored) is not str or len(stored) != 16 or "," in stored or type(obj) is not Detection:
+        return None
+    key = box_key(obj)
+    if key is None or legacy_spatial(obj) != stored:
+        return None
+    return key
+
+
 def _attr_keys(attributes: Iterable[str]) -> tuple[tuple[str, str], ...]:
     if type(attributes) is tuple:
         found = _ATTR_KEYS.get(attributes)
@@ -231,8 +341,9 @@ _INDEXED = (Detection, Polyline, Keypoint)
 def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
     """``{aspect: digest}`` of one label (or scalar): what a run record's base holds."""
     value = _value_digest
+    out: dict[str, str]
     if type(obj) is Detection:
-        box = _box_digest(obj)
+        box = box_key(obj)
         out = {"label": value(obj.label),
                "spatial": box if box is not None else digest_value(spatial(obj)),
                "index": value(obj.index)}
@@ -243,7 +354,7 @@ def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
         if isinstance(obj, _LABELLED):
             out["label"] = value(obj.label)
         if isinstance(obj, _SPATIAL):
-            out["spatial"] = digest_value(spatial(obj))
+            out["spatial"] = _spatial(obj)
         if isinstance(obj, _INDEXED):
             out["index"] = value(obj.index)
     attrs = getattr(obj, "attributes", {})
@@ -252,7 +363,7 @@ def digests(obj: Any, attributes: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def agrees(obj: Any, known: dict[str, str], attributes: Iterable[str]) -> bool:
+def agrees(obj: Any, known: Mapping[str, str], attributes: Iterable[str]) -> bool:
     """``digests(obj, attributes) == known``, found without building the digests of a plain
     box: the cheap aspects first (``None``, ``True``, ``False`` and short strings by a
     lookup), the geometry last; the first that differs ends it. What a merge asks of each
@@ -279,17 +390,16 @@ def agrees(obj: Any, known: dict[str, str], attributes: Iterable[str]) -> bool:
         if known.get(key) != (_NULL if v is None else _FALSE if v is False
                               else _TRUE if v is True else _value_digest(v)):
             return False
-    box = _box_digest(obj)
-    return known.get("spatial") == (box if box is not None else digest_value(spatial(obj)))
+    return known.get("spatial") == _spatial(obj)
 
 
-def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> bool:
+def synced(a: Any, b: Any, known: Mapping[str, str], attributes: Iterable[str]) -> bool:
     """``same_aspects(a, b, attributes) and agrees(a, known, attributes)``: the local label
     ``a`` still equals its base ``known`` and the remote one ``b`` equals it, what a cold
     merge asks of each label of a field. One pass for the common case, two plain boxes whose
     fields are all equal (one dict comparison) with a ``str`` class, an ``int`` or no index
     and z order, a ``float`` or no rotation, no mask, and attributes named by a tuple: the
-    class and attributes are digested inline, the box by ``_box_digest``, and the remote's
+    class and attributes are digested inline, the box by ``box_key``, and the remote's
     attributes compared as ``same_aspects`` does; anything else takes the two calls. (The
     cold merge's own loop, ``synced_run``, writes the commonest box inline instead.)
     (``tests/sync/test_digest_agrees.py``: equal to the two calls on any labels and map.)"""
@@ -323,8 +433,7 @@ def synced(a: Any, b: Any, known: dict[str, str], attributes: Iterable[str]) -> 
             return False
     if turn is not None and turn != turn:  # NaN (one object both sides): same_aspects says no
         return False
-    box = _box_digest(a)
-    return known.get("spatial") == (box if box is not None else digest_value(spatial(a)))
+    return known.get("spatial") == _spatial(a)
 
 
 #: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
@@ -383,43 +492,43 @@ _TRUE = digest_value(True)
 _SCALARS = frozenset({str, bool, int, float, _NONE})
 
 
-def synced_run(local: Sequence[Any], remote: Sequence[Any], knowns: Sequence[dict[str, str]],
-               attributes: tuple[str, ...]) -> int:
+def synced_run(local: Sequence[Any], remote: Sequence[Any],
+               knowns: Sequence[Mapping[str, str]], attributes: tuple[str, ...]) -> int:
     """How many labels, from the first, are ``synced(local[i], remote[i], knowns[i],
     attributes)``: ``len(local)`` when all are, else the index of the first that is not.
     What the cold short cut of a merge asks of one field's labels, in one loop: the common
     case (two plain boxes with equal fields, a ``str`` class, no index or rotation, no or an
-    ``int`` z order, four floats in ``_r7``'s fast range) is settled inline, anything else by
-    ``synced``. (``tests/sync/test_digest_agrees.py``: equal to ``synced`` label by label.)"""
+    ``int`` z order, four floats below ``_FAST``) is settled inline, anything else by
+    ``synced``. The box's numbers are made inline (``_n7``'s fast way, the near-ties its
+    exact way) and written as ``key_text`` writes them. (``tests/sync/test_digest_agrees.py``:
+    equal to ``synced`` label by label.)"""
     pairs = _attr_keys(attributes)
     size = _SIZES.get(pairs)
     if size is None:
         size = _SIZES[pairs] = 3 + len({key for _, key in pairs})
-    det, strs, value, sha, scalars, null = Detection, _STR, _value_digest, _sha256, _SCALARS, \
-        _NULL
+    det, strs, value, scalars, null, n7, rnd = Detection, _STR, _value_digest, _SCALARS, \
+        _NULL, _n7, round
     n = 0
     for a, b, known in zip(local, remote, knowns, strict=True):
         if type(a) is det and type(b) is det:
             da, db = a.__dict__, b.__dict__
             z = da["z_order"]
             if z is None:
-                zt = "0"
+                zi = 0
             elif type(z) is int and type(db["z_order"]) is int:
-                zt = str(z)
+                zi = z
             else:
-                zt = ""
+                zi = None
             label = da["label"]
             box = da["bounding_box"]
-            if (zt and da == db and da["index"] is None and db["index"] is None
+            if (zi is not None and da == db and da["index"] is None and db["index"] is None
                     and da["rotation"] is None and da["mask"] is None and not da["mask_path"]
                     and type(label) is str and type(db["label"]) is str
                     and len(known) == size and len(box) == 4):
                 x, y, w, h = box
                 if type(x) is float and type(y) is float and type(w) is float \
-                        and type(h) is float and (1e-4 <= x < 1e6 or -1e6 < x <= -1e-4) \
-                        and (1e-4 <= y < 1e6 or -1e6 < y <= -1e-4) \
-                        and (1e-4 <= w < 1e6 or -1e6 < w <= -1e-4) \
-                        and (1e-4 <= h < 1e6 or -1e6 < h <= -1e-4):
+                        and type(h) is float and -8.7e5 < x < 8.7e5 and -8.7e5 < y < 8.7e5 \
+                        and -8.7e5 < w < 8.7e5 and -8.7e5 < h < 8.7e5:
                     if known.get("index") != null or known.get("label") != (
                             strs.get(label) or value(label)):
                         return n
@@ -431,16 +540,13 @@ def synced_run(local: Sequence[Any], remote: Sequence[Any], knowns: Sequence[dic
                         if known.get(key) != (null if v is None else _FALSE if v is False
                                               else _TRUE if v is True else value(v)):
                             return n
-                    tx = f"{x:.7f}".rstrip("0")
-                    ty = f"{y:.7f}".rstrip("0")
-                    tw = f"{w:.7f}".rstrip("0")
-                    th = f"{h:.7f}".rstrip("0")
-                    text = (f'{{"box":[{tx}{"0" if tx[-1] == "." else ""},'
-                            f'{ty}{"0" if ty[-1] == "." else ""},'
-                            f'{tw}{"0" if tw[-1] == "." else ""},'
-                            f'{th}{"0" if th[-1] == "." else ""}],"mask":null,'
-                            f'"rotation":0.0,"z":{zt}}}')
-                    if known.get("spatial") != sha(text.encode()).hexdigest()[:16]:
+                    pa, pb, pc, pd = x * 1e7, y * 1e7, w * 1e7, h * 1e7
+                    ra, rb, rc, rd = rnd(pa), rnd(pb), rnd(pc), rnd(pd)
+                    if not (-0.499 < pa - ra < 0.499 and -0.499 < pb - rb < 0.499
+                            and -0.499 < pc - rc < 0.499 and -0.499 < pd - rd < 0.499):
+                        ra, rb, rc, rd = n7(x), n7(y), n7(w), n7(h)  # a near-tie: exactly
+                    if known.get("spatial") != (f"{ra},{rb},{rc},{rd}" if zi == 0
+                                                else f"{ra},{rb},{rc},{rd},{zi}"):
                         return n
                     n += 1
                     continue

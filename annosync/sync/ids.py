@@ -25,7 +25,7 @@ from annosync.model.ids import new_id
 from annosync.model.schema import ResolvedSchema
 from annosync.sync.digest import digests
 from annosync.sync.fields import field_items, rules_for
-from annosync.sync.merge import BaseEntry, item_key
+from annosync.sync.merge import BaseEntry, item_key, upgrade
 
 _LABEL_MARK = b'"_type"'
 
@@ -103,7 +103,9 @@ def _restorable(sample: Any, placeholders: set[str], schema: ResolvedSchema | No
                       if v is not None}
             for key, entry in sorted(orphans.items()):
                 frame, _, label_id = key.rpartition("/")
-                if item_key(label_id, item.frame) == key and entry.l == wanted and (
+                # (a format-2 entry's hashed box compared as it was: ``merge.upgrade``)
+                if item_key(label_id, item.frame) == key and (
+                        upgrade(entry, item.obj).l == wanted) and (
                         (frame == "") == (item.frame is None)):
                     renames[item.id] = label_id
                     del orphans[key]

@@ -25,6 +25,7 @@ from annosync.sync.digest import (
     same_run,
     synced,
     synced_run,
+    upgraded,
     value_digest,
 )
 
@@ -125,6 +126,39 @@ def _digest_map(value: Any, name: str) -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError(f"`{name}` of a base entry must map aspect names to digest strings")
     return value
+
+
+def _hashed_box(digests: Mapping[str, str] | None) -> bool:
+    """Whether ``digests`` holds a hashed geometry (16 hex digits), as record format 2 wrote
+    for every box (a plain box's digest is now its numbers, commas between them)."""
+    if digests is None:
+        return False
+    found = digests.get("spatial")
+    return found is not None and len(found) == 16 and "," not in found
+
+
+def upgrade(entry: BaseEntry, *objs: Any) -> BaseEntry:
+    """``entry`` with a geometry digest a record of format 2 wrote for a plain box (its text's
+    hash) replaced by the digest it has now (``digest.upgraded``), where one of ``objs`` (the
+    label's versions now: local first for ``l``, remote first for ``r``; None: absent) is that
+    box; the same entry when there is nothing to replace. Compared with the labels, the new
+    entry gives the verdicts the old one gave under format 2 (a box matches it exactly when
+    its old digest matched), and a merge records it: a record is upgraded as its labels are
+    merged. (``tests/sync/test_merge_upgrade.py``.)"""
+    found = [o for o in objs if o is not None]
+    l, r = entry.l, entry.r  # noqa: E741
+    if _hashed_box(l):
+        key = next((k for o in found if (k := upgraded(l["spatial"], o)) is not None), None)
+        if key is not None:
+            l = {**l, "spatial": key}  # noqa: E741
+    if r is not None and _hashed_box(r):
+        key = next((k for o in reversed(found) if (k := upgraded(r["spatial"], o)) is not None),
+                   None)
+        if key is not None:
+            r = {**r, "spatial": key}
+    if l is entry.l and r is entry.r:
+        return entry
+    return BaseEntry(l, r)
 
 
 @dataclass(frozen=True)
@@ -463,6 +497,17 @@ class _Merger:
         self.out.base[key] = base
         return item
 
+    def current(self, base: BaseEntry, loc: Item | None, rem: Item | None) -> BaseEntry:
+        """``base`` as the rows compare it: a format-2 entry upgraded (``upgrade``) with the
+        label's versions, the local digests taken from the base (``known``, when the caller
+        vouched for the local label) following it."""
+        if not _hashed_box(base.l) and not _hashed_box(base.r):
+            return base
+        new = upgrade(base, None if loc is None else loc.obj, None if rem is None else rem.obj)
+        if loc is not None and new is not base and self.known.get(id(loc)) is base.l:
+            self.known[id(loc)] = new.l
+        return new
+
     def _agreed(self, item: Item, remote: Item) -> None:
         self.out.base[item.key] = BaseEntry.of(self.digest(item), self.digest(remote))
 
@@ -547,8 +592,11 @@ def local_changes(base: Mapping[str, BaseEntry], local: Sequence[Item],
             out.changes.append(Change("add", "push", item.id, item.frame))
             out.status[item.key] = "push"
             continue
-        changed = () if agrees(item.obj, b.l, rules.attributes) else _changed(
-            digests(item.obj, rules.attributes), b.l)
+        changed: Iterable[str] = ()
+        if not agrees(item.obj, b.l, rules.attributes):
+            if _hashed_box(b.l) or _hashed_box(b.r):  # a format-2 entry: as it compared then
+                b = upgrade(b, item.obj)
+            changed = _changed(digests(item.obj, rules.attributes), b.l)
         out.base[item.key] = b
         if changed:
             out.changes.append(Change("edit", "push", item.id, item.frame, tuple(sorted(changed))))
@@ -667,6 +715,7 @@ def merge_field(
                 new_base[key] = b
                 result.append(loc)
                 continue
+            b = m.current(b, loc, rem)
             bl, br = b.l, b.r
             ld = known.get(id(loc))
             if ld is None:
@@ -687,7 +736,7 @@ def merge_field(
                 continue
             result.append(m.all_three(b, loc, rem))
         elif b is not None:
-            kept = m.deleted_remotely(b, loc)
+            kept = m.deleted_remotely(m.current(b, loc, None), loc)
             if kept is not None:
                 result.append(kept)
         elif rem is not None:
@@ -698,7 +747,8 @@ def merge_field(
         if rem.key in local_by:
             continue
         b = base.get(rem.key)
-        kept = m.deleted_locally(b, rem) if b is not None else m.added_remotely(rem)
+        kept = m.deleted_locally(m.current(b, None, rem), rem) if b is not None \
+            else m.added_remotely(rem)
         if kept is not None:
             m.additions.append(kept)
     for key in base:

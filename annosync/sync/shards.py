@@ -40,8 +40,11 @@ from annosync.sync.merge import BaseEntry
 if TYPE_CHECKING:
     from annosync.sync.record import RunRecord
 
-#: the run record's format. 1: one file holding everything; 2: a head and one shard per task
-RECORD_FORMAT = 2
+#: the run record's format. 1: one file holding everything; 2: a head and one shard per task;
+#: 3: a plain box's geometry digest is its exact numbers (``digest.box_key``), not a hash.
+#: Formats 1 and 2 are read (their hashed boxes compare as they did: ``merge.upgrade``); a save
+#: writes format 3 (an older annosync refuses it, naming the format, instead of misreading it)
+RECORD_FORMAT = 3
 
 
 def source_digest(data: bytes) -> str:

@@ -181,7 +181,7 @@ def test_one_pass_text_is_taken_and_keeps_a_repeated_id_once(
     shapes = [Shape("box", label="car", source="manual", occluded=False,
                     points=[1.5, 2.25, 30.0 + i, 40.75], z_order=0,
                     attributes=[Attr("color", "red"), Attr("label_id", same)])
-              for i in range(2)]  # (pixvec knows these boxes' texts)
+              for i in range(3)]  # (pixvec leaves the third box to the scalar code)
     _compare(tmp_path, _images([shapes, shapes[:1]]), monkeypatch)
     assert calls[:2] == [True, True]
     texts = [(tmp_path / "ds_True" / "labels" / f"img_{i}.json").read_text() for i in (0, 1)]

@@ -18,6 +18,7 @@ from annosync.sync.attribution import Attribution, _git_date
 from annosync.sync.engine import apply_plan, make_plan, open_sessions
 from annosync.sync.record import record_path, shard_dir, source_digest
 from annosync.sync.session import SyncOptions
+from annosync.sync.shards import RECORD_FORMAT
 
 from .conftest import Workspace
 from .test_review import first_box, move
@@ -74,7 +75,7 @@ def committed(ws: Workspace, sha: str) -> list[str]:
     the commit holds exactly the shards its record head names, with the bytes it names."""
     shards = shard_dir(ws.folder.state_dir, ws.anno_key).relative_to(ws.root).as_posix() + "/"
     head = json.loads(git(ws.root, "show", f"{sha}:{record_rel(ws)}"))
-    assert head["format"] == 2
+    assert head["format"] == RECORD_FORMAT
     for ref in head["shards"]:
         data = subprocess.run(["git", "-C", str(ws.root), "cat-file", "blob",
                                f"{sha}:{shards}{ref['file']}"], check=True,

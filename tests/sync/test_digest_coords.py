@@ -1,5 +1,6 @@
-"""A box's coordinates are digested as ``repr(round(x, 7) + 0.0)`` (the record's format):
-``digest._r7`` writes that text with one conversion where it is the same string. Checked on any
+"""Record format 2 digested a box's coordinates as ``repr(round(x, 7) + 0.0)`` (what a
+format-2 entry is compared with: ``digest.legacy_spatial``): ``digest._r7`` writes that text
+with one conversion where it is the same string. Checked on any
 float, on the edges of its fast range and on decimal ties, and through whole box digests."""
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def test_a_format_1_record_loads_and_is_rewritten_in_format_2(tmp_path: Path, na
     expected = dump(record)
     assert save_record(tmp_path, record)
     head = json.loads(record_path(tmp_path, key).read_bytes())
-    assert head["format"] == 2 and len(head["shards"]) == len(record.tasks)
+    assert head["format"] == RECORD_FORMAT and len(head["shards"]) == len(record.tasks)
     migrated = load_record(tmp_path, key)
     assert migrated is not None and dump(migrated) == expected
     assert sum(len(t.id_map.entries) for t in migrated.tasks if t.id_map) > 0
