@@ -532,9 +532,12 @@ class Creator:
             answered = threading.Event()
             if guess is not None:  # and the record's shard of those bases, but the id map
                 pool.submit(self._prepare_shard, task, guess, answered)
-            answer = self.client.put_annotations(body, task_id=task_id,
-                                                 parse=lambda raw: read_answer(form, raw))
-            answered.set()
+
+            def parse(raw: bytes) -> Echoed | LabeledData:
+                answered.set()  # from here on, a shard prepared would delay the save
+                return read_answer(form, raw)
+
+            answer = self.client.put_annotations(body, task_id=task_id, parse=parse)
             if isinstance(answer, Echoed):
                 assert guess is not None and placed is not None
                 guessed, ids = guess.result(), placed.result()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from annosync.convert.id_map import TaskIdMap
 from annosync.errors import InputError
@@ -134,6 +134,29 @@ def base_kept(session: RunSession, key: str, sw: SampleWork) -> bool:
     """Whether the base apply would record for this sample is the one the record holds."""
     assert session.record is not None
     return {p: m.base for p, m in sw.merges.items() if m.base} == session.record.base.get(key, {})
+
+
+#: glibc's ``malloc_trim`` once looked up (False: not there, nothing to call)
+_trim: Any = None
+
+
+def give_back_freed_memory() -> None:
+    """Return to the system the heap pages a converted task's labels left free (glibc's
+    ``malloc_trim``). Without it they stay resident, and the next tasks' conversions land
+    on a heap left higher by the ones before: a pull of 20k samples touching every task
+    peaked at ~200 MB, ~192 with it (the rest is the first task's conversion). Elsewhere
+    (no glibc) nothing is done."""
+    global _trim
+    if _trim is None:
+        _trim = False
+        try:
+            import ctypes
+
+            _trim = getattr(ctypes.CDLL(None), "malloc_trim", False)
+        except (OSError, ImportError):
+            pass
+    if _trim:
+        _trim(0)
 
 
 def ensure_samples(session: RunSession, work: RunWork, task: TaskRecord) -> None:
@@ -315,7 +338,10 @@ def refresh(session: RunSession, schema: ResolvedSchema, work: RunWork,
                     # its shard let go of but for the samples apply will write: a pull
                     # holds one task's shard at a time, not every task it touched
                     record.release(task.index, [k for k in task.samples if k in work.samples])
+                changed = bool(view.changed)
                 del answers, view
+                if changed:
+                    give_back_freed_memory()
 
 
 def summarize(work: RunWork, schema: ResolvedSchema, verbose: bool = True,

@@ -200,3 +200,23 @@ def test_a_vouched_for_box_takes_only_what_cvat_changed() -> None:
                  [(BOX.id, BOX), (OTHER.id, OTHER)],
                  [(BOX.id, relabelled), (OTHER.id, OTHER.model_copy(deep=True))], agrees=True)
     _against_old({BOX.id: (old, None)}, [(BOX.id, BOX)], [], agrees=True)
+
+
+def test_an_id_less_box_takes_back_its_id_from_a_format_2_entry(tmp_path: Path) -> None:
+    from annosync.dataset.folder import DatasetFolder
+    from annosync.model.schema import ResolvedSchema
+    from annosync.sync.ids import assign_ids
+
+    (tmp_path / "state").mkdir()
+    record = old_record(tmp_path / "state")
+    dataset = tmp_path / "street"
+    shutil.copytree(FIXTURE, dataset)
+    path = dataset / "labels" / "0001.json"
+    label_id = next(iter(record.base["0001"]["ground_truth"]))
+    text = path.read_text()
+    assert text.count(f'"_id": "{label_id}"') == 1
+    path.write_text(text.replace(f'"_id": "{label_id}",', "", 1))
+    schema = ResolvedSchema.model_validate(record.label_schema)
+    done = assign_ids(DatasetFolder(dataset), ["0001"], schema, record.base)
+    assert (done.restored, done.fresh) == (1, 0)
+    assert path.read_text() == text
