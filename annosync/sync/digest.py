@@ -256,6 +256,18 @@ def legacy_spatial(obj: Any) -> str:
     return box if box is not None else digest_value(spatial(obj))
 
 
+def legacy_match(stored: Any, obj: Any) -> bool:
+    """Whether ``stored`` is the hashed geometry a record of format 2 holds for ``obj``'s own
+    box (``upgraded``'s question without the new digest): such an entry agrees with the label
+    exactly where its new digest would (both are injective in the rounded box). What the
+    comparisons below ask when a stored ``spatial`` digest is not the label's new one, so that
+    an untouched entry of an older record compares as it did, is kept as it is, and a pull of
+    such a record holds no sample for its form alone."""
+    return (type(stored) is str and len(stored) == 16 and "," not in stored
+            and type(obj) is Detection and box_key(obj) is not None
+            and legacy_spatial(obj) == stored)
+
+
 #: below this, ``x * 1e7`` is below 2**43, where a double's ulp is at most 2**-10: the product
 #: is within 2**-11 of the exact ``x * 10**7``
 _FAST = 8.7e5
@@ -368,7 +380,10 @@ def agrees(obj: Any, known: Mapping[str, str], attributes: Iterable[str]) -> boo
     box: the cheap aspects first (``None``, ``True``, ``False`` and short strings by a
     lookup), the geometry last; the first that differs ends it. What a merge asks of each
     local label when nothing vouches for the local files: does it still equal its base?
-    (``tests/sync/test_merge_fast.py``: equal to that comparison on any label and map.)"""
+    A ``spatial`` digest a record of format 2 hashed for this very box agrees too
+    (``legacy_match``: the verdict that record gave).
+    (``tests/sync/test_merge_fast.py``: equal to that comparison on any label and map;
+    ``tests/sync/test_merge_upgrade.py``: the format-2 form.)"""
     if type(obj) is not Detection:
         return digests(obj, attributes) == known
     pairs = _attr_keys(attributes)
@@ -390,7 +405,8 @@ def agrees(obj: Any, known: Mapping[str, str], attributes: Iterable[str]) -> boo
         if known.get(key) != (_NULL if v is None else _FALSE if v is False
                               else _TRUE if v is True else _value_digest(v)):
             return False
-    return known.get("spatial") == _spatial(obj)
+    found = known.get("spatial")
+    return found == _spatial(obj) or legacy_match(found, obj)
 
 
 def synced(a: Any, b: Any, known: Mapping[str, str], attributes: Iterable[str]) -> bool:
@@ -433,7 +449,8 @@ def synced(a: Any, b: Any, known: Mapping[str, str], attributes: Iterable[str]) 
             return False
     if turn is not None and turn != turn:  # NaN (one object both sides): same_aspects says no
         return False
-    return known.get("spatial") == _spatial(a)
+    found = known.get("spatial")
+    return found == _spatial(a) or legacy_match(found, a)
 
 
 #: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
@@ -545,8 +562,10 @@ def synced_run(local: Sequence[Any], remote: Sequence[Any],
                     if not (-0.499 < pa - ra < 0.499 and -0.499 < pb - rb < 0.499
                             and -0.499 < pc - rc < 0.499 and -0.499 < pd - rd < 0.499):
                         ra, rb, rc, rd = n7(x), n7(y), n7(w), n7(h)  # a near-tie: exactly
-                    if known.get("spatial") != (f"{ra},{rb},{rc},{rd}" if zi == 0
-                                                else f"{ra},{rb},{rc},{rd},{zi}"):
+                    found = known.get("spatial")
+                    if found != (f"{ra},{rb},{rc},{rd}" if zi == 0
+                                 else f"{ra},{rb},{rc},{rd},{zi}") \
+                            and not legacy_match(found, a):  # a format-2 entry: as it was
                         return n
                     n += 1
                     continue

@@ -715,14 +715,16 @@ def merge_field(
                 new_base[key] = b
                 result.append(loc)
                 continue
-            b = m.current(b, loc, rem)
+            # a format-2 entry is compared in the new form, but one that neither side changed
+            # is kept as it was (no record churn; a pull holds no sample for its form alone)
+            stored, b = b, m.current(b, loc, rem)
             bl, br = b.l, b.r
             ld = known.get(id(loc))
             if ld is None:
                 if br is None and synced(loc.obj, rem.obj, bl, attributes):
                     # local equals its base, remote equals local: the row below, sooner
                     status[key] = "synced"
-                    new_base[key] = b
+                    new_base[key] = stored
                     result.append(loc)
                     continue
                 ld = bl if agrees(loc.obj, bl, attributes) else digests(loc.obj, attributes)
@@ -731,10 +733,12 @@ def merge_field(
                     (br is None and same_aspects(loc.obj, rem.obj, attributes))
                     or m.digest(rem) == (bl if br is None else br)):
                 status[key] = "synced"
-                new_base[key] = b
+                new_base[key] = stored
                 result.append(loc)
                 continue
             result.append(m.all_three(b, loc, rem))
+            if new_base.get(key) is b and b is not stored:  # "neither side changed"
+                new_base[key] = stored
         elif b is not None:
             kept = m.deleted_remotely(m.current(b, loc, None), loc)
             if kept is not None:
