@@ -405,8 +405,8 @@ def agrees(obj: Any, known: Mapping[str, str], attributes: Iterable[str]) -> boo
         if known.get(key) != (_NULL if v is None else _FALSE if v is False
                               else _TRUE if v is True else _value_digest(v)):
             return False
-    found = known.get("spatial")
-    return found == _spatial(obj) or legacy_match(found, obj)
+    stored = known.get("spatial")
+    return stored == _spatial(obj) or legacy_match(stored, obj)
 
 
 def synced(a: Any, b: Any, known: Mapping[str, str], attributes: Iterable[str]) -> bool:
@@ -449,8 +449,8 @@ def synced(a: Any, b: Any, known: Mapping[str, str], attributes: Iterable[str]) 
             return False
     if turn is not None and turn != turn:  # NaN (one object both sides): same_aspects says no
         return False
-    found = known.get("spatial")
-    return found == _spatial(a) or legacy_match(found, a)
+    stored = known.get("spatial")
+    return stored == _spatial(a) or legacy_match(stored, a)
 
 
 #: attribute keys (``_attr_keys``) -> how many aspects a box digested with them has
@@ -562,10 +562,10 @@ def synced_run(local: Sequence[Any], remote: Sequence[Any],
                     if not (-0.499 < pa - ra < 0.499 and -0.499 < pb - rb < 0.499
                             and -0.499 < pc - rc < 0.499 and -0.499 < pd - rd < 0.499):
                         ra, rb, rc, rd = n7(x), n7(y), n7(w), n7(h)  # a near-tie: exactly
-                    found = known.get("spatial")
-                    if found != (f"{ra},{rb},{rc},{rd}" if zi == 0
-                                 else f"{ra},{rb},{rc},{rd},{zi}") \
-                            and not legacy_match(found, a):  # a format-2 entry: as it was
+                    stored = known.get("spatial")
+                    if stored != (f"{ra},{rb},{rc},{rd}" if zi == 0
+                                  else f"{ra},{rb},{rc},{rd},{zi}") \
+                            and not legacy_match(stored, a):  # a format-2 entry: as it was
                         return n
                     n += 1
                     continue
