@@ -45,6 +45,17 @@ def new_ids(n: int) -> list[str]:
     return [head + tail[i:i + 16] for i in range(0, 16 * n, 16)]
 
 
+def _memos_for(types: dict[str, dict[str, str]]) -> None:
+    """Clear the memoised pieces when ``types`` is another document's: its attribute types
+    may differ."""
+    global _MEMO_TYPES
+    if _MEMO_TYPES is not types:
+        _MEMO.clear()
+        _TEXTS.clear()
+        _PARTS.clear()
+        _MEMO_TYPES = types
+
+
 def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, dict[str, str]],
                taken: set[str], dataset_ids: set[str],
                texts: list[str | None] | None = None) -> list[dict[str, Any]] | None:
@@ -52,12 +63,7 @@ def box_labels(shapes: Sequence[Shape], boxes: Sequence[Any], types: dict[str, d
     it) of an image's ``box`` shapes placed into an empty sample, or None when anything is out
     of the ordinary. ``taken`` (ids this import gave out) gets the file's ids it keeps.
     ``texts``: each box's text (``pixvec.image_boxes``), put in the detections' order."""
-    global _MEMO_TYPES
-    if _MEMO_TYPES is not types:  # another document: its attribute types may differ
-        _MEMO.clear()
-        _TEXTS.clear()
-        _PARTS.clear()
-        _MEMO_TYPES = types
+    _memos_for(types)
     memo = _MEMO
     out: list[dict[str, Any]] = []
     keep: set[str] = set()
@@ -192,12 +198,7 @@ def box_body(shapes: Sequence[Shape], boxes: Sequence[Any], texts: Sequence[str 
     writer takes. The text
     and the file's ids it keeps (``taken`` is not changed: the caller adds them once the
     file is made); None: anything else (then ``box_labels``, which decides it)."""
-    global _MEMO_TYPES
-    if _MEMO_TYPES is not types:  # another document: its attribute types may differ
-        _MEMO.clear()
-        _TEXTS.clear()
-        _PARTS.clear()
-        _MEMO_TYPES = types
+    _memos_for(types)
     parts = _PARTS
     fresh = new_ids(len(shapes))
     keep: set[str] = set()

@@ -481,14 +481,7 @@ def test_survey_vouches_for_unchanged_files_only(tmp_path: Path,
     """The bulk path does vouch (the property above is not vacuous): an unchanged file's
     digest comes from the index without reading it; an edited, a renamed-over and a gone
     file do not, and are judged one by one."""
-    monkeypatch.setattr(index_mod, "RACY_NS", 0)
-    folder = DatasetFolder.init(tmp_path / "ds")
-    for n, key in enumerate(KEYS):
-        apply_op(folder, ("write", key, n))
-    time.sleep(0.05)  # older than the file system's clock tick at the index's "now"
-    idx = LabelIndex(folder)
-    assert [idx.entry(k).sha for k in KEYS]
-    idx.save()
+    folder = _indexed_folder(tmp_path, monkeypatch)
     apply_op(folder, ("write", "a", 50))  # edited
     apply_op(folder, ("rename", "c", "b"))  # b replaced by c's file; c gone
     time.sleep(0.05)
