@@ -37,7 +37,6 @@ from annosync.model.labels import (
 COORD_DECIMALS = 7
 
 
-
 @dataclass(frozen=True)
 class ScalarItem:
     """A scalar field value seen as a label, so scalars merge like everything else."""
@@ -256,16 +255,20 @@ def legacy_spatial(obj: Any) -> str:
     return box if box is not None else digest_value(spatial(obj))
 
 
+def hashed(stored: Any) -> bool:
+    """Whether a stored ``spatial`` digest is a hash (16 hex digits), as record format 2 wrote
+    for every box; a plain box's digest is now its numbers, commas between them."""
+    return type(stored) is str and len(stored) == 16 and "," not in stored
+
+
 def legacy_match(stored: Any, obj: Any) -> bool:
     """Whether ``stored`` is the hashed geometry a record of format 2 holds for ``obj``'s own
-    box (``upgraded``'s question without the new digest): such an entry agrees with the label
-    exactly where its new digest would (both are injective in the rounded box). What the
-    comparisons below ask when a stored ``spatial`` digest is not the label's new one, so that
-    an untouched entry of an older record compares as it did, is kept as it is, and a pull of
-    such a record holds no sample for its form alone."""
-    return (type(stored) is str and len(stored) == 16 and "," not in stored
-            and type(obj) is Detection and box_key(obj) is not None
-            and legacy_spatial(obj) == stored)
+    box (``upgraded``'s question): such an entry agrees with the label exactly where its new
+    digest would (both are injective in the rounded box). What the comparisons below ask when
+    a stored ``spatial`` digest is not the label's new one, so that an untouched entry of an
+    older record compares as it did, is kept as it is, and a pull of such a record holds no
+    sample for its form alone."""
+    return upgraded(stored, obj) is not None
 
 
 #: below this, ``x * 1e7`` is below 2**43, where a double's ulp is at most 2**-10: the product
@@ -324,7 +327,7 @@ def upgraded(stored: Any, obj: Any) -> str | None:
     injective in the rounded box, so the new one is equal exactly where the old one was: an
     older record's entry, its old digest swapped for the new one where a label matches it,
     gives the verdicts it gave then (and is saved so)."""
-    if type(stored) is not str or len(stored) != 16 or "," in stored or type(obj) is not Detection:
+    if not hashed(stored) or type(obj) is not Detection:
         return None
     key = box_key(obj)
     if key is None or legacy_spatial(obj) != stored:

@@ -21,6 +21,7 @@ from annosync.sync.digest import (
     agrees,
     attr_keys,
     digests,
+    hashed,
     same_aspects,
     same_run,
     synced,
@@ -131,10 +132,7 @@ def _digest_map(value: Any, name: str) -> dict[str, str]:
 def _hashed_box(digests: Mapping[str, str] | None) -> bool:
     """Whether ``digests`` holds a hashed geometry (16 hex digits), as record format 2 wrote
     for every box (a plain box's digest is now its numbers, commas between them)."""
-    if digests is None:
-        return False
-    found = digests.get("spatial")
-    return found is not None and len(found) == 16 and "," not in found
+    return digests is not None and hashed(digests.get("spatial"))
 
 
 def upgrade(entry: BaseEntry, *objs: Any) -> BaseEntry:
