@@ -28,6 +28,7 @@ from .auth import SAFE_METHODS, authenticate, check_write_allowed, unauthorized
 from .context import Ctx
 from .errors import ApiError, detail, html_404, method_not_allowed, server_error
 from .faults import Faults
+from .gcpause import gc_paused
 from .orgs import resolve_scope
 from .state import State
 from .throttle import Throttles
@@ -103,7 +104,7 @@ class App:
         rt, params = found
         ctx = Ctx(req=req, state=self.state, base=base, params=params)
         try:
-            with self.state.lock:
+            with self.state.lock, gc_paused():  # a burst of small objects (see gcpause)
                 resp = self._dispatch(ctx, rt)
         except tus.Answer as answer:
             resp = answer.response
