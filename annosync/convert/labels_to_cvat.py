@@ -30,7 +30,9 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from annosync.convert import attrs as attr_codec
 from annosync.convert.binding import BoundLabel, BoundSchema
@@ -54,6 +56,8 @@ from annosync.model.schema_rules import stringify
 
 if TYPE_CHECKING:  # numpy and the mask codecs load only when a mask is converted
     import numpy as np
+
+_M = TypeVar("_M", bound=BaseModel)
 
 #: Reads a mask file (``mask_path``) into a 2-D array; the caller owns the I/O.
 MaskLoader = Callable[[str], "np.ndarray"]
@@ -118,11 +122,10 @@ class _Emitter:
                 continue
             spec = bl.specs.get(attr.name)
             if spec is not None:
-                out.append(AttributeValue(spec_id=spec, value=attr_codec.encode(
-                    attr, values.get(attr.name))))
+                out.append(_attribute(spec, attr_codec.encode(attr, values.get(attr.name))))
         spec = bl.label_id_spec
         if label_id and spec is not None and mutable is not False:
-            out.append(AttributeValue(spec_id=spec, value=obj.id))
+            out.append(_attribute(spec, obj.id))
         return out
 
     def wired(self, rc: ResolvedClass | None, obj: Any, path: str) -> tuple[bool, int]:
@@ -199,10 +202,8 @@ class _Emitter:
                 continue
             rc, bl = found
             _, group = self.wired(rc, obj, rf.path)
-            self.tags.append(Tag(frame=task_frame, label_id=bl.id, group=group, source="manual",
-                                 attributes=self.attributes(rc, bl, obj)))
-            self.sent_tags.append(SentObject(kind="tag", field=rf.path, cvat_label=bl.id,
-                                             label_ids=[obj.id], frames=[task_frame]))
+            self.tags.append(_tag(task_frame, bl.id, group, self.attributes(rc, bl, obj)))
+            self.sent_tags.append(_sent("tag", rf.path, bl.id, obj.id, task_frame))
 
     def scalar(self, rf: ResolvedField, value: Any, task_frame: int) -> None:
         if isinstance(value, (list, dict)) or hasattr(value, "type"):
@@ -237,14 +238,10 @@ class _Emitter:
         rc, bl = found
         occluded, group = self.wired(rc, obj, rf.path)
         for part, geo in enumerate(self.geometry(rf, obj, task_frame)):
-            self.shapes.append(Shape(
-                frame=task_frame, label_id=bl.id, group=group, source="manual", type=geo.type,
-                occluded=occluded, z_order=obj.z_order or 0, rotation=geo.rotation,
-                points=geo.points, attributes=self.attributes(rc, bl, obj),
-            ))
-            self.sent_shapes.append(SentObject(kind="shape", field=rf.path, cvat_label=bl.id,
-                                               label_ids=[obj.id], frames=[task_frame],
-                                               index=obj.index, part=part))
+            self.shapes.append(_shape(task_frame, bl.id, group, geo, occluded, obj.z_order or 0,
+                                      self.attributes(rc, bl, obj)))
+            self.sent_shapes.append(_sent("shape", rf.path, bl.id, obj.id, task_frame,
+                                          obj.index, part))
 
     def segmentation(self, rf: ResolvedField, obj: Segmentation, task_frame: int) -> None:
         from annosync.convert.masks import segmentation_to_cvat
@@ -456,6 +453,112 @@ class _Emitter:
             data=LabeledData(tags=self.tags, shapes=self.shapes, tracks=self.tracks),
             tags=self.sent_tags, shapes=self.sent_shapes, tracks=self.sent_tracks, notes=notes,
         )
+
+
+# -- objects built without validation ---------------------------------------------------------
+# A task's upload holds tens of thousands of these (10,000 boxes: 40,000 objects), and pydantic
+# validating each one was half of ``to_cvat``'s time, on the critical path of a first upload.
+# What goes in is already what validation would make of it (ints from the binding and the
+# task's frames, floats computed from validated labels, strings): the instances are the ones
+# validation builds, field for field (tests/convert/test_convert_fast.py compares both ways,
+# and the JSON they encode to). A value of another type is validated as before (and refused
+# as before, e.g. a label without an id).
+_setattr = object.__setattr__
+
+
+def _built(cls: type[_M], values: dict[str, Any], given: frozenset[str]) -> _M:
+    """An instance of ``cls`` holding ``values`` (every field, in the model's order), as if
+    validated from the fields ``given``."""
+    obj = cls.__new__(cls)
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", set(given))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_ATTRIBUTE_SET = frozenset({"spec_id", "value"})
+
+
+def _attribute(spec: int, value: Any) -> AttributeValue:
+    if type(value) is not str or type(spec) is not int:
+        return AttributeValue(spec_id=spec, value=value)
+    return _built(AttributeValue, {"spec_id": spec, "value": value}, _ATTRIBUTE_SET)
+
+
+_TAG_SET = frozenset({"frame", "label_id", "group", "source", "attributes"})
+
+
+def _tag(frame: int, label_id: int, group: int, attributes: list[AttributeValue]) -> Tag:
+    if type(label_id) is not int or type(group) is not int:
+        return Tag(frame=frame, label_id=label_id, group=group, source="manual",
+                   attributes=attributes)
+    return _built(Tag, {"id": None, "frame": frame, "label_id": label_id, "group": group,
+                        "source": "manual", "attributes": attributes}, _TAG_SET)
+
+
+_SHAPE_SET = frozenset({"frame", "label_id", "group", "source", "type", "occluded", "z_order",
+                        "rotation", "points", "attributes"})
+
+
+def _shape(frame: int, label_id: int, group: int, geo: _Geometry, occluded: bool,
+           z_order: int, attributes: list[AttributeValue]) -> Shape:
+    if (type(z_order) is not int or type(geo.rotation) is not float
+            or type(label_id) is not int or type(group) is not int):
+        return Shape(frame=frame, label_id=label_id, group=group, source="manual",
+                     type=geo.type, occluded=occluded, z_order=z_order, rotation=geo.rotation,
+                     points=geo.points, attributes=attributes)
+    return _built(Shape, {
+        "id": None, "frame": frame, "label_id": label_id, "group": group, "source": "manual",
+        "attributes": attributes, "type": geo.type, "occluded": occluded, "outside": False,
+        "z_order": z_order, "rotation": geo.rotation, "score": None, "points": list(geo.points),
+        "elements": []}, _SHAPE_SET)
+
+
+_SENT_TAG_SET = frozenset({"kind", "field", "cvat_label", "label_ids", "frames"})
+_SENT_SET = _SENT_TAG_SET | {"index", "part"}
+
+
+def _sent(kind: str, field: str, cvat_label: int, label_id: Any, frame: int,
+          index: int | None = None, part: int | None = None) -> SentObject:
+    """A tag's (no ``index``, ``part``) or a shape's ``SentObject``."""
+    more = {} if part is None else {"index": index, "part": part}
+    if type(label_id) is not str or type(index) not in (int, type(None)):
+        return SentObject(kind=kind, field=field, cvat_label=cvat_label, label_ids=[label_id],
+                          frames=[frame], **more)
+    return _built(SentObject, {
+        "kind": kind, "field": field, "cvat_label": cvat_label, "label_ids": [label_id],
+        "frames": [frame], "index": index, "part": 0 if part is None else part},
+        _SENT_TAG_SET if part is None else _SENT_SET)
+
+
+def upload_json(data: LabeledData) -> dict[str, Any]:
+    """``data.to_api()`` (the same dict, keys in the same order), ~3x faster for tags and
+    shapes: their fields read as they are held, not serialized by pydantic. Tracks, elements
+    and a coordinate that is not finite (``to_api`` writes it as null) go through ``to_api``."""
+    if data.tracks:
+        return data.to_api()
+    out: dict[str, Any] = {"version": data.version, "tags": [], "shapes": [], "tracks": []}
+    for key, objects in (("tags", data.tags), ("shapes", data.shapes)):
+        made = out[key]
+        for obj in objects:
+            got = _object_json(obj.__dict__)
+            if got is None:
+                return data.to_api()
+            made.append(got)
+    return out
+
+
+def _object_json(values: dict[str, Any]) -> dict[str, Any] | None:
+    """A tag's or shape's JSON from its fields (None: one ``to_api`` must write)."""
+    out = {k: v for k, v in values.items() if v is not None}
+    out["attributes"] = [{"spec_id": a.spec_id, "value": a.value} for a in out["attributes"]]
+    if "points" in out:
+        if out["elements"] or not math.isfinite(sum(out["points"]) + out["rotation"]):
+            return None
+        out["points"] = list(out["points"])
+        out["elements"] = []
+    return out
 
 
 def _close(got: Sequence[float], wanted: Sequence[float]) -> bool:

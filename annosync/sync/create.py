@@ -39,6 +39,7 @@ from annosync.convert.cvat_to_labels import boxes_from_sent
 from annosync.convert.echo import EchoForm, echo_form, echoed_ids, echoes
 from annosync.convert.id_map import IdEntry
 from annosync.convert.id_match import EchoIdMap
+from annosync.convert.labels_to_cvat import upload_json
 from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
 from annosync.cvat.client import EncodedJson, encode_json
@@ -109,10 +110,13 @@ class Creator:
         self._meta: dict[int, dict[str, Any]] = {}
         #: objects per request when a task's labels go up in parts (upload_parts)
         self.part_objects = PART_OBJECTS
-        #: labels converted while the media went up, by task index (see ``prepare``)
-        self._prepared: dict[int, Prepared] = {}
+        #: labels converted while the media went up, by task index (see ``prepare``): what
+        #: starts the conversion (idempotent) and its result
+        self._prepared: dict[int, tuple[Once, Future[Prepared | None]]] = {}
         #: by task id: starts ``prepare`` of the task (once its media bytes are sent)
         self._head_starts: dict[int, Once] = {}
+        #: queues pure work in the pool of ``run`` (while it runs)
+        self._submit: Callable[..., Future[Any]] | None = None
 
     @property
     def record(self) -> RunRecord:
@@ -210,19 +214,27 @@ class Creator:
             # (every request stays in this thread's order); the conversion starts once the
             # task's media bytes are all sent (``upload_media``), so that it overlaps CVAT's
             # processing of the media and not the reading and sending of the files (each of
-            # whose many GIL releases would wait behind it)
+            # whose many GIL releases would wait behind it). The pool lives on while the
+            # labels go up: a task's PUT waits for its body only, not for what the pool does
+            # next (``ahead``: the work that waits for CVAT's answer otherwise)
+            self._submit = pool.submit
             for task in [t for t in media if t.id in self._fresh][: self.workers]:
                 assert task.id is not None and self.session.schema is not None
-                self._head_starts[task.id] = Once(
-                    pool.submit, self.prepare, task, task.id,
-                    bound_schema(self.client, task.id, self.session.schema))
+                result: Future[Prepared | None] = Future()
+                start = Once(pool.submit, self.prepare, task, task.id,
+                             bound_schema(self.client, task.id, self.session.schema), result)
+                self._head_starts[task.id] = start
+                self._prepared[task.index] = (start, result)
             try:
                 self._parallel(self.upload_media, media)
+                for task in pending:
+                    self.list_and_assign_jobs(task)
+                self._parallel(self.upload_labels,
+                               [t for t in pending if t.state == "data_uploaded"])
             finally:
                 self._head_starts.clear()
-        for task in pending:
-            self.list_and_assign_jobs(task)
-        self._parallel(self.upload_labels, [t for t in pending if t.state == "data_uploaded"])
+                self._prepared.clear()
+                self._submit = None
 
     def _parallel(self, step: Callable[[TaskRecord], None], tasks: list[TaskRecord]) -> None:
         if self.workers == 1 or len(tasks) < 2:
@@ -413,20 +425,26 @@ class Creator:
         with gc_paused():  # a burst of small objects, bounded by the task (see gcpause)
             self._upload_labels(task)
 
-    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema) -> None:
+    def prepare(self, task: TaskRecord, task_id: int, bound: BoundSchema,
+                result: Future[Prepared | None]) -> None:
         """Convert a task's labels while its media is still going up, with the frame sizes
         the samples' metadata predicts; ``_upload_labels`` keeps the upload only if CVAT's
         ``data/meta`` reports those very sizes and the task is still ``task_id``, the one
         ``bound`` was read for (a resumed upload may start the task over). Any failure here
-        is left for that step to meet again, in order: a head start, never a second path."""
+        is left for that step to meet again, in order: a head start, never a second path.
+        Once the body is ready (``result`` set), what is done while CVAT stores the labels
+        is queued (``Ahead``): it may start before the PUT, while CVAT processes the media."""
+        prepared = None
         try:
             with gc_paused():  # as in upload_labels
                 prepared = self._convert(task, None, bound=(task_id, bound))
+                if prepared is not None and self._submit is not None:
+                    prepared.ahead = Ahead.queue(self._submit, task, prepared,
+                                                 self.session.schema)
         except Exception:  # the upload step converts (and fails) again
-            return
-        if prepared is not None:
-            with self._lock:
-                self._prepared[task.index] = prepared
+            prepared = None
+        finally:
+            result.set_result(prepared)
 
     def _convert(self, task: TaskRecord, frames: FrameMap | None,
                  prepared: Prepared | None = None,
@@ -459,15 +477,15 @@ class Creator:
             )
         upload = to_cvat(samples, list(schema.fields), frames, binding,
                          load_mask=_mask_loader(self.session))
-        if previous is None:
-            previous = PreviousLabels.from_samples(samples, schema.fields)
         parts = (split_upload(upload, frames.size, self.part_objects)
                  if task.media_type == "image" else None)
         # the body of the one PUT, encoded here (in the worker, when ahead of the media), and
         # the form an answer that echoes it takes (its objects, once encoded)
-        api = upload.data.to_api() if parts is None else None
+        api = upload_json(upload.data) if parts is None else None
         body = encode_json(api) if api is not None else None
         echo = echo_form(api) if api is not None else None
+        if previous is None:
+            previous = PreviousLabels.from_samples(samples, schema.fields)
         return Prepared(task_id, samples, frames, binding, upload, previous, parts, body, echo)
 
     def _upload_labels(self, task: TaskRecord) -> None:
@@ -475,8 +493,14 @@ class Creator:
         schema = self.session.schema
         frames = frame_map(self.client, task, self._meta.pop(task.id, None))
         with self._lock:
-            prepared = self._prepared.pop(task.index, None)
+            head = self._prepared.pop(task.index, None)
+        prepared = None
+        if head is not None:
+            head[0]()  # started once its media was sent; if not, now
+            prepared = head[1].result()
         if prepared is None or prepared.task_id != task.id or prepared.frames != frames:
+            if prepared is not None and prepared.ahead is not None:
+                prepared.ahead.cancel()
             prepared = self._convert(task, frames, prepared)
             assert prepared is not None
         samples, bound, upload, previous = (prepared.samples, prepared.bound, prepared.upload,
@@ -490,7 +514,8 @@ class Creator:
             if parts is None:
                 assert prepared.body is not None
                 id_map, pulled, bases = self._put_labels(task, upload, prepared.body, frames,
-                                                         bound, previous, samples, prepared.echo)
+                                                         bound, previous, samples, prepared.echo,
+                                                         prepared.ahead)
                 step.update(count)
             else:
                 id_map, pulled = self._put_parts(task.id, parts, frames, bound, previous,
@@ -512,23 +537,30 @@ class Creator:
 
     def _put_labels(self, task: TaskRecord, upload: Upload, body: EncodedJson, frames: FrameMap,
                     bound: BoundSchema, previous: PreviousLabels, samples: list[Sample],
-                    form: EchoForm | None = None
+                    form: EchoForm | None = None, ahead: Ahead | None = None
                     ) -> tuple[TaskIdMap, Pulled | None, list[Base] | None]:
         """One PUT of the task's labels (``body``: ``upload.data`` encoded; ``form``: its
-        ``echo_form``); the ids it gave and either the base of each sample (when known by
-        then: the labels as CVAT holds them are then not made) or the labels as CVAT holds
-        them."""
+        ``echo_form``; ``ahead``: the guess and the ids of an echo, queued with the body);
+        the ids it gave and either the base of each sample (when known by then: the labels
+        as CVAT holds them are then not made) or the labels as CVAT holds them."""
         assert task.id is not None and self.session.schema is not None
         task_id, schema = task.id, self.session.schema
         if upload.data.tracks:
             form = None
+        if ahead is not None and (form is None or ahead.cancel()):
+            ahead = None  # not started yet: done here, as without it
         with short_switches(), Pool(max_workers=1) as pool:
             # while CVAT stores the labels, convert them back as an echo would give them, and
             # match the ids an echo gives (the answer then only checked and its ids read)
-            guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples, schema)
-                     if not upload.data.tracks else None)
-            placed = (pool.submit(_echo_ids, task_id, upload, bound)
-                      if form is not None else None)
+            guess: Future[list[Base] | None] | None
+            placed: Future[EchoIdMap | None] | None
+            if ahead is not None:
+                guess, placed = ahead.guess, ahead.placed
+            else:
+                guess = (pool.submit(_guess, task, upload, frames, bound, previous, samples,
+                                     schema) if not upload.data.tracks else None)
+                placed = (pool.submit(_echo_ids, task_id, upload, bound)
+                          if form is not None else None)
             answered = threading.Event()
             if guess is not None:  # and the record's shard of those bases, but the id map
                 pool.submit(self._prepare_shard, task, guess, answered)
@@ -636,6 +668,47 @@ class Once:
 
 
 @dataclass
+class Ahead:
+    """What waits for CVAT's answer to a task's PUT unless done before (``_guess`` and
+    ``_echo_ids`` of the upload), queued once its body is ready: in the pool's one thread it
+    runs while CVAT processes the media, or stores the labels. Cancelled (and done as before)
+    if the PUT goes out before it starts."""
+
+    guess: Future[list[Base] | None]
+    placed: Future[EchoIdMap | None]
+
+    @classmethod
+    def queue(cls, submit: Callable[..., Future[Any]], task: TaskRecord, prepared: Prepared,
+              schema: ResolvedSchema | None) -> Ahead | None:
+        if prepared.echo is None or prepared.upload.data.tracks or schema is None:
+            return None
+        ahead = cls(Future(), Future())
+        submit(ahead._run, task, prepared, schema)
+        return ahead
+
+    def cancel(self) -> bool:
+        """True if it had not started (it never will)."""
+        return self.guess.cancel()
+
+    def _run(self, task: TaskRecord, p: Prepared, schema: ResolvedSchema) -> None:
+        if not self.guess.set_running_or_notify_cancel():
+            return
+        assert task.id is not None
+        with gc_paused():
+            _settle(self.guess, _guess, task, p.upload, p.frames, p.bound, p.previous,
+                    p.samples, schema)
+            self.placed.set_running_or_notify_cancel()
+            _settle(self.placed, _echo_ids, p.task_id, p.upload, p.bound)
+
+
+def _settle(future: Future[Any], fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # raised where the result is taken
+        future.set_exception(exc)
+
+
+@dataclass
 class Prepared:
     """A task's labels converted for upload, and what the conversion started from."""
 
@@ -650,6 +723,8 @@ class Prepared:
     body: EncodedJson | None = None
     #: ``body``'s ``echo_form`` (None: the answer is validated and compared as models)
     echo: EchoForm | None = None
+    #: the work queued to be done before CVAT's answer (``prepare``)
+    ahead: Ahead | None = None
 
 
 def predicted_frames(task: TaskRecord, samples: list[Sample]) -> FrameMap | None:
