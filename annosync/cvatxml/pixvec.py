@@ -348,8 +348,9 @@ class _Table:
 
 
 def forget() -> None:
-    """Drop the remembered starts (``_starts``)."""
+    """Drop the remembered starts and far edges (``_starts``, ``_ends``)."""
     _STARTS.clear()
+    _ENDS.clear()
 
 
 def _table(size: float) -> _Table | None:
@@ -406,6 +407,82 @@ def _starts(a: np.ndarray, size: np.ndarray, places: np.ndarray | None
     return start, ok
 
 
+#: ``_far`` of two-decimal pixels remembered, per size, as ``_STARTS`` (``_EndTable``; at most
+#: ``_ENDS_MAX`` entries in all, ~25 bytes each)
+_ENDS: dict[float, _EndTable] = {}
+_ENDS_MAX = 1 << 20
+
+
+class _EndTable:
+    """``_far(n / 100, size)`` for ``n`` in ``[0, 100 * size]``: ``state`` 0 = not known yet,
+    1 = found (``target``, ``lo``, ``hi``), 2 = not decided here. Zeroed arrays, as
+    ``_Table``."""
+
+    def __init__(self, size: float) -> None:
+        n = int(size) * 100 + 1
+        self.state = np.zeros(n, dtype=np.int8)
+        self.target = np.zeros(n, dtype=np.float64)
+        self.lo = np.zeros(n, dtype=np.float64)
+        self.hi = np.zeros(n, dtype=np.float64)
+
+
+def _end_table(size: float) -> _EndTable | None:
+    got = _ENDS.get(size)
+    if got is None and size == int(size) and 1 <= size <= 1e5 and \
+            sum(len(t.state) for t in _ENDS.values()) + int(size) * 100 + 1 <= _ENDS_MAX:
+        got = _ENDS[size] = _EndTable(size)
+    return got
+
+
+def _far(a: np.ndarray, size: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A box's far edge on an axis: the pixel value snapped (``target``), the preimage
+    ``[lo, hi]`` of it (``_preimage``), and where both were decided here."""
+    target, ok = _snap(a)
+    lo, hi, found = _preimage(target, size, target / size)
+    return target, lo, hi, ok & found
+
+
+def _ends(a: np.ndarray, size: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_far(a, size)``, the same arrays, remembered per size for two-decimal pixels as
+    ``_starts`` remembers the starts: the far edge's snap and preimage depend on its value
+    and the size only (the extent's search, which needs the start too, is not remembered).
+    Looked up only where ``a`` is exactly ``n / 100``, ``0 <= n <= 100 * size`` (not
+    ``-0.0``)."""
+    rows = len(a)
+    if rows < 64:
+        return _far(a, size)
+    n = np.rint(a * 100.0)
+    two = (n / 100.0 == a) & (n >= 0.0) & (n <= size * 100.0) & ~np.signbit(a)
+    target = np.zeros(rows, dtype=np.float64)
+    lo = np.zeros(rows, dtype=np.float64)
+    hi = np.zeros(rows, dtype=np.float64)
+    ok = np.zeros(rows, dtype=bool)
+    todo = np.ones(rows, dtype=bool)
+    tables: list[tuple[_EndTable, np.ndarray, np.ndarray]] = []
+    for s in np.unique(size[two]).tolist():
+        t = _end_table(s)
+        if t is None:
+            continue
+        r = np.flatnonzero(two & (size == s))
+        idx = n[r].astype(np.intp)
+        st = t.state[idx]
+        hit = st != 0
+        hr, hi_ = r[hit], idx[hit]
+        target[hr], lo[hr], hi[hr] = t.target[hi_], t.lo[hi_], t.hi[hi_]
+        ok[hr] = st[hit] == 1
+        todo[hr] = False
+        tables.append((t, r[~hit], idx[~hit]))
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        target[rest], lo[rest], hi[rest], ok[rest] = _far(a[rest], size[rest])
+        for t, r, idx in tables:  # (equal rows: equal results, any one may be stored)
+            t.state[idx] = np.where(ok[r], 1, 2)
+            t.target[idx], t.lo[idx], t.hi[idx] = target[r], lo[r], hi[r]
+    return target, lo, hi, ok
+
+
 def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray,
            places: tuple[np.ndarray, np.ndarray] | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -413,13 +490,11 @@ def _edges(lo_px: np.ndarray, hi_px: np.ndarray, size: np.ndarray,
     ``_best`` gives them."""
     start, ok = _starts(lo_px, size, None if places is None else places[0])
     ok &= ~(hi_px < lo_px)  # swapped edges: the scalar code
-    target, snapped = _snap(hi_px)
-    ok &= snapped
+    target, ulo, uhi, found = _ends(hi_px, size)
+    ok &= found
     q = target / size
     guess = q - start
     ok &= guess > 0
-    ulo, uhi, found = _preimage(target, size, q)
-    ok &= found
     pad = 4.0 * np.spacing(np.maximum(np.maximum(np.abs(ulo), np.abs(uhi)), np.abs(start)))
     width, done = _best(guess, _Ok(ulo, uhi, start), ulo - start - pad, uhi - start + pad, ok,
                         None if places is None else places[1])

@@ -368,3 +368,49 @@ def test_remembered_starts_equal_the_search(pairs: list[tuple[float, int]], rnd:
         pairs = list(pairs)
         rnd.shuffle(pairs)
     assert pixvec._STARTS or not any(v >= 0 and float(v * 100).is_integer() for v, _ in pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(pixel_values(1920), st.one_of(st.sampled_from([1920, 1080, 7, 1]),
+                                                        SIZES)),
+                min_size=64, max_size=200),
+       st.randoms(use_true_random=False))
+@example([(v / 100, s) for v in (0, 1, 2, 50, 12345, 192000) for s in (1920, 1080, 7)] * 4
+         + [(-0.0, 1920), (0.0, 1920), (1920.0, 1920), (1920.01, 1920), (-0.01, 1920),
+            (965.5200000000001, 1600), (965.52, 1600)] * 10,
+         __import__("random").Random(3))
+def test_remembered_far_edges_equal_the_search(pairs: list[tuple[float, int]],
+                                               rnd: Any) -> None:
+    """``pixvec._ends`` (a far edge's snap and preimage remembered per size for two-decimal
+    pixels) gives ``_far``'s arrays bit for bit (target, preimage ends, found), on the first
+    call (values repeated within it), again (from the memo) and in another order; and
+    ``_edges`` with the memo gives what it gives without it."""
+    import numpy as np
+
+    pixvec.forget()
+    for _ in range(3):
+        a = np.array([v for v, _ in pairs], dtype=np.float64)
+        size = np.array([float(s) for _, s in pairs], dtype=np.float64)
+        with np.errstate(all="ignore"):
+            want = pixvec._far(a, size)
+            got = pixvec._ends(a, size)
+        for g, w in zip(got[:3], want[:3], strict=True):
+            assert _bits(g.tolist()) == _bits(w.tolist())
+        assert got[3].tolist() == want[3].tolist()
+        pairs = list(pairs)
+        rnd.shuffle(pairs)
+    assert pixvec._ENDS or not any(v >= 0 and float(v * 100).is_integer() for v, _ in pairs)
+    lo = np.array([max(0.0, v - 3.21) for v, _ in pairs], dtype=np.float64)
+    hi = np.array([v for v, _ in pairs], dtype=np.float64)
+    size = np.array([float(s) for _, s in pairs], dtype=np.float64)
+    with np.errstate(all="ignore"):
+        remembered = pixvec._edges(lo, hi, size)
+        pixvec.forget()
+        saved = pixvec._ENDS_MAX
+        pixvec._ENDS_MAX = 0  # nothing remembered: every far edge searched
+        try:
+            searched = pixvec._edges(lo, hi, size)
+        finally:
+            pixvec._ENDS_MAX = saved
+    for g, w in zip(remembered, searched, strict=True):
+        assert _bits(g.tolist()) == _bits(w.tolist())

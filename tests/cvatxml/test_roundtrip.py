@@ -231,3 +231,20 @@ def test_bare_xml_into_a_new_folder_binds_media_or_says_so(tmp_path: Path) -> No
     assert report.media == ["media/a.jpg"] and report.missing_media == ["media/b.jpg"]
     assert (tmp_path / "ds" / "media" / "a.jpg").is_file()
     shutil.rmtree(tmp_path / "ds")
+
+
+def test_missing_media_of_a_new_dataset_are_the_files_not_there(tmp_path: Path) -> None:
+    """The report's ``missing_media``: each created sample whose media file is not in the
+    dataset, whether its folder is there or not (``_finish`` asks once per missing folder;
+    asking the folder alone, or nothing, would miss ``b`` or report ``a``)."""
+    ds = tmp_path / "ds"
+    (ds / "media" / "x").mkdir(parents=True)
+    (ds / "media" / "x" / "a.jpg").write_bytes(b"")
+    (ds / "media" / "e.jpg").write_bytes(b"")
+    src = tmp_path / "a.xml"
+    src.write_text(_doc("".join(
+        f'\n<image id="{i}" name="{n}" width="10" height="10"></image>'
+        for i, n in enumerate(["x/a.jpg", "x/b.jpg", "y/c.jpg", "d.jpg", "e.jpg"]))))
+    report = import_xml(src, ds)
+    assert len(report.created) == 5
+    assert sorted(report.missing_media) == ["media/d.jpg", "media/x/b.jpg", "media/y/c.jpg"]
