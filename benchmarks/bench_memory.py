@@ -3,8 +3,10 @@
 For each size N (samples of 10 boxes, tasks of 1,000 images, one job each), a run is made once
 (reused from ``--workdir``); then, for each round and each Python given (interleaved: same
 window, same data, same server): 10 label files spread over the run are edited and pushed, and
-one box is moved in each of 10 jobs spread over the run and pulled. Each push/pull runs in a
-fresh process (``cases.py sync``): CPU seconds (user + system), peak RSS, wall.
+one box is moved in each of 10 jobs spread over the run and pulled (``--changed``: how many
+jobs; case ``plan``: the same, planned and not applied, so its edits are pulled by the next
+pull). Each push/pull/plan runs in a fresh process (``cases.py sync``): CPU seconds (user +
+system), peak RSS, wall.
 
     annosync emulator --port 18811 &
     python benchmarks/bench_memory.py --server http://127.0.0.1:18811 --workdir W \\
@@ -35,7 +37,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="5000,20000")
     ap.add_argument("--python", action="append", default=[])
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--cases", default="push,pull")
+    ap.add_argument("--cases", default="push,pull", help="push, pull, plan (comma-separated)")
     ap.add_argument("--changed", default="10",
                     help="jobs a pull finds changed, spread over the run: a number, or 'all' "
                          "(every task touched)")
@@ -84,13 +86,15 @@ def main() -> None:
                     if case == "push":
                         keys = [f"{i:06d}" for i in range(0, n, max(1, n // 10))][:10]
                         edit_files(ds, keys, step)
-                    else:
+                    else:  # pull, or plan: the plan of a pull (compared, nothing applied)
                         want = len(flat) if args.changed == "all" else int(args.changed)
                         child(python, "edit_boxes",
                               job_ids=flat[:: max(1, len(flat) // want)][:want],
                               boxes=1, step=step)
                     step += 1
-                    got = child(python, "sync", manifest=str(manifest), mode=case)
+                    mode = {"plan": "pull"}.get(case, case)
+                    got = child(python, "sync", manifest=str(manifest), mode=mode,
+                                apply=case != "plan")
                     load = os.getloadavg()[0]
                     row = {"n": n, "python": python, "case": case, "cpu_s": got["cpu_s"],
                            "rss_mb": got["rss_mb"], "wall_s": got["wall_s"],
