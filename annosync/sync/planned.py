@@ -5,18 +5,26 @@ conversion to CVAT shapes, the client's upload code) until a plan is applied.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from annosync.errors import InputError
+from annosync.model.sample import Sample
 from annosync.sync.batching import SampleInfo, plan_tasks
 from annosync.sync.record import TaskRecord
 from annosync.sync.session import RunSession
 
 
-def sample_infos(session: RunSession, keys: list[str]) -> list[SampleInfo]:
+def sample_infos(session: RunSession, keys: list[str],
+                 seen: Callable[[str, Sample], None] | None = None) -> list[SampleInfo]:
+    """What batching needs of each sample; ``seen`` is shown each parsed sample (a plan counts
+    its labels there: a file too recent for its stat to be trusted, ``sync/index.py``'s racy
+    window, is not kept by ``RunSession.read``, and counting them later parsed it again)."""
     out = []
     for key in keys:
         sample = session.read(key)
+        if seen is not None:
+            seen(key, sample)
         if sample.metadata is None:
             raise InputError.at(
                 "sample has no metadata (width/height): run `annosync init` or `annosync fmt` "
@@ -31,14 +39,16 @@ def new_keys(session: RunSession) -> list[str]:
     return session.selected_except(session.record.samples if session.record else {})
 
 
-def planned_tasks(session: RunSession) -> list[TaskRecord]:
-    """Tasks for the selected samples the run does not hold yet."""
+def planned_tasks(session: RunSession, seen: Callable[[str, Sample], None] | None = None
+                  ) -> list[TaskRecord]:
+    """Tasks for the selected samples the run does not hold yet; ``seen``: see
+    ``sample_infos``."""
     keys = new_keys(session)
     if not keys:
         return []
     first = len(session.record.tasks) if session.record else 0
-    return plan_tasks(sample_infos(session, keys), session.manifest.cvat, session.folder.name,
-                      session.anno_key, first_index=first)
+    return plan_tasks(sample_infos(session, keys, seen), session.manifest.cvat,
+                      session.folder.name, session.anno_key, first_index=first)
 
 
 def existing_project(session: RunSession) -> dict[str, Any] | None:

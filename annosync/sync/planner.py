@@ -14,6 +14,7 @@ from typing import Any
 
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
+from annosync.sync.gcpause import gc_paused
 from annosync.sync.index import CleanMemo
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation
@@ -183,14 +184,21 @@ def plan_run(session: RunSession, verbose: bool = True) -> RunPlan:
         return rp
     if mode in ("sync", "push"):
         fields = list(session.manifest.field_schemas())
-        tasks = planned_tasks(session)
+        counts: dict[str, int] = {}  # labels of each new sample, counted as it is parsed
+
+        def seen(key: str, sample: Sample) -> None:
+            counts[key] = count_labels(sample, fields)
+
+        with gc_paused():  # a burst of small objects (pydantic models): see gcpause
+            tasks = planned_tasks(session, seen)
         with session.options.tracker.step(
                 f"plan {session.anno_key}: read new samples",
                 sum(len(t.samples) for t in tasks), "samples") as step:
             for task in tasks:
                 objects = 0
                 for k in task.samples:
-                    objects += count_labels(session.read(k), fields)
+                    n = counts.get(k)
+                    objects += count_labels(session.read(k), fields) if n is None else n
                     step.advance()
                 rp.create_tasks.append(TaskCreation(
                     index=task.index, name=task.name, samples=len(task.samples),
