@@ -21,7 +21,7 @@ from annosync.convert.cvat_to_labels import SentBox
 from annosync.model.labels import Detection
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
-from annosync.sync.digest import digests, same_aspects
+from annosync.sync.digest import box_key, digests, same_aspects
 from annosync.sync.fields import field_items, rules_for
 from annosync.sync.merge import BaseEntry
 
@@ -63,12 +63,34 @@ def bases_from_boxes(samples: Sequence[Sample], schema: ResolvedSchema,
                     elif local.bounding_box == twin.box:
                         rd = ld
                     else:  # the box came back an ulp off (it often does): its digest
-                        rd = digests(local.model_copy(update={"bounding_box": twin.box}), names)
+                        rd = _moved(local, ld, twin.box, names)
                     entries[item.key] = BaseEntry.of(ld, rd)
             if entries:
                 found[path] = entries
         out.append(found or None)
     return out
+
+
+class _Box:
+    """What ``box_key`` reads of a ``Detection``."""
+
+    __slots__ = ("bounding_box", "mask", "mask_path", "rotation", "z_order")
+
+    def __init__(self, local: Detection, box: tuple[float, float, float, float]) -> None:
+        self.mask, self.mask_path = local.mask, local.mask_path
+        self.z_order, self.rotation, self.bounding_box = local.z_order, local.rotation, box
+
+
+def _moved(local: Detection, ld: dict[str, str], box: tuple[float, float, float, float],
+           names: tuple[str, ...]) -> dict[str, str]:
+    """``digests`` of ``local`` with ``box`` for its box, from ``ld`` (its own): only the
+    spatial digest can differ, and a plain box's is the key of its numbers (``box_key``), most
+    often the same (an ulp off rounds alike to 7 decimals). Anything else is digested (a
+    spatial digest without a comma is a hash: ``local`` is no plain box)."""
+    key = box_key(_Box(local, box))  # type: ignore[arg-type]
+    if key is None or "," not in ld.get("spatial", ""):
+        return digests(local.model_copy(update={"bounding_box": box}), names)
+    return ld if ld["spatial"] == key else {**ld, "spatial": key}
 
 
 def _same_but_box(local: Any, twin: SentBox, names: tuple[str, ...]) -> bool:

@@ -94,3 +94,19 @@ def test_a_value_validation_would_refuse_is_refused_as_before() -> None:
     sample = Sample(media="0.jpg", fields={"det": Detections.model_construct(detections=[box])})
     with pytest.raises(ValueError, match="string_type"):
         to_cvat([sample], ["det"], image_frames([(10, 10)]), IMAGE_BOUND)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches(), st.lists(st.tuples(st.integers(1, 700), st.integers(1, 700)), min_size=4,
+                           max_size=4))
+def test_boxes_made_with_their_class_looked_up_once_are_the_general_ones(
+        batch: list[Sample], sizes: list[Any]) -> None:
+    """``_Emitter.box`` (a class's target, specs and wiring kept per task) makes what
+    ``shape``'s general way makes, notes (skipped objects) included."""
+    frames = image_frames(sizes[: len(batch)])
+    lean = to_cvat(batch, ALL, frames, IMAGE_BOUND)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(labels_to_cvat._Emitter, "box", lambda *a: False)
+        general = to_cvat(batch, ALL, frames, IMAGE_BOUND)
+    assert lean == general
+    assert encode_json(upload_json(lean.data)) == encode_json(general.data.to_api())

@@ -163,3 +163,25 @@ def test_a_box_whose_digest_changes_on_the_way_back() -> None:
     lean = _json(bases_from_boxes(batch, IMAGE_SCHEMA, sent))
     assert lean == _json(_full(batch, up, frames, previous) or [])
     assert all("r" in next(iter(b["det"].values())) for b in lean)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(coord, coord, extent, extent), st.tuples(coord, coord, extent, extent),
+       rotation, z_order, st.booleans())
+def test_a_moved_box_digests_as_the_label_with_that_box(box: Any, moved: Any, turn: Any,
+                                                        z: Any, near: bool) -> None:
+    """``sent_bases._moved`` (the digests of a label whose box came back elsewhere, from its
+    own) equals digesting the label with that box; ``near``: the box an ulp or a rounding
+    away, as it comes back (the common case), else anywhere."""
+    import math
+
+    from annosync.sync.digest import digests
+    from annosync.sync.sent_bases import _moved
+
+    if near:
+        moved = tuple(math.nextafter(v, 2.0) if i % 2 else v + 5e-8 for i, v in enumerate(box))
+    local = Detection(label="car", bounding_box=box, rotation=turn, z_order=z)
+    names = ("iscrowd",)
+    ld = digests(local, names)
+    assert _moved(local, ld, moved, names) == digests(
+        local.model_copy(update={"bounding_box": moved}), names)
