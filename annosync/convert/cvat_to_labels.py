@@ -334,7 +334,7 @@ class _Reader:
             rf.path, sample, frame, obj, "shape", shape.id, shape.label_id, key,
             attr_id=self.carried_id(bl, values),
             map_id=self.id_map.label_for("shape", shape.id) if self.id_map else None,
-            src=shape))
+            src=shape if _reads_raw(rf) else None))
 
     # -- tracks --------------------------------------------------------------------------------
     def track(self, position: int, track: Track) -> _Piece | None:
@@ -509,6 +509,13 @@ class _Reader:
         ))
 
 
+def _reads_raw(rf: ResolvedField) -> bool:
+    """Whether an item of ``rf`` may need its CVAT object's JSON (``_Item.dumped``): the
+    pieces of a segmentation, a second label of a single-label field. An item of a list field
+    does not keep its ``Shape``, so each is let go of once converted (``_envelope``)."""
+    return rf.single or rf.type in ("segmentation", "scalar", "classification")
+
+
 def _target_value(rf: ResolvedField, cls: str | None) -> int:
     for value, name in (rf.mask_targets or {}).items():
         if name == cls:
@@ -639,8 +646,28 @@ def from_cvat(
     track indexes, missing keypoints); ``scope``: a prefix that makes derived ids unique across
     tasks (e.g. ``"task12"``).
     """
-    got = data if isinstance(data, LabeledData) else LabeledData.model_validate(data)
-    return _read(got, frames, bound, fields, id_map, previous, covered, scope)[0]
+    if isinstance(data, LabeledData):
+        return _read(data, frames, bound, fields, id_map, previous, covered, scope)[0]
+    got, shapes = _envelope(data)
+    try:
+        return _read(got, frames, bound, fields, id_map, previous, covered, scope, shapes)[0]
+    except Exception:
+        if shapes is not None:  # validated at once, a bad shape raised before anything else
+            LabeledData.model_validate(data)
+        raise
+
+
+def _envelope(data: Mapping[str, Any]) -> tuple[LabeledData, list[Any] | None]:
+    """``data`` validated but for its shapes, and their JSON (None: validated with the rest).
+
+    Why: a job of 10,000 boxes validated at once held 10,000 ``Shape`` models (~4 KB each,
+    ~40 MB) until every label was made, the peak of a pull; validated one at a time as they
+    are read (``_read``), each goes once converted (``_reads_raw``). Same models, same labels;
+    on any error the whole is validated first, so an invalid answer raises as before."""
+    shapes = data.get("shapes") if isinstance(data, Mapping) else None
+    if not isinstance(shapes, list) or not shapes:
+        return LabeledData.model_validate(data), None
+    return LabeledData.model_validate({k: v for k, v in data.items() if k != "shapes"}), shapes
 
 
 def from_sent(
@@ -665,14 +692,17 @@ def from_sent(
 
 def _read(got: LabeledData, frames: FrameMap, bound: BoundSchema, fields: Sequence[str] | None,
           id_map: TaskIdMap | None, previous: PreviousLabels | None,
-          covered: Sequence[int] | range | None, scope: str) -> tuple[Pulled, bool]:
-    """``from_cvat``, and whether every label's id is the ``label_id`` its object carried."""
+          covered: Sequence[int] | range | None, scope: str,
+          shapes: list[Any] | None = None) -> tuple[Pulled, bool]:
+    """``from_cvat``, and whether every label's id is the ``label_id`` its object carried.
+    ``shapes``: the shapes' JSON when ``got`` was validated without them (``_envelope``)."""
     task_frames = set(range(frames.size)) if covered is None else set(covered)
     task_frames -= set(frames.deleted)
     reader = _Reader(frames, bound, fields, id_map, previous, task_frames, scope)
     for i, tag in enumerate(got.tags):
         reader.tag(i, tag)
-    for i, shape in enumerate(got.shapes):
+    validate = Shape.model_validate
+    for i, shape in enumerate(got.shapes if shapes is None else map(validate, shapes)):
         reader.shape(i, shape)
     pieces = [p for i, t in enumerate(got.tracks) if (p := reader.track(i, t)) is not None]
     reader.index_pieces(pieces)

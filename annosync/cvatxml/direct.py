@@ -24,6 +24,7 @@ from annosync.cvatxml.xmlmap import _read_attrs, _specials
 from annosync.dataset import jsonfmt
 from annosync.dataset.jsonfmt import _PADS, _dict_fast, _list_fast, _scalar_fast
 from annosync.model.labels import LABEL_ID_PATTERN
+from annosync.model.sample import MediaMetadata, Sample
 
 _LABEL_ID = re.compile(LABEL_ID_PATTERN)
 #: (label, source, occluded, group_id, attributes) -> ``_attributes`` of a box: the boxes of a
@@ -253,20 +254,49 @@ def _parts(s: Shape, types: dict[str, dict[str, str]]) -> tuple[str | None, str,
             "," + pad + '"label": ' + _enc(label) + _END)
 
 
-def body_bytes(data: dict[str, Any], fname: str, body: str) -> bytes | None:
-    """The label file of a sample dumped as ``data`` (its ``fields`` empty) with the text
-    ``body`` of its detections (``box_body``) in field ``fname``; None if ``data`` is not as
-    expected (then the general way)."""
-    if data["fields"]:
-        return None
-    text = jsonfmt.dumps(data)
+def sample_head(data: dict[str, Any]) -> str | None:
+    """``jsonfmt.dumps`` of a sample dumped as ``data``, its ``fields`` empty (None if not)."""
+    return None if data["fields"] else jsonfmt.dumps(data)
+
+
+#: (width, height) -> the text of a new image sample of that size (``new_image_head``), cut
+#: where its media path goes; None: not cut cleanly (the general way then)
+_HEADS: dict[tuple[int, int], tuple[str, str] | None] = {}
+_PLACE = "media/annosync-head-template.jpg"
+
+
+def new_image_head(media: str, width: int, height: int) -> str | None:
+    """``sample_head`` of ``Sample(media=media, metadata=MediaMetadata(media_type="image",
+    width=width, height=height))`` (``_image_target``'s new sample; ``media`` valid, as
+    it was made), from a template per size: one model dump and ``jsonfmt`` walk per size
+    instead of per image (~15 us each, 20,000 at 1M boxes)."""
+    cut = _HEADS.get((width, height), _UNCUT)
+    if cut is _UNCUT:
+        text = sample_head(Sample(media=_PLACE, metadata=MediaMetadata(
+            media_type="image", width=width, height=height)).model_dump(mode="json",
+                                                                        by_alias=True))
+        parts = None if text is None else text.split(_enc(_PLACE))
+        cut = (parts[0], parts[1]) if parts is not None and len(parts) == 2 else None
+        if len(_HEADS) >= _MEMO_MAX:
+            _HEADS.clear()
+        _HEADS[(width, height)] = cut
+    return None if cut is None else cut[0] + _enc(media) + cut[1]
+
+
+_UNCUT: Any = ()
+
+
+def body_bytes(head: str, fname: str, body: str) -> bytes | None:
+    """The label file of a sample whose text without fields is ``head`` (``sample_head``)
+    with the text ``body`` of its detections (``box_body``) in field ``fname``; None if
+    ``head`` is not as expected (then the general way)."""
     marker = '\n  "fields": {}'  # depth 1: the only place such a line can be
-    if text.count(marker) != 1:
+    if head.count(marker) != 1:
         return None
     p2, p3 = _PADS[2], _PADS[3]
     value = ("{" + p2 + _enc(fname) + ": {" + p3 + '"_type": "detections",' + p3
              + '"detections": [' + _PADS[4] + body + p3 + "]" + p2 + "}" + _PADS[1] + "}")
-    return text.replace(marker, '\n  "fields": ' + value).encode("utf-8")
+    return head.replace(marker, '\n  "fields": ' + value).encode("utf-8")
 
 
 def sample_bytes(data: dict[str, Any], fname: str, dets: list[dict[str, Any]],

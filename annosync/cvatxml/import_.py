@@ -39,7 +39,14 @@ import yaml
 from annosync.cvatxml import forks, split, staging
 from annosync.cvatxml import record as records
 from annosync.cvatxml.diag import Diagnostics
-from annosync.cvatxml.direct import body_bytes, box_body, box_labels, sample_bytes
+from annosync.cvatxml.direct import (
+    body_bytes,
+    box_body,
+    box_labels,
+    new_image_head,
+    sample_bytes,
+    sample_head,
+)
 from annosync.cvatxml.meta import Meta, TaskMeta
 from annosync.cvatxml.model import Image, Shape, Track
 from annosync.cvatxml.placer import KINDS, Counts, Imported, Mode, Placer
@@ -1259,7 +1266,8 @@ class _Images:
         if got is None:
             return False
         fname = placer.field_for("detections")
-        data = body_bytes(base.model_dump(mode="json", by_alias=True), fname, got[0])
+        head = self._head(key, base)
+        data = None if head is None else body_bytes(head, fname, got[0])
         if data is None:
             return False
         placer.taken.update(got[1])
@@ -1267,6 +1275,17 @@ class _Images:
         run.record_fields.setdefault(self.rec.name, set()).update(placer.last_receiving)
         run.emit_bytes(key, data)
         return True
+
+    def _head(self, key: str, base: Sample) -> str | None:
+        """``sample_head`` of ``base``: from ``new_image_head``'s template when it is the
+        sample ``_image_target`` made (media and an image's size, nothing else)."""
+        meta = base.metadata
+        if key in self.run.created and self.run.staged.get(key) is base and meta is not None \
+                and meta.media_type == "image" and meta.fps is None \
+                and meta.frame_count is None and meta.size_bytes is None \
+                and not base.fields and not base.frames and not base.tags:
+            return new_image_head(base.media, meta.width, meta.height)
+        return sample_head(base.model_dump(mode="json", by_alias=True))
 
     def _place(self, key: str, items: list[tuple[int | None, Imported]]) -> None:
         run = self.run

@@ -893,9 +893,12 @@ class CleanMemo:
         self.path = cache_dir(state_dir) / f"clean-{anno_key}.json"
         self.context = context
         self._clean_map: dict[str, str] | None = {}
-        #: the keys and digests as loaded, in the file's order (``_clean`` is built from them
-        #: when first asked for; ``doubtful`` compares a plan's keys with them in bulk)
+        #: the keys and digests as loaded, in the file's order (sorted: as saved), asked by
+        #: bisection (``_get``) with the changes since in ``_marks``: a pull asks and marks
+        #: every sample of the jobs CVAT changed, and a dict of every key (built from them
+        #: only when something needs it whole) held ~75 bytes a sample of the run
         self._loaded: tuple[list[str], list[str]] | None = None
+        self._marks: dict[str, str | None] = {}
         self._dirty = False
         self._lock = threading.Lock()
         loaded = _load(self.path, "clean-memo")
@@ -922,6 +925,8 @@ class CleanMemo:
             return
         if len(shas) == len(keys):
             self._loaded, self._clean_map = (keys, shas), None
+            if not all(map(operator.lt, keys, islice(keys, 1, None))):  # not as saved
+                self._clean  # noqa: B018  (a dict, asked by key)
 
     @property
     def _clean(self) -> dict[str, str]:
@@ -929,13 +934,29 @@ class CleanMemo:
         clean = self._clean_map
         if clean is None:
             assert self._loaded is not None
-            clean = self._clean_map = dict(zip(*self._loaded, strict=True))
-            self._loaded = None
+            clean = dict(zip(*self._loaded, strict=True))
+            for key, sha in self._marks.items():
+                if sha is None:
+                    clean.pop(key, None)
+                else:
+                    clean[key] = sha
+            self._clean_map, self._loaded, self._marks = clean, None, {}
         return clean
 
     @_clean.setter
     def _clean(self, clean: dict[str, str]) -> None:
-        self._clean_map, self._loaded = clean, None
+        self._clean_map, self._loaded, self._marks = clean, None, {}
+
+    def _get(self, key: str) -> str | None:
+        """The digest the memo holds for ``key`` (None: none), without a dict of every key."""
+        loaded = self._loaded
+        if loaded is None:
+            return self._clean.get(key)
+        if key in self._marks:
+            return self._marks[key]
+        keys = loaded[0]
+        at = bisect_left(keys, key)
+        return loaded[1][at] if at < len(keys) and keys[at] == key else None
 
     @classmethod
     def fresh(cls, state_dir: Path, anno_key: str, context: str) -> CleanMemo:
@@ -949,7 +970,7 @@ class CleanMemo:
             return list(self._clean.items())
 
     def is_clean(self, key: str, sha: str) -> bool:
-        return self._clean.get(key) == sha
+        return self._get(key) == sha
 
     def doubtful(self, keys: list[str], shas: Mapping[str, str]) -> set[str]:
         """The keys of ``keys`` the memo cannot vouch for with the digests ``shas`` (the
@@ -957,6 +978,8 @@ class CleanMemo:
         digest or not at all. ``is_clean`` in bulk, C-level, returning the few keys left."""
         listed = shas.aligned(keys) if isinstance(shas, Vouched) else None
         with self._lock:
+            if self._marks:  # changed since loaded: asked of the whole, as a dict
+                self._clean  # noqa: B018
             # a key the index does not vouch for: a value no memo entry equals (None in
             # ``survey``'s list, which no digest the memo holds equals either)
             loaded = self._loaded
@@ -973,12 +996,15 @@ class CleanMemo:
     def mark(self, key: str, sha: str | None) -> None:
         """``sha`` None: forget ``key`` (its content no longer agrees with the base)."""
         with self._lock:
-            if sha is None:
-                if self._clean.pop(key, None) is not None:
-                    self._dirty = True
-            elif self._clean.get(key) != sha:
+            if self._get(key) == sha:
+                return
+            self._dirty = True
+            if self._loaded is not None:
+                self._marks[key] = sha
+            elif sha is None:
+                self._clean.pop(key, None)
+            else:
                 self._clean[key] = sha
-                self._dirty = True
 
     def save(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,15 +156,25 @@ def download(
     return convert_answers(view, schema, previous, id_map, fetch_answers(client, view, schema))
 
 
-#: CVAT's annotations of a job (or of the whole task) as compact JSON text, and the task frames
-#: they cover (None: every frame the answer covers, as ``view.covered`` says)
-Answer = tuple[str, "range | None"]
+#: CVAT's annotations of a job (or of the whole task) as compact JSON text, compressed
+#: (``_compact``), and the task frames they cover (None: every frame the answer covers, as
+#: ``view.covered`` says)
+Answer = tuple[bytes, "range | None"]
 
 
-def _compact(data: dict[str, Any]) -> str:
-    """An answer as compact JSON text, to wait for its conversion: about a tenth of the parsed
-    objects' memory (``json.loads`` gives the same values back: floats round-trip exactly)."""
-    return json.dumps(data, separators=(",", ":"))
+def _compact(data: dict[str, Any]) -> bytes:
+    """An answer as it waits for its conversion: compact JSON text (``json.loads`` gives the
+    same values back: floats round-trip exactly), zlib-compressed at level 1. A pull holds
+    the answers of up to ``concurrency + 1`` tasks while one converts: as text, ~2.9 MB a job of
+    10,000 boxes (14 MB of the peak at the default 4); compressed, ~5x less, for ~20 ms."""
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
+
+
+def parsed_answer(blob: bytes) -> dict[str, Any]:
+    """A waiting answer (``_compact``) decoded, for ``from_cvat`` (which validates its shapes
+    one at a time)."""
+    decoded: dict[str, Any] = json.loads(zlib.decompress(blob))
+    return decoded
 
 
 def fetch_answers(client: CvatClient, view: TaskView, schema: ResolvedSchema) -> list[Answer]:
@@ -206,14 +217,14 @@ def convert_answers(view: TaskView, schema: ResolvedSchema, previous: PreviousLa
     scope = f"task{view.task_id}"
     fields = list(schema.fields)
     if view.task.media_type == "video":
-        ((text, _),) = answers
-        pulled = from_cvat(json.loads(text), view.frames, view.bound, fields=fields, id_map=id_map,
-                           previous=previous, scope=scope)
+        ((blob, _),) = answers
+        pulled = from_cvat(parsed_answer(blob), view.frames, view.bound, fields=fields,
+                           id_map=id_map, previous=previous, scope=scope)
     else:
         pulled = Pulled()
-        for text, covered in answers:
-            part = from_cvat(json.loads(text), view.frames, view.bound, fields=fields, id_map=id_map,
-                             previous=previous, covered=covered, scope=scope)
+        for blob, covered in answers:
+            part = from_cvat(parsed_answer(blob), view.frames, view.bound, fields=fields,
+                             id_map=id_map, previous=previous, covered=covered, scope=scope)
             pulled.samples.update(part.samples)
             pulled.unexpected.extend(part.unexpected)
             pulled.notes.extend(part.notes)

@@ -207,3 +207,22 @@ def test_attribute_memo_follows_each_documents_types(tmp_path: Path,
         _compare(tmp_path / where, _images([shapes, shapes]), monkeypatch)
         text = (tmp_path / where / "ds_True" / "labels" / "img_0.json").read_text()
         assert ('"n": 7' in text) == (kind == "number")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+       .filter(lambda t: "\\" not in t and not t.startswith("/") and ".." not in t.split("/")),
+       st.integers(1, 3), st.integers(1, 3))
+def test_new_image_head_is_the_samples_own_text(name: str, width: int, height: int) -> None:
+    """``direct.new_image_head`` (a new image sample's text from a template per size) equals
+    the sample's own dump, for any media path (escapes, non-ASCII) and sizes that repeat
+    across examples (the templates are kept: one keyed by the width alone, or a media path
+    spliced in without JSON escapes, fails)."""
+    from annosync.cvatxml.direct import new_image_head, sample_head
+    from annosync.model.sample import MediaMetadata, Sample
+
+    media = "media/" + name
+    sample = Sample(media=media, metadata=MediaMetadata(media_type="image", width=width,
+                                                        height=height))
+    assert new_image_head(media, width, height) == \
+        sample_head(sample.model_dump(mode="json", by_alias=True))

@@ -332,3 +332,45 @@ def test_items_the_strict_mode_must_leave_to_lxml(body: str, chunk: int | None) 
         assert fast[0] == "ok" and fast[3][-1].name == "c.jpg"
     finally:
         mp.undo()
+
+
+_ODD = ["<!-- c -->", "<!-- ? -->", "<?pi x?>", "<![CDATA[x]]>", "&amp;", "&#65;", "\t",
+        "<!-- ! -->", "!", "?", " "]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.sampled_from(["car", "a b"]), st.sampled_from(["red", "x y", ""])),
+                min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(_ODD)), max_size=3),
+       st.booleans())
+def test_strict_shapes_read_what_lxml_reads_or_decline(
+        boxes: list[tuple[str, str]], odd: list[tuple[int, str]], crlf: bool) -> None:
+    """``fastread._strict_shapes`` on an item's bytes with comments, processing
+    instructions, CDATA, references, tabs, ``!``/``?`` put between elements or in a text:
+    None, or the shapes lxml reads from the same bytes (label, source, occluded, points,
+    z_order, attributes). Dropping its reference check reads ``&amp;`` as text and fails."""
+    from lxml import etree
+
+    from annosync.cvatxml.fastread import _strict_shapes
+
+    pieces = ["\n    "]
+    for k, (label, value) in enumerate(boxes):
+        pieces += [f'<box label="{label}" source="manual" occluded="{k % 2}" xtl="1.5" '
+                   f'ytl="2" xbr="{3 + k}" ybr="4" z_order="{k}">', "\n      ",
+                   '<attribute name="color">', value, "</attribute>", "\n    ", "</box>",
+                   "\n    "]
+    for at, what in odd:  # between two pieces (a boundary or inside a text)
+        pieces.insert(at % (len(pieces) + 1), what)
+    body = "".join(pieces).replace("\n", "\r\n" if crlf else "\n")
+    got = _strict_shapes(body.encode(), 1)
+    if got is None:
+        return
+    try:
+        root = etree.fromstring(('<image id="0" name="a">' + body + "</image>").encode())
+    except etree.XMLSyntaxError:
+        raise AssertionError("strict mode read bytes that are not XML") from None
+    want = [(b.get("label"), b.get("source"), b.get("occluded") == "1",
+             [float(b.get(n)) for n in ("xtl", "ytl", "xbr", "ybr")], int(b.get("z_order")),
+             [(a.get("name"), a.text or "") for a in b]) for b in root]
+    assert [(s.label, s.source, s.occluded, s.points, s.z_order,
+             [(a.name, a.value) for a in s.attributes]) for s in got[0]] == want

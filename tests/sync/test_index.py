@@ -760,3 +760,42 @@ def test_an_index_file_with_keys_out_of_order_is_read_right(
         assert again.entry(key).sha == content_digest(
             (folder.labels_dir / f"{key}.json").read_bytes())
     assert again.hashed == 0  # every answer from its own row
+
+
+@settings(max_examples=100, deadline=None)
+@given(memo=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f"]), digest),
+       steps=st.lists(st.tuples(st.sampled_from(["ask", "mark", "save"]),
+                                st.sampled_from(["a", "b", "c", "d/e", "f", "g", ""]),
+                                st.none() | digest), max_size=12))
+def test_a_loaded_memo_asked_and_marked_key_by_key_holds_no_dict_of_every_key(
+        tmp_path_factory: pytest.TempPathFactory, memo: dict[str, str],
+        steps: list[tuple[str, str, str | None]]) -> None:
+    """A pull asks and marks every sample of the jobs CVAT changed: a loaded memo answers
+    ``is_clean`` by bisection in its loaded keys, with ``mark``s since kept apart, and builds
+    no dict of every key (~75 bytes a sample of the run); its answers, ``items`` and what it
+    saves are those of a dict marked the same way (a plain ``dict`` as reference)."""
+    state = tmp_path_factory.mktemp("state")
+    saved = CleanMemo.fresh(state, "run", "ctx")
+    for key, sha in memo.items():
+        saved.mark(key, sha)
+    saved.save()
+    loaded = CleanMemo(state, "run", "ctx")
+    want, whole = dict(memo), False
+    for op, key, sha in steps:
+        if op == "ask":
+            assert loaded.is_clean(key, sha or "0" * 32) == (want.get(key) == (sha or "0" * 32))
+        elif op == "mark":
+            loaded.mark(key, sha)
+            if sha is None:
+                want.pop(key, None)
+            else:
+                want[key] = sha
+        else:  # (a save makes the dict: after the plan, not at a pull's peak)
+            assert whole or loaded._clean_map is None  # asked and marked, never made whole
+            loaded.save()
+            whole = True
+            assert sorted(CleanMemo(state, "run", "ctx").items()) == sorted(want.items())
+    assert whole or loaded._clean_map is None
+    assert sorted(loaded.items()) == sorted(want.items())
+    loaded.save()
+    assert sorted(CleanMemo(state, "run", "ctx").items()) == sorted(want.items())
