@@ -26,6 +26,13 @@ TARGETS = [
     ("annosync.sync.engine", "make_plan"),
     ("annosync.sync.engine", "apply_plan"),
     ("annosync.sync.create", "Creator.start"),
+    ("annosync.sync.create", "Creator.run"),
+    ("annosync.sync.create", "Creator.launch_editor"),
+    ("annosync.sync.apply", "create"),
+    ("annosync.sync.apply", "sync_labels"),
+    ("annosync.sync.apply", "cleanup"),
+    ("annosync.sync.apply", "apply_run"),
+    ("annosync.sync.engine", "open_sessions"),
     ("annosync.sync.create", "Creator.create_task"),
     ("annosync.sync.create", "Creator._media"),
     ("annosync.sync.create", "Creator.upload_media"),
@@ -85,6 +92,22 @@ def install() -> None:
             setattr(owner, attr, type(fn)(_wrap(path, fn.__func__)))
         else:
             setattr(owner, attr, _wrap(path, fn))
+    import gc
+
+    started: dict[str, float] = {}
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started["t"], started["c"] = time.perf_counter(), time.thread_time()
+        elif "t" in started:
+            SPANS.append((f"gc gen{info['generation']}", threading.current_thread().name,
+                          started["t"], time.perf_counter(), time.thread_time() - started["c"]))
+
+    gc.callbacks.append(collected)
+    from concurrent.futures import ThreadPoolExecutor
+
+    ThreadPoolExecutor.shutdown = _wrap(  # type: ignore[method-assign]
+        "pool shutdown", ThreadPoolExecutor.shutdown)
     from requests.adapters import HTTPAdapter
 
     send = HTTPAdapter.send

@@ -69,10 +69,11 @@ class Poller:
         return body
 
     def wait_for_request(self, rq_id: str, timeout: float,
-                         watch: StatusCallback | None = None
+                         watch: StatusCallback | None = None, first: float | None = None
                          ) -> dict[str, Any]:
         """Wait for ``rq_id`` to finish; return its final status object. ``watch`` sees every
-        status polled (CVAT's ``status`` and ``progress``, for progress bars).
+        status polled (CVAT's ``status`` and ``progress``, for progress bars). ``first``: the
+        first interval, if not ``initial`` (it doubles from there).
 
         Raises :class:`CvatRequestFailed` (status ``failed``, with CVAT's message) or
         :class:`CvatTimeout` when ``timeout`` seconds pass first.
@@ -94,7 +95,7 @@ class Poller:
                 )
             return state == FINISHED
 
-        self._loop(check, timeout, rq_id, lambda: str(status.get("status", "unknown")))
+        self._loop(check, timeout, rq_id, lambda: str(status.get("status", "unknown")), first)
         return status
 
     def wait_for_task_status(self, task_id: int, timeout: float,
@@ -127,9 +128,9 @@ class Poller:
         self._loop(check, timeout, what, lambda: "not ready")
 
     def _loop(self, check: Callable[[], bool], timeout: float, what: str,
-              last: Callable[[], str]) -> None:
+              last: Callable[[], str], first: float | None = None) -> None:
         deadline = self._clock() + timeout
-        interval = self.initial
+        interval = self.initial if first is None else min(first, self.initial)
         while True:
             if check():
                 return

@@ -338,6 +338,22 @@ def _plain_shape(raw: Any) -> tuple[Obj, Obj] | None:
     }, {}
 
 
+def _plain_items(raw: list[Any], parse: Callable[[Any], tuple[Obj, Obj]], errors: Obj
+                 ) -> list[Obj]:
+    """``_items(raw, parse, errors, "shapes")`` of a create's shapes: each by ``_plain_shape``
+    in one loop while all are plain (what a client sends), the rest by ``_items``."""
+    out: list[Obj] = []
+    append = out.append
+    for item in raw:
+        plain = _plain_shape(item)
+        if plain is None:
+            break
+        append(plain[0])
+    else:
+        return out
+    return _items(raw, lambda item: _plain_shape(item) or parse(item), errors, "shapes")
+
+
 def _tag(raw: Any, action: str | None) -> tuple[Obj, Obj]:
     if not isinstance(raw, dict):
         return {}, _not_dict(raw)
@@ -402,8 +418,7 @@ def validate_payload(raw: Any, action: str | None) -> Obj:
             errors["version"] = [msg]
     parsers: dict[str, Callable[[Any], tuple[Obj, Obj]]] = {
         "tags": lambda item: _tag(item, action),
-        "shapes": ((lambda item: _plain_shape(item) or _shape(item, action))
-                   if action == "create" else (lambda item: _shape(item, action))),
+        "shapes": lambda item: _shape(item, action),
         "tracks": lambda item: _track(item, action),
     }
     for key, parse in parsers.items():
@@ -411,7 +426,10 @@ def validate_payload(raw: Any, action: str | None) -> Obj:
         if items is None:
             errors[key] = ["This field may not be null."]
             continue
-        out[key] = _items(items, parse, errors, key)
+        if key == "shapes" and action == "create" and type(items) is list:
+            out[key] = _plain_items(items, parse, errors)
+        else:
+            out[key] = _items(items, parse, errors, key)
     if errors:
         raise bad_request(errors)
     return out
@@ -427,17 +445,34 @@ class LabelIndex:
         self.all_specs = {lb.id: {a.id for a in lb.attributes} for lb in labels}
         self.mutable = {lb.id: {a.id for a in lb.attributes if a.mutable} for lb in labels}
         self.immutable = {lb.id: {a.id for a in lb.attributes if not a.mutable} for lb in labels}
+        self._kinds = {"all": self.all_specs, "mutable": self.mutable,
+                       "immutable": self.immutable}
 
     def label(self, label_id: int) -> None:
         if label_id not in self.labels:
             raise bad_request([f"label_id `{label_id}` is invalid"])
 
     def specs(self, attrs: list[Obj], label_id: int, kind: str) -> None:
-        allowed = {"all": self.all_specs, "mutable": self.mutable,
-                   "immutable": self.immutable}[kind][label_id]
+        allowed = self._kinds[kind][label_id]
         for attr in attrs:
             if attr["spec_id"] not in allowed:
                 raise bad_request([f"spec_id `{attr['spec_id']}` is invalid"])
+
+    def shapes(self, shapes: list[Obj]) -> None:
+        """``label`` then ``specs(..., "all")`` of each shape and its elements, in order, in
+        one loop (a 10,000-shape PUT made 20,000 method calls here)."""
+        all_specs = self.all_specs
+        for shape in shapes:
+            allowed = all_specs.get(shape["label_id"])
+            if allowed is None:
+                self.label(shape["label_id"])  # raises
+                return
+            for attr in shape["attributes"]:
+                if attr["spec_id"] not in allowed:
+                    raise bad_request([f"spec_id `{attr['spec_id']}` is invalid"])
+            elements = shape.get("elements")
+            if elements:
+                self.shapes(elements)
 
 
 def check_data(index: LabelIndex, data: Obj) -> None:
@@ -445,12 +480,7 @@ def check_data(index: LabelIndex, data: Obj) -> None:
     for tag in data["tags"]:
         index.label(tag["label_id"])
         index.specs(tag["attributes"], tag["label_id"], "all")
-    for shape in data["shapes"]:
-        index.label(shape["label_id"])
-        index.specs(shape["attributes"], shape["label_id"], "all")
-        for element in shape.get("elements", []):
-            index.label(element["label_id"])
-            index.specs(element["attributes"], element["label_id"], "all")
+    index.shapes(data["shapes"])
 
     def check_track(track: Obj) -> None:
         index.label(track["label_id"])
@@ -505,8 +535,17 @@ def save_into_job(state: State, job: Job, data: Obj, keep: frozenset[int] = froz
         out["tags"].append(item)
 
     shapes = [s if id(s) in keep else json_copy(s) for s in data["shapes"]]
+    next_id = state.next_id
     for shape in shapes:
-        shape["id"] = _fresh_id(state, "labeled_shape", shape.get("id"), used_shapes)
+        wanted = shape.get("id")
+        if wanted is None:  # _fresh_id's loop, without a call per shape
+            value = next_id("labeled_shape")
+            while value in used_shapes:
+                value = next_id("labeled_shape")
+            used_shapes.add(value)
+            shape["id"] = value
+        else:
+            shape["id"] = _fresh_id(state, "labeled_shape", wanted, used_shapes)
         shape["group"] = shape.get("group") or 0
     for shape in shapes:
         for element in shape.get("elements", []):

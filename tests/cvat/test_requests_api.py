@@ -184,3 +184,22 @@ def test_export_replaced_before_download_is_exported_again(client: CvatClient, f
     out = client.export_dataset(tmp_path / "e.zip", "CVAT for images 1.1", task_id=tid)
     assert out.read_bytes() == fake.export_bytes()
     assert len([x for x in fake.calls if x.path.endswith("/dataset/export")]) == 2
+
+
+def test_the_media_wait_polls_sooner_first(client: CvatClient, fake: FakeCvat,
+                                           clock) -> None:
+    """A task's media is waited for with a first interval of a quarter of the poll interval,
+    doubling from there; other requests keep the poll interval."""
+    from annosync.cvat.client import MEDIA_FIRST_POLL
+
+    initial = client._poller.initial
+    fake.rq_steps = ["queued", "started", "started", "started", "finished"]
+    tid = client.create_task("t")["id"]
+    client.upload_task_data(tid, [("a.jpg", b"a")])
+    first = initial * MEDIA_FIRST_POLL
+    assert clock.sleeps == [first, 2 * first, 4 * first, 8 * first]
+    clock.sleeps.clear()
+    rq = client.upload_task_data(client.create_task("u")["id"], [("a.jpg", b"a")],
+                                 wait=False)["rq_id"]
+    client.wait_for_request(rq)
+    assert clock.sleeps[0] == initial

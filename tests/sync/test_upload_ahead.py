@@ -57,3 +57,30 @@ def test_the_work_ahead_runs_before_the_media_is_ready_and_is_used(
     assert _ids_view(ahead) == _ids_view(after)
     assert _server_view(ahead) == _server_view(after)
     assert not ahead.plan().has_changes
+
+
+def test_a_run_of_one_burst_keeps_the_collector_off_to_its_end(
+        workspaces: list[Workspace], server: Any, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No more tasks than go up at once: the cyclic collector stays paused between a task's
+    labels and the end of the run (a full collection there walked the whole heap), and is
+    back on after it."""
+    import gc
+
+    ws = Workspace(tmp_path / "ws", server)
+    workspaces.append(ws)
+    (tmp_path / "ws").mkdir()
+    ws.copy("street")
+    ws.manifest(label_schema={"ground_truth": {}})
+    seen: list[bool] = []
+    upload = create_mod.Creator.upload_labels
+
+    def spy(self: Any, task: Any) -> None:
+        upload(self, task)
+        seen.append(gc.isenabled())
+
+    monkeypatch.setattr(create_mod.Creator, "upload_labels", spy)
+    gc.enable()
+    ws.run()
+    assert seen and not any(seen)
+    assert gc.isenabled()
