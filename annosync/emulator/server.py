@@ -23,12 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from annosync.gcpause import gc_paused
+
 from . import access, tus
 from .auth import SAFE_METHODS, authenticate, check_write_allowed, unauthorized
 from .context import Ctx
 from .errors import ApiError, detail, html_404, method_not_allowed, server_error
 from .faults import Faults
-from .gcpause import gc_paused
 from .orgs import resolve_scope
 from .state import State
 from .throttle import Throttles

@@ -44,6 +44,7 @@ from annosync.convert.results import Pulled
 from annosync.cvat import CvatClient
 from annosync.cvat.client import EncodedJson, encode_json
 from annosync.errors import InputError, StateError
+from annosync.gcpause import gc_paused
 from annosync.model.cvat import LabeledData
 from annosync.model.sample import Sample
 from annosync.model.schema import ResolvedSchema
@@ -51,7 +52,6 @@ from annosync.progress import Later, byte_callback, request_callback
 from annosync.sync.batching import round_robin
 from annosync.sync.digest import digests, same_aspects
 from annosync.sync.fields import field_items, pulled_items, rules_for
-from annosync.sync.gcpause import gc_paused
 from annosync.sync.journal import Journal
 from annosync.sync.merge import BaseEntry
 from annosync.sync.planned import existing_project

@@ -12,9 +12,9 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from annosync.gcpause import gc_paused
 from annosync.model.labels import label_objects
 from annosync.model.sample import Sample
-from annosync.sync.gcpause import gc_paused
 from annosync.sync.index import CleanMemo
 from annosync.sync.journal import Journal
 from annosync.sync.plan import Cleanup, Counts, JobChange, JobInfo, RunPlan, TaskCreation

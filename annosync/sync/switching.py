@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from annosync.sync.held import HeldSetting
+from annosync.held import HeldSetting
 
 __all__ = ["short_switches"]
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from annosync.emulator.faults import Faults
-from annosync.emulator.gcpause import gc_paused
 from annosync.emulator.server import App, route
 from annosync.emulator.state import State
 from annosync.emulator.wire import Headers, Request, Response, json_response
+from annosync.gcpause import gc_paused
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A process-wide setting changed while any block needs it, restored when the last one ends.
 
-Why: the GC pause (gcpause.py) and the short thread switch interval (switching.py) are both
+Why: the GC pause (gcpause.py) and the short thread switch interval (sync/switching.py) are both
 process-wide, entered by nested blocks and by several threads at once. The first block to enter
 applies the change and keeps what restores the state it found; the others only count; the last
 one out restores it. One piece of code keeps that counting right for both.

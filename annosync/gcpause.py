@@ -10,6 +10,12 @@ so collection is paused for the burst and resumes after it. Bursts are bounded (
 labels), so memory cannot grow without bound. Nested and concurrent pauses (tasks converted in
 parallel threads) resume collection only when the last one ends, and never turn on a collector
 someone else had turned off.
+
+The emulator answers each request inside such a pause too (a 10,000-shape PUT is the same kind
+of burst, on the server's side). One counter serves both: with the emulator in the client's
+process (tests, the demo), the end of a request never turns collection back on inside a pause
+of the client's, nor the other way round. It sits at the top of the package, beside
+``errors``, because the emulator imports nothing else of annosync.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import gc
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from annosync.sync.held import HeldSetting
+from annosync.held import HeldSetting
 
 __all__ = ["gc_paused"]
 

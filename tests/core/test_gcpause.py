@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from annosync.sync.gcpause import gc_paused
+from annosync.gcpause import gc_paused
 
 
 @pytest.fixture(autouse=True)
