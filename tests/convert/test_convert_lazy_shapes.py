@@ -13,7 +13,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from convert_support import IMAGE_BOUND, VIDEO_BOUND, image_frames, video_frames
+from convert_support import (
+    IMAGE_BOUND,
+    VIDEO_BOUND,
+    bound_of,
+    image_frames,
+    schema_of,
+    video_frames,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_convert_robust import anything
@@ -114,3 +121,45 @@ def test_boxes_of_a_list_field_are_let_go_of_once_converted(
         assert alive == [1] or alive == [0]
     else:  # the model given holds them all (the path of an upload's answer)
         assert alive == [50]
+
+
+def _label(bound: Any, field: str, cls: str) -> int:
+    return next(bl.id for bl in bound.labels if (field, cls) in [(t.field, t.cls)
+                                                                 for t in bl.targets])
+
+
+def _polygon(i: int, label: int, z: int, points: list[float]) -> dict[str, Any]:
+    return {"id": i, "type": "polygon", "frame": 0, "label_id": label, "z_order": z,
+            "points": points, "attributes": []}
+
+
+def test_overlapping_segmentation_pieces_keep_their_z_order() -> None:
+    """A segmentation's pieces are painted in their shapes' ``z_order``, which the item reads
+    from its shape's JSON: the second polygon (z 1) lies over the first (z 0) where they meet,
+    and the first (z 1) over the second (z 0) when the two are swapped."""
+    road, sky = _label(IMAGE_BOUND, "seg", "road"), _label(IMAGE_BOUND, "seg", "sky")
+    frames = image_frames([(40, 40)])
+    for z_road, top in ((0, 2), (1, 1)):  # the mask value on top where they overlap
+        data = {"version": 0, "tags": [], "tracks": [], "shapes": [
+            _polygon(1, road, z_road, [0.0, 0.0, 20.0, 0.0, 20.0, 20.0, 0.0, 20.0]),
+            _polygon(2, sky, 1 - z_road, [10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0])]}
+        assert _outcome(data, frames, IMAGE_BOUND) == _expected(data, frames, IMAGE_BOUND)
+        pulled = from_cvat(data, frames, IMAGE_BOUND, scope="t1")
+        mask = next(iter(pulled.samples.values())).fields["seg"].mask.to_array()
+        assert (mask[15, 15], mask[5, 5], mask[25, 25]) == (top, 1, 2)
+
+
+def test_a_second_box_of_a_single_label_field_is_reported_with_its_shape() -> None:
+    """A field holding one label gets two boxes on a frame: the second is an unexpected object
+    carrying its shape's JSON, as when the whole answer is validated first."""
+    schema = schema_of({"one": {"type": "detection", "classes": ["car"]}})
+    bound = bound_of(schema)
+    car = _label(bound, "one", "car")
+    data = _boxes(2, car)
+    for shape in data["shapes"]:
+        shape["frame"] = 0
+    frames = image_frames([(320, 240)])
+    assert _outcome(data, frames, bound) == _expected(data, frames, bound)
+    unexpected = from_cvat(data, frames, bound, scope="t1").unexpected
+    assert [(u.raw.get("points"), u.shape_type) for u in unexpected] == [
+        ([2.0, 2.0, 31.0, 40.0], "rectangle")]
