@@ -21,9 +21,9 @@ before, a quarter of the values of a typical file).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -361,6 +361,29 @@ def _table(size: float) -> _Table | None:
     return got
 
 
+_T = TypeVar("_T", "_Table", "_EndTable")
+
+
+def _looked_up(a: np.ndarray, size: np.ndarray, table_of: Callable[[float], _T | None]
+               ) -> Iterator[tuple[_T, np.ndarray, np.ndarray, np.ndarray,
+                                   tuple[np.ndarray, np.ndarray]]]:
+    """The rows of ``a`` that are two-decimal pixels (exactly ``n / 100``, ``0 <= n <= 100 *
+    size``, not ``-0.0``), looked up in their size's table (``_table`` or ``_end_table``; a
+    size without one is skipped): per table, the rows known and their index, whether each was
+    found (state 1), and (rows, index) of those not known yet, to compute and store."""
+    n = np.rint(a * 100.0)
+    two = (n / 100.0 == a) & (n >= 0.0) & (n <= size * 100.0) & ~np.signbit(a)
+    for s in np.unique(size[two]).tolist():
+        t = table_of(s)
+        if t is None:
+            continue
+        r = np.flatnonzero(two & (size == s))
+        idx = n[r].astype(np.intp)
+        st = t.state[idx]
+        hit = st != 0
+        yield t, r[hit], idx[hit], st[hit] == 1, (r[~hit], idx[~hit])
+
+
 def _starts(a: np.ndarray, size: np.ndarray, places: np.ndarray | None
             ) -> tuple[np.ndarray, np.ndarray]:
     """``_rel(a, size, places)``, the same arrays, with the results for two-decimal pixels
@@ -372,27 +395,17 @@ def _starts(a: np.ndarray, size: np.ndarray, places: np.ndarray | None
     rows = len(a)
     if rows < 64:
         return _rel(a, size, places)
-    n = np.rint(a * 100.0)
-    two = (n / 100.0 == a) & (n >= 0.0) & (n <= size * 100.0) & ~np.signbit(a)
     start = np.zeros(rows, dtype=np.float64)
     ok = np.zeros(rows, dtype=bool)
     pl = np.full(rows, -1, dtype=np.int64)
     todo = np.ones(rows, dtype=bool)  # rows to compute
     tables: list[tuple[_Table, np.ndarray, np.ndarray]] = []
-    for s in np.unique(size[two]).tolist():
-        t = _table(s)
-        if t is None:
-            continue
-        r = np.flatnonzero(two & (size == s))
-        idx = n[r].astype(np.intp)
-        st = t.state[idx]
-        hit = st != 0
-        hr, hi_ = r[hit], idx[hit]
+    for t, hr, hi_, found, miss in _looked_up(a, size, _table):
         start[hr] = t.value[hi_]
-        ok[hr] = st[hit] == 1
+        ok[hr] = found
         pl[hr] = t.places[hi_]
         todo[hr] = False
-        tables.append((t, r[~hit], idx[~hit]))
+        tables.append((t, *miss))
     rest = np.flatnonzero(todo)
     if len(rest):
         rpl = np.full(len(rest), -1, dtype=np.int64)
@@ -453,27 +466,17 @@ def _ends(a: np.ndarray, size: np.ndarray
     rows = len(a)
     if rows < 64:
         return _far(a, size)
-    n = np.rint(a * 100.0)
-    two = (n / 100.0 == a) & (n >= 0.0) & (n <= size * 100.0) & ~np.signbit(a)
     target = np.zeros(rows, dtype=np.float64)
     lo = np.zeros(rows, dtype=np.float64)
     hi = np.zeros(rows, dtype=np.float64)
     ok = np.zeros(rows, dtype=bool)
     todo = np.ones(rows, dtype=bool)
     tables: list[tuple[_EndTable, np.ndarray, np.ndarray]] = []
-    for s in np.unique(size[two]).tolist():
-        t = _end_table(s)
-        if t is None:
-            continue
-        r = np.flatnonzero(two & (size == s))
-        idx = n[r].astype(np.intp)
-        st = t.state[idx]
-        hit = st != 0
-        hr, hi_ = r[hit], idx[hit]
+    for t, hr, hi_, found, miss in _looked_up(a, size, _end_table):
         target[hr], lo[hr], hi[hr] = t.target[hi_], t.lo[hi_], t.hi[hi_]
-        ok[hr] = st[hit] == 1
+        ok[hr] = found
         todo[hr] = False
-        tables.append((t, r[~hit], idx[~hit]))
+        tables.append((t, *miss))
     rest = np.flatnonzero(todo)
     if len(rest):
         target[rest], lo[rest], hi[rest], ok[rest] = _far(a[rest], size[rest])
