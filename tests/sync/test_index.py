@@ -440,6 +440,17 @@ memo_keys = st.lists(st.sampled_from(["a", "b", "c", "d/e", "f"]), unique=True)
 digest = st.sampled_from(["0" * 32, "1" * 32, "2" * 32])
 
 
+def _saved_and_loaded(tmp_path_factory: pytest.TempPathFactory, memo: dict[str, str]
+                      ) -> tuple[Path, CleanMemo]:
+    """A state folder holding ``memo`` saved, and the memo loaded as a later process finds it."""
+    state = tmp_path_factory.mktemp("state")
+    saved = CleanMemo.fresh(state, "run", "ctx")
+    for key, sha in memo.items():
+        saved.mark(key, sha)
+    saved.save()
+    return state, CleanMemo(state, "run", "ctx")
+
+
 @settings(max_examples=100, deadline=None)
 @given(memo=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f"]), digest),
        shas=st.dictionaries(st.sampled_from(["a", "b", "c", "d/e", "f", "g"]), digest),
@@ -453,12 +464,7 @@ def test_memo_doubtful_equals_is_clean_key_by_key(
     the loaded digests with the index's) returns exactly the keys ``is_clean`` does not
     vouch for with the index's digest, key by key: a key the index does not vouch for is
     always doubtful, whatever the memo holds; entries marked since the load count."""
-    state = tmp_path_factory.mktemp("state")
-    saved = CleanMemo.fresh(state, "run", "ctx")
-    for key, sha in memo.items():
-        saved.mark(key, sha)
-    saved.save()
-    loaded = CleanMemo(state, "run", "ctx")
+    state, loaded = _saved_and_loaded(tmp_path_factory, memo)
     for key, sha in marked:
         loaded.mark(key, sha)
         memo = {**memo, key: sha} if sha is not None else \
@@ -774,12 +780,7 @@ def test_a_loaded_memo_asked_and_marked_key_by_key_holds_no_dict_of_every_key(
     ``is_clean`` by bisection in its loaded keys, with ``mark``s since kept apart, and builds
     no dict of every key (~75 bytes a sample of the run); its answers, ``items`` and what it
     saves are those of a dict marked the same way (a plain ``dict`` as reference)."""
-    state = tmp_path_factory.mktemp("state")
-    saved = CleanMemo.fresh(state, "run", "ctx")
-    for key, sha in memo.items():
-        saved.mark(key, sha)
-    saved.save()
-    loaded = CleanMemo(state, "run", "ctx")
+    state, loaded = _saved_and_loaded(tmp_path_factory, memo)
     want, whole = dict(memo), False
     for op, key, sha in steps:
         if op == "ask":
