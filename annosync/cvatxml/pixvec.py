@@ -353,15 +353,22 @@ def forget() -> None:
     _ENDS.clear()
 
 
-def _table(size: float) -> _Table | None:
-    got = _STARTS.get(size)
-    if got is None and size == int(size) and 1 <= size <= 1e5 and \
-            sum(len(t.state) for t in _STARTS.values()) + int(size) * 100 + 1 <= _STARTS_MAX:
-        got = _STARTS[size] = _Table(size)
-    return got
-
-
 _T = TypeVar("_T", "_Table", "_EndTable")
+
+
+def _table(size: float) -> _Table | None:
+    return _memo_table(_STARTS, size, _Table, _STARTS_MAX)
+
+
+def _memo_table(tables: dict[float, _T], size: float, make: Callable[[float], _T],
+                most: int) -> _T | None:
+    """``size``'s table in ``tables``, made on first use; None for a size that is not a whole
+    number in [1, 1e5], or when the tables would then hold more than ``most`` entries."""
+    got = tables.get(size)
+    if got is None and size == int(size) and 1 <= size <= 1e5 and \
+            sum(len(t.state) for t in tables.values()) + int(size) * 100 + 1 <= most:
+        got = tables[size] = make(size)
+    return got
 
 
 def _looked_up(a: np.ndarray, size: np.ndarray, table_of: Callable[[float], _T | None]
@@ -440,11 +447,7 @@ class _EndTable:
 
 
 def _end_table(size: float) -> _EndTable | None:
-    got = _ENDS.get(size)
-    if got is None and size == int(size) and 1 <= size <= 1e5 and \
-            sum(len(t.state) for t in _ENDS.values()) + int(size) * 100 + 1 <= _ENDS_MAX:
-        got = _ENDS[size] = _EndTable(size)
-    return got
+    return _memo_table(_ENDS, size, _EndTable, _ENDS_MAX)
 
 
 def _far(a: np.ndarray, size: np.ndarray
