@@ -288,10 +288,15 @@ def test_unchanged_fields_take_the_short_cut() -> None:
     assert [c.kind for c in merged.changes] == ["edit"] and merged.result[2].obj.label == "bus"
 
 
-def _check_against_reference(state: Any, rules: fast.FieldRules, policy: str) -> None:
+def both_merges(state: Any, rules: fast.FieldRules, policy: str,
+                ref_pairs: dict[str, Any] | None = None) -> tuple[Any, Any, Any, Any]:
+    """``merge_field`` and ``local_changes`` of ``state`` by the fast code and by the
+    reference (on ``ref_pairs``' base if given, else the same base): (fast merge, reference
+    merge, fast local changes, reference local changes)."""
     base_pairs, local, remote, agrees = state
     new_base = {k: fast.BaseEntry(lo, re) for k, (lo, re) in base_pairs.items()}
-    old_base = {k: ref.BaseEntry(l=lo, r=re) for k, (lo, re) in base_pairs.items()}
+    old_base = {k: ref.BaseEntry(l=lo, r=re)
+                for k, (lo, re) in (base_pairs if ref_pairs is None else ref_pairs).items()}
     ref_rules = ref.FieldRules(**{f: getattr(rules, f) for f in rules.__dataclass_fields__})
     with _same_new_ids():
         got = fast.merge_field(new_base, [fast.Item(*t) for t in local],
@@ -300,9 +305,14 @@ def _check_against_reference(state: Any, rules: fast.FieldRules, policy: str) ->
         want = ref.merge_field(old_base, [ref.Item(*t) for t in local],
                                [ref.Item(*t) for t in remote], ref_rules,
                                policy, local_agrees=agrees)  # type: ignore[arg-type]
-    assert _plain(got) == _plain(want)
     quick = fast.local_changes(new_base, [fast.Item(*t) for t in local], rules)
     slow = ref.local_changes(old_base, [ref.Item(*t) for t in local], ref_rules)
+    return got, want, quick, slow
+
+
+def _check_against_reference(state: Any, rules: fast.FieldRules, policy: str) -> None:
+    got, want, quick, slow = both_merges(state, rules, policy)
+    assert _plain(got) == _plain(want)
     assert _plain(quick) == _plain(slow)
 
 

@@ -25,7 +25,7 @@ from annosync.sync.shards import RECORD_FORMAT
 
 from . import reference_merge as ref
 from .test_digest_boxes import as_hashed
-from .test_merge_fast import POLICIES, RULES, _plain, _same_new_ids, field_states
+from .test_merge_fast import POLICIES, RULES, _plain, both_merges, field_states
 
 DATA = Path(__file__).parent.parent / "data" / "records"
 FIXTURE = Path(__file__).parent.parent.parent / "fixtures" / "street"
@@ -51,19 +51,10 @@ def test_a_hashed_base_merges_as_the_old_code_merged_it(
     # what the new code reads: each side of each entry old or new (a record half upgraded)
     mixed = {k: (lo if data.draw(st.booleans()) else old[k][0],
                  r if data.draw(st.booleans()) else old[k][1]) for k, (lo, r) in pairs.items()}
-    new_base = {k: fast.BaseEntry(lo, r) for k, (lo, r) in mixed.items()}
-    old_base = {k: ref.BaseEntry(l=lo, r=r) for k, (lo, r) in old.items()}
-    ref_rules = ref.FieldRules(**{f: getattr(rules, f) for f in rules.__dataclass_fields__})
-    with _same_new_ids(), pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ref, "digests", legacy_reference_digests)  # the old code's digests
-        got = fast.merge_field(new_base, [fast.Item(*t) for t in local],
-                               [fast.Item(*t) for t in remote], rules,
-                               policy, local_agrees=agrees)  # type: ignore[arg-type]
-        want = ref.merge_field(old_base, [ref.Item(*t) for t in local],
-                               [ref.Item(*t) for t in remote], ref_rules,
-                               policy, local_agrees=agrees)  # type: ignore[arg-type]
-        quick = fast.local_changes(new_base, [fast.Item(*t) for t in local], rules)
-        slow = ref.local_changes(old_base, [ref.Item(*t) for t in local], ref_rules)
+        got, want, quick, slow = both_merges((mixed, local, remote, agrees), rules, policy,
+                                             ref_pairs=old)
     assert _as_old(got) == _plain(want)
     assert _as_old(quick) == _plain(slow)
 
